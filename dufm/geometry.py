@@ -1,0 +1,185 @@
+"""Spectra, numerical ranks, neural-collapse metrics and the solution type.
+
+For a feature matrix F (d x N, columns ordered by class) with class means
+M (d x K), global mean mu_G (mean over samples) and centred means
+Mbar = M - mu_G 1^T:
+
+* Sigma_W = (1/N) sum_i (f_i - m_{y_i})(f_i - m_{y_i})^T,
+  Sigma_B = (1/K) Mbar Mbar^T;
+* ``nc1``       = Tr(Sigma_W Sigma_B^+)/K (Papyan et al. 2020), the pseudo-inverse
+  keeping the singular directions of Mbar above ``rank_tol`` (relative);
+* ``nc1_trace`` = Tr Sigma_W / Tr Sigma_B (scale-free, no pseudo-inverse);
+* ``nc2_etf``   = || G/||G||_F - S/sqrt(K-1) ||_F with G = Mbar^T Mbar, S = I - 11^T/K
+  (the simplex ETF: CE, or MSE with a bias);
+* ``nc2_of``    = || G0/||G0||_F - I/sqrt(K) ||_F with G0 = M^T M, *uncentred*
+  means (the orthogonal frame of MSE without bias; centring an orthogonal
+  frame gives a simplex, so the centred Gram could not tell them apart);
+* ``nc3``       = ||W (I - P_M)||_F / ||W||_F for the weight matrix W that reads
+  these features, P_M the projector onto the span of the class means: 0 when
+  the rows of W lie in the span of the class means (Súkeník et al.'s DNC3
+  generalised to d_{l+1} != K rows);
+* ``nc3_duality`` (last layer only) = || W_L^T/||W_L||_F - Mbar/||Mbar||_F ||_F
+  (Papyan et al.'s self-duality; uncentred M for MSE without bias).
+
+Numerical rank: the number of singular values above ``rank_tol`` times the
+largest (default 1e-3), and 0 when the largest is below ``zero_tol`` (1e-12).
+
+Solution type (from the spectrum of the logits without bias, W_L sigma(H_L)),
+with r_full = K for MSE without bias and K - 1 otherwise:
+
+* ``trivial``  if sigma_max(Z) <= trivial_tol * sqrt(N) (default 1e-4);
+* ``dnc``      if rank(Z) = r_full and the nonzero singular values agree:
+  sigma_r / sigma_1 >= 1 - equal_tol (default 1e-2);
+* ``low-rank`` if 0 < rank(Z) < r_full;
+* ``other``    otherwise (full rank with unequal singular values, or more).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+from .objective import class_index, forward, post_activation
+from .problem import Problem
+
+
+@dataclass(frozen=True)
+class Thresholds:
+    """Thresholds of the numerical rank and the solution type (module docstring)."""
+
+    rank_tol: float = 1e-3
+    zero_tol: float = 1e-12
+    equal_tol: float = 1e-2
+    trivial_tol: float = 1e-4
+
+    def to_dict(self) -> dict:
+        return dict(self.__dict__)
+
+
+def singular_values(x) -> np.ndarray:
+    """Singular values of a matrix, descending, float64."""
+    return np.linalg.svd(np.asarray(x, np.float64), compute_uv=False)
+
+
+def numerical_rank(s, rank_tol: float = 1e-3, zero_tol: float = 1e-12) -> int:
+    """Number of singular values s_i > rank_tol * s_1 (0 if s_1 <= zero_tol)."""
+    s = np.asarray(s)
+    if s.size == 0 or s[0] <= zero_tol:
+        return 0
+    return int(np.sum(s > rank_tol * s[0]))
+
+
+def class_means(F, counts) -> np.ndarray:
+    """Class means M, shape (d, K), of features F (d, N) with columns ordered by class."""
+    F = np.asarray(F, np.float64)
+    y = np.repeat(np.arange(len(counts)), counts)
+    sums = np.zeros((F.shape[0], len(counts)))
+    np.add.at(sums.T, y, F.T)
+    return sums / np.asarray(counts)[None, :]
+
+
+def _norm(x):
+    n = np.linalg.norm(x)
+    return x / n if n > 0 else x * np.nan
+
+
+def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool = True, last: bool = False) -> dict:
+    """NC1, NC2 and NC3 of features F (d, N); ``W`` is the weight matrix reading them (see module docstring)."""
+    F = np.asarray(F, np.float64)
+    K, N = len(counts), F.shape[1]
+    y = np.repeat(np.arange(K), counts)
+    M = class_means(F, counts)
+    muG = F.mean(axis=1, keepdims=True)
+    Mbar = M - muG
+    E = F - M[:, y]
+    trW = np.sum(E**2) / N
+    trB = np.sum(Mbar**2) / K
+    P, D, _ = np.linalg.svd(Mbar, full_matrices=False)
+    keep = D > rank_tol * D[0] if D.size and D[0] > 0 else np.zeros_like(D, bool)
+    if keep.any():
+        proj = E.T @ P[:, keep]  # N x r
+        nc1 = float(np.sum(np.sum(proj**2, axis=0) / N / (D[keep] ** 2 / K)) / K)
+    else:
+        nc1 = float("nan")
+    S = np.eye(K) - 1.0 / K
+    G = Mbar.T @ Mbar
+    G0 = M.T @ M
+    out = {
+        "nc1": nc1,
+        "nc1_trace": float(trW / trB) if trB > 0 else float("nan"),
+        "nc2_etf": float(np.linalg.norm(_norm(G) - S / np.sqrt(K - 1))),
+        "nc2_of": float(np.linalg.norm(_norm(G0) - np.eye(K) / np.sqrt(K))),
+    }
+    if W is not None:
+        W = np.asarray(W, np.float64)
+        Q, R, _ = np.linalg.svd(M, full_matrices=False)
+        Q = Q[:, R > rank_tol * R[0]] if R.size and R[0] > 0 else Q[:, :0]
+        resid = W - (W @ Q) @ Q.T
+        wn = np.linalg.norm(W)
+        out["nc3"] = float(np.linalg.norm(resid) / wn) if wn > 0 else float("nan")
+        if last:
+            ref = Mbar if centred_duality else M
+            out["nc3_duality"] = float(np.linalg.norm(_norm(W.T) - _norm(ref)))
+    return out
+
+
+def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds()) -> str:
+    """``dnc`` | ``low-rank`` | ``trivial`` | ``other`` from the singular values of Z (module docstring)."""
+    sZ = np.asarray(sZ)
+    if sZ.size == 0 or sZ[0] <= th.trivial_tol * np.sqrt(problem.samples):
+        return "trivial"
+    full = problem.classes if (problem.loss == "mse" and problem.bias == "none") else problem.classes - 1
+    r = numerical_rank(sZ, th.rank_tol, th.zero_tol)
+    if r == full and sZ[r - 1] / sZ[0] >= 1 - th.equal_tol:
+        return "dnc"
+    if 0 < r < full:
+        return "low-rank"
+    return "other"
+
+
+def analyse(params, problem: Problem, th: Thresholds = Thresholds()) -> dict:
+    """Spectra, ranks, NC metrics per layer and the solution type of a parameter point.
+
+    Returns a dict with ``singular_values`` and ``rank`` keyed by ``Z`` (logits
+    without bias), ``H1`` ... ``HL`` (pre-activations), ``sigma_H2`` ...
+    (post-activations, ReLU only), ``W1`` ... ``WL``; ``nc``: per feature
+    matrix the metrics of :func:`nc_metrics`; ``class_mean_logits`` (K x K,
+    column k = mean logit vector of class k); ``solution_type``; ``thresholds``.
+    """
+    arch = problem.architecture
+    p = {k: (tuple(np.asarray(w, np.float64) for w in v) if k == "W" else np.asarray(v, np.float64)) for k, v in params.items()}
+    no_bias = {k: v for k, v in p.items() if k != "b"}
+    Z, H = forward(no_bias, arch.__class__(arch.counts, arch.widths, arch.loss, arch.activation, "none", "float64"))
+    Z, H = np.asarray(Z), [np.asarray(h) for h in H]
+    post = [np.asarray(h) for h in post_activation(H, arch)]
+    relu = problem.activation == "relu"
+    mats = {"Z": Z}
+    for l, h in enumerate(H, start=1):
+        mats[f"H{l}"] = h
+        if relu and l > 1:
+            mats[f"sigma_H{l}"] = post[l - 1]
+    for l, w in enumerate(p["W"], start=1):
+        mats[f"W{l}"] = w
+    sv = {k: singular_values(v) for k, v in mats.items()}
+    ranks = {k: numerical_rank(s, th.rank_tol, th.zero_tol) for k, s in sv.items()}
+    centred = not (problem.loss == "mse" and problem.bias == "none")
+    counts = problem.counts
+    L = problem.depth
+    nc = {}
+    for l in range(1, L + 1):
+        W = p["W"][l - 1]
+        if relu and l > 1:
+            nc[f"H{l}"] = nc_metrics(H[l - 1], counts, None, th.rank_tol)
+            nc[f"sigma_H{l}"] = nc_metrics(post[l - 1], counts, W, th.rank_tol, centred, last=l == L)
+        else:
+            nc[f"H{l}"] = nc_metrics(H[l - 1], counts, W, th.rank_tol, centred, last=l == L)
+    nc["Z"] = nc_metrics(Z, counts, None, th.rank_tol)
+    return {
+        "singular_values": sv,
+        "rank": ranks,
+        "nc": nc,
+        "class_mean_logits": class_means(Z, counts),
+        "solution_type": solution_type(sv["Z"], problem, th),
+        "thresholds": th.to_dict(),
+    }

@@ -1,0 +1,98 @@
+"""Forward pass, losses and regularisation of the deep UFM (pure, jittable).
+
+Parameters are a dict pytree ``{"H": H_1 (d_1, N), "W": (W_1, ..., W_L)}``
+plus ``"b"`` (K,) when the architecture has a bias. Columns of H_1 are ordered
+by class (class 0's n_0 samples first), so the labels are
+Y = blockdiag(1_{n_0}^T, ..., 1_{n_{K-1}}^T) (K x N).
+
+    H_{l+1} = W_l sigma(H_l),  sigma(H_1) := H_1,  Z = W_L sigma(H_L) (+ b 1^T)
+
+with sigma the identity or ReLU, never applied to H_1 or to the logits Z.
+
+    CE : (1/N) sum_i -log softmax(z_i)[y_i]
+    MSE: (1/(2N)) ||Z - Y||_F^2
+    regularisation: (lambda_H/2)||H_1||^2 + sum_l (lambda_W_l/2)||W_l||^2 (+ (lambda_b/2)||b||^2)
+
+(Súkeník et al. 2023; Garrod & Keating 2025; DESIGN.md "Conventions".)
+"""
+
+from __future__ import annotations
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .problem import Architecture, Decays
+
+
+def class_index(arch: Architecture) -> np.ndarray:
+    """Class of each sample, shape (N,), columns ordered by class."""
+    return np.repeat(np.arange(arch.classes), arch.counts)
+
+
+def labels(arch: Architecture) -> np.ndarray:
+    """One-hot labels Y, shape (K, N), in the architecture's dtype."""
+    return np.eye(arch.classes, dtype=arch.dtype)[:, class_index(arch)]
+
+
+def activate(x, arch: Architecture):
+    return jax.nn.relu(x) if arch.activation == "relu" else x
+
+
+def forward(params, arch: Architecture):
+    """Return ``(Z, H)``: logits Z (K, N) and the pre-activations [H_1, ..., H_L]."""
+    H = [params["H"]]
+    for W in params["W"][:-1]:
+        x = H[-1] if len(H) == 1 else activate(H[-1], arch)
+        H.append(W @ x)
+    x = H[-1] if len(H) == 1 else activate(H[-1], arch)
+    Z = params["W"][-1] @ x
+    if arch.has_bias:
+        Z = Z + params["b"][:, None]
+    return Z, H
+
+
+def post_activation(H, arch: Architecture):
+    """sigma(H_l) for every layer; sigma(H_1) = H_1."""
+    return [H[0]] + [activate(h, arch) for h in H[1:]]
+
+
+def data_loss(Z, arch: Architecture):
+    """The data term g(Z): mean CE (log-softmax, stable) or (1/(2N))||Z - Y||_F^2."""
+    y = class_index(arch)
+    N = arch.samples
+    if arch.loss == "ce":
+        logp = jax.nn.log_softmax(Z, axis=0)
+        return -jnp.sum(logp[y, np.arange(N)]) / N
+    return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / N
+
+
+def regulariser(params, decays: Decays):
+    """(lambda_H/2)||H_1||_F^2 + sum_l (lambda_W_l/2)||W_l||_F^2 (+ (lambda_b/2)||b||^2)."""
+    r = 0.5 * decays.H * jnp.sum(params["H"] ** 2)
+    for l, W in enumerate(params["W"]):
+        r = r + 0.5 * decays.W[l] * jnp.sum(W**2)
+    if "b" in params:
+        r = r + 0.5 * decays.b * jnp.sum(params["b"] ** 2)
+    return r
+
+
+def objective(params, decays: Decays, arch: Architecture):
+    """The deep UFM objective: data_loss(forward(params)) + regulariser(params)."""
+    Z, _ = forward(params, arch)
+    return data_loss(Z, arch) + regulariser(params, decays)
+
+
+def gradient_norm(grads):
+    """Euclidean norm of the whole gradient pytree."""
+    return jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grads)))
+
+
+def shapes(arch: Architecture) -> dict:
+    """Shapes of the parameter pytree."""
+    d = arch.widths
+    W = tuple((d[l + 1], d[l]) for l in range(arch.depth - 1)) + ((arch.classes, d[-1]),)
+    out = {"H": (d[0], arch.samples), "W": W}
+    if arch.has_bias:
+        out["b"] = (arch.classes,)
+    return out

@@ -1,0 +1,260 @@
+"""Compiled solvers: optax optimisers inside one ``lax.while_loop`` / ``lax.scan`` program.
+
+One run is one compiled program: an outer ``lax.while_loop`` over chunks of
+``log_every`` steps, each chunk a ``lax.scan``; the loss and gradient norm at
+the start of every chunk are written into a history array on the device.
+There is no Python and no host synchronisation per step.
+
+Every step evaluates the loss and the full gradient at the current point and
+then decides, in this order:
+
+1. ``diverged``  if the loss or the gradient norm is not finite, or the loss
+   exceeds ``divergence_factor * (|initial loss| + 1)``;
+2. ``converged`` if ||grad|| <= ``tol``;
+3. ``max_steps`` if ``steps`` updates have been applied;
+4. otherwise the optimiser's update is applied.
+
+A run that has stopped is frozen (its parameters and optimiser state no longer
+change), which is what makes ``vmap`` over seeds and lambdas exact: every
+member of a batch follows the same arithmetic as when it runs alone, and the
+program ends when all members have stopped. ``steps`` reported is the number of
+updates applied; a diverged run reports the step at which the non-finite (or
+exploding) value was seen.
+
+Optimisers are optax transformations: ``gd`` = ``optax.sgd(lr)`` (plain
+full-batch gradient descent, as in the papers), ``momentum`` =
+``optax.sgd(lr, momentum)`` (heavy ball), ``adam`` = ``optax.adam(lr)``,
+``lbfgs`` = ``optax.lbfgs`` with its zoom line search (``lr`` is not used: the
+line search picks the step).
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import asdict, dataclass
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+
+from .init import INITS, initialise
+from .objective import gradient_norm, objective
+from .problem import Architecture, Decays, Problem
+
+OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
+RUNNING, CONVERGED, MAX_STEPS, DIVERGED = 0, 1, 2, 3
+STATUS = {CONVERGED: "converged", MAX_STEPS: "max_steps", DIVERGED: "diverged", RUNNING: "running"}
+
+
+def _positive(name, value, allow_zero=False):
+    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(float(value)) and (value >= 0 if allow_zero else value > 0)
+    if not ok:
+        raise ValueError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+
+
+@dataclass(frozen=True)
+class SolverConfig:
+    """How to solve: optimiser, step size, step limit, stopping tolerance, initialisation.
+
+    ``tol`` is on the Euclidean norm of the full gradient. ``init_scale`` is the
+    standard deviation of the Gaussian initialisation (or the scale of the
+    orthogonal one). ``log_every`` is the history interval in steps.
+    """
+
+    optimizer: str = "gd"
+    lr: float = 0.5
+    steps: int = 100_000
+    tol: float = 1e-10
+    init_scale: float = 0.1
+    init: str = "gaussian"
+    momentum: float = 0.9
+    log_every: int = 100
+    divergence_factor: float = 1e12
+
+    def __post_init__(self):
+        if self.optimizer not in OPTIMIZERS:
+            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
+        _positive("lr", self.lr)
+        for name in ("steps", "log_every"):
+            v = getattr(self, name)
+            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
+                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+        _positive("tol", self.tol, allow_zero=True)
+        _positive("init_scale", self.init_scale)
+        if self.init not in INITS:
+            raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
+        m = self.momentum
+        if not (isinstance(m, (int, float)) and math.isfinite(m) and 0 <= m < 1):
+            raise ValueError(f"momentum must be a number in [0, 1), got {m!r}")
+        _positive("divergence_factor", self.divergence_factor)
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+def optimizer(cfg: SolverConfig) -> optax.GradientTransformation:
+    """The optax transformation named by ``cfg.optimizer``."""
+    if cfg.optimizer == "gd":
+        return optax.sgd(cfg.lr)
+    if cfg.optimizer == "momentum":
+        return optax.sgd(cfg.lr, momentum=cfg.momentum)
+    if cfg.optimizer == "adam":
+        return optax.adam(cfg.lr)
+    return optax.lbfgs()
+
+
+def _where(pred, new, old):
+    return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
+
+
+def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
+    """Solve from ``params0``; pure and jittable with ``arch`` and ``cfg`` static.
+
+    Returns a dict of arrays: ``params`` (final), ``status`` (int code, see
+    ``STATUS``), ``steps`` (updates applied, or the step of divergence),
+    ``loss`` and ``grad_norm`` at the final point, and ``history_step``,
+    ``history_loss``, ``history_grad_norm`` (NaN-padded, one entry per
+    ``log_every`` steps plus the final point).
+    """
+    f = lambda p: objective(p, decays, arch)  # noqa: E731
+    opt = optimizer(cfg)
+    lbfgs = cfg.optimizer == "lbfgs"
+    value_and_grad = optax.value_and_grad_from_state(f) if lbfgs else jax.value_and_grad(f)
+    state0 = opt.init(params0)
+    loss0 = f(params0)
+    limit = cfg.divergence_factor * (jnp.abs(loss0) + 1.0)
+    n_chunks = -(-cfg.steps // cfg.log_every)
+    dtype = loss0.dtype
+
+    def evaluate(params, state):
+        value, grad = value_and_grad(params, state=state) if lbfgs else value_and_grad(params)
+        return value, grad, gradient_norm(grad)
+
+    def decide(status, value, gnorm, t):
+        bad = ~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | (value > limit)
+        new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= cfg.tol, CONVERGED, jnp.where(t >= cfg.steps, MAX_STEPS, RUNNING)))
+        return jnp.where(status == RUNNING, new, status)
+
+    def step(carry, _):
+        params, state, t, status = carry
+        value, grad, gnorm = evaluate(params, state)
+        status = decide(status, value, gnorm, t)
+        go = status == RUNNING
+        if lbfgs:
+            updates, new_state = opt.update(grad, state, params, value=value, grad=grad, value_fn=f)
+        else:
+            updates, new_state = opt.update(grad, state, params)
+        new_params = optax.apply_updates(params, updates)
+        carry = (_where(go, new_params, params), _where(go, new_state, state), t + go.astype(t.dtype), status)
+        return carry, (value, gnorm)
+
+    def chunk(loop):
+        c, carry, hist = loop
+        t0, running = carry[2], carry[3] == RUNNING
+        carry, (values, gnorms) = jax.lax.scan(step, carry, None, length=cfg.log_every)
+        rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
+        return c + 1, carry, hist.at[c].set(rec)
+
+    def more(loop):
+        c, carry, _ = loop
+        return (c < n_chunks) & (carry[3] == RUNNING)
+
+    hist = jnp.full((n_chunks + 1, 3), jnp.nan, dtype)
+    carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
+    c, (params, state, t, status), hist = jax.lax.while_loop(more, chunk, (0, carry, hist))
+    value, _, gnorm = evaluate(params, state)
+    status = decide(status, value, gnorm, jnp.maximum(t, cfg.steps))
+    hist = hist.at[c].set(jnp.stack([t.astype(dtype), value, gnorm]))
+    return {
+        "params": params,
+        "status": status,
+        "steps": t,
+        "loss": value,
+        "grad_norm": gnorm,
+        "history_step": hist[:, 0],
+        "history_loss": hist[:, 1],
+        "history_grad_norm": hist[:, 2],
+    }
+
+
+_run_batch = jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)), static_argnums=(2, 3))
+_run_single = jax.jit(run, static_argnums=(2, 3))
+
+
+def initial_params(problem: Problem, seeds, cfg: SolverConfig):
+    """Batched initial parameters, one per seed (leading axis = seeds)."""
+    keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
+    arch = problem.architecture
+    return jax.vmap(lambda k: initialise(k, arch, cfg.init_scale, cfg.init))(keys)
+
+
+@dataclass
+class Run:
+    """One finished run (numpy arrays). ``loss`` is None for a diverged run."""
+
+    seed: int
+    status: str
+    steps: int
+    loss: float | None
+    grad_norm: float | None
+    params: dict | None
+    history_step: np.ndarray
+    history_loss: np.ndarray
+    history_grad_norm: np.ndarray
+    decays: Decays
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == "diverged"
+
+
+def _split(out: dict, seeds, decays: Decays) -> list[Run]:
+    out = jax.device_get(out)
+    runs = []
+    for i, seed in enumerate(seeds):
+        status = STATUS[int(out["status"][i])]
+        keep = ~np.isnan(out["history_step"][i])
+        params = jax.tree_util.tree_map(lambda a: np.asarray(a[i]), out["params"])
+        dec = Decays(*(np.asarray(a[i]) for a in decays))
+        diverged = status == "diverged"
+        runs.append(
+            Run(
+                seed=int(seed),
+                status=status,
+                steps=int(out["steps"][i]),
+                loss=None if diverged else float(out["loss"][i]),
+                grad_norm=None if diverged else float(out["grad_norm"][i]),
+                params=None if diverged else params,
+                history_step=out["history_step"][i][keep].astype(int),
+                history_loss=out["history_loss"][i][keep],
+                history_grad_norm=out["history_grad_norm"][i][keep],
+                decays=dec,
+            )
+        )
+    return runs
+
+
+def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays: Decays | None = None) -> list[Run]:
+    """Solve ``problem`` from Gaussian/orthogonal initialisations, one run per seed.
+
+    All seeds run together in one compiled, vmapped program. ``decays``
+    optionally gives per-run weight decays (a :class:`Decays` whose arrays have
+    a leading axis of len(seeds)); by default every run uses the problem's.
+    Returns one :class:`Run` per seed, in order.
+    """
+    cfg = cfg or SolverConfig()
+    seeds = [int(s) for s in seeds]
+    if not seeds:
+        raise ValueError("seeds must contain at least one seed")
+    params0 = initial_params(problem, seeds, cfg)
+    if decays is None:
+        base = problem.decays
+        decays = Decays(*(np.broadcast_to(a, (len(seeds),) + a.shape).copy() for a in base))
+    else:
+        decays = Decays(*(np.asarray(a, problem.dtype) for a in decays))
+        if any(a.shape[:1] != (len(seeds),) for a in decays):
+            raise ValueError(f"decays must have a leading axis of length {len(seeds)} (one per seed)")
+    out = _run_batch(params0, decays, problem.architecture, cfg)
+    return _split(out, seeds, decays)
