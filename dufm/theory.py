@@ -22,7 +22,11 @@ Candidates (balanced classes, every lambda > 0):
   upper bound: every post-activation class-mean matrix a non-negative
   orthogonal frame, Z = alpha S Y through the chain [Y, I, ..., I, S]), with
   the linear DNC loss as ``lower_bound`` (the bound Garrod & Keating compare
-  against). It is not claimed to be a critical point.
+  against). Its gradient vanishes at the optimal alpha with the convention
+  ReLU'(0) = 0 that autodiff uses; the point sits on ReLU kinks (the
+  off-class entries of every hidden pre-activation are exactly 0, and moving
+  them up raises the loss to first order while moving them down changes
+  nothing), so it is critical in that (Clarke) sense.
 * ``dnc`` (MSE, no bias; linear or ReLU): Z = x I (x) 1_n^T,
   L(x) = 1/2 (1-x)^2 + (K m/2) Lambda x^(2/m), Lambda = (n prod a)^(1/m)
   (Súkeník et al. 2023); all factors are non-negative, so the same point is
@@ -286,8 +290,9 @@ def dnc(problem: Problem) -> Candidate:
         alpha_r, loss = minimise_scale(g, dg, coef_relu, 2.0 / m, upper=800.0)
         params = _with_bias(scaled_chain(chain, alpha_r, problem), problem, 0.0)
         return Candidate(
-            "dnc", loss, alpha_r, params, critical=False, exact=False, lower_bound=lin_loss, rank=K - 1 if alpha_r > 0 else 0,
-            note="ReLU CE: loss of a feasible DNC point (upper bound); lower_bound is the linear DNC loss",
+            "dnc", loss, alpha_r, params, critical=True, exact=False, lower_bound=lin_loss, rank=K - 1 if alpha_r > 0 else 0,
+            note="ReLU CE: loss of a feasible DNC point (upper bound; lower_bound is the linear DNC loss); "
+            "its gradient vanishes with ReLU'(0) = 0, and it sits on ReLU kinks (exact zero pre-activations)",
             extra={"linear_scale": alpha},
         )
     # MSE

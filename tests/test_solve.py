@@ -1,0 +1,120 @@
+"""Solvers against closed forms, batching exactness, stop reasons (float64)."""
+
+import jax
+import numpy as np
+import pytest
+
+import dufm
+from dufm import theory
+from dufm.geometry import analyse
+from dufm.solve import Decays, SolverConfig, _run_single, initial_params, solve
+
+SMALL = dict(classes=4, per_class=3, width=6)
+
+
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+@pytest.mark.parametrize("opt", ["gd", "lbfgs"])
+def test_classical_ufm_reaches_closed_form(loss, opt):
+    """L = 1: Zhu et al. (CE) and the MSE optimum, from random initialisation."""
+    p = dufm.Problem(depth=1, weight_decay=5e-3, loss=loss, **SMALL)
+    want = theory.dnc(p).loss
+    run = solve(p, SolverConfig(optimizer=opt, lr=0.5, steps=50_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
+    assert run.status == "converged" and run.grad_norm <= 1e-9
+    assert abs(run.loss - want) <= 1e-9 * want
+    a = analyse(run.params, p)
+    assert a["solution_type"] == "dnc"
+    assert all(m["nc1"] <= 1e-10 for m in a["nc"].values())
+
+
+@pytest.mark.parametrize("L", [2, 3, 4])
+def test_deep_linear_mse_reaches_dnc(L):
+    p = dufm.Problem(depth=L, weight_decay=2e-3, loss="mse", **SMALL)
+    want = theory.dnc(p).loss
+    run = solve(p, SolverConfig(lr=0.5, steps=50_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
+    assert run.status == "converged"
+    assert abs(run.loss - want) <= 1e-9 * want
+    assert analyse(run.params, p)["solution_type"] == "dnc"
+
+
+def test_fig1_low_rank_end_point():
+    """Garrod & Keating Fig 1: seed 0, GD lr 0.5, init std 0.1 ends at the low-rank solution."""
+    p = dufm.Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2**-10)
+    run = solve(p, SolverConfig(lr=0.5, steps=100_000, init_scale=0.1), seeds=[0])[0]
+    assert run.status == "converged" and run.steps < 100_000
+    assert round(run.loss, 6) == 0.080013
+    assert abs(run.loss - theory.low_rank(p).loss) <= 1e-12
+    a = analyse(run.params, p)
+    assert a["rank"]["Z"] == 5 and a["solution_type"] == "low-rank"
+
+
+def test_seed_batch_equals_runs_alone():
+    p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
+    cfg = SolverConfig(lr=0.5, steps=20_000, tol=1e-10, init_scale=0.3, log_every=50)
+    batch = solve(p, cfg, seeds=range(10))
+    stops = set()
+    for r in batch:
+        alone = solve(p, cfg, seeds=[r.seed])[0]
+        # and a genuinely unbatched (no vmap) program
+        p0 = jax.tree_util.tree_map(lambda a: a[0], initial_params(p, [r.seed], cfg))
+        raw = _run_single(p0, p.decays, p.architecture, cfg)
+        for other in (alone.params, raw["params"]):
+            for x, y in zip(jax.tree_util.tree_leaves(r.params), jax.tree_util.tree_leaves(other)):
+                assert np.max(np.abs(np.asarray(x) - np.asarray(y))) <= 1e-12 * max(1.0, np.max(np.abs(y)))
+        assert alone.status == r.status and alone.steps == r.steps == int(raw["steps"])
+        assert abs(alone.loss - r.loss) <= 1e-12 * abs(r.loss)
+        np.testing.assert_allclose(alone.history_loss, r.history_loss, rtol=1e-12)
+        stops.add(r.steps)
+    assert len(stops) > 1  # seeds stop at different steps: freezing inside the batch is exercised
+
+
+def test_lambda_batch_equals_runs_alone():
+    p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
+    cfg = SolverConfig(lr=0.5, steps=2000, init_scale=0.3)
+    lams = np.array([1e-3, 3e-3, 1e-2])
+    dec = Decays(lams, np.stack([lams, lams], axis=1), np.zeros(3))
+    batch = solve(p, cfg, seeds=[0, 0, 0], decays=dec)
+    for lam, r in zip(lams, batch):
+        alone = solve(dufm.Problem(depth=2, weight_decay=lam, **SMALL), cfg, seeds=[0])[0]
+        assert abs(alone.loss - r.loss) <= 1e-12 * alone.loss and alone.steps == r.steps
+
+
+def test_large_learning_rate_is_reported_diverged():
+    p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
+    runs = solve(p, SolverConfig(lr=50.0, steps=10_000, init_scale=0.3), seeds=[0, 1])
+    for r in runs:
+        assert r.status == "diverged" and r.diverged
+        assert 0 < r.steps < 10_000
+        assert r.loss is None and r.params is None
+    # a sane rate on the same problem does not diverge
+    ok = solve(p, SolverConfig(lr=0.5, steps=10_000, init_scale=0.3), seeds=[0])[0]
+    assert ok.status != "diverged"
+
+
+def test_step_limit_and_history():
+    p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
+    r = solve(p, SolverConfig(lr=0.5, steps=250, log_every=100, init_scale=0.3), seeds=[0])[0]
+    assert r.status == "max_steps" and r.steps == 250
+    assert list(r.history_step) == [0, 100, 200, 250]
+    assert r.history_loss[-1] == r.loss and np.all(np.diff(r.history_loss) < 0)
+
+
+def test_converged_run_stops_at_tolerance():
+    p = dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)
+    r = solve(p, SolverConfig(lr=0.5, steps=50_000, tol=1e-6, init_scale=0.3), seeds=[0])[0]
+    assert r.status == "converged" and r.grad_norm <= 1e-6
+    assert r.history_grad_norm[-2] > 1e-6  # it did not stop early either
+
+
+@pytest.mark.parametrize("opt,lr", [("momentum", 0.1), ("adam", 1e-2)])
+def test_other_optimizers_reach_closed_form(opt, lr):
+    p = dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)
+    r = solve(p, SolverConfig(optimizer=opt, lr=lr, steps=50_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
+    assert r.status == "converged" and abs(r.loss - theory.dnc(p).loss) <= 1e-9 * r.loss
+
+
+def test_bias_variants_reach_dnc():
+    for bias in ("free", "regularised"):
+        p = dufm.Problem(depth=2, weight_decay=2e-3, bias=bias, bias_decay=0.1 if bias == "regularised" else 0.0, **SMALL)
+        r = solve(p, SolverConfig(lr=0.5, steps=100_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
+        assert r.status == "converged"
+        assert abs(r.loss - theory.dnc(p).loss) <= 1e-9 * r.loss
