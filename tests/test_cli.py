@@ -1,0 +1,119 @@
+"""CLI: JSON output, per-seed equality, and one-line errors with exit status 2."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from dufm.cli import main
+
+TINY = ["--classes", "4", "--per-class", "2", "--width", "5", "--depth", "2", "--weight-decay", "0.002", "--loss", "mse"]
+
+
+def run_cli(capsys, args):
+    try:
+        code = main(args)
+    except SystemExit as e:  # argparse errors
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+INVALID = [
+    (["--classes", "1"], "classes"),
+    (["--per-class", "0"], "per_class"),
+    (["--depth", "0"], "depth"),
+    (["--width", "0"], "width"),
+    (["--weight-decay", "-1"], "weight_decay"),
+    (["--weight-decay", "nan"], "weight_decay"),
+    (["--weight-decay", "inf"], "weight_decay"),
+    (["--feature-decay", "-0.1"], "feature_decay"),
+    (["--layer-decay", "0.1,nan"], "layer_decay"),
+    (["--lr", "0"], "lr"),
+    (["--lr", "-0.5"], "lr"),
+    (["--steps", "0"], "steps"),
+    (["--tol", "-1"], "tol"),
+    (["--init-scale", "0"], "init_scale"),
+    (["--seeds", "0"], "seeds"),
+    (["--loss", "hinge"], "loss"),
+    (["--activation", "tanh"], "activation"),
+    (["--optimizer", "sgdx"], "optimizer"),
+    (["--bias", "yes"], "bias"),
+    (["--dtype", "float16"], "dtype"),
+    (["--classes", "ten"], "--classes"),
+    (["--lr", "fast"], "--lr"),
+    (["--steps", "1e3x"], "--steps"),
+    (["--width", "7,x"], "--width"),
+    (["--per-class", "2,2"], "per_class"),
+]
+
+
+@pytest.mark.parametrize("args,name", INVALID, ids=[" ".join(a) for a, _ in INVALID])
+def test_invalid_input_exits_2_with_one_line(capsys, args, name):
+    code, out, err = run_cli(capsys, ["solve", *TINY, "--steps", "10", *args])
+    assert code == 2
+    assert out == ""
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and name in lines[0] and "Traceback" not in err, err
+
+
+@pytest.mark.parametrize("args,name", [(["--classes", "1"], "classes"), (["--weight-decay", "nan"], "weight_decay"), (["--loss", "x"], "loss")])
+def test_theory_invalid_input(capsys, args, name):
+    code, out, err = run_cli(capsys, ["theory", *args])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and name in err
+
+
+def test_solve_json_schema_and_seeds_equal_separate_runs(capsys):
+    code, out, _ = run_cli(capsys, ["solve", *TINY, "--steps", "3000", "--seed", "3", "--seeds", "3", "--json"])
+    assert code == 0
+    doc = json.loads(out)
+    assert doc["problem"]["classes"] == 4 and len(doc["runs"]) == 3
+    for rec in doc["runs"]:
+        for key in ("seed", "loss", "grad_norm", "steps", "status", "rank", "singular_values", "nc", "solution_type"):
+            assert key in rec
+        assert set(rec["singular_values"]) == {"Z", "H1", "H2", "W1", "W2"}
+        code, out1, _ = run_cli(capsys, ["solve", *TINY, "--steps", "3000", "--seed", str(rec["seed"]), "--json"])
+        alone = json.loads(out1)["runs"][0]
+        assert alone["status"] == rec["status"] and alone["steps"] == rec["steps"]
+        assert abs(alone["loss"] - rec["loss"]) <= 1e-12 * rec["loss"]
+        for k, s in rec["singular_values"].items():
+            assert max(abs(a - b) for a, b in zip(alone["singular_values"][k], s)) <= 1e-10
+    assert [r["seed"] for r in doc["runs"]] == [3, 4, 5]
+
+
+def test_solve_text_reports_stop_reason_and_spectra(capsys):
+    code, out, _ = run_cli(capsys, ["solve", *TINY, "--steps", "20000"])
+    assert code == 0
+    assert "converged" in out and "solution type: dnc" in out and "singular values" in out and "NC metrics" in out
+
+
+def test_diverged_run_in_json(capsys):
+    code, out, _ = run_cli(capsys, ["solve", *TINY, "--lr", "100", "--steps", "5000", "--json"])
+    run = json.loads(out)["runs"][0]
+    assert code == 0 and run["status"] == "diverged" and run["loss"] is None and 0 < run["diverged_at_step"] < 5000
+    assert "singular_values" not in run
+
+
+def test_theory_json(capsys):
+    code, out, _ = run_cli(capsys, ["theory", "--json"])
+    doc = json.loads(out)
+    assert code == 0
+    assert round(doc["dnc"]["loss"], 6) == 0.090662 and round(doc["low_rank"]["loss"], 6) == 0.080013
+    assert doc["zero"]["loss"] == pytest.approx(2.302585092994046, rel=1e-15)
+    assert doc["dnc"]["scale"] > 0 and doc["low_rank"]["scale"] > 0
+
+
+def test_theory_text_thm1(capsys):
+    for K, L, best in [(4, 2, "dnc"), (4, 3, "low_rank"), (6, 2, "low_rank")]:
+        code, out, _ = run_cli(capsys, ["theory", "--classes", str(K), "--depth", str(L)])
+        assert code == 0 and f"lowest: {best}" in out
+
+
+def test_console_script_end_to_end():
+    """The installed entry point: help works, bad input is one line on stderr with status 2."""
+    ok = subprocess.run([sys.executable, "-m", "dufm", "theory", "--help"], capture_output=True, text=True)
+    assert ok.returncode == 0 and "--weight-decay" in ok.stdout
+    bad = subprocess.run([sys.executable, "-m", "dufm", "solve", "--weight-decay", "-1"], capture_output=True, text=True)
+    assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
+    assert "Traceback" not in bad.stderr and "weight_decay" in bad.stderr

@@ -1,0 +1,60 @@
+"""NC metrics and ranks against direct computations on constructed features."""
+
+import numpy as np
+import pytest
+
+import dufm
+from dufm import theory
+from dufm.geometry import analyse, class_means, nc_metrics, numerical_rank, solution_type
+
+
+def test_nc1_matches_direct_pseudo_inverse(rng):
+    counts = (3, 4, 2, 5)
+    K, N, d = 4, 14, 6
+    F = rng.normal(size=(d, N))
+    y = np.repeat(np.arange(K), counts)
+    M = np.stack([F[:, y == k].mean(axis=1) for k in range(K)], axis=1)
+    np.testing.assert_allclose(class_means(F, counts), M, rtol=1e-14)
+    mu = F.mean(axis=1, keepdims=True)
+    Mbar = M - mu
+    E = F - M[:, y]
+    SW = E @ E.T / N
+    SB = Mbar @ Mbar.T / K
+    want = np.trace(SW @ np.linalg.pinv(SB, rcond=1e-10)) / K
+    got = nc_metrics(F, counts)
+    assert got["nc1"] == pytest.approx(want, rel=1e-10)
+    assert got["nc1_trace"] == pytest.approx(np.trace(SW) / np.trace(SB), rel=1e-13)
+
+
+def test_collapsed_simplex_and_orthogonal_frame():
+    K, n = 5, 3
+    Y = np.repeat(np.eye(K), n, axis=1)
+    S = np.eye(K) - 1.0 / K
+    etf = np.vstack([S @ Y, np.zeros((2, K * n))])
+    m = nc_metrics(etf, (n,) * K, W=np.vstack([S, np.zeros((2, K))]).T, last=True)
+    assert m["nc1"] <= 1e-30 and m["nc1_trace"] <= 1e-30
+    assert m["nc2_etf"] <= 1e-15 and m["nc2_of"] > 0.1
+    assert m["nc3"] <= 1e-15 and m["nc3_duality"] <= 1e-15
+    of = nc_metrics(3.0 * Y, (n,) * K)
+    assert of["nc2_of"] <= 1e-15
+    # centring an orthogonal frame gives a simplex
+    assert of["nc2_etf"] <= 1e-15
+
+
+def test_numerical_rank_threshold():
+    s = np.array([10.0, 5.0, 1e-2 + 1e-12, 1e-2 - 1e-12, 0.0])
+    assert numerical_rank(s, rank_tol=1e-3) == 3
+    assert numerical_rank(s, rank_tol=1e-1) == 2
+    assert numerical_rank(np.zeros(3)) == 0
+
+
+def test_solution_types_of_closed_forms():
+    p = dufm.Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2**-10)
+    assert analyse(theory.dnc(p).params, p)["solution_type"] == "dnc"
+    assert analyse(theory.low_rank(p).params, p)["solution_type"] == "low-rank"
+    assert analyse(theory.zero(p).params, p)["solution_type"] == "trivial"
+    q = dufm.Problem(classes=4, per_class=3, width=6, depth=3, weight_decay=1e-2, loss="mse", activation="relu")
+    a = analyse(theory.dnc(q).params, q)
+    assert a["solution_type"] == "dnc" and a["rank"]["Z"] == 4 and a["rank"]["sigma_H2"] == 4
+    # a full-rank spectrum with unequal singular values is neither
+    assert solution_type(np.array([3.0, 2.0, 1.0]), dufm.Problem(classes=4, per_class=1, width=4, depth=1, weight_decay=0.1)) == "other"
