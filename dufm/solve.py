@@ -248,6 +248,8 @@ def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays:
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must contain at least one seed")
+    if min(seeds) < 0 or max(seeds) >= 2**32:
+        raise ValueError(f"seed must be an integer in [0, 2^32), got {min(seeds) if min(seeds) < 0 else max(seeds)}")
     params0 = initial_params(problem, seeds, cfg)
     if decays is None:
         base = problem.decays

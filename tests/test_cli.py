@@ -36,6 +36,7 @@ INVALID = [
     (["--tol", "-1"], "tol"),
     (["--init-scale", "0"], "init_scale"),
     (["--seeds", "0"], "seeds"),
+    (["--seed", "-3"], "seed"),
     (["--loss", "hinge"], "loss"),
     (["--activation", "tanh"], "activation"),
     (["--optimizer", "sgdx"], "optimizer"),

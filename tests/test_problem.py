@@ -1,0 +1,68 @@
+"""Problem and solver validation: every invalid value raises a ValueError naming the parameter."""
+
+import pytest
+
+import dufm
+from dufm.solve import SolverConfig
+
+BASE = dict(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01)
+
+BAD_PROBLEMS = [
+    (dict(classes=1), "classes"),
+    (dict(classes=2.5), "classes"),
+    (dict(classes="10"), "classes"),
+    (dict(per_class=0), "per_class"),
+    (dict(per_class=(2, 2)), "per_class"),
+    (dict(width=0), "width"),
+    (dict(width=(4, 4, 4)), "width"),
+    (dict(depth=0), "depth"),
+    (dict(loss="hinge"), "loss"),
+    (dict(activation="tanh"), "activation"),
+    (dict(weight_decay=-1e-3), "weight_decay"),
+    (dict(weight_decay=float("nan")), "weight_decay"),
+    (dict(weight_decay=float("inf")), "weight_decay"),
+    (dict(weight_decay="0.1"), "weight_decay"),
+    (dict(weight_decay=None), "weight_decay"),
+    (dict(feature_decay=-1.0), "feature_decay"),
+    (dict(layer_decay=(0.1, float("nan"))), "layer_decay"),
+    (dict(layer_decay=(0.1, 0.1, 0.1)), "layer_decay"),
+    (dict(bias="yes"), "bias"),
+    (dict(bias_decay=0.1), "bias_decay"),
+    (dict(bias="regularised", bias_decay=-1.0), "bias_decay"),
+    (dict(dtype="float16"), "dtype"),
+]
+
+
+@pytest.mark.parametrize("change,name", BAD_PROBLEMS, ids=[n + str(i) for i, (_, n) in enumerate(BAD_PROBLEMS)])
+def test_invalid_problem(change, name):
+    with pytest.raises(ValueError, match=name):
+        dufm.Problem(**{**BASE, **change})
+
+
+BAD_SOLVERS = [
+    (dict(lr=0.0), "lr"), (dict(lr=-1.0), "lr"), (dict(lr=float("nan")), "lr"), (dict(steps=0), "steps"),
+    (dict(steps=1.5), "steps"), (dict(tol=-1.0), "tol"), (dict(init_scale=0.0), "init_scale"),
+    (dict(optimizer="sgdx"), "optimizer"), (dict(init="xavier"), "init"), (dict(momentum=1.0), "momentum"),
+    (dict(log_every=0), "log_every"),
+]
+
+
+@pytest.mark.parametrize("change,name", BAD_SOLVERS, ids=[n + str(i) for i, (_, n) in enumerate(BAD_SOLVERS)])
+def test_invalid_solver(change, name):
+    with pytest.raises(ValueError, match=name):
+        SolverConfig(**change)
+
+
+def test_resolved_values():
+    p = dufm.Problem(classes=3, per_class=(1, 2, 3), width=(4, 5), depth=2, feature_decay=0.1, layer_decay=(0.2, 0.3))
+    assert p.counts == (1, 2, 3) and p.samples == 6 and p.widths == (4, 5)
+    assert p.lambda_H == 0.1 and p.lambda_W == (0.2, 0.3)
+    assert p.parameter_count == 4 * 6 + 5 * 4 + 3 * 5
+    q = dufm.Problem(**BASE)
+    assert q.lambda_H == 0.01 and q.lambda_W == (0.01, 0.01)
+    assert hash(q.architecture) == hash(dufm.Problem(**{**BASE, "weight_decay": 0.5}).architecture)
+
+
+def test_negative_seed_rejected():
+    with pytest.raises(ValueError, match="seed"):
+        dufm.solve(dufm.Problem(**BASE), SolverConfig(steps=1), seeds=[-1])
