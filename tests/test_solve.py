@@ -47,6 +47,16 @@ def test_fig1_low_rank_end_point():
     assert a["rank"]["Z"] == 5 and a["solution_type"] == "low-rank"
 
 
+def test_fig1_wider_smaller_init_ends_at_dnc():
+    """Same problem, width 300 and init std 0.07: GD ends at DNC (loss 0.090662, rank Z = 9)."""
+    p = dufm.Problem(classes=10, per_class=5, width=300, depth=2, weight_decay=2**-10)
+    run = solve(p, SolverConfig(lr=0.5, steps=60_000, init_scale=0.07), seeds=[0])[0]
+    assert run.status == "converged"
+    assert round(run.loss, 6) == 0.090662 and abs(run.loss - theory.dnc(p).loss) <= 1e-12
+    a = analyse(run.params, p)
+    assert a["rank"]["Z"] == 9 and a["solution_type"] == "dnc"
+
+
 def test_seed_batch_equals_runs_alone():
     p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
     cfg = SolverConfig(lr=0.5, steps=20_000, tol=1e-10, init_scale=0.3, log_every=50)
