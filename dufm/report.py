@@ -53,7 +53,7 @@ def run_record(run: Run, problem: Problem, th: Thresholds = Thresholds()) -> dic
                 "thresholds": a["thresholds"],
             }
         )
-    rec["history"] = {"step": run.history_step, "loss": run.history_loss, "grad_norm": run.history_grad_norm}
+    rec["history"] = {"step": run.history_step, "loss": run.history_loss, "grad_norm": run.history_grad_norm, "nc1_trace": run.history_nc1}
     return plain(rec)
 
 

@@ -39,7 +39,7 @@ import numpy as np
 import optax
 
 from .init import INITS, initialise
-from .objective import gradient_norm, objective
+from .objective import forward, gradient_norm, labels, objective, post_activation
 from .problem import Architecture, Decays, Problem
 
 OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
@@ -105,6 +105,20 @@ def optimizer(cfg: SolverConfig) -> optax.GradientTransformation:
     return optax.lbfgs()
 
 
+def nc1_trace(params, arch: Architecture):
+    """Tr Sigma_W / Tr Sigma_B of sigma(H_l) for l = 1..L, shape (L,) (on device, jittable)."""
+    _, H = forward(params, arch)
+    Y = jnp.asarray(labels(arch))
+    counts = jnp.asarray(arch.counts, Y.dtype)
+    out = []
+    for F in post_activation(H, arch):
+        M = (F @ Y.T) / counts
+        within = jnp.sum((F - M @ Y) ** 2) / arch.samples
+        between = jnp.sum((M - jnp.mean(F, axis=1, keepdims=True)) ** 2) / arch.classes
+        out.append(within / between)
+    return jnp.stack(out)
+
+
 def _where(pred, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
 
@@ -116,7 +130,8 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     ``STATUS``), ``steps`` (updates applied, or the step of divergence),
     ``loss`` and ``grad_norm`` at the final point, and ``history_step``,
     ``history_loss``, ``history_grad_norm`` (NaN-padded, one entry per
-    ``log_every`` steps plus the final point).
+    ``log_every`` steps plus the final point) and ``history_nc1`` (same
+    entries, shape (T, L): :func:`nc1_trace` of every layer's input features).
     """
     f = lambda p: objective(p, decays, arch)  # noqa: E731
     opt = optimizer(cfg)
@@ -151,22 +166,25 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
         return carry, (value, gnorm)
 
     def chunk(loop):
-        c, carry, hist = loop
+        c, carry, hist, hnc = loop
         t0, running = carry[2], carry[3] == RUNNING
+        nc1 = nc1_trace(carry[0], arch)
         carry, (values, gnorms) = jax.lax.scan(step, carry, None, length=cfg.log_every)
         rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
-        return c + 1, carry, hist.at[c].set(rec)
+        return c + 1, carry, hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan))
 
     def more(loop):
-        c, carry, _ = loop
+        c, carry, _, _ = loop
         return (c < n_chunks) & (carry[3] == RUNNING)
 
     hist = jnp.full((n_chunks + 1, 3), jnp.nan, dtype)
+    hnc = jnp.full((n_chunks + 1, arch.depth), jnp.nan, dtype)
     carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
-    c, (params, state, t, status), hist = jax.lax.while_loop(more, chunk, (0, carry, hist))
+    c, (params, state, t, status), hist, hnc = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc))
     value, _, gnorm = evaluate(params, state)
     status = decide(status, value, gnorm, jnp.maximum(t, cfg.steps))
     hist = hist.at[c].set(jnp.stack([t.astype(dtype), value, gnorm]))
+    hnc = hnc.at[c].set(nc1_trace(params, arch))
     return {
         "params": params,
         "status": status,
@@ -176,6 +194,7 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
         "history_step": hist[:, 0],
         "history_loss": hist[:, 1],
         "history_grad_norm": hist[:, 2],
+        "history_nc1": hnc,
     }
 
 
@@ -203,6 +222,7 @@ class Run:
     history_step: np.ndarray
     history_loss: np.ndarray
     history_grad_norm: np.ndarray
+    history_nc1: np.ndarray
     decays: Decays
 
     @property
@@ -230,6 +250,7 @@ def _split(out: dict, seeds, decays: Decays) -> list[Run]:
                 history_step=out["history_step"][i][keep].astype(int),
                 history_loss=out["history_loss"][i][keep],
                 history_grad_norm=out["history_grad_norm"][i][keep],
+                history_nc1=out["history_nc1"][i][keep],
                 decays=dec,
             )
         )

@@ -128,3 +128,13 @@ def test_bias_variants_reach_dnc():
         r = solve(p, SolverConfig(lr=0.5, steps=100_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
         assert r.status == "converged"
         assert abs(r.loss - theory.dnc(p).loss) <= 1e-9 * r.loss
+
+
+def test_nc1_history_matches_geometry():
+    p = dufm.Problem(depth=3, weight_decay=2e-3, activation="relu", **SMALL)
+    r = solve(p, SolverConfig(lr=0.5, steps=500, log_every=100, init_scale=0.3), seeds=[1])[0]
+    assert r.history_nc1.shape == (len(r.history_step), 3)
+    a = analyse(r.params, p)
+    want = [a["nc"]["H1"]["nc1_trace"], a["nc"]["sigma_H2"]["nc1_trace"], a["nc"]["sigma_H3"]["nc1_trace"]]
+    np.testing.assert_allclose(r.history_nc1[-1], want, rtol=1e-10)
+    assert np.all(np.isfinite(r.history_nc1))
