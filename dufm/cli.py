@@ -46,21 +46,46 @@ def _float_list(text: str):
     return parts[0] if len(parts) == 1 else tuple(parts)
 
 
-def _problem_flags(p):
-    g = p.add_argument_group("problem (defaults: Garrod & Keating Fig 1)")
-    g.add_argument("--classes", type=_integer, default=10, metavar="K", help="number of classes K >= 2 (default 10)")
-    g.add_argument("--per-class", type=_int_list, default=5, metavar="n", help="samples per class n, or n_1,...,n_K (default 5)")
-    g.add_argument("--width", type=_int_list, default=70, metavar="d", help="width d, or d_1,...,d_L (default 70)")
-    g.add_argument("--depth", type=_integer, default=2, metavar="L", help="number of weight matrices L >= 1 (default 2)")
-    g.add_argument("--loss", default="ce", help="ce | mse (default ce)")
-    g.add_argument("--activation", default="linear", help="linear | relu, after W_1..W_{L-1} (default linear)")
-    g.add_argument("--weight-decay", type=_number, default=2.0**-10, metavar="LAMBDA", help="one lambda for H_1 and every W_l (default 2^-10)")
-    g.add_argument("--feature-decay", type=_number, default=None, metavar="LAMBDA_H", help="lambda_H (overrides --weight-decay for H_1)")
-    g.add_argument("--layer-decay", type=_float_list, default=None, metavar="LAMBDA_W", help="lambda_W, or one per layer (overrides --weight-decay for W)")
-    g.add_argument("--bias", default="none", help="none | free | regularised last-layer bias (default none)")
-    g.add_argument("--bias-decay", type=_number, default=0.0, help="lambda_b for --bias regularised (default 0)")
-    g.add_argument("--dtype", default="float64", help="float64 | float32 (default float64)")
-    g.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+PROBLEM_FLAGS = [
+    # (flag, type, default, metavar, help)
+    ("--classes", "_integer", 10, "K", "number of classes K >= 2 (default 10)"),
+    ("--per-class", "_int_list", 5, "n", "samples per class n, or n_1,...,n_K (default 5)"),
+    ("--width", "_int_list", 70, "d", "width d, or d_1,...,d_L (default 70)"),
+    ("--depth", "_integer", 2, "L", "number of weight matrices L >= 1 (default 2)"),
+    ("--loss", None, "ce", None, "ce | mse (default ce)"),
+    ("--activation", None, "linear", None, "linear | relu, after W_1..W_{L-1} (default linear)"),
+    ("--weight-decay", "_number", 2.0**-10, "LAMBDA", "one lambda for H_1 and every W_l (default 2^-10)"),
+    ("--feature-decay", "_number", None, "LAMBDA_H", "lambda_H (overrides --weight-decay for H_1)"),
+    ("--layer-decay", "_float_list", None, "LAMBDA_W", "lambda_W, or one per layer (overrides --weight-decay for W)"),
+    ("--bias", None, "none", None, "none | free | regularised last-layer bias (default none)"),
+    ("--bias-decay", "_number", 0.0, None, "lambda_b for --bias regularised (default 0)"),
+    ("--dtype", None, "float64", None, "float64 | float32 (default float64)"),
+]
+SOLVER_FLAGS = [
+    ("--optimizer", None, "gd", None, "gd | momentum | adam | lbfgs (default gd)"),
+    ("--lr", "_number", 0.5, None, "learning rate > 0 (default 0.5; unused by lbfgs, which line-searches)"),
+    ("--momentum", "_number", 0.9, None, "momentum in [0, 1) for --optimizer momentum (default 0.9)"),
+    ("--steps", "_integer", 100_000, None, "step limit >= 1 (default 100000)"),
+    ("--tol", "_number", 1e-10, None, "stop when the gradient norm <= tol (default 1e-10)"),
+    ("--init", None, "gaussian", None, "gaussian | orthogonal (default gaussian)"),
+    ("--init-scale", "_number", 0.1, None, "std of the Gaussian init (default 0.1)"),
+    ("--log-every", "_integer", 100, None, "history interval in steps (default 100)"),
+]
+
+
+def _add_flags(group, table, defaults=True):
+    for flag, typ, default, metavar, text in table:
+        kw = {"help": text, "default": default if defaults else argparse.SUPPRESS}
+        if typ:
+            kw["type"] = globals()[typ]
+        if metavar:
+            kw["metavar"] = metavar
+        group.add_argument(flag, **kw)
+
+
+def _problem_flags(p, defaults=True):
+    _add_flags(p.add_argument_group("problem (defaults: Garrod & Keating Fig 1)"), PROBLEM_FLAGS, defaults)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
 
 
 def _problem(args):
@@ -75,23 +100,34 @@ def _problem(args):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dufm", description="Deep unconstrained features models: solve, closed forms, spectra.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{solve,theory}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{solve,theory,sweep,plot}")
     s = sub.add_parser("solve", help="solve a deep UFM and analyse the end point", description="Solve a deep UFM from random initialisations (one compiled program for all seeds) and report loss, gradient norm, stop reason, spectra, ranks, NC metrics and the solution type.")
     _problem_flags(s)
     g = s.add_argument_group("solver")
-    g.add_argument("--optimizer", default="gd", help="gd | momentum | adam | lbfgs (default gd)")
-    g.add_argument("--lr", type=_number, default=0.5, help="learning rate > 0 (default 0.5; unused by lbfgs, which line-searches)")
-    g.add_argument("--momentum", type=_number, default=0.9, help="momentum in [0, 1) for --optimizer momentum (default 0.9)")
-    g.add_argument("--steps", type=_integer, default=100_000, help="step limit >= 1 (default 100000)")
-    g.add_argument("--tol", type=_number, default=1e-10, help="stop when the gradient norm <= tol (default 1e-10)")
-    g.add_argument("--init", default="gaussian", help="gaussian | orthogonal (default gaussian)")
-    g.add_argument("--init-scale", type=_number, default=0.1, help="std of the Gaussian init (default 0.1)")
+    _add_flags(g, SOLVER_FLAGS)
     g.add_argument("--seed", type=_integer, default=0, help="first seed (default 0)")
     g.add_argument("--seeds", type=_integer, default=1, help="number of seeds M: runs seed..seed+M-1 together (default 1)")
-    g.add_argument("--log-every", type=_integer, default=100, help="history interval in steps (default 100)")
     g.add_argument("--rank-tol", type=_number, default=1e-3, help="numerical rank threshold relative to the largest singular value (default 1e-3)")
     t = sub.add_parser("theory", help="closed-form DNC, low-rank and zero losses", description="Closed-form candidate solutions (DNC, Garrod-Keating low-rank, zero) with their optimal scales.")
     _problem_flags(t)
+    w = sub.add_parser("sweep", help="run (or resume) a grid of runs into a results directory",
+                       description="Run or resume a sweep: a TOML config (see experiments/) or flags. Runs of the same shape are "
+                       "batched into one compiled program; every finished run is stored at once, and stored runs are skipped.")
+    w.add_argument("config", nargs="?", help="sweep config (TOML); without it, the sweep is built from the flags")
+    w.add_argument("--out", help="results directory (default results/<name>)")
+    w.add_argument("--name", help="sweep name when no config is given (default 'sweep')")
+    w.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
+                   help="a grid axis over any problem or solver field, e.g. width=20,50,70 (repeatable; replaces the config's grid)")
+    w.add_argument("--seeds", type=_integer, help="seeds per grid point")
+    w.add_argument("--seed", type=_integer, help="first seed")
+    w.add_argument("--max-batch", type=_integer, help="most runs per compiled program (default 32)")
+    w.add_argument("--json", action="store_true", help="print the outcome (counts by status, path) as JSON")
+    _add_flags(w.add_argument_group("problem (override the config)"), PROBLEM_FLAGS, defaults=False)
+    _add_flags(w.add_argument_group("solver (override the config)"), SOLVER_FLAGS, defaults=False)
+    pl = sub.add_parser("plot", help="draw the figures of a results directory (PNG and PDF)",
+                        description="Draw the figures named in the sweep config's [plots] table (or --figure) into <results>/figures.")
+    pl.add_argument("results", help="results directory written by dufm sweep")
+    pl.add_argument("--figure", action="append", default=[], help="figure to draw (repeatable; default: the config's list)")
     return parser
 
 
@@ -190,11 +226,67 @@ def _cmd_theory(args) -> int:
     return 0
 
 
+def _grid_value(text: str):
+    for cast in (int, float):
+        try:
+            return cast(text)
+        except ValueError:
+            pass
+    return text
+
+
+def _cmd_sweep(args) -> int:
+    from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS, load_config, run_sweep
+
+    config = load_config(args.config) if args.config else {"name": args.name or "sweep"}
+    config = {**config, "problem": dict(config.get("problem", {})), "solver": dict(config.get("solver", {}))}
+    given = vars(args)
+    for k in PROBLEM_FIELDS:
+        if k in given:
+            config["problem"][k] = given[k]
+    for k in SOLVER_FIELDS:
+        if k in given:
+            config["solver"][k] = given[k]
+    if args.grid:
+        grid = {}
+        for item in args.grid:
+            key, sep, values = item.partition("=")
+            key = key.strip().replace("-", "_")
+            if not sep or not values:
+                raise ValueError(f"grid must look like KEY=V1,V2,... , got {item!r}")
+            if key not in PROBLEM_FIELDS + SOLVER_FIELDS:
+                raise ValueError(f"grid key must be a problem or solver field, got {key!r}")
+            grid[key] = [_grid_value(v) for v in values.split(",")]
+        config["grid"] = grid
+    for k in ("seeds", "seed"):
+        if given.get(k) is not None:
+            config[k] = given[k]
+    try:
+        result = run_sweep(config, out=args.out, max_batch=args.max_batch)
+    except KeyboardInterrupt:
+        print("dufm sweep: interrupted; every finished run is stored, run the same command again to resume", file=sys.stderr)
+        return 130
+    if args.json:
+        print(json.dumps(result))
+    return 0
+
+
+def _cmd_plot(args) -> int:
+    from .plots import plot_results
+    from .sweep import load_results
+
+    results = load_results(args.results)
+    for path in plot_results(results, args.figure or None):
+        print(path)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    commands = {"solve": _cmd_solve, "theory": _cmd_theory, "sweep": _cmd_sweep, "plot": _cmd_plot}
     try:
-        return {"solve": _cmd_solve, "theory": _cmd_theory}[args.command](args)
+        return commands[args.command](args)
     except ValueError as e:
         print(f"dufm {args.command}: error: {e}", file=sys.stderr)
         return 2

@@ -1,0 +1,319 @@
+"""Sweeps: grids of runs, grouped by shape, run as batched compiled programs, stored as they finish.
+
+A sweep config (TOML, or the same dict built from CLI flags)::
+
+    name = "garrod2025_fig2"          # results go to results/<name> by default
+    title = "P(DNC) vs width"
+    seeds = 10                        # seeds seed .. seed+seeds-1 at every grid point
+    seed = 0
+    max_batch = 32                    # most runs in one compiled, vmapped program
+    [problem]                         # dufm.Problem fields (defaults: the CLI's)
+    classes = 10
+    [solver]                          # dufm.SolverConfig fields
+    lr = 0.5
+    [grid]                            # Cartesian product of lists (any problem/solver field)
+    width = [20, 50, 70]
+    [analysis]
+    rank_tol = 1e-3
+    [plots]                           # which figures `dufm plot` draws, with options
+    figures = ["p_dnc_vs_width", "rank_vs_width"]
+
+``[[grid]]`` (an array of tables) gives a union of Cartesian products.
+
+Runs whose architecture (shapes and modelling choices) and solver settings
+agree form a group; a group runs as one compiled, ``vmap``-ped program over
+seeds, weight decays and init scales, in batches of at most ``max_batch``
+(the last batch padded to the same size, so a group compiles once). Every
+finished batch is stored at once (:mod:`dufm.store`); re-running a sweep skips
+stored runs, and a changed grid runs only the new ones.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+import sys
+import time
+import tomllib
+from dataclasses import dataclass, fields, replace
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .geometry import Thresholds
+from .init import initialise
+from .problem import Decays, Problem
+from .report import run_record
+from .solve import SolverConfig, _run_batch, _split
+from .store import Store, run_key
+
+PROBLEM_FIELDS = ("classes", "per_class", "width", "depth", "loss", "activation", "weight_decay", "feature_decay",
+                  "layer_decay", "bias", "bias_decay", "dtype")
+SOLVER_FIELDS = tuple(f.name for f in fields(SolverConfig))
+PROBLEM_DEFAULTS = dict(classes=10, per_class=5, width=70, depth=2, loss="ce", activation="linear", weight_decay=2.0**-10)
+TOP_KEYS = {"name", "title", "description", "seeds", "seed", "max_batch", "problem", "solver", "grid", "analysis", "plots"}
+SUMMARY_COLUMNS = ["key", "seed", "classes", "per_class", "width", "depth", "loss_type", "activation", "lambda_H", "lambda_W",
+                   "optimizer", "lr", "max_steps", "tol", "init_scale", "status", "steps", "loss", "grad_norm", "solution_type", "rank_Z"]
+
+
+@dataclass
+class RunSpec:
+    """One run of a sweep: its problem, solver config, seed and store key."""
+
+    problem: Problem
+    solver: SolverConfig
+    seed: int
+    key: str
+
+    @property
+    def config(self) -> dict:
+        return {"problem": self.problem.to_dict(), "solver": self.solver.to_dict(), "seed": self.seed}
+
+
+def load_config(path) -> dict:
+    """Read a TOML sweep config; ``name`` defaults to the file's stem."""
+    path = Path(path)
+    if not path.is_file():
+        raise ValueError(f"config must be an existing TOML file, got {str(path)!r}")
+    try:
+        cfg = tomllib.loads(path.read_text())
+    except tomllib.TOMLDecodeError as e:
+        raise ValueError(f"config {str(path)!r} is not valid TOML: {e}") from None
+    cfg.setdefault("name", path.stem)
+    return cfg
+
+
+def _as_list(v):
+    return list(v) if isinstance(v, list) else [v]
+
+
+def expand(config: dict) -> list[RunSpec]:
+    """Every run of a sweep config, validated (a ValueError names the offending key)."""
+    unknown = set(config) - TOP_KEYS
+    if unknown:
+        raise ValueError(f"unknown sweep config key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
+    for section, allowed in (("problem", PROBLEM_FIELDS), ("solver", SOLVER_FIELDS)):
+        bad = set(config.get(section, {})) - set(allowed)
+        if bad:
+            raise ValueError(f"unknown [{section}] key(s) {sorted(bad)}; allowed: {list(allowed)}")
+    grids = config.get("grid", {})
+    grids = grids if isinstance(grids, list) else [grids]
+    for g in grids:
+        bad = set(g) - set(PROBLEM_FIELDS) - set(SOLVER_FIELDS)
+        if bad:
+            raise ValueError(f"unknown [grid] key(s) {sorted(bad)}; allowed: problem and solver fields")
+    n_seeds, first = config.get("seeds", 1), config.get("seed", 0)
+    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
+        raise ValueError(f"seeds must be an integer >= 1, got {n_seeds!r}")
+    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
+        raise ValueError(f"seed must be an integer >= 0, got {first!r}")
+    base_p = {**PROBLEM_DEFAULTS, **config.get("problem", {})}
+    base_s = dict(config.get("solver", {}))
+    specs, seen = [], set()
+    for g in grids:
+        names = list(g)
+        for values in itertools.product(*(_as_list(g[n]) for n in names)):
+            point = dict(zip(names, values))
+            pk = {**base_p, **{k: v for k, v in point.items() if k in PROBLEM_FIELDS}}
+            sk = {**base_s, **{k: v for k, v in point.items() if k in SOLVER_FIELDS}}
+            for k in ("per_class", "width", "layer_decay"):
+                if isinstance(pk.get(k), list):
+                    pk[k] = tuple(pk[k])
+            problem, solver = Problem(**pk), SolverConfig(**sk)
+            for seed in range(first, first + n_seeds):
+                spec = RunSpec(problem, solver, seed, "")
+                spec.key = run_key(spec.config)
+                if spec.key not in seen:
+                    seen.add(spec.key)
+                    specs.append(spec)
+    return specs
+
+
+def _group_key(spec: RunSpec):
+    # init and init_scale only shape the starting point, which is a batched input
+    return spec.problem.architecture, replace(spec.solver, init_scale=1.0, init="gaussian")
+
+
+def group(specs: list[RunSpec]) -> list[list[RunSpec]]:
+    """Runs that can share one compiled program, in first-seen order."""
+    groups: dict = {}
+    for s in specs:
+        groups.setdefault(_group_key(s), []).append(s)
+    return list(groups.values())
+
+
+def batches(runs: list, max_batch: int) -> list[list]:
+    """Split evenly into ceil(n / max_batch) batches."""
+    nb = math.ceil(len(runs) / max_batch)
+    size = math.ceil(len(runs) / nb)
+    return [runs[i : i + size] for i in range(0, len(runs), size)]
+
+
+def _initial(spec: RunSpec):
+    return initialise(jax.random.PRNGKey(spec.seed), spec.problem.architecture, spec.solver.init_scale, spec.solver.init)
+
+
+def run_batch(batch: list[RunSpec], size: int):
+    """Run one batch (padded to ``size``) as one compiled program; returns a Run per spec."""
+    padded = batch + [batch[-1]] * (size - len(batch))
+    params0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[_initial(s) for s in padded])
+    decays = Decays(*(np.stack(a) for a in zip(*[s.problem.decays for s in padded])))
+    arch, cfg = _group_key(batch[0])
+    out = _run_batch(params0, decays, arch, cfg)
+    return _split(out, [s.seed for s in padded], decays)[: len(batch)]
+
+
+def _arrays(run, record) -> dict:
+    arrays = {
+        "history_step": run.history_step, "history_loss": run.history_loss,
+        "history_grad_norm": run.history_grad_norm, "history_nc1": run.history_nc1,
+    }
+    if run.params is not None:
+        arrays["H"] = run.params["H"]
+        for l, W in enumerate(run.params["W"], start=1):
+            arrays[f"W{l}"] = W
+        if "b" in run.params:
+            arrays["b"] = run.params["b"]
+        for k, s in record["singular_values"].items():
+            arrays[f"sv_{k}"] = np.asarray(s)
+        arrays["class_mean_logits"] = np.asarray(record["class_mean_logits"])
+    return arrays
+
+
+def summary_row(rec: dict) -> dict:
+    p, s = rec["config"]["problem"], rec["config"]["solver"]
+    uniq = lambda v: v[0] if len(set(v)) == 1 else v  # noqa: E731
+    return {
+        "key": rec["key"], "seed": rec["seed"], "classes": p["classes"], "per_class": uniq(p["per_class"]),
+        "width": uniq(p["width"]), "depth": p["depth"], "loss_type": p["loss"], "activation": p["activation"],
+        "lambda_H": p["lambda_H"], "lambda_W": uniq(p["lambda_W"]), "optimizer": s["optimizer"], "lr": s["lr"],
+        "max_steps": s["steps"], "tol": s["tol"], "init_scale": s["init_scale"], "status": rec["status"],
+        "steps": rec["steps"], "loss": rec.get("loss"), "grad_norm": rec.get("grad_norm"),
+        "solution_type": rec.get("solution_type"), "rank_Z": (rec.get("rank") or {}).get("Z"),
+    }
+
+
+def _fmt_time(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class Progress:
+    """Runs done / total with elapsed time and ETA, on stderr (one line per update when not a TTY)."""
+
+    def __init__(self, total: int, stream=None):
+        self.total, self.done, self.t0 = total, 0, time.perf_counter()
+        self.stream = stream or sys.stderr
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+
+    def update(self, n: int, note: str = ""):
+        self.done += n
+        el = time.perf_counter() - self.t0
+        eta = el / self.done * (self.total - self.done) if self.done else float("nan")
+        width = 30
+        fill = int(width * self.done / max(self.total, 1))
+        line = (f"[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} runs "
+                f"{100 * self.done / max(self.total, 1):3.0f}% | {_fmt_time(el)} elapsed | ETA {_fmt_time(eta) if self.done else '?'} {note}")
+        self.stream.write(("\r" + line) if self.tty else line + "\n")
+        if self.tty and self.done >= self.total:
+            self.stream.write("\n")
+        self.stream.flush()
+
+
+def run_sweep(config: dict, out=None, max_batch: int | None = None, stream=None) -> dict:
+    """Run (or resume) a sweep; returns {"total", "ran", "skipped", "status": {...}, "path"}.
+
+    Stored runs are skipped; each finished batch is stored before the next
+    starts, so an interruption loses at most the batch in flight.
+    """
+    stream = stream or sys.stderr
+    specs = expand(config)
+    th = Thresholds(**config.get("analysis", {}))
+    max_batch = max_batch or config.get("max_batch", 32)
+    if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
+        raise ValueError(f"max_batch must be an integer >= 1, got {max_batch!r}")
+    store = Store(out or Path("results") / config["name"])
+    with store.lock():
+        store.create()
+        manifest = store.manifest()
+        runs = dict(manifest.get("runs", {}))
+        runs.update({s.key: s.config for s in specs})
+        store.write_manifest({"name": config["name"], "config": config, "runs": runs})
+        stored = store.stored_keys()
+        todo = [s for s in specs if s.key not in stored]
+        result = {"total": len(specs), "ran": len(todo), "skipped": len(specs) - len(todo), "path": str(store.root)}
+        if not todo:
+            _write_summary(store)
+            stream.write(f"nothing to do: all {len(specs)} runs of this grid are already stored in {store.root}\n")
+            result["status"] = _status_counts(store, [s.key for s in specs])
+            return result
+        stream.write(f"{len(todo)} runs to do ({len(specs) - len(todo)} of {len(specs)} already stored) in {store.root}\n")
+        groups = group(todo)
+        progress = Progress(len(todo), stream)
+        for gi, g in enumerate(groups, start=1):
+            bs = batches(g, max_batch)
+            size = len(bs[0])
+            for b in bs:
+                for spec, run in zip(b, run_batch(b, size)):
+                    rec = run_record(run, spec.problem, th)
+                    rec.update({"key": spec.key, "config": spec.config})
+                    store.put(spec.key, rec, _arrays(run, rec))
+                _write_summary(store)
+                p = b[0].problem
+                progress.update(len(b), f"| group {gi}/{len(groups)} (L={p.depth}, d={p.widths[0]}, K={p.classes})")
+        result["status"] = _status_counts(store, [s.key for s in specs])
+        c = result["status"]
+        stream.write(f"done: {len(specs)} runs in {store.root}: {c['converged']} converged, {c['max_steps']} hit the step limit, "
+                     f"{c['diverged']} diverged (summary.csv)\n")
+        return result
+
+
+def _status_counts(store: Store, keys) -> dict:
+    counts = {"converged": 0, "max_steps": 0, "diverged": 0}
+    for k in keys:
+        counts[store.record(k)["status"]] += 1
+    return counts
+
+
+def _write_summary(store: Store):
+    store.write_summary([summary_row(r) for r in store.records()], SUMMARY_COLUMNS)
+
+
+class Results:
+    """A loaded sweep: ``records`` (list of dicts, one per stored run), ``config``, and lazy arrays."""
+
+    def __init__(self, path):
+        self.store = Store(path)
+        if not (self.store.root / "manifest.json").exists():
+            raise ValueError(f"path must be a dufm results directory (with manifest.json), got {str(path)!r}")
+        manifest = self.store.manifest()
+        self.config = manifest.get("config", {})
+        self.records = self.store.records()
+
+    def __len__(self):
+        return len(self.records)
+
+    def arrays(self, record_or_key) -> dict:
+        """The ``.npz`` arrays of a run (final parameters, spectra, history)."""
+        key = record_or_key["key"] if isinstance(record_or_key, dict) else record_or_key
+        return self.store.arrays(key)
+
+    def table(self) -> dict:
+        """Summary columns as numpy arrays (one entry per stored run)."""
+        rows = [summary_row(r) for r in self.records]
+        return {c: np.array([r[c] for r in rows], dtype=object) for c in SUMMARY_COLUMNS}
+
+    def results(self) -> list[dict]:
+        """Records of the runs that did not diverge."""
+        return [r for r in self.records if r["status"] != "diverged"]
+
+    @property
+    def diverged(self) -> list[dict]:
+        return [r for r in self.records if r["status"] == "diverged"]
+
+
+def load_results(path) -> Results:
+    """Load a sweep directory written by :func:`run_sweep` / ``dufm sweep``."""
+    return Results(path)

@@ -1,0 +1,161 @@
+"""Sweeps: grid expansion, batching equals solve(), store atomicity, SIGKILL and resume."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+import dufm
+from dufm.solve import SolverConfig, solve
+from dufm.sweep import expand, group, load_config, load_results, run_sweep
+
+TINY = """
+name = "tiny"
+seeds = {seeds}
+max_batch = {max_batch}
+[problem]
+classes = 3
+per_class = 2
+width = 4
+depth = 2
+loss = "mse"
+weight_decay = 0.002
+[solver]
+steps = {steps}
+init_scale = 0.3
+log_every = 50
+[grid]
+{grid}
+"""
+
+
+def write(tmp_path, seeds=2, max_batch=32, steps=400, grid="weight_decay = [0.002, 0.004]", name="tiny.toml"):
+    path = tmp_path / name
+    path.write_text(TINY.format(seeds=seeds, max_batch=max_batch, steps=steps, grid=grid))
+    return path
+
+
+class Quiet:
+    def write(self, s):
+        pass
+
+    def flush(self):
+        pass
+
+
+def test_grid_expansion_and_grouping(tmp_path):
+    cfg = load_config(write(tmp_path, seeds=3, grid="width = [4, 5]\nweight_decay = [0.002, 0.004]\ninit_scale = [0.1, 0.3]"))
+    specs = expand(cfg)
+    assert len(specs) == 2 * 2 * 2 * 3 and len({s.key for s in specs}) == len(specs)
+    groups = group(specs)
+    # width changes the shapes; lambda, init scale and seed are batched
+    assert sorted(len(g) for g in groups) == [12, 12]
+    with pytest.raises(ValueError, match="unknown"):
+        expand({**cfg, "grid": {"colour": [1]}})
+    with pytest.raises(ValueError, match="weight_decay"):
+        expand({**cfg, "grid": {"weight_decay": [-1.0]}})
+
+
+def test_sweep_results_equal_solve(tmp_path):
+    cfg = load_config(write(tmp_path, seeds=2, grid="weight_decay = [0.002, 0.004]\ninit_scale = [0.1, 0.3]"))
+    run_sweep(cfg, out=tmp_path / "out", stream=Quiet())
+    res = load_results(tmp_path / "out")
+    assert len(res) == 8
+    for rec in res.records:
+        p = rec["config"]["problem"]
+        problem = dufm.Problem(classes=3, per_class=2, width=4, depth=2, loss="mse", weight_decay=p["lambda_H"])
+        alone = solve(problem, SolverConfig(steps=400, init_scale=rec["config"]["solver"]["init_scale"], log_every=50), seeds=[rec["seed"]])[0]
+        assert abs(alone.loss - rec["loss"]) <= 1e-12 * alone.loss and alone.steps == rec["steps"]
+        arr = res.arrays(rec)
+        np.testing.assert_allclose(arr["H"], alone.params["H"], rtol=0, atol=1e-12)
+        np.testing.assert_allclose(arr["history_loss"], alone.history_loss, rtol=1e-12)
+    table = res.table()
+    assert len(table["loss"]) == 8 and set(table["status"]) <= {"converged", "max_steps"}
+    assert (tmp_path / "out" / "summary.csv").read_text().count("\n") == 9
+
+
+def test_second_sweep_does_no_work_and_changed_grid_adds_only_new_runs(tmp_path, capsys):
+    path = write(tmp_path)
+    first = run_sweep(load_config(path), out=tmp_path / "out", stream=Quiet())
+    assert first["ran"] == 4
+    before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").iterdir()}
+    again = run_sweep(load_config(path), out=tmp_path / "out", stream=sys.stderr)
+    assert again["ran"] == 0 and again["skipped"] == 4
+    assert "nothing to do" in capsys.readouterr().err
+    assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").iterdir()} == before
+    bigger = write(tmp_path, grid="weight_decay = [0.002, 0.004, 0.008]")
+    third = run_sweep(load_config(bigger), out=tmp_path / "out", stream=Quiet())
+    assert third["ran"] == 2 and third["skipped"] == 4
+    assert len(load_results(tmp_path / "out")) == 6
+
+
+def test_diverged_runs_are_recorded_not_stored_as_results(tmp_path):
+    cfg = load_config(write(tmp_path, grid="lr = [0.5, 200.0]"))
+    out = run_sweep(cfg, out=tmp_path / "out", stream=Quiet())
+    assert out["status"]["diverged"] == 2
+    res = load_results(tmp_path / "out")
+    bad = res.diverged
+    assert len(bad) == 2 and len(res.results()) == 2
+    for rec in bad:
+        assert rec["loss"] is None and rec["diverged_at_step"] > 0 and "singular_values" not in rec
+        assert "H" not in res.arrays(rec)
+
+
+def _stored(out: Path) -> int:
+    return len(list((out / "runs").glob("*.json"))) if (out / "runs").exists() else 0
+
+
+def _check_consistent(out: Path):
+    """Every visible record parses, has its arrays, and names itself; no duplicates."""
+    manifest = json.loads((out / "manifest.json").read_text())
+    keys = []
+    for j in (out / "runs").glob("*.json"):
+        rec = json.loads(j.read_text())
+        assert rec["key"] == j.stem and rec["key"] in manifest["runs"]
+        with np.load(j.with_suffix(".npz"), allow_pickle=False) as z:
+            assert "history_loss" in z.files
+        keys.append(rec["key"])
+    assert len(keys) == len(set(keys))
+    return set(keys)
+
+
+def _kill_when(out: Path, cmd, at_least: int, timeout=120):
+    proc = subprocess.Popen(cmd, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, env={**os.environ, "PYTHONUNBUFFERED": "1"})
+    t0 = time.time()
+    while _stored(out) < at_least and proc.poll() is None and time.time() - t0 < timeout:
+        time.sleep(0.005)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    return proc.returncode
+
+
+def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
+    path = write(tmp_path, seeds=16, max_batch=1, steps=1500)
+    out = tmp_path / "killed"
+    cmd = [sys.executable, "-m", "dufm", "sweep", str(path), "--out", str(out)]
+    code = _kill_when(out, cmd, at_least=3)
+    assert code == -signal.SIGKILL
+    n1 = len(_check_consistent(out))
+    assert 3 <= n1 < 32, n1  # killed mid-way
+    code = _kill_when(out, cmd, at_least=n1 + 2)  # a second kill, after the resume made progress
+    assert code == -signal.SIGKILL
+    n2 = len(_check_consistent(out))
+    assert n1 < n2 < 32, (n1, n2)
+    done = subprocess.run(cmd, capture_output=True, text=True)
+    assert done.returncode == 0 and f"({n2} of 32 already stored)" in done.stderr
+    killed = _check_consistent(out)
+    assert not list((out / "runs").glob(".*.tmp"))
+    clean = tmp_path / "clean"
+    run_sweep(load_config(path), out=clean, stream=Quiet())
+    assert killed == _check_consistent(clean) and len(killed) == 32
+    a, b = load_results(out), load_results(clean)
+    la = {r["key"]: r["loss"] for r in a.records}
+    lb = {r["key"]: r["loss"] for r in b.records}
+    assert all(abs(la[k] - lb[k]) <= 1e-12 * lb[k] for k in lb)
+    assert "nothing to do" in subprocess.run(cmd, capture_output=True, text=True).stderr
