@@ -18,6 +18,8 @@ A sweep config (TOML, or the same dict built from CLI flags)::
     [plots]                           # which figures `dufm plot` draws, with options
     figures = ["p_dnc_vs_width", "rank_vs_width"]
 
+``solve = false`` makes a theory-only config (closed-form figures, no runs).
+
 ``[[grid]]`` (an array of tables) gives a union of Cartesian products.
 
 Runs whose architecture (shapes and modelling choices) and solver settings
@@ -53,7 +55,7 @@ PROBLEM_FIELDS = ("classes", "per_class", "width", "depth", "loss", "activation"
                   "layer_decay", "bias", "bias_decay", "dtype")
 SOLVER_FIELDS = tuple(f.name for f in fields(SolverConfig))
 PROBLEM_DEFAULTS = dict(classes=10, per_class=5, width=70, depth=2, loss="ce", activation="linear", weight_decay=2.0**-10)
-TOP_KEYS = {"name", "title", "description", "seeds", "seed", "max_batch", "problem", "solver", "grid", "analysis", "plots"}
+TOP_KEYS = {"name", "title", "description", "seeds", "seed", "max_batch", "solve", "problem", "solver", "grid", "analysis", "plots"}
 SUMMARY_COLUMNS = ["key", "seed", "classes", "per_class", "width", "depth", "loss_type", "activation", "lambda_H", "lambda_W",
                    "optimizer", "lr", "max_steps", "tol", "init_scale", "status", "steps", "loss", "grad_norm", "solution_type", "rank_Z"]
 
@@ -98,6 +100,8 @@ def expand(config: dict) -> list[RunSpec]:
         bad = set(config.get(section, {})) - set(allowed)
         if bad:
             raise ValueError(f"unknown [{section}] key(s) {sorted(bad)}; allowed: {list(allowed)}")
+    if config.get("solve", True) is False:  # a theory-only config: figures from closed forms, no runs
+        return []
     grids = config.get("grid", {})
     grids = grids if isinstance(grids, list) else [grids]
     for g in grids:

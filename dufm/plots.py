@@ -1,0 +1,324 @@
+"""Figures of a sweep (matplotlib; PNG and PDF side by side).
+
+``plot_results(results, figures)`` draws each named figure into
+``<results>/figures/<name>.png`` and ``.pdf``. Figure names:
+
+* ``loss_curves``            training loss vs step, closed-form DNC / low-rank losses as reference lines
+* ``logit_heatmaps``         class-mean logit matrices (K x K) of a few runs
+* ``singular_values``        singular values of Z and of every layer at the end point
+* ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, mean +- std
+* ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
+* ``rank_vs_<field>``        mean numerical rank of Z vs a grid field (width, depth, weight_decay, ...)
+* ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts
+* ``normalised_sv_vs_depth`` sigma_i(Z)/||Z||_F vs depth L (log axis): Garrod & Keating Thm 3
+* ``theory_ce_ratio``        closed-form low-rank / DNC loss ratio vs K for L = 1..6 (linear CE)
+* ``theory_ce_region``       (K, L) where DNC is not optimal (linear CE), with Thm 1's boundary
+
+Diverged runs are never plotted; every run-based figure says how many were
+excluded. Options come from the sweep config's ``[plots]`` table.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from . import theory  # noqa: E402
+from .problem import Problem  # noqa: E402
+
+FIELD_LABELS = {
+    "width": "width d", "depth": "depth L (number of weight matrices)", "weight_decay": "weight decay λ (log₂ axis)",
+    "init_scale": "init std", "classes": "classes K", "per_class": "samples per class n", "lr": "learning rate",
+}
+
+
+def _problem(rec) -> Problem:
+    p = rec["config"]["problem"]
+    return Problem(classes=p["classes"], per_class=tuple(p["per_class"]), width=tuple(p["width"]), depth=p["depth"],
+                   loss=p["loss"], activation=p["activation"], feature_decay=p["lambda_H"], layer_decay=tuple(p["lambda_W"]),
+                   bias=p["bias"], bias_decay=p["bias_decay"], dtype=p["dtype"])
+
+
+def _field(rec, name):
+    p, s = rec["config"]["problem"], rec["config"]["solver"]
+    if name == "weight_decay":
+        return p["lambda_H"] if len(set(p["lambda_W"] + [p["lambda_H"]])) == 1 else tuple([p["lambda_H"]] + p["lambda_W"])
+    if name in ("width", "per_class"):
+        v = p[name]
+        return v[0] if len(set(v)) == 1 else tuple(v)
+    if name in p:
+        return p[name]
+    return s[name]
+
+
+def _excluded(results) -> str:
+    k = len(results.diverged)
+    return f" ({k} diverged run{'s' if k != 1 else ''} excluded)" if k else ""
+
+
+def _ref_losses(rec) -> dict:
+    out = {}
+    try:
+        cands = theory.candidates(_problem(rec))
+    except ValueError:
+        return out
+    for name in ("dnc", "low_rank"):
+        c = cands.get(name)
+        if isinstance(c, theory.Candidate):
+            out[name] = c.loss
+            if name == "dnc" and c.lower_bound is not None:
+                out["dnc_lower_bound"] = c.lower_bound
+    return out
+
+
+def _title(fig, results, text):
+    base = results.config.get("title") or results.config.get("name", "")
+    fig.suptitle(f"{base}\n{text}{_excluded(results)}" if base else text + _excluded(results), fontsize=10)
+
+
+def loss_curves(results, opts):
+    recs = results.results()[: opts.get("max_runs", 20)]
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    refs = {}
+    for rec in recs:
+        a = results.arrays(rec)
+        ax.plot(np.maximum(a["history_step"], 1), a["history_loss"], lw=1.2,
+                label=f"seed {rec['seed']}, d={_field(rec, 'width')}: {rec['solution_type']} (rank {rec['rank']['Z']}), {rec['loss']:.6f}")
+        for k, v in _ref_losses(rec).items():
+            refs.setdefault((k, round(v, 12)), v)
+    styles = {"dnc": ("k", "--"), "low_rank": ("tab:red", ":"), "dnc_lower_bound": ("tab:gray", "-.")}
+    for (name, _), v in refs.items():
+        c, ls = styles[name]
+        ax.axhline(v, color=c, ls=ls, lw=1, label=f"closed-form {name.replace('_', '-')} loss {v:.6f}")
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("objective (data term + regularisation)")
+    ax.legend(fontsize=7)
+    _title(fig, results, f"loss curves of {len(recs)} runs")
+    return fig
+
+
+def logit_heatmaps(results, opts):
+    recs = results.results()
+    picked, seen = [], set()
+    for rec in recs:  # one run per (solution type, width) first
+        tag = (rec["solution_type"], _field(rec, "width"))
+        if tag not in seen:
+            seen.add(tag)
+            picked.append(rec)
+    picked = picked[: opts.get("max_runs", 4)]
+    fig, axes = plt.subplots(1, len(picked), figsize=(3.6 * len(picked), 3.4), squeeze=False)
+    for ax, rec in zip(axes[0], picked):
+        M = np.asarray(results.arrays(rec)["class_mean_logits"])
+        v = np.max(np.abs(M))
+        im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v)
+        ax.set_title(f"seed {rec['seed']}, d={_field(rec, 'width')}\n{rec['solution_type']}, rank {rec['rank']['Z']}, loss {rec['loss']:.6f}", fontsize=8)
+        ax.set_xlabel("class k (column = mean logit vector)")
+        ax.set_ylabel("logit of class")
+        fig.colorbar(im, ax=ax, fraction=0.046)
+    _title(fig, results, "class-mean logit matrices")
+    fig.tight_layout()
+    return fig
+
+
+def singular_values(results, opts):
+    recs = results.results()[: opts.get("max_runs", 10)]
+    names = [k for k in recs[0]["singular_values"]] if recs else []
+    cols = min(4, max(1, len(names)))
+    rows = -(-len(names) // cols) if names else 1
+    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.8 * rows), squeeze=False)
+    for ax, name in zip(axes.flat, names):
+        for rec in recs:
+            s = np.asarray(rec["singular_values"][name])[:30]
+            ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-18), "o-", ms=2.5, lw=0.8, alpha=0.7)
+        ax.set_title(name.replace("sigma_H", "σ(H") + (")" if name.startswith("sigma_H") else ""), fontsize=9)
+        ax.set_xlabel("index i")
+        ax.set_ylabel("σ_i")
+    for ax in list(axes.flat)[len(names):]:
+        ax.axis("off")
+    _title(fig, results, f"singular values at the end point, {len(recs)} runs (rank threshold {recs[0]['thresholds']['rank_tol'] if recs else ''} × σ_1)")
+    fig.tight_layout()
+    return fig
+
+
+def nc1_curves(results, opts):
+    recs = results.results()
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if recs:
+        arrays = [results.arrays(r) for r in recs]
+        T = min(len(a["history_step"]) for a in arrays)
+        steps = arrays[0]["history_step"][:T]
+        H = np.stack([a["history_nc1"][:T] for a in arrays])  # runs x T x L
+        relu = recs[0]["config"]["problem"]["activation"] == "relu"
+        for l in range(H.shape[2]):
+            m, sd = np.mean(H[:, :, l], 0), np.std(H[:, :, l], 0)
+            label = "H1" if l == 0 else (f"σ(H{l + 1})" if relu else f"H{l + 1}")
+            ax.plot(np.maximum(steps, 1), m, label=label)
+            ax.fill_between(np.maximum(steps, 1), np.maximum(m - sd, 1e-30), m + sd, alpha=0.2)
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("GD step")
+    ax.set_ylabel("NC1 = Tr Σ_W / Tr Σ_B")
+    ax.legend(fontsize=8)
+    _title(fig, results, f"NC1 of every layer's input features over training, mean ± std of {len(recs)} runs")
+    return fig
+
+
+def loss_vs_dnc(results, opts):
+    recs = results.results()
+    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    ratios = [(rec["loss"] / _ref_losses(rec)["dnc"], rec) for rec in recs if "dnc" in _ref_losses(rec)]
+    for i, (q, rec) in enumerate(ratios):
+        ax.plot(i, q, "o", color="tab:blue" if rec["solution_type"] == "dnc" else "tab:red")
+        ax.annotate(f"rank {rec['rank']['Z']}", (i, q), fontsize=6, xytext=(2, 3), textcoords="offset points")
+    ax.axhline(1.0, color="k", ls="--", lw=1, label="closed-form DNC loss")
+    below = sum(q < 1 for q, _ in ratios)
+    ax.set_xlabel("run")
+    ax.set_ylabel("final loss / DNC loss")
+    ax.legend(fontsize=8)
+    _title(fig, results, f"{below} of {len(ratios)} runs end below the DNC loss (red: not DNC)")
+    return fig
+
+
+def _by_field(results, field):
+    groups: dict = {}
+    for rec in results.results():
+        groups.setdefault(_field(rec, field), []).append(rec)
+    return dict(sorted(groups.items()))
+
+
+def _field_axis(ax, field):
+    if field == "weight_decay":
+        ax.set_xscale("log", base=2)
+    ax.set_xlabel(FIELD_LABELS.get(field, field))
+
+
+def rank_vs(results, opts, field):
+    groups = _by_field(results, field)
+    xs = list(groups)
+    ranks = [np.array([r["rank"]["Z"] for r in groups[x]]) for x in xs]
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    ax.errorbar(xs, [r.mean() for r in ranks], yerr=[r.std() for r in ranks], fmt="o-", capsize=3)
+    for x, r in zip(xs, ranks):
+        ax.annotate(f"n={len(r)}", (x, r.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
+    _field_axis(ax, field)
+    ax.set_ylabel(f"rank of Z (σ_i > {results.results()[0]['thresholds']['rank_tol'] if results.results() else ''} σ_1), mean ± std")
+    _title(fig, results, f"rank of Z vs {field}")
+    return fig
+
+
+def p_dnc_vs(results, opts, field):
+    groups = _by_field(results, field)
+    xs = list(groups)
+    k = [sum(r["solution_type"] == "dnc" for r in groups[x]) for x in xs]
+    n = [len(groups[x]) for x in xs]
+    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    ax.plot(xs, [a / b for a, b in zip(k, n)], "o-")
+    for x, a, b in zip(xs, k, n):
+        ax.annotate(f"{a}/{b}", (x, a / b), fontsize=7, xytext=(3, 4), textcoords="offset points")
+    _field_axis(ax, field)
+    ax.set_ylim(-0.05, 1.1)
+    ax.set_ylabel("P(DNC): fraction of runs ending at DNC")
+    _title(fig, results, f"P(DNC) vs {field} (labels: DNC runs / runs)")
+    return fig
+
+
+def normalised_sv_vs_depth(results, opts):
+    groups = _by_field(results, "depth")
+    Ls = list(groups)
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    if Ls:
+        K = groups[Ls[0]][0]["config"]["problem"]["classes"]
+        S = []
+        for L in Ls:
+            sv = np.array([np.asarray(r["singular_values"]["Z"])[:K] / np.linalg.norm(r["singular_values"]["Z"]) for r in groups[L]])
+            S.append(sv.mean(0))
+        S = np.array(S)
+        for i in range(S.shape[1]):
+            ax.semilogy(Ls, np.maximum(S[:, i], 1e-17), "o-", ms=3, label=f"σ_{i + 1}")
+        ax.axhline(float(opts.get("negligible", 1e-3)), color="k", ls=":", lw=1, label="negligible threshold")
+    ax.set_xlabel("depth L (number of weight matrices)")
+    ax.set_ylabel("σ_i(Z) / ‖Z‖_F (mean over seeds)")
+    ax.legend(fontsize=6, ncol=2)
+    _title(fig, results, "normalised singular values of Z vs depth (Garrod & Keating Thm 3)")
+    return fig
+
+
+def _ce_pair(K, L, n, lam):
+    p = Problem(classes=K, per_class=n, width=max(K, 2), depth=L, weight_decay=lam)
+    return theory.dnc(p).loss, theory.low_rank(p).loss
+
+
+def theory_ce_ratio(results, opts):
+    n, lam = opts.get("per_class", 5), opts.get("weight_decay", 2.0**-10)
+    Ks = list(range(opts.get("k_min", 2), opts.get("k_max", 30) + 1))
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    for L in range(1, opts.get("max_depth", 6) + 1):
+        ratio = [lr / d for d, lr in (_ce_pair(K, L, n, lam) for K in Ks)]
+        ax.plot(Ks, ratio, "o-", ms=2.5, label=f"L = {L}")
+    ax.axhline(1.0, color="k", ls="--", lw=1)
+    ax.set_xlabel("classes K (odd K: single-scale construction)")
+    ax.set_ylabel("ℓ_low-rank / ℓ_DNC (closed forms)")
+    ax.legend(fontsize=8)
+    fig.suptitle(f"linear CE deep UFM, n = {n}, λ = {lam:g}: low-rank beats DNC below the dashed line", fontsize=10)
+    return fig
+
+
+def theory_ce_region(results, opts):
+    n, lam = opts.get("per_class", 5), opts.get("weight_decay", 2.0**-10)
+    Ks = np.arange(2, opts.get("k_max", 20) + 1)
+    Ls = np.arange(1, opts.get("max_depth", 8) + 1)
+    grid = np.array([[_ce_pair(K, L, n, lam)[1] < _ce_pair(K, L, n, lam)[0] for K in Ks] for L in Ls])
+    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    ax.imshow(grid, origin="lower", cmap="Reds", vmin=0, vmax=1.6, extent=(Ks[0] - 0.5, Ks[-1] + 0.5, Ls[0] - 0.5, Ls[-1] + 0.5), aspect="auto")
+    # Thm 1: DNC not optimal for K >= 4, L >= 3 or K >= 6, L = 2
+    bx = [3.5, 3.5, 5.5, 5.5, Ks[-1] + 0.5]
+    by = [Ls[-1] + 0.5, 2.5, 2.5, 1.5, 1.5]
+    ax.plot(bx, by, "k-", lw=2, label="Thm 1 boundary (K ≥ 4, L ≥ 3 or K ≥ 6, L = 2)")
+    ax.set_xlabel("classes K")
+    ax.set_ylabel("depth L")
+    ax.legend(fontsize=7, loc="upper right")
+    fig.suptitle(f"linear CE, n = {n}, λ = {lam:g}: red = low-rank construction below DNC (closed forms)", fontsize=10)
+    return fig
+
+
+FIGURES = {
+    "loss_curves": loss_curves, "logit_heatmaps": logit_heatmaps, "singular_values": singular_values,
+    "nc1_curves": nc1_curves, "loss_vs_dnc": loss_vs_dnc, "normalised_sv_vs_depth": normalised_sv_vs_depth,
+    "theory_ce_ratio": theory_ce_ratio, "theory_ce_region": theory_ce_region,
+}
+
+
+def figure(results, name: str, opts: dict):
+    """Draw one named figure (see the module docstring); returns a matplotlib Figure."""
+    for prefix, fn in (("rank_vs_", rank_vs), ("p_dnc_vs_", p_dnc_vs)):
+        if name.startswith(prefix):
+            return fn(results, opts, name[len(prefix):])
+    if name not in FIGURES:
+        raise ValueError(f"figure must be one of {sorted(FIGURES) + ['rank_vs_<field>', 'p_dnc_vs_<field>']}, got {name!r}")
+    return FIGURES[name](results, opts)
+
+
+def plot_results(results, names=None) -> list[Path]:
+    """Draw ``names`` (default: the config's ``[plots] figures``) as PNG and PDF; returns the paths."""
+    opts = dict(results.config.get("plots", {}))
+    names = names or opts.pop("figures", None)
+    if not names:
+        raise ValueError("figure names must be given (--figure) or listed in the config's [plots] figures")
+    out = results.store.root / "figures"
+    out.mkdir(exist_ok=True)
+    paths = []
+    for name in names:
+        fig = figure(results, name, opts)
+        for ext in ("png", "pdf"):
+            p = out / f"{name}.{ext}"
+            fig.savefig(p, dpi=150, bbox_inches="tight")
+            paths.append(p)
+        plt.close(fig)
+    return paths
