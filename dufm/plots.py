@@ -137,6 +137,9 @@ def singular_values(results, opts):
         for rec in recs:
             s = np.asarray(rec["singular_values"][name])[:30]
             ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-18), "o-", ms=2.5, lw=0.8, alpha=0.7)
+        lo, hi = ax.get_ylim()
+        if hi / lo < 10:  # equal singular values: show a decade rather than rounding noise
+            ax.set_ylim(lo / 3, hi * 3)
         ax.set_title(name.replace("sigma_H", "σ(H") + (")" if name.startswith("sigma_H") else ""), fontsize=9)
         ax.set_xlabel("index i")
         ax.set_ylabel("σ_i")
@@ -149,6 +152,11 @@ def singular_values(results, opts):
 
 def nc1_curves(results, opts):
     recs = results.results()
+    depths = sorted({r["config"]["problem"]["depth"] for r in recs})
+    note = ""
+    if len(depths) > 1:  # layers of different depths do not line up: show the deepest
+        recs = [r for r in recs if r["config"]["problem"]["depth"] == depths[-1]]
+        note = f" (depth L = {depths[-1]} only)"
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     if recs:
         arrays = [results.arrays(r) for r in recs]
@@ -166,7 +174,7 @@ def nc1_curves(results, opts):
     ax.set_xlabel("GD step")
     ax.set_ylabel("NC1 = Tr Σ_W / Tr Σ_B")
     ax.legend(fontsize=8)
-    _title(fig, results, f"NC1 of every layer's input features over training, mean ± std of {len(recs)} runs")
+    _title(fig, results, f"NC1 of every layer's input features over training, mean ± std of {len(recs)} runs{note}")
     return fig
 
 
@@ -274,7 +282,9 @@ def theory_ce_region(results, opts):
     n, lam = opts.get("per_class", 5), opts.get("weight_decay", 2.0**-10)
     Ks = np.arange(2, opts.get("k_max", 20) + 1)
     Ls = np.arange(1, opts.get("max_depth", 8) + 1)
-    grid = np.array([[_ce_pair(K, L, n, lam)[1] < _ce_pair(K, L, n, lam)[0] for K in Ks] for L in Ls])
+    # K = 2: the pair construction *is* the simplex, so the two losses agree; count only a clear win
+    pairs = {(K, L): _ce_pair(K, L, n, lam) for K in Ks for L in Ls}
+    grid = np.array([[pairs[K, L][1] < pairs[K, L][0] * (1 - 1e-9) for K in Ks] for L in Ls])
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     ax.imshow(grid, origin="lower", cmap="Reds", vmin=0, vmax=1.6, extent=(Ks[0] - 0.5, Ks[-1] + 0.5, Ls[0] - 0.5, Ls[-1] + 0.5), aspect="auto")
     # Thm 1: DNC not optimal for K >= 4, L >= 3 or K >= 6, L = 2
@@ -283,6 +293,8 @@ def theory_ce_region(results, opts):
     ax.plot(bx, by, "k-", lw=2, label="Thm 1 boundary (K ≥ 4, L ≥ 3 or K ≥ 6, L = 2)")
     ax.set_xlabel("classes K")
     ax.set_ylabel("depth L")
+    ax.set_xticks(Ks[::2])
+    ax.set_yticks(Ls)
     ax.legend(fontsize=7, loc="upper right")
     fig.suptitle(f"linear CE, n = {n}, λ = {lam:g}: red = low-rank construction below DNC (closed forms)", fontsize=10)
     return fig
