@@ -400,12 +400,71 @@ def low_rank(problem: Problem, two_scale: bool = False) -> Candidate:
     )
 
 
+def incidence(r: int) -> np.ndarray:
+    """Vertex-edge incidence matrix E (r x C(r,2)) of the complete graph K_r, edges in lexicographic order."""
+    edges = [(i, j) for i in range(r) for j in range(i + 1, r)]
+    E = np.zeros((r, len(edges)))
+    for k, (i, j) in enumerate(edges):
+        E[i, k] = E[j, k] = 1.0
+    return E
+
+
+def srg(problem: Problem) -> Candidate:
+    """A strongly-regular-graph (SRG) low-rank point for ReLU MSE (after Súkeník et al. 2024).
+
+    K = C(r, 2) classes are the edges of K_r, E its r x K incidence matrix.
+    The class means of H_1 and of every hidden layer before the last are E
+    (non-negative, rank r, so ReLU leaves them unchanged); W_{L-1} maps them
+    to the pre-activation class means EᵀE - J (1 on the diagonal, 0 for edges
+    sharing a vertex, -1 for disjoint edges; rank r, or r - 1 for r = 4),
+    whose ReLU is the orthogonal frame I_K; W_L = I. With the chain
+    [E Y, I_r, ..., (EᵀE - J) E^+, I_K] scaled by :func:`scaled_chain`,
+    L(x) = 1/2 (1 - x)^2 + (m/2)(prod_l a_l ||A_l||^2)^(1/m) x^(2/m).
+    This is one explicit feasible SRG point (an upper bound on the best
+    point of that shape); Súkeník et al. do not print their L_SRG formula, so
+    dufm cannot check that it is the same construction. MSE, ReLU, L >= 2,
+    no bias.
+    """
+    _require(problem, "SRG")
+    K, n, L = problem.classes, problem.counts[0], problem.depth
+    r = int(round((1 + np.sqrt(1 + 8 * K)) / 2))
+    if r * (r - 1) // 2 != K or r < 3:
+        raise ValueError(f"classes must be r(r-1)/2 for some r >= 3 (3, 6, 10, 15, ...) for the SRG construction, got {K}")
+    if problem.loss != "mse" or problem.activation != "relu" or L < 2 or problem.bias != "none":
+        raise ValueError("the SRG construction needs loss 'mse', activation 'relu', depth >= 2 and bias 'none'")
+    d = problem.widths
+    if min(d[:-1]) < r or d[-1] < K:
+        raise ValueError(f"width must be >= {r} at layers 1..L-1 and >= {K} at layer L for the SRG construction, got {list(d)}")
+    E = incidence(r)
+    Y = labels(problem.architecture).astype(np.float64)
+    M = E.T @ E - 1.0
+    chain = [_embed(d[0], r) @ E @ Y]
+    chain += [_embed(d[l + 1], r) @ _embed(d[l], r).T for l in range(L - 2)]
+    chain.append(_embed(d[-1], K) @ M @ np.linalg.pinv(E) @ _embed(d[-2], r).T)
+    chain.append(_embed(d[-1], K).T)
+    a = decay_vector(problem)
+    m = L + 1
+    norms = np.array([np.sum(A**2) for A in chain])
+    coef = 0.5 * m * np.prod(a * norms) ** (1.0 / m)
+    g = lambda x: 0.5 * (1 - x) ** 2  # noqa: E731
+    dg = lambda x: -(1 - x)  # noqa: E731
+    x, loss = minimise_scale(g, dg, coef, 2.0 / m, upper=1.0)
+    params = scaled_chain(chain, x, problem)
+    return Candidate(
+        "srg", loss, x, params, critical=False, rank=K if x > 0 else 0,
+        note="explicit SRG point (upper bound); hidden class means of rank r become rank K after the last ReLU",
+        extra={"r": r},
+    )
+
+
 def candidates(problem: Problem) -> dict:
     """Every candidate available for ``problem``: name -> Candidate, or the reason it is not available (str)."""
     out = {}
     makers = [("dnc", lambda: dnc(problem)), ("low_rank", lambda: low_rank(problem)), ("zero", lambda: zero(problem))]
     if problem.classes % 2:
         makers.insert(2, ("low_rank_two_scale", lambda: low_rank(problem, two_scale=True)))
+    if problem.loss == "mse" and problem.activation == "relu":
+        makers.insert(1, ("srg", lambda: srg(problem)))
     for name, make in makers:
         try:
             out[name] = make()

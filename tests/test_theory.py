@@ -144,3 +144,28 @@ def test_closed_forms_need_positive_decays_and_balanced_classes():
         theory.dnc(dufm.Problem(classes=3, per_class=(2, 3, 2), width=4, depth=2, weight_decay=0.01))
     with pytest.raises(ValueError, match="width"):
         theory.dnc(dufm.Problem(classes=6, per_class=2, width=3, depth=2, weight_decay=0.01))
+
+
+@pytest.mark.parametrize("r,L", [(3, 2), (4, 3), (5, 4), (6, 5)])
+def test_srg_construction(r, L):
+    K = r * (r - 1) // 2
+    p = dufm.Problem(classes=K, per_class=3, width=K + 1, depth=L, weight_decay=0.004, loss="mse", activation="relu")
+    c = theory.srg(p)
+    f, g = evaluate(p, c.params)
+    assert abs(f - c.loss) <= 1e-12 * c.loss
+    assert g > 1e-6 and not c.critical  # one shared scale along the chain: documented as not critical
+    _, H = forward(jax.tree_util.tree_map(jnp.asarray, c.params), p.architecture)
+    HL = np.asarray(H[-1])
+    s_pre = np.linalg.svd(HL, compute_uv=False)
+    s_post = np.linalg.svd(np.maximum(HL, 0), compute_uv=False)
+    rank = lambda s: int(np.sum(s > 1e-10 * s[0]))  # noqa: E731
+    assert rank(s_pre) == (r - 1 if r == 4 else r) and rank(s_post) == K
+    # hidden layers before the last are non-negative: ReLU leaves them unchanged
+    assert all(float(jnp.min(h)) >= 0 for h in H[1:-1])
+
+
+def test_srg_beats_dnc_in_sukenik_fig2_setting():
+    p = dufm.Problem(classes=10, per_class=5, width=30, depth=4, weight_decay=0.004, loss="mse", activation="relu")
+    assert theory.srg(p).loss < theory.dnc(p).loss
+    with pytest.raises(ValueError, match="classes"):
+        theory.srg(dufm.Problem(classes=7, per_class=5, width=30, depth=4, weight_decay=0.004, loss="mse", activation="relu"))
