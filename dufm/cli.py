@@ -66,7 +66,7 @@ SOLVER_FLAGS = [
     ("--lr", "_number", 0.5, None, "learning rate > 0 (default 0.5; unused by lbfgs, which line-searches)"),
     ("--momentum", "_number", 0.9, None, "momentum in [0, 1) for --optimizer momentum (default 0.9)"),
     ("--steps", "_integer", 100_000, None, "step limit >= 1 (default 100000)"),
-    ("--tol", "_number", 1e-10, None, "stop when the gradient norm <= tol (default 1e-10)"),
+    ("--tol", "_number", None, None, "stop when the gradient norm <= tol (default 1e-10 in float64, 1e-5 in float32)"),
     ("--init", None, "gaussian", None, "gaussian | orthogonal (default gaussian)"),
     ("--init-scale", "_number", 0.1, None, "std of the Gaussian init (default 0.1)"),
     ("--log-every", "_integer", 100, None, "history interval in steps (default 100)"),
@@ -155,7 +155,7 @@ def _cmd_solve(args) -> int:
     cfg = SolverConfig(
         optimizer=args.optimizer, lr=args.lr, steps=args.steps, tol=args.tol, init_scale=args.init_scale,
         init=args.init, momentum=args.momentum, log_every=args.log_every,
-    )
+    ).resolved(problem.dtype)
     if args.seeds < 1:
         raise ValueError(f"seeds must be an integer >= 1, got {args.seeds}")
     if not (math.isfinite(args.rank_tol) and 0 < args.rank_tol < 1):
@@ -289,6 +289,9 @@ def main(argv=None) -> int:
         return commands[args.command](args)
     except ValueError as e:
         print(f"dufm {args.command}: error: {e}", file=sys.stderr)
+        return 2
+    except (MemoryError, OverflowError) as e:
+        print(f"dufm {args.command}: error: the problem is too large for this machine ({type(e).__name__}: {e})", file=sys.stderr)
         return 2
 
 

@@ -24,14 +24,18 @@ Mbar = M - mu_G 1^T:
 Numerical rank: the number of singular values above ``rank_tol`` times the
 largest (default 1e-3), and 0 when the largest is below ``zero_tol`` (1e-12).
 
-Solution type (from the spectrum of the logits without bias, W_L sigma(H_L)),
-with r_full = K for MSE without bias and K - 1 otherwise:
+Solution type, from the spectra of the logits without bias, Z = W_L sigma(H_L)
+(centred over samples for MSE with a bias, whose constant part the bias
+absorbs), and of the pre-activations H_1 ... H_L, with r_full = K for MSE
+without bias and K - 1 otherwise:
 
 * ``trivial``  if sigma_max(Z) <= trivial_tol * sqrt(N) (default 1e-4);
+* ``low-rank`` if rank(Z) < r_full, or some rank(H_l) < r_full (the ReLU
+  low-rank solutions of Súkeník et al. have full-rank Z but hidden layers of
+  lower rank);
 * ``dnc``      if rank(Z) = r_full and the nonzero singular values agree:
   sigma_r / sigma_1 >= 1 - equal_tol (default 1e-2);
-* ``low-rank`` if 0 < rank(Z) < r_full;
-* ``other``    otherwise (full rank with unequal singular values, or more).
+* ``other``    otherwise (full rank with unequal singular values).
 """
 
 from __future__ import annotations
@@ -124,17 +128,17 @@ def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool 
     return out
 
 
-def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds()) -> str:
+def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ranks=()) -> str:
     """``dnc`` | ``low-rank`` | ``trivial`` | ``other`` from the singular values of Z (module docstring)."""
     sZ = np.asarray(sZ)
     if sZ.size == 0 or sZ[0] <= th.trivial_tol * np.sqrt(problem.samples):
         return "trivial"
     full = problem.classes if (problem.loss == "mse" and problem.bias == "none") else problem.classes - 1
     r = numerical_rank(sZ, th.rank_tol, th.zero_tol)
+    if r < full or any(h < full for h in hidden_ranks):
+        return "low-rank"
     if r == full and sZ[r - 1] / sZ[0] >= 1 - th.equal_tol:
         return "dnc"
-    if 0 < r < full:
-        return "low-rank"
     return "other"
 
 
@@ -175,11 +179,15 @@ def analyse(params, problem: Problem, th: Thresholds = Thresholds()) -> dict:
         else:
             nc[f"H{l}"] = nc_metrics(H[l - 1], counts, W, th.rank_tol, centred, last=l == L)
     nc["Z"] = nc_metrics(Z, counts, None, th.rank_tol)
+    sZ = sv["Z"]
+    if problem.loss == "mse" and problem.bias != "none":
+        sZ = singular_values(Z - Z.mean(axis=1, keepdims=True))
+    hidden = [ranks[f"H{l}"] for l in range(1, L + 1)]
     return {
         "singular_values": sv,
         "rank": ranks,
         "nc": nc,
         "class_mean_logits": class_means(Z, counts),
-        "solution_type": solution_type(sv["Z"], problem, th),
+        "solution_type": solution_type(sZ, problem, th, hidden),
         "thresholds": th.to_dict(),
     }

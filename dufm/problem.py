@@ -34,6 +34,8 @@ LOSSES = ("ce", "mse")
 ACTIVATIONS = ("linear", "relu")
 BIASES = ("none", "free", "regularised")
 DTYPES = ("float64", "float32")
+MAX_SIZE = 10**7
+MAX_DEPTH = 1000
 
 
 def _check_int(name: str, value, minimum: int) -> int:
@@ -124,6 +126,10 @@ class Problem:
     def __post_init__(self):
         K = _check_int("classes", self.classes, 2)
         L = _check_int("depth", self.depth, 1)
+        if L > MAX_DEPTH:
+            raise ValueError(f"depth must be an integer <= {MAX_DEPTH}, got {L}")
+        if K > MAX_SIZE:
+            raise ValueError(f"classes must be an integer <= {MAX_SIZE}, got {K}")
         if isinstance(self.per_class, (list, tuple, np.ndarray)):
             counts = tuple(_check_int("per_class", c, 1) for c in self.per_class)
             if len(counts) != K:
@@ -163,10 +169,15 @@ class Problem:
         if self.bias != "regularised" and self.bias_decay != 0:
             raise ValueError("bias_decay must be 0 unless bias is 'regularised'")
 
+        big = max(counts + widths)
+        if big > MAX_SIZE:
+            raise ValueError(f"per_class and width must each be <= {MAX_SIZE}, got {big}")
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "widths", widths)
         object.__setattr__(self, "lambda_H", lam_H)
         object.__setattr__(self, "lambda_W", lam_W)
+        if self.parameter_count > 2**31:
+            raise ValueError(f"the problem has {self.parameter_count} parameters; at most 2^31 are supported")
 
     @property
     def architecture(self) -> Architecture:

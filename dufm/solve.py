@@ -31,7 +31,7 @@ line search picks the step).
 from __future__ import annotations
 
 import math
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, replace
 
 import jax
 import jax.numpy as jnp
@@ -43,6 +43,10 @@ from .objective import forward, gradient_norm, labels, objective, post_activatio
 from .problem import Architecture, Decays, Problem
 
 OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
+DEFAULT_TOL = {"float64": 1e-10, "float32": 1e-5}
+MAX_STEPS_LIMIT = 2**31 - 1
+MAX_HISTORY = 1_000_000
+MAX_BATCH_PARAMETERS = 2**31
 RUNNING, CONVERGED, MAX_STEPS, DIVERGED = 0, 1, 2, 3
 STATUS = {CONVERGED: "converged", MAX_STEPS: "max_steps", DIVERGED: "diverged", RUNNING: "running"}
 
@@ -58,7 +62,8 @@ def _positive(name, value, allow_zero=False):
 class SolverConfig:
     """How to solve: optimiser, step size, step limit, stopping tolerance, initialisation.
 
-    ``tol`` is on the Euclidean norm of the full gradient. ``init_scale`` is the
+    ``tol`` is on the Euclidean norm of the full gradient; None (the default)
+    means 1e-10 in float64 and 1e-5 in float32 (:meth:`resolved`). ``init_scale`` is the
     standard deviation of the Gaussian initialisation (or the scale of the
     orthogonal one). ``log_every`` is the history interval in steps.
     """
@@ -66,7 +71,7 @@ class SolverConfig:
     optimizer: str = "gd"
     lr: float = 0.5
     steps: int = 100_000
-    tol: float = 1e-10
+    tol: float | None = None
     init_scale: float = 0.1
     init: str = "gaussian"
     momentum: float = 0.9
@@ -81,7 +86,12 @@ class SolverConfig:
             v = getattr(self, name)
             if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
                 raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
-        _positive("tol", self.tol, allow_zero=True)
+        if self.steps > MAX_STEPS_LIMIT:
+            raise ValueError(f"steps must be an integer <= {MAX_STEPS_LIMIT}, got {self.steps}")
+        if self.steps // self.log_every > MAX_HISTORY:
+            raise ValueError(f"log_every must be >= steps / {MAX_HISTORY} (the history is kept on the device), got {self.log_every}")
+        if self.tol is not None:
+            _positive("tol", self.tol, allow_zero=True)
         _positive("init_scale", self.init_scale)
         if self.init not in INITS:
             raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
@@ -92,6 +102,10 @@ class SolverConfig:
 
     def to_dict(self) -> dict:
         return asdict(self)
+
+    def resolved(self, dtype: str) -> "SolverConfig":
+        """This config with ``tol`` filled in for ``dtype`` when it is None."""
+        return self if self.tol is not None else replace(self, tol=DEFAULT_TOL[dtype])
 
 
 def optimizer(cfg: SolverConfig) -> optax.GradientTransformation:
@@ -133,6 +147,8 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     ``log_every`` steps plus the final point) and ``history_nc1`` (same
     entries, shape (T, L): :func:`nc1_trace` of every layer's input features).
     """
+    if cfg.tol is None:
+        cfg = cfg.resolved(arch.dtype)
     f = lambda p: objective(p, decays, arch)  # noqa: E731
     opt = optimizer(cfg)
     lbfgs = cfg.optimizer == "lbfgs"
@@ -140,7 +156,8 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     state0 = opt.init(params0)
     loss0 = f(params0)
     limit = cfg.divergence_factor * (jnp.abs(loss0) + 1.0)
-    n_chunks = -(-cfg.steps // cfg.log_every)
+    chunk_len = min(cfg.log_every, cfg.steps)
+    n_chunks = -(-cfg.steps // chunk_len)
     dtype = loss0.dtype
 
     def evaluate(params, state):
@@ -169,7 +186,7 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
         c, carry, hist, hnc = loop
         t0, running = carry[2], carry[3] == RUNNING
         nc1 = nc1_trace(carry[0], arch)
-        carry, (values, gnorms) = jax.lax.scan(step, carry, None, length=cfg.log_every)
+        carry, (values, gnorms) = jax.lax.scan(step, carry, None, length=chunk_len)
         rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
         return c + 1, carry, hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan))
 
@@ -183,8 +200,10 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     c, (params, state, t, status), hist, hnc = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc))
     value, _, gnorm = evaluate(params, state)
     status = decide(status, value, gnorm, jnp.maximum(t, cfg.steps))
-    hist = hist.at[c].set(jnp.stack([t.astype(dtype), value, gnorm]))
-    hnc = hnc.at[c].set(nc1_trace(params, arch))
+    # a stop seen at the first step of a chunk was already recorded there: overwrite, do not repeat
+    last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
+    hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
+    hnc = hnc.at[last].set(nc1_trace(params, arch))
     return {
         "params": params,
         "status": status,
@@ -265,7 +284,7 @@ def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays:
     a leading axis of len(seeds)); by default every run uses the problem's.
     Returns one :class:`Run` per seed, in order.
     """
-    cfg = cfg or SolverConfig()
+    cfg = (cfg or SolverConfig()).resolved(problem.dtype)
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must contain at least one seed")
@@ -277,7 +296,16 @@ def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays:
         decays = Decays(*(np.broadcast_to(a, (len(seeds),) + a.shape).copy() for a in base))
     else:
         decays = Decays(*(np.asarray(a, problem.dtype) for a in decays))
-        if any(a.shape[:1] != (len(seeds),) for a in decays):
-            raise ValueError(f"decays must have a leading axis of length {len(seeds)} (one per seed)")
+        S, L = len(seeds), problem.depth
+        want = {"H": (S,), "W": (S, L), "b": (S,)}
+        for name, a in zip(Decays._fields, decays):
+            if a.shape != want[name]:
+                raise ValueError(f"decays.{name} must have shape {want[name]} (one row per seed), got {a.shape}")
+            if not np.all(np.isfinite(a)) or np.any(a < 0):
+                raise ValueError(f"decays.{name} must be finite and >= 0")
+        if problem.bias != "regularised" and np.any(decays.b != 0):
+            raise ValueError("decays.b must be 0 unless bias is 'regularised'")
+    if len(seeds) * problem.parameter_count > MAX_BATCH_PARAMETERS:
+        raise ValueError(f"seeds x parameters must be <= {MAX_BATCH_PARAMETERS}, got {len(seeds)} x {problem.parameter_count}")
     out = _run_batch(params0, decays, problem.architecture, cfg)
     return _split(out, seeds, decays)

@@ -125,7 +125,8 @@ def expand(config: dict) -> list[RunSpec]:
             for k in ("per_class", "width", "layer_decay"):
                 if isinstance(pk.get(k), list):
                     pk[k] = tuple(pk[k])
-            problem, solver = Problem(**pk), SolverConfig(**sk)
+            problem = Problem(**pk)
+            solver = SolverConfig(**sk).resolved(problem.dtype)
             for seed in range(first, first + n_seeds):
                 spec = RunSpec(problem, solver, seed, "")
                 spec.key = run_key(spec.config)

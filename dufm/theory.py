@@ -105,10 +105,15 @@ def decay_vector(problem: Problem) -> np.ndarray:
     return np.array([problem.lambda_H, *problem.lambda_W], dtype=np.float64)
 
 
+def _geomean(x) -> float:
+    """(prod x)^(1/len(x)) in logs, so that deep products of small decays do not underflow."""
+    x = np.asarray(x, np.float64)
+    return 0.0 if np.any(x == 0) else float(np.exp(np.mean(np.log(x))))
+
+
 def effective_decay(problem: Problem) -> float:
     """lambda_eff = (lambda_H prod_l lambda_W_l)^(1/(L+1))."""
-    a = decay_vector(problem)
-    return float(np.prod(a) ** (1.0 / a.size))
+    return _geomean(decay_vector(problem))
 
 
 def representation_cost(singular_values, decays) -> float:
@@ -116,7 +121,7 @@ def representation_cost(singular_values, decays) -> float:
     a = np.asarray(decays, dtype=np.float64)
     m = a.size
     s = np.asarray(singular_values, dtype=np.float64)
-    return float(0.5 * m * np.prod(a) ** (1.0 / m) * np.sum(s ** (2.0 / m)))
+    return float(0.5 * m * _geomean(a) * np.sum(s ** (2.0 / m)))
 
 
 def schatten_cost(Z, decays) -> float:
@@ -138,7 +143,7 @@ def balanced_factors(U, s, V, problem: Problem) -> dict:
     """
     a = decay_vector(problem)
     m = a.size
-    c = np.sqrt(np.prod(a) ** (1.0 / m) / a)
+    c = np.sqrt(_geomean(a) / a)
     r = len(s)
     d = problem.widths
     if min(d) < r:
@@ -159,7 +164,7 @@ def scaled_chain(factors, scale: float, problem: Problem) -> dict:
     a = decay_vector(problem)
     m = a.size
     norms = np.array([np.sum(A**2) for A in factors])
-    t = np.sqrt(scale ** (2.0 / m) * np.prod(a * norms) ** (1.0 / m) / (a * norms))
+    t = np.sqrt(scale ** (2.0 / m) * _geomean(a * norms) / (a * norms))
     F = [ti * A for ti, A in zip(t, factors)]
     return {"H": F[0], "W": tuple(F[1:])}
 
@@ -174,12 +179,14 @@ def minimise_scale(g, dg, coef: float, p: float, upper: float, grid: int = 4000)
     Every sign change of h' from - to + on a log grid is refined with brentq;
     the best local minimum is compared with s = 0 (ties go to 0).
     """
+    if not (np.isfinite(coef) and coef > 0):
+        raise ValueError(f"the regularisation coefficient must be finite and > 0, got {coef!r} (weight decays too small for this depth?)")
     h = lambda s: g(s) + coef * s**p  # noqa: E731
     dh = lambda s: dg(s) + coef * p * s ** (p - 1)  # noqa: E731
     best_s, best_h = 0.0, float(g(0.0))
     s = np.geomspace(upper * 1e-14, upper, grid)
     d = dh(s)
-    for i in np.nonzero((d[:-1] < 0) & (d[1:] >= 0))[0]:
+    for i in np.nonzero((d[:-1] < 0) & (d[1:] > 0))[0]:
         root = brentq(dh, s[i], s[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
         if h(root) < best_h:
             best_s, best_h = float(root), float(h(root))
@@ -209,8 +216,8 @@ def _ce_margin(K):
 
 def zhu_margin(problem: Problem) -> float:
     """Classical (L = 1) CE optimum margin alpha* = log((K-1)(1-c)/c), c = sqrt(lambda_H lambda_W n)(K-1); 0 if c >= (K-1)/K."""
-    if problem.depth != 1:
-        raise ValueError("depth must be 1 for the Zhu et al. closed form")
+    if problem.depth != 1 or problem.loss != "ce":
+        raise ValueError("depth must be 1 and loss 'ce' for the Zhu et al. closed form")
     _require(problem, "Zhu et al.")
     K, n = problem.classes, problem.counts[0]
     c = np.sqrt(problem.lambda_H * problem.lambda_W[0] * n) * (K - 1)
@@ -220,8 +227,8 @@ def zhu_margin(problem: Problem) -> float:
 
 def mse_ufm_scale(problem: Problem) -> float:
     """Classical (L = 1) MSE optimum x* = max(0, 1 - K Lambda), Lambda = sqrt(n lambda_H lambda_W) (no bias or free bias)."""
-    if problem.depth != 1:
-        raise ValueError("depth must be 1 for the classical MSE closed form")
+    if problem.depth != 1 or problem.loss != "mse" or problem.bias == "regularised":
+        raise ValueError("depth must be 1, loss 'mse' and bias 'none' or 'free' for the classical MSE closed form")
     _require(problem, "classical MSE")
     Lam = np.sqrt(problem.counts[0] * problem.lambda_H * problem.lambda_W[0])
     return float(max(0.0, 1.0 - problem.classes * Lam))
@@ -286,7 +293,7 @@ def dnc(problem: Problem) -> Candidate:
         chain.append(S @ _embed(d[-1], K).T)
         a = decay_vector(problem)
         norms = np.array([np.sum(A**2) for A in chain])
-        coef_relu = 0.5 * m * np.prod(a * norms) ** (1.0 / m)
+        coef_relu = 0.5 * m * _geomean(a * norms)
         alpha_r, loss = minimise_scale(g, dg, coef_relu, 2.0 / m, upper=800.0)
         params = _with_bias(scaled_chain(chain, alpha_r, problem), problem, 0.0)
         return Candidate(
@@ -445,7 +452,7 @@ def srg(problem: Problem) -> Candidate:
     a = decay_vector(problem)
     m = L + 1
     norms = np.array([np.sum(A**2) for A in chain])
-    coef = 0.5 * m * np.prod(a * norms) ** (1.0 / m)
+    coef = 0.5 * m * _geomean(a * norms)
     g = lambda x: 0.5 * (1 - x) ** 2  # noqa: E731
     dg = lambda x: -(1 - x)  # noqa: E731
     x, loss = minimise_scale(g, dg, coef, 2.0 / m, upper=1.0)

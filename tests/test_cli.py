@@ -47,6 +47,11 @@ INVALID = [
     (["--steps", "1e3x"], "--steps"),
     (["--width", "7,x"], "--width"),
     (["--per-class", "2,2"], "per_class"),
+    (["--depth", "1000000000"], "depth"),
+    (["--classes", "100000000000000000000"], "classes"),
+    (["--steps", "100000000000000000000"], "steps"),
+    (["--width", "1000000000000"], "width"),
+    (["--log-every", "1", "--steps", "10000000"], "log_every"),
 ]
 
 

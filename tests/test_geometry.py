@@ -58,3 +58,14 @@ def test_solution_types_of_closed_forms():
     assert a["solution_type"] == "dnc" and a["rank"]["Z"] == 4 and a["rank"]["sigma_H2"] == 4
     # a full-rank spectrum with unequal singular values is neither
     assert solution_type(np.array([3.0, 2.0, 1.0]), dufm.Problem(classes=4, per_class=1, width=4, depth=1, weight_decay=0.1)) == "other"
+
+
+def test_mse_with_regularised_bias_is_dnc_and_srg_is_low_rank():
+    from dufm.solve import SolverConfig, solve
+
+    p = dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=5e-3, loss="mse", bias="regularised", bias_decay=1.0)
+    r = solve(p, SolverConfig(steps=100_000, init_scale=0.3))[0]
+    assert r.status == "converged" and analyse(r.params, p)["solution_type"] == "dnc"
+    q = dufm.Problem(classes=10, per_class=2, width=12, depth=3, weight_decay=4e-3, loss="mse", activation="relu")
+    a = analyse(theory.srg(q).params, q)
+    assert a["rank"]["Z"] == 10 and a["rank"]["H3"] == 5 and a["solution_type"] == "low-rank"

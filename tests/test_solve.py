@@ -112,7 +112,37 @@ def test_converged_run_stops_at_tolerance():
     p = dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)
     r = solve(p, SolverConfig(lr=0.5, steps=50_000, tol=1e-6, init_scale=0.3), seeds=[0])[0]
     assert r.status == "converged" and r.grad_norm <= 1e-6
-    assert r.history_grad_norm[-2] > 1e-6  # it did not stop early either
+    # one step fewer and it has not converged yet: it stopped at the first step below tol
+    early = solve(p, SolverConfig(lr=0.5, steps=r.steps - 1, tol=1e-6, init_scale=0.3), seeds=[0])[0]
+    assert early.status == "max_steps" and early.grad_norm > 1e-6
+    assert len(set(r.history_step)) == len(r.history_step)
+
+
+def test_history_has_no_duplicate_final_entry():
+    p = dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)
+    r = solve(p, SolverConfig(lr=0.5, steps=5000, tol=1e-4, log_every=1, init_scale=0.3), seeds=[0])[0]
+    assert r.status == "converged"
+    assert list(r.history_step) == list(range(r.steps + 1))
+
+
+def test_float32_solver_converges_at_its_default_tolerance():
+    p = dufm.Problem(depth=1, weight_decay=5e-3, dtype="float32", **SMALL)
+    r = solve(p, SolverConfig(lr=0.5, steps=50_000, init_scale=0.3), seeds=[0])[0]
+    assert r.status == "converged" and r.grad_norm <= 1e-5
+    assert r.params["H"].dtype == np.float32
+    want = theory.dnc(dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)).loss
+    assert abs(r.loss - want) <= 1e-5 * want  # float32: about 1e-6 relative is what the format allows
+
+
+def test_per_run_decays_are_validated():
+    p = dufm.Problem(depth=3, weight_decay=1e-3, **SMALL)
+    cfg = SolverConfig(steps=10)
+    with pytest.raises(ValueError, match="decays.W"):
+        solve(p, cfg, seeds=[0, 1], decays=Decays(np.ones(2), np.ones((2, 1)), np.zeros(2)))
+    with pytest.raises(ValueError, match="decays.H"):
+        solve(p, cfg, seeds=[0, 1], decays=Decays(-np.ones(2), np.ones((2, 3)), np.zeros(2)))
+    with pytest.raises(ValueError, match="decays.b"):
+        solve(p, cfg, seeds=[0, 1], decays=Decays(np.ones(2), np.ones((2, 3)), np.ones(2)))
 
 
 @pytest.mark.parametrize("opt,lr", [("momentum", 0.1), ("adam", 1e-2)])

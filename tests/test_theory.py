@@ -40,7 +40,7 @@ def evaluate(problem, params):
 def test_every_candidate_matches_the_objective(kw):
     problem = dufm.Problem(**kw)
     cands = theory.candidates(problem)
-    assert isinstance(cands["dnc"], theory.Candidate) or problem.bias == "regularised"
+    assert isinstance(cands["dnc"], theory.Candidate) or (problem.loss, problem.bias) == ("mse", "regularised")
     assert isinstance(cands["zero"], theory.Candidate)
     seen = 0
     for name, c in cands.items():
@@ -62,6 +62,20 @@ def test_fig1_numbers():
     assert round(theory.dnc(problem).loss, 6) == 0.090662
     assert round(theory.low_rank(problem).loss, 6) == 0.080013
     assert theory.dnc(problem).rank == 9 and theory.low_rank(problem).rank == 5
+
+
+def test_optimal_scales_are_global_minima_of_the_reduced_losses():
+    """Brute force over a fine grid: no scale beats the closed form's."""
+    K, n, L, lam = 10, 5, 2, 2**-10
+    m = L + 1
+    a = np.linspace(1e-6, 40, 400_001)
+    dnc = np.log1p((K - 1) * np.exp(-a)) + (m * lam / 2) * (K - 1) * (a * np.sqrt(n)) ** (2 / m)
+    b = a
+    lr = np.log(1 + np.exp(-2 * b) + (K - 2) * np.exp(-b)) + (m * lam / 2) * (K / 2) * (2 * b * np.sqrt(n)) ** (2 / m)
+    problem = dufm.Problem(classes=K, per_class=n, width=70, depth=L, weight_decay=lam)
+    for closed, brute, grid in ((theory.dnc(problem), dnc, a), (theory.low_rank(problem), lr, b)):
+        assert closed.loss <= brute.min() + 1e-15
+        assert abs(closed.scale - grid[brute.argmin()]) <= 2e-4
 
 
 def test_zhu_closed_form_margin():
@@ -116,6 +130,8 @@ def test_garrod_keating_theorem_1_boundary(K, L, dnc_wins):
     """Thm 1: DNC is not globally optimal for K >= 4, L >= 3 or K >= 6, L = 2."""
     p = dufm.Problem(classes=K, per_class=5, width=2 * K, depth=L, weight_decay=2**-10)
     d, lr = theory.dnc(p).loss, theory.low_rank(p).loss
+    if K % 2:
+        lr = min(lr, theory.low_rank(p, two_scale=True).loss)
     assert (d < lr) == dnc_wins, (d, lr)
 
 
@@ -135,6 +151,22 @@ def test_mse_relu_dnc_equals_linear_dnc():
     relu = theory.dnc(dufm.Problem(activation="relu", **kw))
     lin = theory.dnc(dufm.Problem(**kw))
     assert relu.exact and relu.loss == pytest.approx(lin.loss, rel=1e-15)
+
+
+def test_deep_products_of_decays_do_not_underflow():
+    p = dufm.Problem(classes=4, per_class=5, width=4, depth=110, weight_decay=2**-10)
+    assert theory.effective_decay(p) == pytest.approx(2**-10, rel=1e-13)
+    d = theory.dnc(p)
+    assert d.scale > 0 and d.loss < np.log(4)
+
+
+def test_classical_closed_forms_check_their_problem():
+    with pytest.raises(ValueError, match="loss"):
+        theory.mse_ufm_scale(dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=1e-2))
+    with pytest.raises(ValueError, match="bias"):
+        theory.mse_ufm_scale(dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=1e-2, loss="mse", bias="regularised", bias_decay=1.0))
+    with pytest.raises(ValueError, match="loss"):
+        theory.zhu_margin(dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=1e-2, loss="mse"))
 
 
 def test_closed_forms_need_positive_decays_and_balanced_classes():
