@@ -6,7 +6,7 @@
 * ``loss_curves``            training loss vs step, closed-form DNC / low-rank losses as reference lines
 * ``logit_heatmaps``         class-mean logit matrices (K x K) of a few runs
 * ``singular_values``        singular values of Z and of every layer at the end point
-* ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, mean +- std
+* ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
 * ``rank_vs_<field>``        mean numerical rank of Z vs a grid field (width, depth, weight_decay, ...)
 * ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts
@@ -161,21 +161,23 @@ def nc1_curves(results, opts):
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     if recs:
         arrays = [results.arrays(r) for r in recs]
-        T = min(len(a["history_step"]) for a in arrays)
-        steps = arrays[0]["history_step"][:T]
-        H = np.stack([a["history_nc1"][:T] for a in arrays])  # runs x T x L
+        longest = max(arrays, key=lambda a: len(a["history_step"]))
+        steps = longest["history_step"]
+        T = len(steps)
+        # a stopped run is frozen, so its last value holds for the rest of the axis
+        H = np.stack([np.concatenate([a["history_nc1"], np.repeat(a["history_nc1"][-1:], T - len(a["history_nc1"]), 0)]) for a in arrays])
         relu = recs[0]["config"]["problem"]["activation"] == "relu"
         for l in range(H.shape[2]):
-            m, sd = np.mean(H[:, :, l], 0), np.std(H[:, :, l], 0)
+            q25, med, q75 = np.percentile(H[:, :, l], [25, 50, 75], axis=0)
             label = "H1" if l == 0 else (f"σ(H{l + 1})" if relu else f"H{l + 1}")
-            ax.plot(np.maximum(steps, 1), m, label=label)
-            ax.fill_between(np.maximum(steps, 1), np.maximum(m - sd, 1e-30), m + sd, alpha=0.2)
+            ax.plot(np.maximum(steps, 1), med, label=label)
+            ax.fill_between(np.maximum(steps, 1), q25, q75, alpha=0.2)
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("GD step")
     ax.set_ylabel("NC1 = Tr Σ_W / Tr Σ_B")
     ax.legend(fontsize=8)
-    _title(fig, results, f"NC1 of every layer's input features over training, mean ± std of {len(recs)} runs{note}")
+    _title(fig, results, f"NC1 of every layer's input features over training, median and quartiles of {len(recs)} runs{note}")
     return fig
 
 

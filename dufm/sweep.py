@@ -245,7 +245,7 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, stream=None)
         manifest = store.manifest()
         runs = dict(manifest.get("runs", {}))
         runs.update({s.key: s.config for s in specs})
-        store.write_manifest({"name": config["name"], "config": config, "runs": runs})
+        store.write_manifest({"name": config["name"], "config": config, "runs": runs, "grid": [s.key for s in specs]})
         stored = store.stored_keys()
         todo = [s for s in specs if s.key not in stored]
         result = {"total": len(specs), "ran": len(todo), "skipped": len(specs) - len(todo), "path": str(store.root)}
@@ -287,15 +287,21 @@ def _write_summary(store: Store):
 
 
 class Results:
-    """A loaded sweep: ``records`` (list of dicts, one per stored run), ``config``, and lazy arrays."""
+    """A loaded sweep: ``records`` (list of dicts, one per stored run), ``config``, and lazy arrays.
 
-    def __init__(self, path):
+    By default only the runs of the latest config's grid are loaded (runs of an
+    earlier, changed grid stay on disk); ``every_run=True`` loads all stored runs.
+    """
+
+    def __init__(self, path, every_run: bool = False):
         self.store = Store(path)
         if not (self.store.root / "manifest.json").exists():
             raise ValueError(f"path must be a dufm results directory (with manifest.json), got {str(path)!r}")
         manifest = self.store.manifest()
         self.config = manifest.get("config", {})
-        self.records = self.store.records()
+        stored = self.store.stored_keys()
+        keys = stored if every_run or "grid" not in manifest else [k for k in manifest["grid"] if k in stored]
+        self.records = [self.store.record(k) for k in sorted(keys)]
 
     def __len__(self):
         return len(self.records)
@@ -319,6 +325,6 @@ class Results:
         return [r for r in self.records if r["status"] == "diverged"]
 
 
-def load_results(path) -> Results:
-    """Load a sweep directory written by :func:`run_sweep` / ``dufm sweep``."""
-    return Results(path)
+def load_results(path, every_run: bool = False) -> Results:
+    """Load a sweep directory written by :func:`run_sweep` / ``dufm sweep`` (see :class:`Results`)."""
+    return Results(path, every_run)

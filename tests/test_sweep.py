@@ -93,6 +93,10 @@ def test_second_sweep_does_no_work_and_changed_grid_adds_only_new_runs(tmp_path,
     third = run_sweep(load_config(bigger), out=tmp_path / "out", stream=Quiet())
     assert third["ran"] == 2 and third["skipped"] == 4
     assert len(load_results(tmp_path / "out")) == 6
+    # a smaller grid: the other runs stay on disk but are not part of the loaded results
+    smaller = write(tmp_path, grid="weight_decay = [0.008]")
+    assert run_sweep(load_config(smaller), out=tmp_path / "out", stream=Quiet())["ran"] == 0
+    assert len(load_results(tmp_path / "out")) == 2 and len(load_results(tmp_path / "out", every_run=True)) == 6
 
 
 def test_diverged_runs_are_recorded_not_stored_as_results(tmp_path):
