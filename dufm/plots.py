@@ -68,13 +68,19 @@ def _ref_losses(rec) -> dict:
         cands = theory.candidates(_problem(rec))
     except ValueError:
         return out
-    for name in ("dnc", "low_rank"):
+    for name in ("dnc", "low_rank", "srg"):
         c = cands.get(name)
         if isinstance(c, theory.Candidate):
             out[name] = c.loss
             if name == "dnc" and c.lower_bound is not None:
                 out["dnc_lower_bound"] = c.lower_bound
     return out
+
+
+def _ranks(rec) -> str:
+    hidden = min(v for k, v in rec["rank"].items() if k.startswith("H"))
+    rz = rec["rank"]["Z"]
+    return f"rank Z {rz}" + (f", hidden rank {hidden}" if hidden < rz else "")
 
 
 def _title(fig, results, text):
@@ -89,13 +95,14 @@ def loss_curves(results, opts):
     for rec in recs:
         a = results.arrays(rec)
         ax.plot(np.maximum(a["history_step"], 1), a["history_loss"], lw=1.2,
-                label=f"seed {rec['seed']}, d={_field(rec, 'width')}: {rec['solution_type']} (rank {rec['rank']['Z']}), {rec['loss']:.6f}")
+                label=f"seed {rec['seed']}, d={_field(rec, 'width')}: {rec['solution_type']} ({_ranks(rec)}), {rec['loss']:.6f}")
         for k, v in _ref_losses(rec).items():
             refs.setdefault((k, round(v, 12)), v)
-    styles = {"dnc": ("k", "--"), "low_rank": ("tab:red", ":"), "dnc_lower_bound": ("tab:gray", "-.")}
+    styles = {"dnc": ("k", "--"), "low_rank": ("tab:red", ":"), "dnc_lower_bound": ("tab:gray", "-."), "srg": ("tab:purple", ":")}
     for (name, _), v in refs.items():
         c, ls = styles[name]
-        ax.axhline(v, color=c, ls=ls, lw=1, label=f"closed-form {name.replace('_', '-')} loss {v:.6f}")
+        what = {"srg": "explicit SRG point loss", "dnc_lower_bound": "linear-DNC lower bound"}.get(name, f"closed-form {name.replace('_', '-')} loss")
+        ax.axhline(v, color=c, ls=ls, lw=1, label=f"{what} {v:.6f}")
     ax.set_xscale("log")
     ax.set_yscale("log")
     ax.set_xlabel("GD step")
@@ -119,7 +126,7 @@ def logit_heatmaps(results, opts):
         M = np.asarray(results.arrays(rec)["class_mean_logits"])
         v = np.max(np.abs(M))
         im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v)
-        ax.set_title(f"seed {rec['seed']}, d={_field(rec, 'width')}\n{rec['solution_type']}, rank {rec['rank']['Z']}, loss {rec['loss']:.6f}", fontsize=8)
+        ax.set_title(f"seed {rec['seed']}, d={_field(rec, 'width')}\n{rec['solution_type']}, {_ranks(rec)}, loss {rec['loss']:.6f}", fontsize=8)
         ax.set_xlabel("class k (column = mean logit vector)")
         ax.set_ylabel("logit of class")
         fig.colorbar(im, ax=ax, fraction=0.046)
@@ -187,7 +194,7 @@ def loss_vs_dnc(results, opts):
     ratios = [(rec["loss"] / _ref_losses(rec)["dnc"], rec) for rec in recs if "dnc" in _ref_losses(rec)]
     for i, (q, rec) in enumerate(ratios):
         ax.plot(i, q, "o", color="tab:blue" if rec["solution_type"] == "dnc" else "tab:red")
-        ax.annotate(f"rank {rec['rank']['Z']}", (i, q), fontsize=6, xytext=(2, 3), textcoords="offset points")
+        ax.annotate(_ranks(rec), (i, q), fontsize=6, xytext=(2, 3), textcoords="offset points")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="closed-form DNC loss")
     below = sum(q < 1 for q, _ in ratios)
     ax.set_xlabel("run")
