@@ -8,7 +8,7 @@
 * ``singular_values``        singular values of Z and of every layer at the end point
 * ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
-* ``rank_vs_<field>``        mean numerical rank of Z vs a grid field (width, depth, weight_decay, ...)
+* ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field
 * ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts
 * ``normalised_sv_vs_depth`` sigma_i(Z)/||Z||_F vs depth L (log axis): Garrod & Keating Thm 3
 * ``theory_ce_ratio``        closed-form low-rank / DNC loss ratio vs K for L = 1..6 (linear CE)
@@ -217,17 +217,26 @@ def _field_axis(ax, field):
     ax.set_xlabel(FIELD_LABELS.get(field, field))
 
 
+def _rank_of(rec, which: str) -> int:
+    if which == "min_hidden":
+        return min(v for k, v in rec["rank"].items() if k.startswith("H"))
+    return rec["rank"][which]
+
+
 def rank_vs(results, opts, field):
+    which = opts.get("rank_of", "Z")
     groups = _by_field(results, field)
     xs = list(groups)
-    ranks = [np.array([r["rank"]["Z"] for r in groups[x]]) for x in xs]
+    ranks = [np.array([_rank_of(r, which) for r in groups[x]]) for x in xs]
     fig, ax = plt.subplots(figsize=(6.0, 4.0))
     ax.errorbar(xs, [r.mean() for r in ranks], yerr=[r.std() for r in ranks], fmt="o-", capsize=3)
     for x, r in zip(xs, ranks):
         ax.annotate(f"n={len(r)}", (x, r.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
     _field_axis(ax, field)
-    ax.set_ylabel(f"rank of Z (σ_i > {results.results()[0]['thresholds']['rank_tol'] if results.results() else ''} σ_1), mean ± std")
-    _title(fig, results, f"rank of Z vs {field}")
+    what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}"
+    ax.set_ylabel(f"{what.replace('smallest rank of the hidden layers', 'min hidden rank')}, mean ± std")
+    tol = results.results()[0]["thresholds"]["rank_tol"] if results.results() else ""
+    _title(fig, results, f"{what} vs {field} (rank: σ_i > {tol} σ_1)")
     return fig
 
 
