@@ -88,6 +88,14 @@ def _title(fig, results, text):
     fig.suptitle(f"{base}\n{text}{_excluded(results)}" if base else text + _excluded(results), fontsize=10)
 
 
+def _training_axes(ax, ylabel: str, legend_size: int):
+    ax.set_xscale("log")
+    ax.set_yscale("log")
+    ax.set_xlabel("optimiser step")
+    ax.set_ylabel(ylabel)
+    ax.legend(fontsize=legend_size)
+
+
 def loss_curves(results, opts):
     recs = results.results()[: opts.get("max_runs", 20)]
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
@@ -103,11 +111,7 @@ def loss_curves(results, opts):
         c, ls = styles[name]
         what = {"srg": "explicit SRG point loss", "dnc_lower_bound": "linear-DNC lower bound"}.get(name, f"closed-form {name.replace('_', '-')} loss")
         ax.axhline(v, color=c, ls=ls, lw=1, label=f"{what} {v:.6f}")
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("GD step")
-    ax.set_ylabel("objective (data term + regularisation)")
-    ax.legend(fontsize=7)
+    _training_axes(ax, "objective (data term + regularisation)", 7)
     _title(fig, results, f"loss curves of {len(recs)} runs")
     return fig
 
@@ -179,11 +183,7 @@ def nc1_curves(results, opts):
             label = "H1" if l == 0 else (f"σ(H{l + 1})" if relu else f"H{l + 1}")
             ax.plot(np.maximum(steps, 1), med, label=label)
             ax.fill_between(np.maximum(steps, 1), q25, q75, alpha=0.2)
-    ax.set_xscale("log")
-    ax.set_yscale("log")
-    ax.set_xlabel("GD step")
-    ax.set_ylabel("NC1 = Tr Σ_W / Tr Σ_B")
-    ax.legend(fontsize=8)
+    _training_axes(ax, "NC1 = Tr Σ_W / Tr Σ_B", 8)
     _title(fig, results, f"NC1 of every layer's input features over training, median and quartiles of {len(recs)} runs{note}")
     return fig
 
@@ -285,15 +285,20 @@ def _ce_pair(K, L, n, lam):
 def theory_ce_ratio(results, opts):
     n, lam = opts.get("per_class", 5), opts.get("weight_decay", 2.0**-10)
     Ks = list(range(opts.get("k_min", 2), opts.get("k_max", 30) + 1))
+    curves = {f"L = {L}": [lr / d for d, lr in (_ce_pair(K, L, n, lam) for K in Ks)] for L in range(1, opts.get("max_depth", 6) + 1)}
+    return _ratio_figure(Ks, curves, "classes K (odd K: single-scale construction)", "ℓ_low-rank / ℓ_DNC (closed forms)",
+                         f"linear CE deep UFM, n = {n}, λ = {lam:g}: low-rank beats DNC below the dashed line")
+
+
+def _ratio_figure(xs, curves: dict, xlabel: str, ylabel: str, title: str):
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
-    for L in range(1, opts.get("max_depth", 6) + 1):
-        ratio = [lr / d for d, lr in (_ce_pair(K, L, n, lam) for K in Ks)]
-        ax.plot(Ks, ratio, "o-", ms=2.5, label=f"L = {L}")
+    for label, ys in curves.items():
+        ax.plot(xs, ys, "o-", ms=3, label=label)
     ax.axhline(1.0, color="k", ls="--", lw=1)
-    ax.set_xlabel("classes K (odd K: single-scale construction)")
-    ax.set_ylabel("ℓ_low-rank / ℓ_DNC (closed forms)")
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
     ax.legend(fontsize=8)
-    fig.suptitle(f"linear CE deep UFM, n = {n}, λ = {lam:g}: low-rank beats DNC below the dashed line", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     return fig
 
 
@@ -322,20 +327,16 @@ def theory_ce_region(results, opts):
 def theory_srg_ratio(results, opts):
     n, lam = opts.get("per_class", 5), opts.get("weight_decay", 0.004)
     rs = list(range(3, opts.get("r_max", 12) + 1))
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    curves = {}
     for L in opts.get("depths", [3, 4, 5]):
         ratio = []
         for r in rs:
             K = r * (r - 1) // 2
             p = Problem(classes=K, per_class=n, width=K, depth=L, weight_decay=lam, loss="mse", activation="relu")
             ratio.append(theory.srg(p).loss / theory.dnc(p).loss)
-        ax.plot(rs, ratio, "o-", ms=3, label=f"L = {L}")
-    ax.axhline(1.0, color="k", ls="--", lw=1)
-    ax.set_xlabel("r (K = r(r-1)/2 classes)")
-    ax.set_ylabel("L_SRG / L_DNC (explicit SRG point / closed-form DNC)")
-    ax.legend(fontsize=8)
-    fig.suptitle(f"ReLU MSE deep UFM, n = {n}, λ = {lam:g} (all layers): the SRG point beats DNC below the dashed line", fontsize=10)
-    return fig
+        curves[f"L = {L}"] = ratio
+    return _ratio_figure(rs, curves, "r (K = r(r-1)/2 classes)", "L_SRG / L_DNC (explicit SRG point / closed-form DNC)",
+                         f"ReLU MSE deep UFM, n = {n}, λ = {lam:g} (all layers): the SRG point beats DNC below the dashed line")
 
 
 FIGURES = {
