@@ -139,8 +139,17 @@ def logit_heatmaps(results, opts):
     return fig
 
 
+def _deepest(recs):
+    """Runs of the largest depth only (layers of different depths do not line up), and a note saying so."""
+    depths = sorted({r["config"]["problem"]["depth"] for r in recs})
+    if len(depths) <= 1:
+        return recs, ""
+    return [r for r in recs if r["config"]["problem"]["depth"] == depths[-1]], f" (depth L = {depths[-1]} only)"
+
+
 def singular_values(results, opts):
-    recs = results.results()[: opts.get("max_runs", 10)]
+    recs, note = _deepest(results.results())
+    recs = recs[: opts.get("max_runs", 10)]
     names = [k for k in recs[0]["singular_values"]] if recs else []
     cols = min(4, max(1, len(names)))
     rows = -(-len(names) // cols) if names else 1
@@ -157,18 +166,13 @@ def singular_values(results, opts):
         ax.set_ylabel("σ_i")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    _title(fig, results, f"singular values at the end point, {len(recs)} runs (rank threshold {recs[0]['thresholds']['rank_tol'] if recs else ''} × σ_1)")
+    _title(fig, results, f"singular values at the end point, {len(recs)} runs{note} (rank threshold {recs[0]['thresholds']['rank_tol'] if recs else ''} × σ_1)")
     fig.tight_layout()
     return fig
 
 
 def nc1_curves(results, opts):
-    recs = results.results()
-    depths = sorted({r["config"]["problem"]["depth"] for r in recs})
-    note = ""
-    if len(depths) > 1:  # layers of different depths do not line up: show the deepest
-        recs = [r for r in recs if r["config"]["problem"]["depth"] == depths[-1]]
-        note = f" (depth L = {depths[-1]} only)"
+    recs, note = _deepest(results.results())
     fig, ax = plt.subplots(figsize=(6.4, 4.2))
     if recs:
         arrays = [results.arrays(r) for r in recs]

@@ -56,6 +56,13 @@ def test_all_figures_written(results):
         assert p.stat().st_size > 5000, p
 
 
+def test_mixed_depths_show_the_deepest(results):
+    for name in ("singular_values", "nc1_curves"):
+        fig = plots.figure(results, name, {})
+        assert "depth L = 2 only" in fig._suptitle.get_text()
+        plots.plt.close(fig)
+
+
 @pytest.mark.parametrize("name", ["loss_curves", "singular_values", "rank_vs_depth", "p_dnc_vs_depth", "nc1_curves"])
 def test_run_figures_exclude_diverged_runs_and_say_so(results, name):
     fig = plots.figure(results, name, {})
