@@ -247,12 +247,14 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, stream=None)
         runs.update({s.key: s.config for s in specs})
         store.write_manifest({"name": config["name"], "config": config, "runs": runs, "grid": [s.key for s in specs]})
         stored = store.stored_keys()
+        # the summary rows of every stored run, read once and kept up to date as runs finish
+        rows = {k: summary_row(store.record(k)) for k in stored}
         todo = [s for s in specs if s.key not in stored]
         result = {"total": len(specs), "ran": len(todo), "skipped": len(specs) - len(todo), "path": str(store.root)}
         if not todo:
-            _write_summary(store)
+            store.write_summary([rows[k] for k in sorted(rows)], SUMMARY_COLUMNS)
             stream.write(f"nothing to do: all {len(specs)} runs of this grid are already stored in {store.root}\n")
-            result["status"] = _status_counts(store, [s.key for s in specs])
+            result["status"] = _status_counts(rows, [s.key for s in specs])
             return result
         stream.write(f"{len(todo)} runs to do ({len(specs) - len(todo)} of {len(specs)} already stored) in {store.root}\n")
         groups = group(todo)
@@ -265,25 +267,22 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, stream=None)
                     rec = run_record(run, spec.problem, th)
                     rec.update({"key": spec.key, "config": spec.config})
                     store.put(spec.key, rec, _arrays(run, rec))
-                _write_summary(store)
+                    rows[spec.key] = summary_row(rec)
+                store.write_summary([rows[k] for k in sorted(rows)], SUMMARY_COLUMNS)
                 p = b[0].problem
                 progress.update(len(b), f"| group {gi}/{len(groups)} (L={p.depth}, d={p.widths[0]}, K={p.classes})")
-        result["status"] = _status_counts(store, [s.key for s in specs])
+        result["status"] = _status_counts(rows, [s.key for s in specs])
         c = result["status"]
         stream.write(f"done: {len(specs)} runs in {store.root}: {c['converged']} converged, {c['max_steps']} hit the step limit, "
                      f"{c['diverged']} diverged (summary.csv)\n")
         return result
 
 
-def _status_counts(store: Store, keys) -> dict:
+def _status_counts(rows: dict, keys) -> dict:
     counts = {"converged": 0, "max_steps": 0, "diverged": 0}
     for k in keys:
-        counts[store.record(k)["status"]] += 1
+        counts[rows[k]["status"]] += 1
     return counts
-
-
-def _write_summary(store: Store):
-    store.write_summary([summary_row(r) for r in store.records()], SUMMARY_COLUMNS)
 
 
 class Results:
