@@ -113,9 +113,6 @@ class Store:
         with np.load(self.runs_dir / f"{key}.npz", allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
-    def records(self) -> list[dict]:
-        return [self.record(k) for k in sorted(self.stored_keys())]
-
     # summary ----------------------------------------------------------------
     def write_summary(self, records: list[dict], columns: list[str]):
         buf = io.StringIO()
