@@ -2,6 +2,8 @@
 
     dufm solve  [problem flags] [solver flags] [--json]
     dufm theory [problem flags] [--json]
+    dufm sweep  CONFIG | --grid KEY=V1,V2 ... ;  dufm plot DIR
+    dufm probe  (--point dnc|low_rank|zero [--scale S] | --solve | --result DIR [--key KEY]) [--refine] [--json]
 
 Bad input exits with status 2 and one line on stderr.
 """
@@ -100,7 +102,7 @@ def _problem(args):
 
 def build_parser() -> argparse.ArgumentParser:
     parser = _Parser(prog="dufm", description="Deep unconstrained features models: solve, closed forms, spectra.")
-    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{solve,theory,sweep,plot}")
+    sub = parser.add_subparsers(dest="command", required=True, parser_class=_Parser, metavar="{solve,theory,sweep,plot,probe}")
     s = sub.add_parser("solve", help="solve a deep UFM and analyse the end point", description="Solve a deep UFM from random initialisations (one compiled program for all seeds) and report loss, gradient norm, stop reason, spectra, ranks, NC metrics and the solution type.")
     _problem_flags(s)
     g = s.add_argument_group("solver")
@@ -128,6 +130,30 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Draw the figures named in the sweep config's [plots] table (or --figure) into <results>/figures.")
     pl.add_argument("results", help="results directory written by dufm sweep")
     pl.add_argument("--figure", action="append", default=[], help="figure to draw (repeatable; default: the config's list)")
+    pr = sub.add_parser("probe", help="Hessian spectrum and critical-point verdict of a point",
+                        description="Probe a point of the landscape: a closed-form point (--point), a fresh solve (--solve) or a "
+                        "stored sweep run (--result). Optionally refine it to a critical point (Newton-MR), then report loss, "
+                        "gradient norm, Hessian extreme eigenvalues, counts of negative / zero / positive eigenvalues, trace, "
+                        "Frobenius norm and a verdict (local minimum, strict saddle, degenerate, not critical).")
+    src = pr.add_argument_group("the point (one of)")
+    src.add_argument("--point", choices=None, metavar="NAME", help="closed-form point: dnc | low_rank | zero (with the problem flags)")
+    src.add_argument("--scale", type=_number, help="scale of --point (default: its optimal scale); see 'critical scales' in the output")
+    src.add_argument("--solve", action="store_true", help="solve the problem (solver flags, --seed) and probe the end point")
+    src.add_argument("--result", metavar="DIR", help="results directory of dufm sweep; with --key (default: its only run)")
+    src.add_argument("--key", help="run key in --result (see summary.csv)")
+    _problem_flags(pr)
+    g = pr.add_argument_group("solver (with --solve)")
+    _add_flags(g, SOLVER_FLAGS)
+    g.add_argument("--seed", type=_integer, default=0, help="seed (default 0)")
+    h = pr.add_argument_group("refinement and Hessian")
+    h.add_argument("--refine", action="store_true", help="refine to a critical point by Newton-MR first")
+    h.add_argument("--refine-tol", type=_number, default=1e-10, help="gradient-norm target of --refine (default 1e-10)")
+    h.add_argument("--method", default="auto", help="dense | inertia | lanczos | auto (default auto: dense <= 4000 parameters, inertia <= 16000)")
+    h.add_argument("--zero-tol", type=_number, default=1e-8, help="an eigenvalue is zero if |lambda| <= zero_tol x spectral norm (default 1e-8)")
+    h.add_argument("--grad-tol", type=_number, default=1e-8, help="critical if the gradient norm <= grad_tol (default 1e-8)")
+    h.add_argument("--num-matvecs", type=_integer, default=200, help="Lanczos steps for the extreme eigenvalues (default 200)")
+    h.add_argument("--symmetry", action="store_true", help="also compute the dimension of the rotation-symmetry orbit (linear nets)")
+    h.add_argument("--plot", metavar="PATH", help="write the eigenvalue spectrum (dense) or SLQ density (otherwise) to PATH (.png/.pdf)")
     return parser
 
 
@@ -281,10 +307,135 @@ def _cmd_plot(args) -> int:
     return 0
 
 
+def _probe_point(args):
+    """(params, problem, description) of the point named by the probe flags."""
+    import numpy as np
+
+    from . import theory
+    from .problem import Problem
+
+    chosen = [name for name, on in (("--point", args.point is not None), ("--solve", args.solve), ("--result", args.result is not None)) if on]
+    if len(chosen) != 1:
+        raise ValueError(f"give exactly one of --point, --solve, --result (got {', '.join(chosen) or 'none'})")
+    if args.scale is not None and args.point is None:
+        raise ValueError("--scale needs --point")
+    if args.key is not None and args.result is None:
+        raise ValueError("--key needs --result")
+    if args.result is not None:
+        from .sweep import load_results
+
+        res = load_results(args.result)
+        keys = [r["key"] for r in res.records if r.get("loss") is not None]
+        if args.key is None and len(keys) != 1:
+            raise ValueError(f"--key is needed: {args.result} holds {len(keys)} finished runs (keys in its summary.csv)")
+        key = args.key or keys[0]
+        if key not in keys:
+            raise ValueError(f"key must be a finished run of {args.result}; {key!r} is not")
+        rec = next(r for r in res.records if r["key"] == key)
+        problem = Problem.from_dict(rec["config"]["problem"])
+        a = res.arrays(key)
+        params = {"H": a["H"], "W": tuple(a[f"W{l}"] for l in range(1, problem.depth + 1))}
+        if "b" in a:
+            params["b"] = a["b"]
+        return params, problem, {"source": "result", "result": str(args.result), "key": key, "stored_loss": rec["loss"]}
+    problem = _problem(args)
+    if args.solve:
+        from .solve import SolverConfig, solve
+
+        cfg = SolverConfig(optimizer=args.optimizer, lr=args.lr, steps=args.steps, tol=args.tol, init_scale=args.init_scale,
+                           init=args.init, momentum=args.momentum, log_every=args.log_every).resolved(problem.dtype)
+        run = solve(problem, cfg, [args.seed])[0]
+        if run.diverged:
+            raise ValueError(f"the solve diverged at step {run.steps}; nothing to probe (lower --lr)")
+        return run.params, problem, {"source": "solve", "seed": args.seed, "status": run.status, "steps": run.steps}
+    names = ("dnc", "low_rank", "zero")
+    if args.point not in names:
+        raise ValueError(f"point must be one of {', '.join(names)}; got {args.point!r}")
+    info = {"source": "point", "point": args.point}
+    if args.point != "zero":
+        try:
+            info["critical_scales"] = theory.critical_scales(problem, args.point)
+        except ValueError:
+            info["critical_scales"] = None
+    if args.scale is None:
+        cand = {"dnc": theory.dnc, "low_rank": theory.low_rank, "zero": theory.zero}[args.point](problem)
+        info.update(scale=cand.scale, closed_form_loss=cand.loss, critical=cand.critical)
+        return cand.params, problem, info
+    info["scale"] = args.scale
+    return theory.at_scale(problem, args.point, args.scale), problem, info
+
+
+def _cmd_probe(args) -> int:
+    from .critical import METHODS, classify, refine, symmetry_dimension
+    from .report import plain
+
+    if args.method not in METHODS:
+        raise ValueError(f"method must be one of {', '.join(METHODS)}; got {args.method!r}")
+    for name in ("refine_tol", "grad_tol"):
+        v = getattr(args, name)
+        if not (math.isfinite(v) and v > 0):
+            raise ValueError(f"{name} must be a number > 0, got {v}")
+    if not 0 < args.zero_tol < 1:
+        raise ValueError(f"zero_tol must be a number in (0, 1), got {args.zero_tol}")
+    if args.num_matvecs < 2:
+        raise ValueError(f"num_matvecs must be an integer >= 2, got {args.num_matvecs}")
+    t0 = time.perf_counter()
+    params, problem, info = _probe_point(args)
+    if problem.dtype != "float64":
+        raise ValueError("dtype must be float64 for Hessian probing (eigenvalue counts need float64)")
+    arch, decays = problem.architecture, problem.decays
+    refinement = None
+    if args.refine:
+        r = refine(params, decays, arch, tol=args.refine_tol)
+        params = r.params
+        refinement = {"status": r.status, "iterations": r.iterations, "grad_norm_history": r.history}
+    out = classify(params, decays, arch, method=args.method, zero_tol=args.zero_tol, grad_tol=args.grad_tol,
+                   num_matvecs=args.num_matvecs, eigenvalues=args.plot is not None)
+    eigs = out["hessian"].pop("eigenvalues", None)
+    if args.symmetry:
+        out["symmetry_dimension"] = symmetry_dimension(params, arch)
+    if args.plot:
+        from .hessian import slq_density
+        from .plots import hessian_spectrum
+
+        slq = None if eigs is not None else slq_density(params, decays, arch)
+        hessian_spectrum(args.plot, eigenvalues=eigs, slq=slq, zero_tol=args.zero_tol, title=f"{info.get('point', info['source'])}: {out['verdict']}")
+    out.update(problem=problem.to_dict(), point=info, refinement=refinement, wall_time_s=time.perf_counter() - t0)
+    if args.json:
+        print(json.dumps(plain(out)))
+        return 0
+    h = out["hessian"]
+    print("problem:", _describe_problem(problem.to_dict()))
+    desc = {"point": lambda: f"{info['point']} at scale {info['scale']:.10g}"
+            + (f" (closed-form loss {info['closed_form_loss']:.15g})" if "closed_form_loss" in info else ""),
+            "solve": lambda: f"end point of a solve, seed {info['seed']}: {info['status']} after {info['steps']} steps",
+            "result": lambda: f"stored run {info['key']} of {info['result']}"}[info["source"]]()
+    print("point:  ", desc)
+    if info.get("critical_scales"):
+        print("         critical scales of its reduced loss: "
+              + ", ".join(f"{c['scale']:.6g} ({c['kind']}, loss {c['loss']:.10g})" for c in info["critical_scales"]))
+    if refinement:
+        hist = refinement["grad_norm_history"]
+        print(f"refine:  {refinement['status']} after {refinement['iterations']} Newton-MR steps, |grad| {hist[0]:.3e} -> {hist[-1]:.3e}")
+    print(f"loss {out['loss']:.15g}, |grad| {out['grad_norm']:.3e}")
+    res = f" (Lanczos residual {h['min_eigenvalue_residual']:.1e})" if "min_eigenvalue_residual" in h else ""
+    print(f"Hessian ({h['method']}, {h['parameters']} parameters; zero means |lambda| <= {h['zero_tolerance']:.2e} = {args.zero_tol:g} x spectral norm):")
+    print(f"  min eigenvalue {h['min_eigenvalue']:.6e}{res}, max {h['max_eigenvalue']:.6e}")
+    counts = "unknown (matrix-free)" if h["negative"] is None else f"{h['negative']} / {h['zero']} / {h['positive']}"
+    est = " (Hutchinson estimates)" if h["method"] == "lanczos" else ""
+    print(f"  negative / zero / positive: {counts}; trace {h['trace']:.6g}, Frobenius norm {h['frobenius_norm']:.6g}{est}")
+    if "symmetry_dimension" in out:
+        print(f"  rotation-symmetry orbit dimension {out['symmetry_dimension']} (null directions every linear critical point has)")
+    print("verdict:", out["verdict"])
+    if args.plot:
+        print("spectrum written to", args.plot)
+    return 0
+
+
 def main(argv=None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
-    commands = {"solve": _cmd_solve, "theory": _cmd_theory, "sweep": _cmd_sweep, "plot": _cmd_plot}
+    commands = {"solve": _cmd_solve, "theory": _cmd_theory, "sweep": _cmd_sweep, "plot": _cmd_plot, "probe": _cmd_probe}
     try:
         return commands[args.command](args)
     except ValueError as e:

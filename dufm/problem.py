@@ -217,3 +217,15 @@ class Problem:
             "dtype": self.dtype,
             "parameters": self.parameter_count,
         }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Problem":
+        """The problem described by :meth:`to_dict` (as stored with every sweep record)."""
+        try:
+            return cls(
+                classes=d["classes"], per_class=tuple(d["per_class"]), width=tuple(d["width"]), depth=d["depth"],
+                loss=d["loss"], activation=d["activation"], feature_decay=d["lambda_H"], layer_decay=tuple(d["lambda_W"]),
+                bias=d.get("bias", "none"), bias_decay=d.get("bias_decay", 0.0), dtype=d.get("dtype", "float64"),
+            )
+        except (KeyError, TypeError) as e:
+            raise ValueError(f"problem description is missing or has a malformed field: {e}") from None

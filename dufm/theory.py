@@ -280,9 +280,7 @@ def dnc(problem: Problem) -> Candidate:
         coef = 0.5 * m * lam * (K - 1) * n ** (1.0 / m)
         alpha, lin_loss = minimise_scale(g, dg, coef, 2.0 / m, upper=800.0)
         if not relu:
-            U = _simplex_basis(K)
-            params = balanced_factors(U, np.full(K - 1, alpha * np.sqrt(n)), Y.T @ U / np.sqrt(n), problem)
-            params = _with_bias(params, problem, 0.0)
+            params = _reduced(problem, "dnc")[-1](alpha)
             return Candidate("dnc", lin_loss, alpha, params, critical=True, rank=K - 1 if alpha > 0 else 0)
         # feasible ReLU point: orthogonal frames through every hidden layer
         d = problem.widths
@@ -305,20 +303,12 @@ def dnc(problem: Problem) -> Candidate:
     # MSE
     if problem.bias == "regularised":
         raise ValueError("bias must be 'none' or 'free' for the MSE DNC closed form")
-    if problem.bias == "none":
-        c, r = 1.0, K
-        U, V = np.eye(K), Y.T / np.sqrt(n)
-    else:
-        if relu:
-            raise ValueError("bias must be 'none' for the ReLU MSE DNC closed form")
-        c, r = (K - 1) / K, K - 1
-        U = _simplex_basis(K)
-        V = Y.T @ U / np.sqrt(n)
-    g = lambda x: 0.5 * c * (1 - x) ** 2  # noqa: E731
-    dg = lambda x: -c * (1 - x)  # noqa: E731
-    coef = 0.5 * m * lam * r * n ** (1.0 / m)
-    x, loss = minimise_scale(g, dg, coef, 2.0 / m, upper=1.0)
-    params = _with_bias(balanced_factors(U, np.full(r, x * np.sqrt(n)), V, problem), problem, 1.0 / K)
+    if relu and problem.bias != "none":
+        raise ValueError("bias must be 'none' for the ReLU MSE DNC closed form")
+    r = K if problem.bias == "none" else K - 1
+    g, dg, coef, p, upper, build = _reduced(problem, "dnc")
+    x, loss = minimise_scale(g, dg, coef, p, upper=upper)
+    params = build(x)
     return Candidate("dnc", loss, x, params, critical=True, rank=r if x > 0 else 0)
 
 
@@ -381,8 +371,8 @@ def low_rank(problem: Problem, two_scale: bool = False) -> Candidate:
         return Candidate(name, loss, scale, params, critical=critical, rank=int(keep.sum()), note=note)
 
     if K % 2 == 0:
-        coef = 0.5 * m * lam * p * (2 * np.sqrt(n)) ** (2.0 / m)
-        beta, loss = minimise_scale(gp, dgp, coef, 2.0 / m, upper=800.0)
+        g, dg, coef, pw, upper, _ = _reduced(problem, "low_rank")
+        beta, loss = minimise_scale(g, dg, coef, pw, upper=upper)
         return build(beta, 0.0, "low_rank", loss, beta, critical=True)
     if two_scale:
         coef_p = 0.5 * m * lam * p * (2 * np.sqrt(n)) ** (2.0 / m)
@@ -477,4 +467,97 @@ def candidates(problem: Problem) -> dict:
             out[name] = make()
         except ValueError as e:
             out[name] = str(e)
+    return out
+
+
+# ---------------------------------------------------------------------------
+# candidates at any scale (for Hessian probing of every branch)
+
+
+def _reduced(problem: Problem, name: str):
+    """The one-scale reduced loss of a candidate: ``(g, dg, coef, p, upper, build)``.
+
+    The candidate's loss at scale s is g(s) + coef s^p (p = 2/m) and
+    ``build(s)`` returns its explicit parameters. Available for the linear-CE
+    DNC, the MSE DNC (no bias or free bias) and the even-K low-rank point:
+    the candidates whose every critical scale is a critical point of the
+    full objective (the gradient of the data term at the candidate's Z is a
+    multiple of Z by symmetry, so stationarity in s is stationarity in all
+    parameters; balanced factors make the regulariser stationary too).
+    """
+    _require(problem, name)
+    K, n, L = problem.classes, problem.counts[0], problem.depth
+    m = L + 1
+    lam = effective_decay(problem)
+    Y = labels(problem.architecture).astype(np.float64)
+    linear = problem.activation == "linear" or L == 1
+    if name == "dnc" and problem.loss == "ce" and linear:
+        g, dg = _ce_margin(K)
+        coef = 0.5 * m * lam * (K - 1) * n ** (1.0 / m)
+        U = _simplex_basis(K)
+
+        def build(alpha):
+            return _with_bias(balanced_factors(U, np.full(K - 1, alpha * np.sqrt(n)), Y.T @ U / np.sqrt(n), problem), problem, 0.0)
+
+        return g, dg, coef, 2.0 / m, 800.0, build
+    if name == "dnc" and problem.loss == "mse" and problem.bias != "regularised" and (linear or problem.bias == "none"):
+        if problem.bias == "none":
+            c, r, U, V = 1.0, K, np.eye(K), Y.T / np.sqrt(n)
+        else:
+            c, r = (K - 1) / K, K - 1
+            U = _simplex_basis(K)
+            V = Y.T @ U / np.sqrt(n)
+        coef = 0.5 * m * lam * r * n ** (1.0 / m)
+
+        def build(x):
+            return _with_bias(balanced_factors(U, np.full(r, x * np.sqrt(n)), V, problem), problem, 1.0 / K)
+
+        return (lambda x: 0.5 * c * (1 - x) ** 2), (lambda x: -c * (1 - x)), coef, 2.0 / m, 1.0, build
+    if name == "low_rank" and problem.loss == "ce" and linear and K % 2 == 0:
+        g, dg = _pair_loss(K)
+        coef = 0.5 * m * lam * (K // 2) * (2 * np.sqrt(n)) ** (2.0 / m)
+
+        def build(beta):
+            U, s = _low_rank_svd(K, n, beta, 0.0)
+            return _with_bias(balanced_factors(U, s, Y.T @ U / np.linalg.norm(Y.T @ U, axis=0), problem), problem, 0.0)
+
+        return g, dg, coef, 2.0 / m, 800.0, build
+    raise ValueError(
+        f"point must be 'dnc' (linear CE, or MSE without a regularised bias) or 'low_rank' (linear CE, even K) "
+        f"for a point at a given scale; got {name!r} for this problem"
+    )
+
+
+def at_scale(problem: Problem, name: str, scale: float) -> dict:
+    """Explicit parameters of candidate ``name`` ('dnc', 'low_rank', 'zero') at the given scale.
+
+    The scale is the DNC margin alpha (CE), the MSE fraction x, or the
+    low-rank beta, as in :func:`dnc` / :func:`low_rank`. A point at a scale
+    that is not a critical scale (see :func:`critical_scales`) is not a
+    critical point.
+    """
+    if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating)) or not np.isfinite(scale) or scale < 0:
+        raise ValueError(f"scale must be a finite number >= 0, got {scale!r}")
+    if name == "zero":
+        return zero(problem).params
+    return _reduced(problem, name)[-1](float(scale))
+
+
+def critical_scales(problem: Problem, name: str, grid: int = 4000) -> list[dict]:
+    """Every critical scale s > 0 of the reduced loss h(s) = g(s) + coef s^p of candidate ``name``.
+
+    Returns ``[{"scale", "loss", "kind"}]`` in increasing scale, kind
+    'minimum' or 'maximum' of h (a sign change of h' on a log grid refined by
+    brentq). For small lambda the CE DNC has two: a small-scale maximum and
+    the large-scale minimum (Garrod & Keating's large-scale branch, Thm 4).
+    """
+    g, dg, coef, p, upper, _ = _reduced(problem, name)
+    h = lambda s: g(s) + coef * s**p  # noqa: E731
+    dh = lambda s: dg(s) + coef * p * s ** (p - 1)  # noqa: E731
+    s = np.geomspace(upper * 1e-14, upper, grid)
+    d = dh(s)
+    out = []
+    for i in np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]:
+        root = brentq(dh, s[i], s[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+        out.append({"scale": float(root), "loss": float(h(root)), "kind": "minimum" if d[i] < 0 else "maximum"})
     return out
