@@ -253,9 +253,9 @@ def symmetry_tangents(params, arch: Architecture) -> np.ndarray:
                 # F_l A has columns i, j: (F_l A)[:, j] = F_l[:, i], (F_l A)[:, i] = -F_l[:, j]
                 F[l][:, j] += factors[l][:, i]
                 F[l][:, i] -= factors[l][:, j]
-                # -A F_{l-1}: rows i, j
-                F[l - 1][i, :] += factors[l - 1][j, :]
-                F[l - 1][j, :] -= factors[l - 1][i, :]
+                # -A F_{l-1}: row i is -F_{l-1}[j], row j is +F_{l-1}[i]
+                F[l - 1][i, :] -= factors[l - 1][j, :]
+                F[l - 1][j, :] += factors[l - 1][i, :]
                 t = {"H": F[0], "W": tuple(F[1:])}
                 if "b" in tree:
                     t["b"] = zero["b"]

@@ -123,3 +123,89 @@ def test_console_script_end_to_end():
     bad = subprocess.run([sys.executable, "-m", "dufm", "solve", "--weight-decay", "-1"], capture_output=True, text=True)
     assert bad.returncode == 2 and bad.stdout == "" and len(bad.stderr.strip().splitlines()) == 1
     assert "Traceback" not in bad.stderr and "weight_decay" in bad.stderr
+
+
+# ---------------------------------------------------------------------------
+# dufm probe
+
+PROBE_TINY = ["--classes", "4", "--per-class", "3", "--width", "6", "--depth", "2", "--weight-decay", "0.01"]
+SCHEMA = {"min_eigenvalue", "max_eigenvalue", "negative", "zero", "positive", "frobenius_norm", "trace"}
+
+
+def test_probe_point_json_schema_matches_the_library(capsys):
+    import numpy as np
+
+    from dufm import Problem, theory
+    from dufm.critical import classify
+
+    code, out, err = run_cli(capsys, ["probe", "--point", "dnc", *PROBE_TINY, "--json"])
+    assert code == 0, err
+    d = json.loads(out)
+    assert {"loss", "grad_norm", "hessian", "verdict"} <= set(d) and SCHEMA <= set(d["hessian"])
+    p = Problem(classes=4, per_class=3, width=6, depth=2, weight_decay=0.01)
+    c = theory.dnc(p)
+    ref = classify(c.params, p.decays, p.architecture, method="dense")
+    assert d["loss"] == pytest.approx(c.loss, rel=1e-13) and d["grad_norm"] <= 1e-12
+    assert d["verdict"] == ref["verdict"] == "degenerate"
+    for k in SCHEMA:
+        assert d["hessian"][k] == pytest.approx(ref["hessian"][k], rel=1e-12, abs=1e-15)
+    assert [c["kind"] for c in d["point"]["critical_scales"]] == ["maximum", "minimum"]
+    # the other branch, at a given scale: a strict saddle
+    small = d["point"]["critical_scales"][0]["scale"]
+    code, out, _ = run_cli(capsys, ["probe", "--point", "dnc", "--scale", repr(small), *PROBE_TINY, "--json"])
+    s = json.loads(out)
+    assert code == 0 and s["verdict"] == "strict saddle" and s["hessian"]["negative"] >= 1
+    assert s["loss"] == pytest.approx(d["point"]["critical_scales"][0]["loss"], rel=1e-12)
+    assert np.isfinite(s["hessian"]["trace"])
+
+
+def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
+    png = tmp_path / "spec.png"
+    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "3000", "--tol", "1e-4", "--refine",
+                                      "--symmetry", "--plot", str(png)])
+    assert code == 0, err
+    assert "refine:  converged" in out and "verdict:" in out and "rotation-symmetry orbit dimension" in out
+    assert png.stat().st_size > 5000
+
+
+def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
+    from dufm.sweep import load_results
+
+    res_dir = tmp_path / "res"
+    code, _, err = run_cli(capsys, ["sweep", "--name", "p", "--out", str(res_dir), *PROBE_TINY, "--steps", "2000", "--seeds", "1"])
+    assert code == 0, err
+    code, out, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--json", "--method", "lanczos", "--num-matvecs", "40"])
+    assert code == 0, err
+    d = json.loads(out)
+    rec = load_results(res_dir).records[0]
+    assert d["loss"] == pytest.approx(rec["loss"], rel=1e-12) and d["point"]["key"] == rec["key"]
+    assert d["hessian"]["negative"] is None  # matrix-free: counts unknown
+    code, _, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--key", "nope"])
+    assert code == 2 and len(err.strip().splitlines()) == 1 and "key" in err
+
+
+PROBE_INVALID = [
+    ([], "exactly one of --point, --solve, --result"),
+    (["--point", "dnc", "--solve"], "exactly one of"),
+    (["--point", "simplex"], "point must be one of dnc, low_rank, zero"),
+    (["--point", "dnc", "--scale", "-1"], "scale must be a finite number >= 0"),
+    (["--solve", "--scale", "2"], "--scale needs --point"),
+    (["--point", "dnc", "--method", "exact"], "method must be one of"),
+    (["--point", "dnc", "--zero-tol", "0"], "zero_tol"),
+    (["--point", "dnc", "--grad-tol", "nan"], "grad_tol"),
+    (["--point", "dnc", "--num-matvecs", "1"], "num_matvecs"),
+    (["--point", "dnc", "--plot", "x.svg"], "plot path must end in .png or .pdf"),
+    (["--point", "dnc", "--dtype", "float32"], "dtype must be float64"),
+    (["--point", "low_rank", "--classes", "5", "--scale", "1"], "point must be 'dnc'"),
+    (["--result", "/nonexistent/dir"], "path must be a dufm results directory"),
+]
+
+
+@pytest.mark.parametrize("args,text", PROBE_INVALID, ids=[" ".join(a) or "none" for a, _ in PROBE_INVALID])
+def test_probe_invalid_input_exits_2_with_one_line(capsys, args, text, tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    extra = [] if "--result" in args or "--classes" in args else PROBE_TINY
+    code, out, err = run_cli(capsys, ["probe", *extra, *args])
+    assert code == 2, out
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and text in lines[0] and "Traceback" not in err, err

@@ -66,3 +66,11 @@ def test_resolved_values():
 def test_negative_seed_rejected():
     with pytest.raises(ValueError, match="seed"):
         dufm.solve(dufm.Problem(**BASE), SolverConfig(steps=1), seeds=[-1])
+
+
+def test_from_dict_round_trips_to_dict():
+    p = dufm.Problem(classes=3, per_class=(2, 3, 4), width=(5, 6), depth=2, loss="mse", feature_decay=0.1, layer_decay=(0.2, 0.3),
+                bias="regularised", bias_decay=0.5)
+    assert dufm.Problem.from_dict(p.to_dict()) == p
+    with pytest.raises(ValueError, match="missing or has a malformed field"):
+        dufm.Problem.from_dict({"classes": 3})

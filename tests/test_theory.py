@@ -201,3 +201,49 @@ def test_srg_beats_dnc_in_sukenik_fig2_setting():
     assert theory.srg(p).loss < theory.dnc(p).loss
     with pytest.raises(ValueError, match="classes"):
         theory.srg(dufm.Problem(classes=7, per_class=5, width=30, depth=4, weight_decay=0.004, loss="mse", activation="relu"))
+
+
+# ---------------------------------------------------------------------------
+# candidates at any scale
+
+
+@pytest.mark.parametrize(
+    "kw,name",
+    [
+        (dict(classes=4, per_class=3, width=6, depth=2, weight_decay=0.01), "dnc"),
+        (dict(classes=4, per_class=3, width=6, depth=3, weight_decay=0.005), "low_rank"),
+        (dict(classes=3, per_class=2, width=5, depth=2, loss="mse", weight_decay=0.01), "dnc"),
+        (dict(classes=3, per_class=2, width=5, depth=2, loss="mse", bias="free", weight_decay=0.01), "dnc"),
+    ],
+)
+def test_every_critical_scale_is_a_critical_point_with_the_reduced_loss(kw, name):
+    import jax
+    import jax.numpy as jnp
+
+    from dufm.objective import gradient_norm
+
+    p = dufm.Problem(**kw)
+    scales = theory.critical_scales(p, name)
+    assert scales and scales[-1]["kind"] == "minimum"
+    best = {"dnc": theory.dnc, "low_rank": theory.low_rank}[name](p)
+    assert scales[-1]["scale"] == pytest.approx(best.scale, rel=1e-12)
+    f = lambda q: objective(q, p.decays, p.architecture)  # noqa: E731
+    for c in scales:
+        params = jax.tree_util.tree_map(jnp.asarray, theory.at_scale(p, name, c["scale"]))
+        assert float(f(params)) == pytest.approx(c["loss"], rel=1e-12)
+        assert float(gradient_norm(jax.grad(f)(params))) <= 1e-10
+    # off a critical scale: the same reduced loss, but not a critical point
+    s = 1.3 * scales[-1]["scale"]
+    params = jax.tree_util.tree_map(jnp.asarray, theory.at_scale(p, name, s))
+    g, dg, coef, power, _, _ = theory._reduced(p, name)
+    assert float(f(params)) == pytest.approx(g(s) + coef * s**power, rel=1e-12)
+    assert float(gradient_norm(jax.grad(f)(params))) > 1e-6
+
+
+def test_at_scale_rejects_bad_input():
+    p = dufm.Problem(classes=5, per_class=2, width=6, depth=2, weight_decay=0.01)
+    with pytest.raises(ValueError, match="scale must be a finite number >= 0"):
+        theory.at_scale(p, "dnc", float("nan"))
+    with pytest.raises(ValueError, match="point must be 'dnc'"):
+        theory.at_scale(p, "low_rank", 1.0)  # odd K: no critical one-scale low-rank point
+    assert theory.at_scale(p, "zero", 0.0)["H"].shape == (6, 10)

@@ -1,0 +1,160 @@
+"""Newton-MR refinement and second-order classification of critical points (float64)."""
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from dufm import Problem, SolverConfig, hessian, solve, theory
+from dufm.critical import classify, refine, symmetry_dimension, symmetry_tangents
+from dufm.geometry import analyse
+from dufm.init import initialise
+from dufm.objective import gradient_norm, objective
+
+FIG1 = Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2.0**-10)
+
+
+def _grad_norm(params, p):
+    params = jax.tree_util.tree_map(jnp.asarray, params)
+    return float(gradient_norm(jax.grad(lambda q: objective(q, p.decays, p.architecture))(params)))
+
+
+def _perturb(params, rel, seed):
+    rng = np.random.default_rng(seed)
+    return jax.tree_util.tree_map(lambda a: a + rel * np.sqrt(np.mean(a**2) + 1e-300) * rng.standard_normal(a.shape), params)
+
+
+def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution():
+    run = solve(FIG1, SolverConfig(steps=20_000, tol=1e-4), seeds=[0])[0]
+    assert 1e-5 < run.grad_norm <= 1e-3  # a GD end point, not yet critical
+    before = analyse(run.params, FIG1)
+    ref = refine(run.params, FIG1.decays, FIG1.architecture, tol=1e-10)
+    assert ref.status == "converged" and ref.grad_norm <= 1e-10
+    assert _grad_norm(ref.params, FIG1) == pytest.approx(ref.grad_norm, rel=1e-6)
+    assert ref.iterations <= 6  # Newton: quadratic convergence, not a slow crawl
+    after = analyse(ref.params, FIG1)
+    assert after["solution_type"] == before["solution_type"] == "low-rank"
+    assert after["rank"]["Z"] == before["rank"]["Z"] == 5
+    # seed 0 of Fig 1 is the Garrod-Keating low-rank solution: the refined loss is its closed form
+    assert ref.loss == pytest.approx(theory.low_rank(FIG1).loss, rel=1e-13)
+    # ... and it is the point GD itself reaches when run on to |grad| <= 1e-10 (~29 000 more steps).
+    # At |grad| ~ 1e-4 GD's hidden layers still carry decaying singular values (hidden ranks 7 > 5);
+    # compare orbit-invariant quantities: every layer's singular values.
+    full = solve(FIG1, SolverConfig(steps=100_000, tol=1e-10), seeds=[0])[0]
+    assert full.status == "converged"
+    gd = analyse(full.params, FIG1)
+    assert after["rank"] == gd["rank"]
+    # GD's |grad| <= 1e-10 leaves it up to |grad| / (smallest curvature ~ lambda = 2^-10) ~ 1e-7 from the
+    # critical point (its spurious singular values, ~6e-8, are still decaying); the refined ones are ~1e-16.
+    for k, s in gd["singular_values"].items():
+        np.testing.assert_allclose(after["singular_values"][k], s, rtol=0, atol=1e-10 / 2.0**-10)
+        assert np.all(np.asarray(after["singular_values"][k])[5:] <= 1e-12 * max(s))
+
+
+def test_refine_converges_to_a_known_saddle_small_scale_dnc():
+    p = Problem(classes=4, per_class=3, width=8, depth=2, weight_decay=0.01)
+    branches = theory.critical_scales(p, "dnc")
+    small = [c for c in branches if c["kind"] == "maximum"]
+    assert len(small) == 1
+    exact = theory.at_scale(p, "dnc", small[0]["scale"])
+    assert _grad_norm(exact, p) <= 1e-12
+    start = _perturb(exact, 1e-3, seed=0)
+    assert _grad_norm(start, p) > 1e-7
+    ref = refine(start, p.decays, p.architecture, tol=1e-10)
+    assert ref.status == "converged" and ref.grad_norm <= 1e-10
+    assert ref.loss == pytest.approx(small[0]["loss"], rel=1e-10)
+    out = classify(ref.params, p.decays, p.architecture, method="dense")
+    assert out["verdict"] == "strict saddle" and out["index"] >= 1
+
+
+def test_refine_converges_to_the_origin_saddle_of_the_classical_ufm():
+    p = Problem(classes=3, per_class=2, width=4, depth=1, weight_decay=0.01)
+    start = _perturb(theory.zero(p).params, 0.0, 0)
+    start = jax.tree_util.tree_map(lambda a: a + 1e-4 * np.random.default_rng(1).standard_normal(a.shape), start)
+    ref = refine(start, p.decays, p.architecture, tol=1e-12)
+    assert ref.status == "converged"
+    assert np.abs(hessian.flatten(ref.params)).max() <= 1e-10  # back at the origin
+    out = classify(ref.params, p.decays, p.architecture, method="dense")
+    assert out["verdict"] == "strict saddle"  # Zhu et al.: the origin is a strict saddle for L = 1
+
+
+def test_refine_reports_max_iter_and_rejects_bad_input():
+    p = Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01)
+    params = jax.tree_util.tree_map(np.asarray, initialise(jax.random.PRNGKey(0), p.architecture, 0.5, "gaussian"))
+    ref = refine(params, p.decays, p.architecture, tol=1e-10, max_iter=1)
+    assert ref.status == "max_iter" and ref.iterations == 1 and len(ref.history) == 2
+    assert ref.history[1] < ref.history[0]
+    with pytest.raises(ValueError, match="tol must be a number > 0"):
+        refine(params, p.decays, p.architecture, tol=0)
+    with pytest.raises(ValueError, match="max_iter must be an integer >= 0"):
+        refine(params, p.decays, p.architecture, max_iter=-1)
+
+
+def _stiefel(r, d):
+    return r * d - r * (r + 1) // 2
+
+
+def test_dnc_nullity_is_the_rotation_orbit_and_methods_agree():
+    K, n, d, L = 4, 3, 7, 2
+    p = Problem(classes=K, per_class=n, width=d, depth=L, weight_decay=0.01)
+    c = theory.dnc(p)
+    dense = classify(c.params, p.decays, p.architecture, method="dense", eigenvalues=True)
+    inert = classify(c.params, p.decays, p.architecture, method="inertia", num_matvecs=120)
+    lanc = classify(c.params, p.decays, p.architecture, method="lanczos", num_matvecs=120, num_samples=400)
+    assert dense["verdict"] == inert["verdict"] == lanc["verdict"] == "degenerate"
+    assert dense["grad_norm"] <= 1e-12
+    sym = symmetry_dimension(c.params, p.architecture)
+    assert sym == L * _stiefel(K - 1, d)  # two hidden layer spaces, rank K-1 factors
+    assert dense["nullity"] == inert["nullity"] == sym  # every null direction at DNC is a symmetry here
+    for key in ("negative", "zero", "positive"):
+        assert dense["hessian"][key] == inert["hessian"][key]
+    hd, hi, hl = dense["hessian"], inert["hessian"], lanc["hessian"]
+    norm = hd["spectral_norm"]
+    for key in ("min_eigenvalue", "max_eigenvalue"):
+        assert abs(hd[key] - hi[key]) <= 1e-8 * norm and abs(hd[key] - hl[key]) <= 1e-8 * norm
+    assert hi["trace"] == pytest.approx(hd["trace"], rel=1e-12)
+    assert hi["frobenius_norm"] == pytest.approx(hd["frobenius_norm"], rel=1e-12)
+    assert abs(hl["trace"] - hd["trace"]) <= 5 * hl["trace_stderr"]
+    assert hl["negative"] is None and lanc["nullity"] is None
+    w = hd.pop("eigenvalues") if "eigenvalues" in hd else dense["hessian"]["eigenvalues"]
+    assert len(w) == p.parameter_count
+
+
+def test_symmetry_tangents_are_null_directions():
+    p = Problem(classes=4, per_class=2, width=(5, 6), depth=2, weight_decay=0.02)
+    params = jax.tree_util.tree_map(np.asarray, initialise(jax.random.PRNGKey(2), p.architecture, 0.4, "gaussian"))
+    T = symmetry_tangents(params, p.architecture)
+    assert T.shape == (5 * 4 // 2 + 6 * 5 // 2, p.parameter_count)
+    # the objective is invariant along the orbit, so the gradient is orthogonal to every tangent at ANY point
+    g = hessian.flatten(jax.grad(lambda q: objective(q, p.decays, p.architecture))(jax.tree_util.tree_map(jnp.asarray, params)))
+    assert np.abs(T @ g).max() <= 1e-13 * np.linalg.norm(g) * np.abs(T).max()
+    # at a critical point they are null vectors of the Hessian
+    c = theory.dnc(Problem(classes=4, per_class=2, width=(5, 6), depth=2, weight_decay=0.02))
+    H = hessian.hessian_matrix(c.params, p.decays, p.architecture)
+    Tc = symmetry_tangents(c.params, p.architecture)
+    assert np.abs(Tc @ H).max() <= 1e-12 * np.abs(H).max() * np.abs(Tc).max()
+    relu = Problem(classes=4, per_class=2, width=5, depth=2, activation="relu", weight_decay=0.02)
+    assert symmetry_dimension(theory.dnc(relu).params, relu.architecture) == 0
+
+
+def test_verdicts_of_the_origin_and_of_a_non_critical_point():
+    for depth, verdict in ((1, "strict saddle"), (2, "local minimum")):
+        p = Problem(classes=3, per_class=2, width=4, depth=depth, weight_decay=0.01)
+        out = classify(theory.zero(p).params, p.decays, p.architecture, method="dense")
+        assert out["verdict"] == verdict
+    # L >= 2: the data term is cubic or higher at the origin, so H = diag(lambda): positive definite
+    p = Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01)
+    out = classify(theory.zero(p).params, p.decays, p.architecture, method="dense")
+    assert out["hessian"]["min_eigenvalue"] == pytest.approx(0.01, rel=1e-12)
+    assert out["hessian"]["max_eigenvalue"] == pytest.approx(0.01, rel=1e-12)
+    params = jax.tree_util.tree_map(np.asarray, initialise(jax.random.PRNGKey(0), p.architecture, 0.5, "gaussian"))
+    assert classify(params, p.decays, p.architecture, method="dense")["verdict"] == "not critical"
+
+
+def test_classify_rejects_bad_input():
+    p = Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01)
+    z = theory.zero(p).params
+    with pytest.raises(ValueError, match="method must be one of auto, dense, inertia, lanczos"):
+        classify(z, p.decays, p.architecture, method="exact")
+    with pytest.raises(ValueError, match=r"zero_tol must be a number in \(0, 1\)"):
+        classify(z, p.decays, p.architecture, zero_tol=0)
