@@ -379,6 +379,8 @@ def _cmd_probe(args) -> int:
         raise ValueError(f"zero_tol must be a number in (0, 1), got {args.zero_tol}")
     if args.num_matvecs < 2:
         raise ValueError(f"num_matvecs must be an integer >= 2, got {args.num_matvecs}")
+    if args.plot and not args.plot.lower().endswith((".png", ".pdf")):
+        raise ValueError(f"plot path must end in .png or .pdf, got {args.plot!r}")
     t0 = time.perf_counter()
     params, problem, info = _probe_point(args)
     if problem.dtype != "float64":
