@@ -252,14 +252,15 @@ def symmetry_tangents(params, arch: Architecture) -> np.ndarray:
     objective of a linear deep UFM unchanged (the product and every
     Frobenius norm are invariant), so its tangent (F_l A, -A F_{l-1}) is a
     null vector of the Hessian at any critical point. ReLU networks have no
-    such continuous symmetry (only permutations), so the result is empty.
+    such symmetry in the spaces after a ReLU, but the first hidden space
+    (between H_1 and W_1, where no activation sits) keeps it, so for ReLU
+    only that space's generators are returned.
     """
     tree = jax.tree_util.tree_map(np.asarray, params)
-    if arch.activation == "relu" and arch.depth >= 2:
-        return np.zeros((0, hessian.flatten(tree).size))
     factors = [tree["H"], *tree["W"]]
+    spaces = 2 if arch.activation == "relu" else len(factors)
     rows = []
-    for l in range(1, len(factors)):
+    for l in range(1, spaces):
         d = factors[l].shape[1]
         for i in range(d):
             for j in range(i + 1, d):

@@ -123,8 +123,12 @@ def inertia(H: np.ndarray, tau: float) -> tuple[int, int, int]:
     if not tau > 0:
         raise ValueError(f"tau must be > 0, got {tau!r}")
     P = H.shape[0]
-    below = _ldl_negative(H + tau * np.eye(P))  # eigenvalues < -tau
-    at_most = _ldl_negative(H - tau * np.eye(P))  # eigenvalues < tau
+    A = H.copy()  # one P x P work array, factorised in place twice
+    A.flat[:: P + 1] += tau
+    below = _ldl_negative(A)  # eigenvalues < -tau
+    A[...] = H
+    A.flat[:: P + 1] -= tau
+    at_most = _ldl_negative(A)  # eigenvalues < tau
     return below, at_most - below, P - at_most
 
 

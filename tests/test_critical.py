@@ -134,7 +134,9 @@ def test_symmetry_tangents_are_null_directions():
     Tc = symmetry_tangents(c.params, p.architecture)
     assert np.abs(Tc @ H).max() <= 1e-12 * np.abs(H).max() * np.abs(Tc).max()
     relu = Problem(classes=4, per_class=2, width=5, depth=2, activation="relu", weight_decay=0.02)
-    assert symmetry_dimension(theory.dnc(relu).params, relu.architecture) == 0
+    # ReLU: only the first hidden space (no activation between H_1 and W_1) keeps the rotation symmetry;
+    # the feasible DNC point has rank-K (K = 4) factors there, width 5: 4*5 - 4*5/2 = 10
+    assert symmetry_dimension(theory.dnc(relu).params, relu.architecture) == _stiefel(4, 5)
 
 
 def test_verdicts_of_the_origin_and_of_a_non_critical_point():
