@@ -146,6 +146,16 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     ``history_loss``, ``history_grad_norm`` (NaN-padded, one entry per
     ``log_every`` steps plus the final point) and ``history_nc1`` (same
     entries, shape (T, L): :func:`nc1_trace` of every layer's input features).
+
+    Each chunk of ``log_every`` steps first runs as a plain ``lax.scan`` of
+    unconditional updates that records the loss and gradient norm seen at
+    every step; the stop rules are then applied to those records at once. If
+    one of them fires at chunk step k, the chunk is recomputed from its start
+    with exactly k updates. This gives the same end point, step count and
+    status as checking (and freezing) at every step, without a per-step
+    select over the whole parameter and optimiser-state tree (which costs a
+    full extra pass over memory per step for wide problems); the recomputation
+    happens once per run, at most ``log_every`` extra steps.
     """
     if cfg.tol is None:
         cfg = cfg.resolved(arch.dtype)
@@ -165,30 +175,38 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
         return value, grad, gradient_norm(grad)
 
     def decide(status, value, gnorm, t):
+        """Stop rule (module docstring); elementwise, so it also takes a chunk's records at once."""
         bad = ~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | (value > limit)
         new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= cfg.tol, CONVERGED, jnp.where(t >= cfg.steps, MAX_STEPS, RUNNING)))
         return jnp.where(status == RUNNING, new, status)
 
-    def step(carry, _):
-        params, state, t, status = carry
+    def step(ps, _):
+        """One unconditional optimiser update; also returns the loss and gradient norm it started from."""
+        params, state = ps
         value, grad, gnorm = evaluate(params, state)
-        status = decide(status, value, gnorm, t)
-        go = status == RUNNING
         if lbfgs:
-            updates, new_state = opt.update(grad, state, params, value=value, grad=grad, value_fn=f)
+            updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=f)
         else:
-            updates, new_state = opt.update(grad, state, params)
-        new_params = optax.apply_updates(params, updates)
-        carry = (_where(go, new_params, params), _where(go, new_state, state), t + go.astype(t.dtype), status)
-        return carry, (value, gnorm)
+            updates, state = opt.update(grad, state, params)
+        return (optax.apply_updates(params, updates), state), (value, gnorm)
 
     def chunk(loop):
-        c, carry, hist, hnc = loop
-        t0, running = carry[2], carry[3] == RUNNING
-        nc1 = nc1_trace(carry[0], arch)
-        carry, (values, gnorms) = jax.lax.scan(step, carry, None, length=chunk_len)
+        c, (params, state, t0, status), hist, hnc = loop
+        running = status == RUNNING
+        nc1 = nc1_trace(params, arch)
+        fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
+        codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
+        stopped = codes != RUNNING
+        stop = jnp.any(stopped)
+        k = jnp.argmax(stopped).astype(t0.dtype)  # first step at which a rule fired (0 if none did)
+        redo = lambda: jax.lax.fori_loop(0, k, lambda i, ps: step(ps, None)[0], (params, state))  # noqa: E731
+        new = jax.lax.cond(stop, redo, lambda: fast)
+        # a member that had already stopped (possible under vmap) keeps its carry
+        new_params, new_state = _where(running, new, (params, state))
+        t = jnp.where(running, t0 + jnp.where(stop, k, chunk_len), t0)
+        status = jnp.where(running & stop, codes[k], status)
         rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
-        return c + 1, carry, hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan))
+        return c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan))
 
     def more(loop):
         c, carry, _, _ = loop
