@@ -14,12 +14,20 @@ then decides, in this order:
 3. ``max_steps`` if ``steps`` updates have been applied;
 4. otherwise the optimiser's update is applied.
 
-A run that has stopped is frozen (its parameters and optimiser state no longer
-change), which is what makes ``vmap`` over seeds and lambdas exact: every
-member of a batch follows the same arithmetic as when it runs alone, and the
-program ends when all members have stopped. ``steps`` reported is the number of
-updates applied; a diverged run reports the step at which the non-finite (or
+(The rules are applied to a whole chunk's records at once and the stopping
+chunk is recomputed up to the stop; see :func:`run`.) A run that has stopped
+is frozen (its parameters and optimiser state no longer change), which is
+what makes batching exact: every member of a batch follows the same
+arithmetic as when it runs alone. ``steps`` reported is the number of updates
+applied; a diverged run reports the step at which the non-finite (or
 exploding) value was seen.
+
+A batch of runs (seeds, lambdas, init scales) is one compiled program
+(:func:`run_batch`): split over the local devices (a 1-D mesh on the batch
+axis, ``shard_map``), and on each device either ``vmap``-ped into batched
+matrix products (GPU/TPU) or run member after member with ``lax.map``
+(CPU, where unbatched products are faster and no member waits for the
+slowest). ``dufm`` makes every CPU core a JAX device (see ``dufm/__init__.py``).
 
 Optimisers are optax transformations: ``gd`` = ``optax.sgd(lr)`` (plain
 full-batch gradient descent, as in the papers), ``momentum`` =
@@ -30,6 +38,7 @@ line search picks the step).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, replace
 
@@ -37,6 +46,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from .init import INITS, initialise
 from .objective import forward, gradient_norm, labels, objective, post_activation
@@ -235,8 +246,77 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     }
 
 
-_run_batch = jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)), static_argnums=(2, 3))
 _run_single = jax.jit(run, static_argnums=(2, 3))
+
+BATCHING = ("auto", "vmap", "map")
+BATCH_AXIS = "batch"
+
+
+def resolve_batching(batching: str = "auto", platform: str | None = None) -> str:
+    """``"vmap"`` or ``"map"`` for ``batching``; ``"auto"`` is ``"map"`` on CPU and ``"vmap"`` elsewhere.
+
+    ``vmap`` turns a batch of runs into batched matrix products (what a GPU
+    wants); ``map`` (``lax.map``) runs the members one after another inside
+    the same compiled program, each with its own stopping loop: on CPU that is
+    faster per run (unbatched products; no member waits for the slowest one).
+    """
+    if batching not in BATCHING:
+        raise ValueError(f"batching must be one of {', '.join(BATCHING)}; got {batching!r}")
+    if batching != "auto":
+        return batching
+    return "map" if (platform or jax.default_backend()) == "cpu" else "vmap"
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_program(arch: Architecture, cfg: SolverConfig, batching: str, mesh):
+    """Jitted ``(params0, decays) -> run outputs`` over a leading batch axis; sharded over ``mesh`` if given."""
+
+    def one(p, d):
+        return run(p, d, arch, cfg)
+
+    if batching == "vmap":
+        local = jax.vmap(one)
+    else:
+        local = lambda p, d: jax.lax.map(lambda x: one(*x), (p, d))  # noqa: E731
+    if mesh is None:
+        return jax.jit(local)
+    # no collectives inside: every device runs its own members independently
+    spec = P(BATCH_AXIS)
+    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False))
+
+
+def pad_batch(tree, size: int):
+    """Pad every leaf's leading (batch) axis to ``size`` by repeating its last entry."""
+    def pad(a):
+        n = a.shape[0]
+        return a if n == size else jnp.concatenate([a, jnp.repeat(a[-1:], size - n, axis=0)])
+
+    return jax.tree_util.tree_map(pad, tree)
+
+
+def run_batch(params0, decays: Decays, arch: Architecture, cfg: SolverConfig, batching: str = "auto", devices=None) -> dict:
+    """Run a batch of problems (leading axis B on every leaf of ``params0`` and ``decays``) as one program.
+
+    The batch is split evenly over ``devices`` (default: every local device of
+    the default backend) with a 1-D mesh on the batch axis, padded with copies
+    of its last member to a multiple of the device count; the padding is
+    dropped from the outputs. Each member's result is that of :func:`run`
+    alone (up to the last bits of float arithmetic, whatever the number of
+    devices). Returns :func:`run`'s dict with a leading axis B on every array.
+    """
+    devices = list(devices) if devices is not None else jax.local_devices()
+    batching = resolve_batching(batching, devices[0].platform)
+    B = jax.tree_util.tree_leaves(params0)[0].shape[0]
+    devices = devices[:B]  # fewer members than devices: no device computes padding only
+    if len(devices) == 1:
+        with jax.default_device(devices[0]):
+            return _batch_program(arch, cfg, batching, None)(params0, decays)
+    size = -(-B // len(devices)) * len(devices)
+    mesh = Mesh(np.array(devices), (BATCH_AXIS,))
+    sharding = NamedSharding(mesh, P(BATCH_AXIS))
+    params0, decays = jax.device_put((pad_batch(params0, size), pad_batch(Decays(*map(jnp.asarray, decays)), size)), sharding)
+    out = _batch_program(arch, cfg, batching, mesh)(params0, decays)
+    return jax.tree_util.tree_map(lambda a: a[:B], out)
 
 
 def initial_params(problem: Problem, seeds, cfg: SolverConfig):
@@ -294,10 +374,13 @@ def _split(out: dict, seeds, decays: Decays) -> list[Run]:
     return runs
 
 
-def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays: Decays | None = None) -> list[Run]:
+def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays: Decays | None = None,
+          batching: str = "auto", devices=None) -> list[Run]:
     """Solve ``problem`` from Gaussian/orthogonal initialisations, one run per seed.
 
-    All seeds run together in one compiled, vmapped program. ``decays``
+    All seeds run together in one compiled program (:func:`run_batch`:
+    ``batching`` and ``devices`` say how it is laid out; the result does not
+    depend on them beyond the last bits of float arithmetic). ``decays``
     optionally gives per-run weight decays (a :class:`Decays` whose arrays have
     a leading axis of len(seeds)); by default every run uses the problem's.
     Returns one :class:`Run` per seed, in order.
@@ -325,5 +408,5 @@ def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays:
             raise ValueError("decays.b must be 0 unless bias is 'regularised'")
     if len(seeds) * problem.parameter_count > MAX_BATCH_PARAMETERS:
         raise ValueError(f"seeds x parameters must be <= {MAX_BATCH_PARAMETERS}, got {len(seeds)} x {problem.parameter_count}")
-    out = _run_batch(params0, decays, problem.architecture, cfg)
+    out = run_batch(params0, decays, problem.architecture, cfg, batching, devices)
     return _split(out, seeds, decays)

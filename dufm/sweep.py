@@ -48,7 +48,8 @@ from .geometry import Thresholds
 from .init import initialise
 from .problem import Decays, Problem
 from .report import run_record
-from .solve import SolverConfig, _run_batch, _split
+from .solve import SolverConfig, _split
+from .solve import run_batch as _run_programs
 from .store import Store, run_key
 
 PROBLEM_FIELDS = ("classes", "per_class", "width", "depth", "loss", "activation", "weight_decay", "feature_decay",
@@ -160,13 +161,17 @@ def _initial(spec: RunSpec):
     return initialise(jax.random.PRNGKey(spec.seed), spec.problem.architecture, spec.solver.init_scale, spec.solver.init)
 
 
-def run_batch(batch: list[RunSpec], size: int):
-    """Run one batch (padded to ``size``) as one compiled program; returns a Run per spec."""
+def run_batch(batch: list[RunSpec], size: int, batching: str = "auto", devices=None) -> list:
+    """Run one batch (padded to ``size``) as one compiled program; returns a Run per spec.
+
+    The program is sharded over ``devices`` (default: all local devices), see
+    :func:`dufm.solve.run_batch`.
+    """
     padded = batch + [batch[-1]] * (size - len(batch))
     params0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[_initial(s) for s in padded])
     decays = Decays(*(np.stack(a) for a in zip(*[s.problem.decays for s in padded])))
     arch, cfg = _group_key(batch[0])
-    out = _run_batch(params0, decays, arch, cfg)
+    out = _run_programs(params0, decays, arch, cfg, batching, devices)
     return _split(out, [s.seed for s in padded], decays)[: len(batch)]
 
 
