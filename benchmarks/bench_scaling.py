@@ -15,6 +15,7 @@ measured 2048 x 2048 matmul rate for comparison.
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -70,7 +71,13 @@ def _timed(fn) -> float:
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--out", default=str(Path(__file__).parents[1] / "docs" / "figures" / "performance_scaling.png"))
+    ap.add_argument("--plot-only", action="store_true", help="redraw the figure from the .json written next to it")
     args = ap.parse_args(argv)
+    data = Path(args.out).with_suffix(".json")
+    if args.plot_only:
+        saved = json.loads(data.read_text())
+        plot(saved["results"], saved["peak"], saved["title"], args.out)
+        return 0
     peak = matmul_gflops(3)["jax"]
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; jax {jax.__version__} on {len(jax.local_devices())} "
           f"{jax.local_devices()[0].platform} device(s); load average {os.getloadavg()[0]:.2f}; "
@@ -85,11 +92,21 @@ def main(argv=None) -> int:
             print(f"{axis:10s} {v:6d} {r['steps']:6d} {1e6 * r['s_per_seed_step']:13.1f} {r['gflops']:8.2f} "
                   f"{r['flops'] / 1e6:10.3f} {r['compile_s']:9.2f}", flush=True)
     print(f"load average {os.getloadavg()[0]:.2f} at the end")
+    title = (f"dufm GD step cost around Fig 1 (K=10, n=5, d=70, L=2), float64, {cpu_model()}, "
+             f"{len(jax.local_devices())} JAX CPU devices")
+    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
+    data.write_text(json.dumps({"title": title, "peak": peak, "results": results}, indent=1))
+    plot(results, peak, title, args.out)
+    return 0
 
+
+def plot(results: dict, peak: float, title: str, out: str):
+    """Time per seed-step against each varied quantity (log-log), with the FLOP model at ``peak`` GFLOP/s."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
+    from matplotlib.ticker import FuncFormatter, LogLocator
 
     fig, axes = plt.subplots(1, 4, figsize=(15, 3.8))
     for ax, (axis, values) in zip(axes, AXES.items()):
@@ -101,17 +118,16 @@ def main(argv=None) -> int:
         ax.set_xticks(x, [str(int(v)) for v in x])
         ax.minorticks_off()
         ax.set_ylim(min(model.min(), y.min()) / 1.5, max(model.max(), y.max()) * 1.5)
+        ax.yaxis.set_major_locator(LogLocator(subs=(1.0, 2.0, 5.0)))
+        ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
         ax.set_xlabel(LABELS[axis])
         ax.grid(True, which="both", alpha=0.3)
     axes[0].set_ylabel("µs per seed-step")
     axes[0].legend(fontsize=8)
-    fig.suptitle(f"dufm GD step cost around Fig 1 (K=10, n=5, d=70, L=2), float64, {cpu_model()}, "
-                 f"{len(jax.local_devices())} JAX CPU devices", fontsize=10)
+    fig.suptitle(title, fontsize=10)
     fig.tight_layout()
-    Path(args.out).parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(args.out, dpi=110)
-    print(f"wrote {args.out}")
-    return 0
+    fig.savefig(out, dpi=110)
+    print(f"wrote {out}")
 
 
 if __name__ == "__main__":
