@@ -124,6 +124,10 @@ def build_parser() -> argparse.ArgumentParser:
     w.add_argument("--seed", type=_integer, help="first seed")
     w.add_argument("--max-batch", type=_integer, help="most runs per compiled program (default 32)")
     w.add_argument("--json", action="store_true", help="print the outcome (counts by status, path) as JSON")
+    w.add_argument("--backend", choices=("local", "ray"), default="local",
+                   help="local: batches run in this process on its JAX devices (default); ray: every batch is a Ray task")
+    w.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address for --backend ray (default: $RAY_ADDRESS; "
+                   "'local' starts Ray on this machine)")
     _add_flags(w.add_argument_group("problem (override the config)"), PROBLEM_FLAGS, defaults=False)
     _add_flags(w.add_argument_group("solver (override the config)"), SOLVER_FLAGS, defaults=False)
     pl = sub.add_parser("plot", help="draw the figures of a results directory (PNG and PDF)",
@@ -288,7 +292,9 @@ def _cmd_sweep(args) -> int:
         if given.get(k) is not None:
             config[k] = given[k]
     try:
-        result = run_sweep(config, out=args.out, max_batch=args.max_batch)
+        if args.backend != "ray" and args.ray_address:
+            raise ValueError("--ray-address is only used with --backend ray")
+        result = run_sweep(config, out=args.out, max_batch=args.max_batch, backend=args.backend, ray_address=args.ray_address)
     except KeyboardInterrupt:
         print("dufm sweep: interrupted; every finished run is stored, run the same command again to resume", file=sys.stderr)
         return 130

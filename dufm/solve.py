@@ -14,12 +14,20 @@ then decides, in this order:
 3. ``max_steps`` if ``steps`` updates have been applied;
 4. otherwise the optimiser's update is applied.
 
-A run that has stopped is frozen (its parameters and optimiser state no longer
-change), which is what makes ``vmap`` over seeds and lambdas exact: every
-member of a batch follows the same arithmetic as when it runs alone, and the
-program ends when all members have stopped. ``steps`` reported is the number of
-updates applied; a diverged run reports the step at which the non-finite (or
+(The rules are applied to a whole chunk's records at once and the stopping
+chunk is recomputed up to the stop; see :func:`run`.) A run that has stopped
+is frozen (its parameters and optimiser state no longer change), which is
+what makes batching exact: every member of a batch follows the same
+arithmetic as when it runs alone. ``steps`` reported is the number of updates
+applied; a diverged run reports the step at which the non-finite (or
 exploding) value was seen.
+
+A batch of runs (seeds, lambdas, init scales) is one compiled program
+(:func:`run_batch`): split over the local devices (a 1-D mesh on the batch
+axis, ``shard_map``), and on each device either ``vmap``-ped into batched
+matrix products (GPU/TPU) or run member after member with ``lax.map``
+(CPU, where unbatched products are faster and no member waits for the
+slowest). ``dufm`` makes every CPU core a JAX device (see ``dufm/__init__.py``).
 
 Optimisers are optax transformations: ``gd`` = ``optax.sgd(lr)`` (plain
 full-batch gradient descent, as in the papers), ``momentum`` =
@@ -30,6 +38,7 @@ line search picks the step).
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import asdict, dataclass, replace
 
@@ -37,6 +46,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 from .init import INITS, initialise
 from .objective import forward, gradient_norm, labels, objective, post_activation
@@ -146,6 +157,16 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     ``history_loss``, ``history_grad_norm`` (NaN-padded, one entry per
     ``log_every`` steps plus the final point) and ``history_nc1`` (same
     entries, shape (T, L): :func:`nc1_trace` of every layer's input features).
+
+    Each chunk of ``log_every`` steps first runs as a plain ``lax.scan`` of
+    unconditional updates that records the loss and gradient norm seen at
+    every step; the stop rules are then applied to those records at once. If
+    one of them fires at chunk step k, the chunk is recomputed from its start
+    with exactly k updates. This gives the same end point, step count and
+    status as checking (and freezing) at every step, without a per-step
+    select over the whole parameter and optimiser-state tree (which costs a
+    full extra pass over memory per step for wide problems); the recomputation
+    happens once per run, at most ``log_every`` extra steps.
     """
     if cfg.tol is None:
         cfg = cfg.resolved(arch.dtype)
@@ -165,30 +186,38 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
         return value, grad, gradient_norm(grad)
 
     def decide(status, value, gnorm, t):
+        """Stop rule (module docstring); elementwise, so it also takes a chunk's records at once."""
         bad = ~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | (value > limit)
         new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= cfg.tol, CONVERGED, jnp.where(t >= cfg.steps, MAX_STEPS, RUNNING)))
         return jnp.where(status == RUNNING, new, status)
 
-    def step(carry, _):
-        params, state, t, status = carry
+    def step(ps, _):
+        """One unconditional optimiser update; also returns the loss and gradient norm it started from."""
+        params, state = ps
         value, grad, gnorm = evaluate(params, state)
-        status = decide(status, value, gnorm, t)
-        go = status == RUNNING
         if lbfgs:
-            updates, new_state = opt.update(grad, state, params, value=value, grad=grad, value_fn=f)
+            updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=f)
         else:
-            updates, new_state = opt.update(grad, state, params)
-        new_params = optax.apply_updates(params, updates)
-        carry = (_where(go, new_params, params), _where(go, new_state, state), t + go.astype(t.dtype), status)
-        return carry, (value, gnorm)
+            updates, state = opt.update(grad, state, params)
+        return (optax.apply_updates(params, updates), state), (value, gnorm)
 
     def chunk(loop):
-        c, carry, hist, hnc = loop
-        t0, running = carry[2], carry[3] == RUNNING
-        nc1 = nc1_trace(carry[0], arch)
-        carry, (values, gnorms) = jax.lax.scan(step, carry, None, length=chunk_len)
+        c, (params, state, t0, status), hist, hnc = loop
+        running = status == RUNNING
+        nc1 = nc1_trace(params, arch)
+        fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
+        codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
+        stopped = codes != RUNNING
+        stop = jnp.any(stopped)
+        k = jnp.argmax(stopped).astype(t0.dtype)  # first step at which a rule fired (0 if none did)
+        redo = lambda: jax.lax.fori_loop(0, k, lambda i, ps: step(ps, None)[0], (params, state))  # noqa: E731
+        new = jax.lax.cond(stop, redo, lambda: fast)
+        # a member that had already stopped (possible under vmap) keeps its carry
+        new_params, new_state = _where(running, new, (params, state))
+        t = jnp.where(running, t0 + jnp.where(stop, k, chunk_len), t0)
+        status = jnp.where(running & stop, codes[k], status)
         rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
-        return c + 1, carry, hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan))
+        return c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan))
 
     def more(loop):
         c, carry, _, _ = loop
@@ -217,8 +246,77 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     }
 
 
-_run_batch = jax.jit(jax.vmap(run, in_axes=(0, 0, None, None)), static_argnums=(2, 3))
 _run_single = jax.jit(run, static_argnums=(2, 3))
+
+BATCHING = ("auto", "vmap", "map")
+BATCH_AXIS = "batch"
+
+
+def resolve_batching(batching: str = "auto", platform: str | None = None) -> str:
+    """``"vmap"`` or ``"map"`` for ``batching``; ``"auto"`` is ``"map"`` on CPU and ``"vmap"`` elsewhere.
+
+    ``vmap`` turns a batch of runs into batched matrix products (what a GPU
+    wants); ``map`` (``lax.map``) runs the members one after another inside
+    the same compiled program, each with its own stopping loop: on CPU that is
+    faster per run (unbatched products; no member waits for the slowest one).
+    """
+    if batching not in BATCHING:
+        raise ValueError(f"batching must be one of {', '.join(BATCHING)}; got {batching!r}")
+    if batching != "auto":
+        return batching
+    return "map" if (platform or jax.default_backend()) == "cpu" else "vmap"
+
+
+@functools.lru_cache(maxsize=64)
+def _batch_program(arch: Architecture, cfg: SolverConfig, batching: str, mesh):
+    """Jitted ``(params0, decays) -> run outputs`` over a leading batch axis; sharded over ``mesh`` if given."""
+
+    def one(p, d):
+        return run(p, d, arch, cfg)
+
+    if batching == "vmap":
+        local = jax.vmap(one)
+    else:
+        local = lambda p, d: jax.lax.map(lambda x: one(*x), (p, d))  # noqa: E731
+    if mesh is None:
+        return jax.jit(local)
+    # no collectives inside: every device runs its own members independently
+    spec = P(BATCH_AXIS)
+    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False))
+
+
+def pad_batch(tree, size: int):
+    """Pad every leaf's leading (batch) axis to ``size`` by repeating its last entry."""
+    def pad(a):
+        n = a.shape[0]
+        return a if n == size else jnp.concatenate([a, jnp.repeat(a[-1:], size - n, axis=0)])
+
+    return jax.tree_util.tree_map(pad, tree)
+
+
+def run_batch(params0, decays: Decays, arch: Architecture, cfg: SolverConfig, batching: str = "auto", devices=None) -> dict:
+    """Run a batch of problems (leading axis B on every leaf of ``params0`` and ``decays``) as one program.
+
+    The batch is split evenly over ``devices`` (default: every local device of
+    the default backend) with a 1-D mesh on the batch axis, padded with copies
+    of its last member to a multiple of the device count; the padding is
+    dropped from the outputs. Each member's result is that of :func:`run`
+    alone (up to the last bits of float arithmetic, whatever the number of
+    devices). Returns :func:`run`'s dict with a leading axis B on every array.
+    """
+    devices = list(devices) if devices is not None else jax.local_devices()
+    batching = resolve_batching(batching, devices[0].platform)
+    B = jax.tree_util.tree_leaves(params0)[0].shape[0]
+    devices = devices[:B]  # fewer members than devices: no device computes padding only
+    if len(devices) == 1:
+        with jax.default_device(devices[0]):
+            return _batch_program(arch, cfg, batching, None)(params0, decays)
+    size = -(-B // len(devices)) * len(devices)
+    mesh = Mesh(np.array(devices), (BATCH_AXIS,))
+    sharding = NamedSharding(mesh, P(BATCH_AXIS))
+    params0, decays = jax.device_put((pad_batch(params0, size), pad_batch(Decays(*map(jnp.asarray, decays)), size)), sharding)
+    out = _batch_program(arch, cfg, batching, mesh)(params0, decays)
+    return jax.tree_util.tree_map(lambda a: a[:B], out)
 
 
 def initial_params(problem: Problem, seeds, cfg: SolverConfig):
@@ -276,10 +374,13 @@ def _split(out: dict, seeds, decays: Decays) -> list[Run]:
     return runs
 
 
-def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays: Decays | None = None) -> list[Run]:
+def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays: Decays | None = None,
+          batching: str = "auto", devices=None) -> list[Run]:
     """Solve ``problem`` from Gaussian/orthogonal initialisations, one run per seed.
 
-    All seeds run together in one compiled, vmapped program. ``decays``
+    All seeds run together in one compiled program (:func:`run_batch`:
+    ``batching`` and ``devices`` say how it is laid out; the result does not
+    depend on them beyond the last bits of float arithmetic). ``decays``
     optionally gives per-run weight decays (a :class:`Decays` whose arrays have
     a leading axis of len(seeds)); by default every run uses the problem's.
     Returns one :class:`Run` per seed, in order.
@@ -307,5 +408,5 @@ def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays:
             raise ValueError("decays.b must be 0 unless bias is 'regularised'")
     if len(seeds) * problem.parameter_count > MAX_BATCH_PARAMETERS:
         raise ValueError(f"seeds x parameters must be <= {MAX_BATCH_PARAMETERS}, got {len(seeds)} x {problem.parameter_count}")
-    out = _run_batch(params0, decays, problem.architecture, cfg)
+    out = run_batch(params0, decays, problem.architecture, cfg, batching, devices)
     return _split(out, seeds, decays)

@@ -34,6 +34,7 @@ from __future__ import annotations
 
 import itertools
 import math
+import os
 import sys
 import time
 import tomllib
@@ -48,7 +49,8 @@ from .geometry import Thresholds
 from .init import initialise
 from .problem import Decays, Problem
 from .report import run_record
-from .solve import SolverConfig, _run_batch, _split
+from .solve import SolverConfig, _split
+from .solve import run_batch as _run_programs
 from .store import Store, run_key
 
 PROBLEM_FIELDS = ("classes", "per_class", "width", "depth", "loss", "activation", "weight_decay", "feature_decay",
@@ -160,13 +162,17 @@ def _initial(spec: RunSpec):
     return initialise(jax.random.PRNGKey(spec.seed), spec.problem.architecture, spec.solver.init_scale, spec.solver.init)
 
 
-def run_batch(batch: list[RunSpec], size: int):
-    """Run one batch (padded to ``size``) as one compiled program; returns a Run per spec."""
+def run_batch(batch: list[RunSpec], size: int, batching: str = "auto", devices=None) -> list:
+    """Run one batch (padded to ``size``) as one compiled program; returns a Run per spec.
+
+    The program is sharded over ``devices`` (default: all local devices), see
+    :func:`dufm.solve.run_batch`.
+    """
     padded = batch + [batch[-1]] * (size - len(batch))
     params0 = jax.tree_util.tree_map(lambda *a: jnp.stack(a), *[_initial(s) for s in padded])
     decays = Decays(*(np.stack(a) for a in zip(*[s.problem.decays for s in padded])))
     arch, cfg = _group_key(batch[0])
-    out = _run_batch(params0, decays, arch, cfg)
+    out = _run_programs(params0, decays, arch, cfg, batching, devices)
     return _split(out, [s.seed for s in padded], decays)[: len(batch)]
 
 
@@ -227,13 +233,88 @@ class Progress:
         self.stream.flush()
 
 
-def run_sweep(config: dict, out=None, max_batch: int | None = None, stream=None) -> dict:
+BACKENDS = ("local", "ray")
+
+
+def compute_batch(batch: list[RunSpec], size: int, th: Thresholds, devices=None) -> list[tuple[str, dict, dict]]:
+    """Run one batch and analyse it: ``(key, record, arrays)`` per spec, ready for :meth:`Store.put`.
+
+    Pure computation, no disk: the same function runs in this process (local
+    backend) or in a Ray task.
+    """
+    out = []
+    for spec, run in zip(batch, run_batch(batch, size, devices=devices)):
+        rec = run_record(run, spec.problem, th)
+        rec.update({"key": spec.key, "config": spec.config})
+        out.append((spec.key, rec, _arrays(run, rec)))
+    return out
+
+
+def _local_results(work, th):
+    """Yield each batch's results in order, computed in this process."""
+    for batch, size in work:
+        yield batch, compute_batch(batch, size, th)
+
+
+def _ray_results(work, th, address: str):
+    """Yield each batch's results as its Ray task finishes (any order).
+
+    Every batch is one Ray task with one CPU; in the worker, JAX gets one
+    device (``DUFM_CPU_DEVICES=1``), so Ray's scheduler, not JAX, spreads the
+    batches over the cores and machines. The tasks only compute and return
+    plain data; this process writes the store (see :func:`run_sweep`).
+    """
+    try:
+        import ray
+    except ImportError:
+        raise ValueError("backend 'ray' needs Ray: pip install -e \".[ray]\"") from None
+    started = not ray.is_initialized()
+    if started:
+        try:
+            ray.init(address=address, log_to_driver=False)  # "local" starts a new local instance
+        except (ConnectionError, RuntimeError) as e:
+            raise ValueError(f"cannot connect to Ray at {address!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
+    try:
+        task = ray.remote(num_cpus=1, runtime_env={"env_vars": {"DUFM_CPU_DEVICES": "1"}})(compute_batch)
+        pending = {task.remote(batch, size, th): batch for batch, size in work}
+        while pending:
+            done, _ = ray.wait(list(pending), num_returns=1)
+            yield pending.pop(done[0]), ray.get(done[0])
+    finally:
+        if started:
+            ray.shutdown()
+
+
+def _ray_address(address: str | None) -> str:
+    address = address or os.environ.get("RAY_ADDRESS")
+    if not address:
+        raise ValueError("backend 'ray' needs an address: --ray-address ADDR (or RAY_ADDRESS) of a running Ray cluster, "
+                         "or 'local' to start Ray on this machine")
+    return address
+
+
+def run_sweep(config: dict, out=None, max_batch: int | None = None, stream=None, backend: str = "local",
+              ray_address: str | None = None) -> dict:
     """Run (or resume) a sweep; returns {"total", "ran", "skipped", "status": {...}, "path"}.
 
-    Stored runs are skipped; each finished batch is stored before the next
-    starts, so an interruption loses at most the batch in flight.
+    Stored runs are skipped; each finished batch is stored at once, so an
+    interruption loses at most the batches in flight.
+
+    ``backend="local"`` runs the batches one after another in this process
+    (each split over the local JAX devices). ``backend="ray"`` runs every batch
+    as a Ray task on the cluster at ``ray_address`` (default: the
+    ``RAY_ADDRESS`` environment variable; ``"local"`` starts Ray here). Either
+    way this process alone writes the results store, as each batch arrives:
+    workers need no access to its disk, the directory lock and the atomic
+    writes stay with one writer, and a run is stored iff its record exists,
+    so resuming works the same with both backends. The results are those of
+    the local backend (each run is computed by the same program).
     """
     stream = stream or sys.stderr
+    if backend not in BACKENDS:
+        raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
+    if backend == "ray":
+        ray_address = _ray_address(ray_address)
     specs = expand(config)
     th = Thresholds(**config.get("analysis", {}))
     max_batch = max_batch or config.get("max_batch", 32)
@@ -256,21 +337,23 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, stream=None)
             stream.write(f"nothing to do: all {len(specs)} runs of this grid are already stored in {store.root}\n")
             result["status"] = _status_counts(rows, [s.key for s in specs])
             return result
-        stream.write(f"{len(todo)} runs to do ({len(specs) - len(todo)} of {len(specs)} already stored) in {store.root}\n")
+        stream.write(f"{len(todo)} runs to do ({len(specs) - len(todo)} of {len(specs)} already stored) in {store.root}"
+                     f"{' (Ray at ' + ray_address + ')' if backend == 'ray' else ''}\n")
         groups = group(todo)
-        progress = Progress(len(todo), stream)
-        for gi, g in enumerate(groups, start=1):
+        gindex = {id(spec): gi for gi, g in enumerate(groups, start=1) for spec in g}
+        work = []
+        for g in groups:
             bs = batches(g, max_batch)
-            size = len(bs[0])
-            for b in bs:
-                for spec, run in zip(b, run_batch(b, size)):
-                    rec = run_record(run, spec.problem, th)
-                    rec.update({"key": spec.key, "config": spec.config})
-                    store.put(spec.key, rec, _arrays(run, rec))
-                    rows[spec.key] = summary_row(rec)
-                store.write_summary([rows[k] for k in sorted(rows)], SUMMARY_COLUMNS)
-                p = b[0].problem
-                progress.update(len(b), f"| group {gi}/{len(groups)} (L={p.depth}, d={p.widths[0]}, K={p.classes})")
+            work += [(b, len(bs[0])) for b in bs]  # every batch of a group padded to one size: one compilation
+        results = _local_results(work, th) if backend == "local" else _ray_results(work, th, ray_address)
+        progress = Progress(len(todo), stream)
+        for batch, computed in results:
+            for key, rec, arrays in computed:
+                store.put(key, rec, arrays)
+                rows[key] = summary_row(rec)
+            store.write_summary([rows[k] for k in sorted(rows)], SUMMARY_COLUMNS)
+            p = batch[0].problem
+            progress.update(len(batch), f"| group {gindex[id(batch[0])]}/{len(groups)} (L={p.depth}, d={p.widths[0]}, K={p.classes})")
         result["status"] = _status_counts(rows, [s.key for s in specs])
         c = result["status"]
         stream.write(f"done: {len(specs)} runs in {store.root}: {c['converged']} converged, {c['max_steps']} hit the step limit, "
