@@ -140,7 +140,7 @@ def build_parser() -> argparse.ArgumentParser:
                         "gradient norm, Hessian extreme eigenvalues, counts of negative / zero / positive eigenvalues, trace, "
                         "Frobenius norm and a verdict (local minimum, strict saddle, degenerate, not critical).")
     src = pr.add_argument_group("the point (one of)")
-    src.add_argument("--point", choices=None, metavar="NAME", help="closed-form point: dnc | low_rank | zero (with the problem flags)")
+    src.add_argument("--point", metavar="NAME", help="closed-form point: dnc | low_rank | zero (with the problem flags)")
     src.add_argument("--scale", type=_number, help="scale of --point (default: its optimal scale); see 'critical scales' in the output")
     src.add_argument("--solve", action="store_true", help="solve the problem (solver flags, --seed) and probe the end point")
     src.add_argument("--result", metavar="DIR", help="results directory of dufm sweep; with --key (default: its only run)")
@@ -315,8 +315,6 @@ def _cmd_plot(args) -> int:
 
 def _probe_point(args):
     """(params, problem, description) of the point named by the probe flags."""
-    import numpy as np
-
     from . import theory
     from .problem import Problem
 

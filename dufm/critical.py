@@ -56,10 +56,10 @@ def _grad(params, decays, arch):
     return jax.grad(lambda p: objective(p, decays, arch))(params)
 
 
-@partial(jax.jit, static_argnums=(2, 3, 4, 5))
-def _newton_mr_step(x, decays, arch, unravel_tree, lsmr_tol, maxiter):
-    """One Newton-MR iteration on the flat vector x; returns (x_new, |g(x_new)|, lsmr stats, step length)."""
-    unravel = unravel_tree.unravel
+@partial(jax.jit, static_argnums=(2, 3, 4))
+def _newton_mr_step(params, decays, arch, lsmr_tol, maxiter):
+    """One Newton-MR iteration; returns (params_new, |g(params_new)|, lsmr stats, step length)."""
+    x, unravel = ravel_pytree(params)
 
     def g(x):
         return ravel_pytree(_grad(unravel(x), decays, arch))[0]
@@ -77,22 +77,7 @@ def _newton_mr_step(x, decays, arch, unravel_tree, lsmr_tol, maxiter):
     state = search.init(x)
     step, state = search.update(p, state, x, value=0.5 * jnp.sum(gx**2), grad=hv(gx), value_fn=phi)
     x_new = x + step
-    return x_new, jnp.linalg.norm(g(x_new)), stats, state.learning_rate
-
-
-@dataclass(frozen=True)
-class _Unravel:
-    """Hashable wrapper so the unravel function can be a static jit argument (same tree = same program)."""
-
-    unravel: object
-    treedef: object
-    shapes: tuple
-
-    def __hash__(self):
-        return hash((self.treedef, self.shapes))
-
-    def __eq__(self, other):
-        return isinstance(other, _Unravel) and (self.treedef, self.shapes) == (other.treedef, other.shapes)
+    return unravel(x_new), jnp.linalg.norm(g(x_new)), stats, state.learning_rate
 
 
 @dataclass
@@ -133,9 +118,6 @@ def refine(params, decays: Decays, arch: Architecture, tol: float = 1e-10, max_i
     if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
         raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
     tree = jax.tree_util.tree_map(jnp.asarray, params)
-    x, unravel = ravel_pytree(tree)
-    leaves, treedef = jax.tree_util.tree_flatten(tree)
-    key = _Unravel(unravel, treedef, tuple(l.shape for l in leaves))
     if isinstance(lsmr_maxiter, bool) or not isinstance(lsmr_maxiter, int) or lsmr_maxiter < 1:
         raise ValueError(f"lsmr_maxiter must be an integer >= 1, got {lsmr_maxiter!r}")
     maxiter = lsmr_maxiter
@@ -146,21 +128,21 @@ def refine(params, decays: Decays, arch: Architecture, tol: float = 1e-10, max_i
             it -= 1
             status = "converged"
             break
-        x_new, g_new, stats, lr = _newton_mr_step(x, decays, arch, key, float(lsmr_tol), maxiter)
+        new, g_new, stats, lr = _newton_mr_step(tree, decays, arch, float(lsmr_tol), maxiter)
         g_new = float(g_new)
         if not np.isfinite(g_new) or g_new >= gnorm:
             status = "stalled"
             it -= 1
             break
-        x, gnorm = x_new, g_new
+        tree, gnorm = new, g_new
         history.append(gnorm)
         lengths.append(float(lr))
         inner.append(int(stats["iteration_count"]))
     else:
         if gnorm <= tol:
             status = "converged"
-    out = jax.tree_util.tree_map(np.asarray, unravel(x))
-    return Refinement(out, status, it, gnorm, float(objective(unravel(x), decays, arch)), history, lengths, inner)
+    out = jax.tree_util.tree_map(np.asarray, tree)
+    return Refinement(out, status, it, gnorm, float(objective(tree, decays, arch)), history, lengths, inner)
 
 
 # ---------------------------------------------------------------------------

@@ -66,6 +66,7 @@ def _hvp_flat(params, v, decays, arch):
     return ravel_pytree(hvp(params, unravel(v), decays, arch))[0]
 
 
+_hvp_jit = jax.jit(_hvp_flat, static_argnums=3)
 _hvp_block = jax.jit(jax.vmap(_hvp_flat, in_axes=(None, 0, None, None)), static_argnums=3)
 
 
@@ -73,8 +74,7 @@ def operator(params, decays: Decays, arch: Architecture):
     """A jitted flat matvec v (P,) -> H v (P,) at ``params``; also returns P."""
     params = _as_jax(params)
     P = ravel_pytree(params)[0].size
-    f = jax.jit(_hvp_flat, static_argnums=3)
-    return (lambda v: f(params, jnp.asarray(v), decays, arch)), P
+    return (lambda v: _hvp_jit(params, jnp.asarray(v), decays, arch)), P
 
 
 def hessian_matrix(params, decays: Decays, arch: Architecture, block: int = 256) -> np.ndarray:

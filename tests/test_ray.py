@@ -1,6 +1,6 @@
 """The Ray backend of a sweep: same results and resume behaviour as the local backend (local Ray instance)."""
 
-import sys
+import io
 
 import numpy as np
 import pytest
@@ -31,14 +31,6 @@ width = [4, 5]
 """
 
 
-class Quiet:
-    def write(self, s):
-        pass
-
-    def flush(self):
-        pass
-
-
 @pytest.fixture(scope="module")
 def local_ray():
     ray.init(num_cpus=2, include_dashboard=False, log_to_driver=False)
@@ -49,12 +41,12 @@ def local_ray():
 def test_ray_backend_equals_local_backend_and_resumes(tmp_path, local_ray):
     (tmp_path / "ray.toml").write_text(CONFIG)
     cfg = load_config(tmp_path / "ray.toml")
-    local = run_sweep(cfg, out=tmp_path / "local", stream=Quiet())
+    local = run_sweep(cfg, out=tmp_path / "local", stream=io.StringIO())
     # half the grid first, then the whole grid: the second Ray sweep runs only what is missing
     half = {**cfg, "grid": {"weight_decay": [0.002], "width": [4, 5]}}
-    first = run_sweep(half, out=tmp_path / "ray", stream=Quiet(), backend="ray", ray_address="auto")
+    first = run_sweep(half, out=tmp_path / "ray", stream=io.StringIO(), backend="ray", ray_address="auto")
     assert first["ran"] == 4 and first["skipped"] == 0
-    second = run_sweep(cfg, out=tmp_path / "ray", stream=Quiet(), backend="ray", ray_address="auto")
+    second = run_sweep(cfg, out=tmp_path / "ray", stream=io.StringIO(), backend="ray", ray_address="auto")
     assert second["ran"] == 4 and second["skipped"] == 4 and second["status"] == local["status"]
     a, b = load_results(tmp_path / "local"), load_results(tmp_path / "ray")
     assert len(a) == len(b) == 8
@@ -65,16 +57,16 @@ def test_ray_backend_equals_local_backend_and_resumes(tmp_path, local_ray):
         assert set(xa) == set(xb)
         for k in xa:
             np.testing.assert_allclose(xb[k], xa[k], rtol=1e-12, atol=1e-12 * max(1.0, float(np.max(np.abs(xa[k])))))
-    again = run_sweep(cfg, out=tmp_path / "ray", stream=Quiet(), backend="ray", ray_address="auto")
+    again = run_sweep(cfg, out=tmp_path / "ray", stream=io.StringIO(), backend="ray", ray_address="auto")
     assert again["ran"] == 0
 
 
 def test_ray_backend_needs_an_address(tmp_path, monkeypatch, capsys):
     monkeypatch.delenv("RAY_ADDRESS", raising=False)
     with pytest.raises(ValueError, match="backend 'ray' needs an address"):
-        run_sweep({"name": "x"}, out=tmp_path / "x", stream=Quiet(), backend="ray")
+        run_sweep({"name": "x"}, out=tmp_path / "x", stream=io.StringIO(), backend="ray")
     with pytest.raises(ValueError, match="backend must be one of local, ray; got 'dask'"):
-        run_sweep({"name": "x"}, out=tmp_path / "x", stream=Quiet(), backend="dask")
+        run_sweep({"name": "x"}, out=tmp_path / "x", stream=io.StringIO(), backend="dask")
     assert main(["sweep", "--backend", "ray", "--out", str(tmp_path / "y")]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and "--ray-address" in err
