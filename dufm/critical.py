@@ -46,8 +46,10 @@ from matfree import lstsq
 from . import hessian
 from .objective import gradient_norm, objective
 from .problem import Architecture, Decays
+from .solve import STATUS, SolverConfig, _run_single
 
 METHODS = ("auto", "dense", "inertia", "lanczos")
+MODES = ("nearest", "descent")  # refine: which critical point
 DENSE_LIMIT = 4000  # auto: full eigendecomposition up to this many parameters
 INERTIA_LIMIT = 16000  # auto: dense Hessian + LDL^T inertia up to this many (2 GiB in float64)
 
@@ -82,53 +84,90 @@ def _newton_mr_step(params, decays, arch, lsmr_tol, maxiter):
 
 @dataclass
 class Refinement:
-    """Result of :func:`refine`: the refined ``params``, the gradient-norm history (start first),
-    the accepted step lengths and the LSMR iterations of every step."""
+    """Result of :func:`refine`: the refined ``params``, the gradient-norm history (start first,
+    then the end of the descent phase if any, then every Newton-MR step), the accepted step
+    lengths and the LSMR iterations of every Newton-MR step, and the L-BFGS steps of the descent
+    phase (``mode="descent"``; 0 otherwise)."""
 
     params: dict
-    status: str  # converged | max_iter | stalled
+    status: str  # converged | max_iter | stalled | diverged
     iterations: int
     grad_norm: float
     loss: float
     history: list = field(default_factory=list)
     step_lengths: list = field(default_factory=list)
     lsmr_iterations: list = field(default_factory=list)
+    mode: str = "nearest"
+    descent_steps: int = 0
+
+
+def _descend(tree, decays, arch, tol, steps):
+    """L-BFGS (optax, zoom line search) from ``tree`` until |grad| <= tol or ``steps``: solve.run's program."""
+    cfg = SolverConfig(optimizer="lbfgs", steps=steps, tol=tol, log_every=max(1, min(100, steps)))
+    out = _run_single(tree, decays, arch, cfg)
+    return out["params"], STATUS[int(out["status"])], int(out["steps"]), float(out["grad_norm"])
 
 
 def refine(params, decays: Decays, arch: Architecture, tol: float = 1e-10, max_iter: int = 50,
-           lsmr_tol: float = 1e-12, lsmr_maxiter: int = 300) -> Refinement:
-    """Newton-MR refinement of ``params`` to a critical point with ||grad f|| <= ``tol``.
+           lsmr_tol: float = 1e-12, lsmr_maxiter: int = 300, mode: str = "nearest",
+           descent_tol: float = 1e-8, descent_steps: int = 10_000) -> Refinement:
+    """Refine ``params`` to a critical point with ||grad f|| <= ``tol`` (Newton-MR).
 
-    Each step runs at most ``lsmr_maxiter`` LSMR iterations (2 HVPs each).
+    ``mode`` says which critical point:
+
+    * ``"nearest"`` (default) — Newton-MR from ``params`` itself: the critical
+      point nearest in Newton's sense, of any index (minimum, saddle,
+      maximum). Use it to locate and certify saddles.
+    * ``"descent"`` — first L-BFGS on f (``optax.lbfgs``, a descent method:
+      it does not converge to strict saddles from generic starts) until
+      ||grad f|| <= max(``tol``, ``descent_tol``) or ``descent_steps``, then
+      Newton-MR from there: the critical point that descent from ``params``
+      leads to. From a GD end point this is GD's own limit, also when GD
+      stopped on the plateau of a saddle it later leaves (Fig 1 setting, see
+      docs/landscape.md), where ``"nearest"`` returns that saddle.
+
+    Each Newton-MR step runs at most ``lsmr_maxiter`` LSMR iterations (2 HVPs each).
     Every LSMR iterate lowers ||H p + g|| below ||g||, hence is a descent
     direction for ||grad f||^2; truncating the Krylov solve also keeps the
     step out of nearly-singular directions far from a critical point (from
-    GD end points of the Fig 1 problem at |grad| = 1e-3, 300 iterations
+    points of the Fig 1 problem at |grad| = 1e-3, 300 iterations
     converge in 9 steps while 3 000 stall), and near the critical point 300
-    already give quadratic convergence there (measured: 1.2e-4, 3.4e-6,
-    2.5e-9, 1.5e-15).
+    already give quadratic convergence there (measured: 1.0e-4, 2.6e-6,
+    1.5e-9, 8.7e-16).
 
-    Stops with status ``converged``, ``max_iter``, or ``stalled`` (the line
+    Stops with status ``converged``, ``max_iter``, ``stalled`` (the line
     search could not reduce ||grad f|| any more: the start is too far from
-    a critical point, or ``tol`` is below what the precision allows).
-    ``lsmr_iterations`` records the inner iterations of each step.
+    a critical point, or ``tol`` is below what the precision allows), or
+    ``diverged`` (the descent phase met a non-finite or exploding loss; the
+    start is returned). ``lsmr_iterations`` records the inner iterations of
+    each Newton-MR step.
     """
-    if not (isinstance(tol, (int, float)) and tol > 0):
-        raise ValueError(f"tol must be a number > 0, got {tol!r}")
-    if isinstance(max_iter, bool) or not isinstance(max_iter, int) or max_iter < 0:
-        raise ValueError(f"max_iter must be an integer >= 0, got {max_iter!r}")
+    if mode not in MODES:
+        raise ValueError(f"mode must be one of {', '.join(MODES)}; got {mode!r}")
+    for name, value in (("tol", tol), ("descent_tol", descent_tol)):
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value) and value > 0):
+            raise ValueError(f"{name} must be a finite number > 0, got {value!r}")
+    for name, value, low in (("max_iter", max_iter, 0), ("lsmr_maxiter", lsmr_maxiter, 1), ("descent_steps", descent_steps, 1)):
+        if isinstance(value, bool) or not isinstance(value, int) or value < low:
+            raise ValueError(f"{name} must be an integer >= {low}, got {value!r}")
     tree = jax.tree_util.tree_map(jnp.asarray, params)
-    if isinstance(lsmr_maxiter, bool) or not isinstance(lsmr_maxiter, int) or lsmr_maxiter < 1:
-        raise ValueError(f"lsmr_maxiter must be an integer >= 1, got {lsmr_maxiter!r}")
-    maxiter = lsmr_maxiter
     gnorm = float(gradient_norm(_grad(tree, decays, arch)))
-    history, lengths, inner, status, it = [gnorm], [], [], "max_iter", 0
+    if not np.isfinite(gnorm):
+        raise ValueError(f"params must give a finite gradient (the start of the refinement), got gradient norm {gnorm}")
+    history, lengths, inner, status, it, descended = [gnorm], [], [], "max_iter", 0, 0
+    if mode == "descent" and gnorm > tol:
+        new, code, descended, g_new = _descend(tree, decays, arch, max(tol, descent_tol), descent_steps)
+        if code == "diverged":
+            out = jax.tree_util.tree_map(np.asarray, tree)
+            return Refinement(out, "diverged", 0, gnorm, float(objective(tree, decays, arch)), history, mode=mode, descent_steps=descended)
+        tree, gnorm = new, g_new
+        history.append(gnorm)
     for it in range(1, max_iter + 1):
         if gnorm <= tol:
             it -= 1
             status = "converged"
             break
-        new, g_new, stats, lr = _newton_mr_step(tree, decays, arch, float(lsmr_tol), maxiter)
+        new, g_new, stats, lr = _newton_mr_step(tree, decays, arch, float(lsmr_tol), lsmr_maxiter)
         g_new = float(g_new)
         if not np.isfinite(g_new) or g_new >= gnorm:
             status = "stalled"
@@ -142,7 +181,7 @@ def refine(params, decays: Decays, arch: Architecture, tol: float = 1e-10, max_i
         if gnorm <= tol:
             status = "converged"
     out = jax.tree_util.tree_map(np.asarray, tree)
-    return Refinement(out, status, it, gnorm, float(objective(tree, decays, arch)), history, lengths, inner)
+    return Refinement(out, status, it, gnorm, float(objective(tree, decays, arch)), history, lengths, inner, mode, descended)
 
 
 # ---------------------------------------------------------------------------

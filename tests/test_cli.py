@@ -166,6 +166,13 @@ def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
     assert code == 0, err
     assert "refine:  converged" in out and "verdict:" in out and "rotation-symmetry orbit dimension" in out
     assert png.stat().st_size > 5000
+    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "3000", "--tol", "1e-4", "--refine",
+                                      "--refine-mode", "descent", "--json"])
+    assert code == 0, err
+    d = json.loads(out)
+    r = d["refinement"]
+    assert r["status"] == "converged" and r["mode"] == "descent" and r["descent_steps"] >= 1
+    assert r["grad_norm_history"][-1] <= 1e-10 and d["grad_norm"] == pytest.approx(r["grad_norm_history"][-1], rel=1e-6)
 
 
 def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
@@ -191,6 +198,7 @@ PROBE_INVALID = [
     (["--point", "dnc", "--scale", "-1"], "scale must be a finite number >= 0"),
     (["--solve", "--scale", "2"], "--scale needs --point"),
     (["--point", "dnc", "--method", "exact"], "method must be one of"),
+    (["--point", "dnc", "--refine", "--refine-mode", "minimum"], "refine_mode must be one of nearest, descent"),
     (["--point", "dnc", "--zero-tol", "0"], "zero_tol"),
     (["--point", "dnc", "--grad-tol", "nan"], "grad_tol"),
     (["--point", "dnc", "--num-matvecs", "1"], "num_matvecs"),

@@ -10,6 +10,7 @@ from dufm.critical import classify, refine, symmetry_dimension, symmetry_tangent
 from dufm.geometry import analyse
 from dufm.init import initialise
 from dufm.objective import gradient_norm, objective
+from dufm.solve import STATUS, _run_single
 
 FIG1 = Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2.0**-10)
 
@@ -25,8 +26,8 @@ def _perturb(params, rel, seed):
 
 
 def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution():
-    run = solve(FIG1, SolverConfig(steps=20_000, tol=1e-4), seeds=[0])[0]
-    assert 1e-5 < run.grad_norm <= 1e-3  # a GD end point, not yet critical
+    run = solve(FIG1, SolverConfig(steps=100_000, tol=1e-4), seeds=[0])[0]
+    assert run.status == "converged" and 1e-5 < run.grad_norm <= 1e-4  # a GD end point (20 342 steps), not yet critical
     before = analyse(run.params, FIG1)
     ref = refine(run.params, FIG1.decays, FIG1.architecture, tol=1e-10)
     assert ref.status == "converged" and ref.grad_norm <= 1e-10
@@ -49,6 +50,36 @@ def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution():
     for k, s in gd["singular_values"].items():
         np.testing.assert_allclose(after["singular_values"][k], s, rtol=0, atol=1e-10 / 2.0**-10)
         assert np.all(np.asarray(after["singular_values"][k])[5:] <= 1e-12 * max(s))
+
+
+def test_refine_modes_at_a_saddle_plateau_nearest_saddle_descent_gd_limit():
+    """Fig 1, seed 4: GD meets |grad| <= 1e-4 on the plateau of a rank-7 strict saddle, which it leaves later.
+
+    ``nearest`` (Newton-MR) returns that saddle; ``descent`` (L-BFGS, then Newton-MR) returns the
+    point GD itself reaches when run on (~210 000 more steps), the independent reference.
+    """
+    arch, dec = FIG1.architecture, FIG1.decays
+    run = solve(FIG1, SolverConfig(steps=100_000, tol=1e-4), seeds=[4])[0]
+    assert run.status == "converged" and analyse(run.params, FIG1)["rank"]["Z"] == 7
+    near = refine(run.params, dec, arch, tol=1e-10)
+    assert near.status == "converged" and near.iterations <= 6 and analyse(near.params, FIG1)["rank"]["Z"] == 7
+    c = classify(near.params, dec, arch, method="lanczos", num_matvecs=100, num_samples=2)
+    h = c["hessian"]
+    assert c["verdict"] == "strict saddle" and h["min_eigenvalue"] + h["min_eigenvalue_residual"] < 0  # certified negative
+    desc = refine(run.params, dec, arch, tol=1e-13, mode="descent")
+    assert desc.status == "converged" and desc.mode == "descent" and desc.descent_steps >= 1
+    assert desc.grad_norm <= 1e-13 and _grad_norm(desc.params, FIG1) == pytest.approx(desc.grad_norm, rel=1e-6)
+    lim = _run_single(run.params, dec, arch, SolverConfig(steps=400_000, tol=1e-10, log_every=1000))
+    assert STATUS[int(lim["status"])] == "converged"
+    # GD stops up to |grad| / (smallest curvature modulo symmetry, ~1e-5 here) from its limit; Newton-MR
+    # polishes that (it moves ~7e-6 in singular values, a different critical point is O(1) away)
+    limit = refine(jax.tree_util.tree_map(np.asarray, lim["params"]), dec, arch, tol=1e-13)
+    assert limit.status == "converged"
+    assert desc.loss == pytest.approx(limit.loss, rel=1e-14) and desc.loss < near.loss - 1e-7
+    a, b = analyse(desc.params, FIG1), analyse(limit.params, FIG1)
+    assert a["rank"] == b["rank"] and a["rank"]["Z"] == 7
+    for k, s in b["singular_values"].items():
+        np.testing.assert_allclose(a["singular_values"][k], s, rtol=0, atol=1e-9 * max(s))
 
 
 def test_refine_converges_to_a_known_saddle_small_scale_dnc():
@@ -84,10 +115,25 @@ def test_refine_reports_max_iter_and_rejects_bad_input():
     ref = refine(params, p.decays, p.architecture, tol=1e-10, max_iter=1)
     assert ref.status == "max_iter" and ref.iterations == 1 and len(ref.history) == 2
     assert ref.history[1] < ref.history[0]
-    with pytest.raises(ValueError, match="tol must be a number > 0"):
+    with pytest.raises(ValueError, match="tol must be a finite number > 0"):
         refine(params, p.decays, p.architecture, tol=0)
     with pytest.raises(ValueError, match="max_iter must be an integer >= 0"):
         refine(params, p.decays, p.architecture, max_iter=-1)
+    with pytest.raises(ValueError, match="mode must be one of nearest, descent"):
+        refine(params, p.decays, p.architecture, mode="minimum")
+    with pytest.raises(ValueError, match="descent_steps must be an integer >= 1"):
+        refine(params, p.decays, p.architecture, mode="descent", descent_steps=0)
+    # descent from a critical point: nothing to descend
+    exact = theory.dnc(p).params
+    ref = refine(exact, p.decays, p.architecture, tol=1e-10, mode="descent")
+    assert ref.status == "converged" and ref.descent_steps == 0 and ref.iterations == 0 and len(ref.history) == 1
+    # a start 1e30 x a random one (loss 2e89): L-BFGS overflows within a few steps; reported, the start returned
+    huge = jax.tree_util.tree_map(lambda a: a * 1e30, params)
+    ref = refine(huge, p.decays, p.architecture, mode="descent")
+    assert ref.status == "diverged" and ref.iterations == 0 and 1 <= ref.descent_steps <= 10
+    np.testing.assert_array_equal(hessian.flatten(ref.params), hessian.flatten(huge))
+    with pytest.raises(ValueError, match="params must give a finite gradient"):
+        refine(jax.tree_util.tree_map(lambda a: a * 1e150, params), p.decays, p.architecture)
 
 
 def _stiefel(r, d):
