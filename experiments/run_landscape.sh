@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # Run every landscape experiment (docs/landscape.md): tables on stdout, JSON under results/landscape/,
-# figures under docs/figures/landscape_*.png. About 15 min on 2 shared CPU cores.
+# figures under docs/figures/landscape_*.png. About 27 min on 2 shared CPU cores.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$(pwd)
@@ -11,5 +11,7 @@ for script in landscape_thm4 landscape_thm6 landscape_thm5 landscape_relu_fig6 l
   "$PY" "experiments/$script.py"
   echo "== $script: $(( $(date +%s) - start )) s wall"
 done
+# the same refinement study from GD cut off at 20 000 steps (points in transit; docs/landscape.md)
+"$PY" experiments/landscape_refine_fig1.py --max-steps 20000
 # the example in docs/landscape.md (run outside the repository, as a user would)
 (cd /tmp && "$PY" -m dufm probe --point dnc) | tee results/landscape/probe_dnc_example.txt
