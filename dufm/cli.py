@@ -152,9 +152,9 @@ def build_parser() -> argparse.ArgumentParser:
     h = pr.add_argument_group("refinement and Hessian")
     h.add_argument("--refine", action="store_true", help="refine to a critical point by Newton-MR first")
     h.add_argument("--refine-tol", type=_number, default=1e-10, help="gradient-norm target of --refine (default 1e-10)")
-    h.add_argument("--refine-mode", default="nearest",
-                   help="nearest: Newton-MR from the point, to the nearest critical point of any index (default); "
-                   "descent: L-BFGS first, then Newton-MR, to the critical point descent from the point leads to (GD's own limit)")
+    h.add_argument("--refine-mode", help="with --refine: nearest (default): Newton-MR from the point, to the nearest critical "
+                   "point of any index; descent: L-BFGS first, then Newton-MR, to the critical point descent from the point leads to "
+                   "(GD's own limit in every Fig 1 case measured)")
     h.add_argument("--method", default="auto", help="dense | inertia | lanczos | auto (default auto: dense <= 4000 parameters, inertia <= 16000)")
     h.add_argument("--zero-tol", type=_number, default=1e-8, help="an eigenvalue is zero if |lambda| <= zero_tol x spectral norm (default 1e-8)")
     h.add_argument("--grad-tol", type=_number, default=1e-8, help="critical if the gradient norm <= grad_tol (default 1e-8)")
@@ -378,8 +378,11 @@ def _cmd_probe(args) -> int:
 
     if args.method not in METHODS:
         raise ValueError(f"method must be one of {', '.join(METHODS)}; got {args.method!r}")
-    if args.refine_mode not in MODES:
-        raise ValueError(f"refine_mode must be one of {', '.join(MODES)}; got {args.refine_mode!r}")
+    if args.refine_mode is not None and not args.refine:
+        raise ValueError("--refine-mode needs --refine")
+    mode = args.refine_mode or "nearest"
+    if mode not in MODES:
+        raise ValueError(f"refine_mode must be one of {', '.join(MODES)}; got {mode!r}")
     for name in ("refine_tol", "grad_tol"):
         v = getattr(args, name)
         if not (math.isfinite(v) and v > 0):
@@ -397,10 +400,10 @@ def _cmd_probe(args) -> int:
     arch, decays = problem.architecture, problem.decays
     refinement = None
     if args.refine:
-        r = refine(params, decays, arch, tol=args.refine_tol, mode=args.refine_mode)
+        r = refine(params, decays, arch, tol=args.refine_tol, mode=mode)
         params = r.params
-        refinement = {"status": r.status, "mode": r.mode, "descent_steps": r.descent_steps, "iterations": r.iterations,
-                      "grad_norm_history": r.history}
+        refinement = {"status": r.status, "mode": r.mode, "descent_steps": r.descent_steps, "descent_status": r.descent_status,
+                      "iterations": r.iterations, "grad_norm_history": r.history}
     out = classify(params, decays, arch, method=args.method, zero_tol=args.zero_tol, grad_tol=args.grad_tol,
                    num_matvecs=args.num_matvecs, eigenvalues=args.plot is not None)
     eigs = out["hessian"].pop("eigenvalues", None)
@@ -428,8 +431,16 @@ def _cmd_probe(args) -> int:
               + ", ".join(f"{c['scale']:.6g} ({c['kind']}, loss {c['loss']:.10g})" for c in info["critical_scales"]))
     if refinement:
         hist = refinement["grad_norm_history"]
-        lbfgs = f"{refinement['descent_steps']} L-BFGS steps, then " if refinement["mode"] == "descent" else ""
-        print(f"refine:  {refinement['status']} after {lbfgs}{refinement['iterations']} Newton-MR steps, |grad| {hist[0]:.3e} -> {hist[-1]:.3e}")
+        if refinement["status"] == "diverged":
+            print(f"refine:  diverged: L-BFGS met a non-finite or exploding loss at step {refinement['descent_steps']}; "
+                  "the unrefined point is probed below")
+        else:
+            lbfgs = ""
+            if refinement["descent_status"] is not None:
+                cut = " (step limit: descent did not reach its target)" if refinement["descent_status"] == "max_steps" else ""
+                lbfgs = f"{refinement['descent_steps']} L-BFGS steps{cut}, then "
+            print(f"refine:  {refinement['status']} after {lbfgs}{refinement['iterations']} Newton-MR steps, "
+                  f"|grad| {hist[0]:.3e} -> {hist[-1]:.3e}")
     print(f"loss {out['loss']:.15g}, |grad| {out['grad_norm']:.3e}")
     res = f" (Lanczos residual {h['min_eigenvalue_residual']:.1e})" if "min_eigenvalue_residual" in h else ""
     print(f"Hessian ({h['method']}, {h['parameters']} parameters; zero means |lambda| <= {h['zero_tolerance']:.2e} = {args.zero_tol:g} x spectral norm):")

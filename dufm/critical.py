@@ -85,9 +85,12 @@ def _newton_mr_step(params, decays, arch, lsmr_tol, maxiter):
 @dataclass
 class Refinement:
     """Result of :func:`refine`: the refined ``params``, the gradient-norm history (start first,
-    then the end of the descent phase if any, then every Newton-MR step), the accepted step
-    lengths and the LSMR iterations of every Newton-MR step, and the L-BFGS steps of the descent
-    phase (``mode="descent"``; 0 otherwise)."""
+    then the end of the descent phase if it took a step, then every Newton-MR step), the
+    accepted step lengths and the LSMR iterations of every Newton-MR step, and the L-BFGS steps
+    and stop reason of the descent phase (``mode="descent"``: ``descent_status`` is
+    ``converged`` when it met its target, ``max_steps`` when it ran out of steps — Newton-MR
+    then starts from where it stopped, so the result may be the nearest critical point rather
+    than the one descent leads to — or ``diverged``; None when no descent ran)."""
 
     params: dict
     status: str  # converged | max_iter | stalled | diverged
@@ -99,6 +102,7 @@ class Refinement:
     lsmr_iterations: list = field(default_factory=list)
     mode: str = "nearest"
     descent_steps: int = 0
+    descent_status: str | None = None
 
 
 def _descend(tree, decays, arch, tol, steps):
@@ -118,20 +122,23 @@ def refine(params, decays: Decays, arch: Architecture, tol: float = 1e-10, max_i
     * ``"nearest"`` (default) — Newton-MR from ``params`` itself: the critical
       point nearest in Newton's sense, of any index (minimum, saddle,
       maximum). Use it to locate and certify saddles.
-    * ``"descent"`` — first L-BFGS on f (``optax.lbfgs``, a descent method:
-      it does not converge to strict saddles from generic starts) until
-      ||grad f|| <= max(``tol``, ``descent_tol``) or ``descent_steps``, then
-      Newton-MR from there: the critical point that descent from ``params``
-      leads to. From a GD end point this is GD's own limit, also when GD
-      stopped on the plateau of a saddle it later leaves (Fig 1 setting, see
-      docs/landscape.md), where ``"nearest"`` returns that saddle.
+    * ``"descent"`` — first L-BFGS on f (``optax.lbfgs``, a descent method
+      with a zoom line search) until ||grad f|| <= max(``tol``,
+      min(``descent_tol``, ||grad f(params)|| / 100 rounded down to a power
+      of 10)) or ``descent_steps``,
+      then Newton-MR from there: the critical point that descent from
+      ``params`` leads to, once it is close enough for Newton to keep it.
+      From the 20 GD points of the Fig 1 study (docs/landscape.md) this was
+      GD's own limit every time, also where GD had stopped on the plateau of
+      a saddle it later leaves and ``"nearest"`` returns that saddle. (An
+      observation, not a theorem: L-BFGS does not follow GD's path.)
 
     Each Newton-MR step runs at most ``lsmr_maxiter`` LSMR iterations (2 HVPs each).
     Every LSMR iterate lowers ||H p + g|| below ||g||, hence is a descent
     direction for ||grad f||^2; truncating the Krylov solve also keeps the
     step out of nearly-singular directions far from a critical point (from
     points of the Fig 1 problem at |grad| = 1e-3, 300 iterations
-    converge in 9 steps while 3 000 stall), and near the critical point 300
+    converge in 3-8 steps where 3 000 stall), and near the critical point 300
     already give quadratic convergence there (measured: 1.0e-4, 2.6e-6,
     1.5e-9, 8.7e-16).
 
@@ -155,13 +162,19 @@ def refine(params, decays: Decays, arch: Architecture, tol: float = 1e-10, max_i
     if not np.isfinite(gnorm):
         raise ValueError(f"params must give a finite gradient (the start of the refinement), got gradient norm {gnorm}")
     history, lengths, inner, status, it, descended = [gnorm], [], [], "max_iter", 0, 0
+    descent_status = None
     if mode == "descent" and gnorm > tol:
-        new, code, descended, g_new = _descend(tree, decays, arch, max(tol, descent_tol), descent_steps)
-        if code == "diverged":
+        # a start already near descent_tol still descends two decades: Newton-MR alone may jump to a nearby saddle.
+        # The target is rounded down to a power of 10: it is static in the compiled L-BFGS program.
+        target = max(tol, min(descent_tol, 10.0 ** math.floor(math.log10(gnorm / 100))))
+        new, descent_status, descended, g_new = _descend(tree, decays, arch, target, descent_steps)
+        if descent_status == "diverged":
             out = jax.tree_util.tree_map(np.asarray, tree)
-            return Refinement(out, "diverged", 0, gnorm, float(objective(tree, decays, arch)), history, mode=mode, descent_steps=descended)
-        tree, gnorm = new, g_new
-        history.append(gnorm)
+            return Refinement(out, "diverged", 0, gnorm, float(objective(tree, decays, arch)), history, mode=mode,
+                              descent_steps=descended, descent_status=descent_status)
+        if descended:
+            tree, gnorm = new, g_new
+            history.append(gnorm)
     for it in range(1, max_iter + 1):
         if gnorm <= tol:
             it -= 1
@@ -181,7 +194,7 @@ def refine(params, decays: Decays, arch: Architecture, tol: float = 1e-10, max_i
         if gnorm <= tol:
             status = "converged"
     out = jax.tree_util.tree_map(np.asarray, tree)
-    return Refinement(out, status, it, gnorm, float(objective(tree, decays, arch)), history, lengths, inner, mode, descended)
+    return Refinement(out, status, it, gnorm, float(objective(tree, decays, arch)), history, lengths, inner, mode, descended, descent_status)
 
 
 # ---------------------------------------------------------------------------

@@ -173,6 +173,11 @@ def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
     r = d["refinement"]
     assert r["status"] == "converged" and r["mode"] == "descent" and r["descent_steps"] >= 1
     assert r["grad_norm_history"][-1] <= 1e-10 and d["grad_norm"] == pytest.approx(r["grad_norm_history"][-1], rel=1e-6)
+    assert r["descent_status"] == "converged"
+    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "3000", "--tol", "1e-4", "--refine",
+                                      "--refine-mode", "descent"])
+    assert code == 0, err
+    assert "refine:  converged after " in out and " L-BFGS steps, then " in out and "verdict:" in out
 
 
 def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
@@ -199,6 +204,7 @@ PROBE_INVALID = [
     (["--solve", "--scale", "2"], "--scale needs --point"),
     (["--point", "dnc", "--method", "exact"], "method must be one of"),
     (["--point", "dnc", "--refine", "--refine-mode", "minimum"], "refine_mode must be one of nearest, descent"),
+    (["--point", "dnc", "--refine-mode", "descent"], "--refine-mode needs --refine"),
     (["--point", "dnc", "--zero-tol", "0"], "zero_tol"),
     (["--point", "dnc", "--grad-tol", "nan"], "grad_tol"),
     (["--point", "dnc", "--num-matvecs", "1"], "num_matvecs"),
