@@ -85,7 +85,7 @@ def _newton_mr_step(params, decays, arch, lsmr_tol, maxiter):
 @dataclass
 class Refinement:
     """Result of :func:`refine`: the refined ``params``, the gradient-norm history (start first,
-    then the end of the descent phase if it took a step, then every Newton-MR step), the
+    then the end of the descent phase if one ran, then every Newton-MR step), the
     accepted step lengths and the LSMR iterations of every Newton-MR step, and the L-BFGS steps
     and stop reason of the descent phase (``mode="descent"``: ``descent_status`` is
     ``converged`` when it met its target, ``max_steps`` when it ran out of steps — Newton-MR
@@ -172,9 +172,8 @@ def refine(params, decays: Decays, arch: Architecture, tol: float = 1e-10, max_i
             out = jax.tree_util.tree_map(np.asarray, tree)
             return Refinement(out, "diverged", 0, gnorm, float(objective(tree, decays, arch)), history, mode=mode,
                               descent_steps=descended, descent_status=descent_status)
-        if descended:
-            tree, gnorm = new, g_new
-            history.append(gnorm)
+        tree, gnorm = new, g_new  # target < gnorm, so L-BFGS took at least one step
+        history.append(gnorm)
     for it in range(1, max_iter + 1):
         if gnorm <= tol:
             it -= 1
