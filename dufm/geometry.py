@@ -40,25 +40,105 @@ without bias and K - 1 otherwise:
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import enum
+from dataclasses import asdict, dataclass, fields, replace
 
 import numpy as np
 
-from .objective import class_index, forward, post_activation
-from .problem import Problem
+from .objective import forward, post_activation
+from .options import check_fraction, option
+from .precision import float64
+from .problem import Params, Problem
+
+
+class SolutionType(enum.StrEnum):
+    """The geometry of an end point (module docstring). Compares equal to its string."""
+
+    DNC = "dnc"
+    LOW_RANK = "low-rank"
+    TRIVIAL = "trivial"
+    OTHER = "other"
 
 
 @dataclass(frozen=True)
 class Thresholds:
     """Thresholds of the numerical rank and the solution type (module docstring)."""
 
-    rank_tol: float = 1e-3
-    zero_tol: float = 1e-12
-    equal_tol: float = 1e-2
-    trivial_tol: float = 1e-4
+    rank_tol: float = option(1e-3, "numerical rank threshold relative to the largest singular value")
+    zero_tol: float = option(1e-12, "a matrix whose largest singular value is <= zero_tol has rank 0", flag=False)
+    equal_tol: float = option(1e-2, "DNC needs sigma_r / sigma_1 >= 1 - equal_tol", flag=False)
+    trivial_tol: float = option(1e-4, "trivial when sigma_max(Z) <= trivial_tol sqrt(N)", flag=False)
+
+    def __post_init__(self):
+        for f in fields(self):
+            check_fraction(f.name, getattr(self, f.name))
 
     def to_dict(self) -> dict:
-        return dict(self.__dict__)
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class NCMetrics:
+    """The neural-collapse metrics of one feature matrix (module docstring); ``nc3``, ``nc3_duality`` None where not defined."""
+
+    nc1: float
+    nc1_trace: float
+    nc2_etf: float
+    nc2_of: float
+    nc3: float | None = None
+    nc3_duality: float | None = None
+
+    def to_dict(self) -> dict:
+        return {k: v for k, v in asdict(self).items() if v is not None}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "NCMetrics":
+        """The metrics of :meth:`to_dict` (a stored null is a NaN)."""
+        return cls(**{k: float("nan") if v is None else float(v) for k, v in d.items()})
+
+
+@dataclass(frozen=True)
+class Analysis:
+    """Spectra, ranks, NC metrics and solution type of a parameter point (:func:`analyse`).
+
+    ``singular_values`` and ``rank`` are keyed by ``Z`` (logits without bias),
+    ``H1`` ... ``HL`` (pre-activations), ``sigma_H2`` ... (post-activations,
+    ReLU only), ``W1`` ... ``WL``; ``nc`` by the feature matrices;
+    ``class_mean_logits`` (K x K, column k = mean logit vector of class k).
+    """
+
+    singular_values: dict[str, np.ndarray]
+    rank: dict[str, int]
+    nc: dict[str, NCMetrics]
+    class_mean_logits: np.ndarray
+    solution_type: SolutionType
+    thresholds: Thresholds
+
+    @property
+    def hidden_rank(self) -> int:
+        """The smallest rank of the pre-activations H_1 ... H_L."""
+        return min(v for k, v in self.rank.items() if k.startswith("H"))
+
+    def to_dict(self) -> dict:
+        return {
+            "solution_type": str(self.solution_type),
+            "rank": dict(self.rank),
+            "singular_values": dict(self.singular_values),
+            "nc": {k: m.to_dict() for k, m in self.nc.items()},
+            "class_mean_logits": self.class_mean_logits,
+            "thresholds": self.thresholds.to_dict(),
+        }
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Analysis":
+        return cls(
+            singular_values={k: np.asarray(v, np.float64) for k, v in d["singular_values"].items()},
+            rank={k: int(v) for k, v in d["rank"].items()},
+            nc={k: NCMetrics.from_dict(m) for k, m in d["nc"].items()},
+            class_mean_logits=np.asarray(d["class_mean_logits"], np.float64),
+            solution_type=SolutionType(d["solution_type"]),
+            thresholds=Thresholds(**d["thresholds"]),
+        )
 
 
 def singular_values(x) -> np.ndarray:
@@ -88,7 +168,7 @@ def _norm(x):
     return x / n if n > 0 else x * np.nan
 
 
-def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool = True, last: bool = False) -> dict:
+def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool = True, last: bool = False) -> NCMetrics:
     """NC1, NC2 and NC3 of features F (d, N); ``W`` is the weight matrix reading them (see module docstring)."""
     F = np.asarray(F, np.float64)
     K, N = len(counts), F.shape[1]
@@ -125,36 +205,29 @@ def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool 
         if last:
             ref = Mbar if centred_duality else M
             out["nc3_duality"] = float(np.linalg.norm(_norm(W.T) - _norm(ref)))
-    return out
+    return NCMetrics(**out)
 
 
-def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ranks=()) -> str:
+def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ranks=()) -> SolutionType:
     """``dnc`` | ``low-rank`` | ``trivial`` | ``other`` from the singular values of Z (module docstring)."""
     sZ = np.asarray(sZ)
     if sZ.size == 0 or sZ[0] <= th.trivial_tol * np.sqrt(problem.samples):
-        return "trivial"
+        return SolutionType.TRIVIAL
     full = problem.classes if (problem.loss == "mse" and problem.bias == "none") else problem.classes - 1
     r = numerical_rank(sZ, th.rank_tol, th.zero_tol)
     if r < full or any(h < full for h in hidden_ranks):
-        return "low-rank"
+        return SolutionType.LOW_RANK
     if r == full and sZ[r - 1] / sZ[0] >= 1 - th.equal_tol:
-        return "dnc"
-    return "other"
+        return SolutionType.DNC
+    return SolutionType.OTHER
 
 
-def analyse(params, problem: Problem, th: Thresholds = Thresholds()) -> dict:
-    """Spectra, ranks, NC metrics per layer and the solution type of a parameter point.
-
-    Returns a dict with ``singular_values`` and ``rank`` keyed by ``Z`` (logits
-    without bias), ``H1`` ... ``HL`` (pre-activations), ``sigma_H2`` ...
-    (post-activations, ReLU only), ``W1`` ... ``WL``; ``nc``: per feature
-    matrix the metrics of :func:`nc_metrics`; ``class_mean_logits`` (K x K,
-    column k = mean logit vector of class k); ``solution_type``; ``thresholds``.
-    """
-    arch = problem.architecture
-    p = {k: (tuple(np.asarray(w, np.float64) for w in v) if k == "W" else np.asarray(v, np.float64)) for k, v in params.items()}
-    no_bias = {k: v for k, v in p.items() if k != "b"}
-    Z, H = forward(no_bias, arch.__class__(arch.counts, arch.widths, arch.loss, arch.activation, "none", "float64"))
+@float64
+def analyse(params: Params, problem: Problem, th: Thresholds = Thresholds()) -> Analysis:
+    """Spectra, ranks, NC metrics per layer and the solution type of a parameter point (see :class:`Analysis`)."""
+    arch = replace(problem.architecture, bias="none", dtype="float64")
+    host = Params(np.asarray(params.H, np.float64), tuple(np.asarray(w, np.float64) for w in params.W))
+    Z, H = forward(host, arch)
     Z, H = np.asarray(Z), [np.asarray(h) for h in H]
     post = [np.asarray(h) for h in post_activation(H, arch)]
     relu = problem.activation == "relu"
@@ -163,7 +236,7 @@ def analyse(params, problem: Problem, th: Thresholds = Thresholds()) -> dict:
         mats[f"H{l}"] = h
         if relu and l > 1:
             mats[f"sigma_H{l}"] = post[l - 1]
-    for l, w in enumerate(p["W"], start=1):
+    for l, w in enumerate(host.W, start=1):
         mats[f"W{l}"] = w
     sv = {k: singular_values(v) for k, v in mats.items()}
     ranks = {k: numerical_rank(s, th.rank_tol, th.zero_tol) for k, s in sv.items()}
@@ -172,7 +245,7 @@ def analyse(params, problem: Problem, th: Thresholds = Thresholds()) -> dict:
     L = problem.depth
     nc = {}
     for l in range(1, L + 1):
-        W = p["W"][l - 1]
+        W = host.W[l - 1]
         if relu and l > 1:
             nc[f"H{l}"] = nc_metrics(H[l - 1], counts, None, th.rank_tol)
             nc[f"sigma_H{l}"] = nc_metrics(post[l - 1], counts, W, th.rank_tol, centred, last=l == L)
@@ -183,11 +256,4 @@ def analyse(params, problem: Problem, th: Thresholds = Thresholds()) -> dict:
     if problem.loss == "mse" and problem.bias != "none":
         sZ = singular_values(Z - Z.mean(axis=1, keepdims=True))
     hidden = [ranks[f"H{l}"] for l in range(1, L + 1)]
-    return {
-        "singular_values": sv,
-        "rank": ranks,
-        "nc": nc,
-        "class_mean_logits": class_means(Z, counts),
-        "solution_type": solution_type(sZ, problem, th, hidden),
-        "thresholds": th.to_dict(),
-    }
+    return Analysis(sv, ranks, nc, class_means(Z, counts), solution_type(sZ, problem, th, hidden), th)

@@ -29,6 +29,7 @@ problem is.
 from __future__ import annotations
 
 from functools import partial
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -38,23 +39,52 @@ from matfree import decomp, stochtrace
 from scipy.linalg import lapack
 
 from .objective import objective
+from .precision import float64
 from .problem import Architecture, Decays
+
+
+class RitzExtremes(NamedTuple):
+    """Extreme Ritz values of a Lanczos run and the residuals ||H v - theta v|| of their unit Ritz vectors.
+
+    An eigenvalue of H lies within ``min_residual`` of ``min`` (and within
+    ``max_residual`` of ``max``); ``ritz_values`` are all k Ritz values.
+    """
+
+    min: float
+    max: float
+    min_residual: float
+    max_residual: float
+    ritz_values: np.ndarray
+    num_matvecs: int
+
+
+class TraceEstimate(NamedTuple):
+    """Hutchinson estimates of tr H and ||H||_F with the standard errors of the mean over probes."""
+
+    trace: float
+    trace_stderr: float
+    frobenius_norm: float
+    frobenius_norm_stderr: float
+    num_samples: int
 
 
 def _as_jax(params):
     return jax.tree_util.tree_map(jnp.asarray, params)
 
 
+@float64
 def flatten(params) -> np.ndarray:
     """The flat parameter vector (P,) in ravel_pytree order."""
     return np.asarray(ravel_pytree(_as_jax(params))[0])
 
 
+@float64
 def unflatten_like(params, x):
     """The pytree shaped like ``params`` whose flat vector is ``x``."""
     return ravel_pytree(_as_jax(params))[1](jnp.asarray(x))
 
 
+@float64
 def hvp(params, tangent, decays: Decays, arch: Architecture):
     """H(params) @ tangent for pytrees shaped like ``params`` (forward-over-reverse)."""
     grad = jax.grad(lambda p: objective(p, decays, arch))
@@ -70,13 +100,15 @@ _hvp_jit = jax.jit(_hvp_flat, static_argnums=3)
 _hvp_block = jax.jit(jax.vmap(_hvp_flat, in_axes=(None, 0, None, None)), static_argnums=3)
 
 
+@float64
 def operator(params, decays: Decays, arch: Architecture):
     """A jitted flat matvec v (P,) -> H v (P,) at ``params``; also returns P."""
     params = _as_jax(params)
     P = ravel_pytree(params)[0].size
-    return (lambda v: _hvp_jit(params, jnp.asarray(v), decays, arch)), P
+    return float64(lambda v: _hvp_jit(params, jnp.asarray(v), decays, arch)), P
 
 
+@float64
 def hessian_matrix(params, decays: Decays, arch: Architecture, block: int = 256) -> np.ndarray:
     """The dense Hessian (P, P) as a numpy array, symmetrised: (H + H^T)/2.
 
@@ -145,12 +177,12 @@ def _lanczos(params, decays, key, arch, k):
     return theta, residual
 
 
-def lanczos_extremes(params, decays: Decays, arch: Architecture, num_matvecs: int = 200, seed: int = 0) -> dict:
+@float64
+def lanczos_extremes(params, decays: Decays, arch: Architecture, num_matvecs: int = 200, seed: int = 0) -> RitzExtremes:
     """Smallest and largest eigenvalues of H by Lanczos (full reorthogonalisation), matrix-free.
 
-    Returns ``{"min", "max", "min_residual", "max_residual", "ritz_values",
-    "num_matvecs"}``: the extreme Ritz values, and ||H v - theta v|| of their
-    (unit) Ritz vectors, so that an eigenvalue of H lies within
+    Returns the extreme Ritz values and ||H v - theta v|| of their (unit)
+    Ritz vectors (:class:`RitzExtremes`), so that an eigenvalue of H lies within
     ``min_residual`` of ``min`` (and likewise for max). Lanczos can miss an
     eigenvalue only when the start vector is (numerically) orthogonal to its
     eigenvector; a random start makes that a probability-zero event.
@@ -162,8 +194,7 @@ def lanczos_extremes(params, decays: Decays, arch: Architecture, num_matvecs: in
         raise ValueError(f"num_matvecs must be >= 2, got {num_matvecs}")
     theta, res = _lanczos(params, decays, jax.random.PRNGKey(seed), arch, k)
     theta, res = np.asarray(theta), np.asarray(res)
-    return {"min": float(theta[0]), "max": float(theta[-1]), "min_residual": float(res[0]), "max_residual": float(res[1]),
-            "ritz_values": theta, "num_matvecs": k}
+    return RitzExtremes(float(theta[0]), float(theta[-1]), float(res[0]), float(res[1]), theta, k)
 
 
 @partial(jax.jit, static_argnums=(3, 4, 5))
@@ -181,6 +212,7 @@ def _slq(params, decays, key, arch, k, num_samples):
     return jax.lax.map(one, probes)
 
 
+@float64
 def slq_density(params, decays: Decays, arch: Architecture, num_matvecs: int = 80, num_samples: int = 8, seed: int = 0):
     """Stochastic Lanczos quadrature: ``(nodes, weights)``, each (num_samples, k).
 
@@ -215,11 +247,11 @@ def _hutchinson(params, decays, key, arch, num_samples):
     return trace, frob2
 
 
-def hutchinson(params, decays: Decays, arch: Architecture, num_samples: int = 64, seed: int = 0) -> dict:
+@float64
+def hutchinson(params, decays: Decays, arch: Architecture, num_samples: int = 64, seed: int = 0) -> TraceEstimate:
     """Hutchinson estimates (Rademacher probes v): tr H = E[v^T H v], ||H||_F^2 = E[||H v||^2].
 
-    Returns ``{"trace", "trace_stderr", "frobenius_norm", "frobenius_norm_stderr", "num_samples"}``
-    (standard errors of the mean over probes; the Frobenius error by the delta method).
+    Standard errors are of the mean over probes; the Frobenius error by the delta method.
     """
     if num_samples < 2:
         raise ValueError(f"num_samples must be >= 2, got {num_samples}")
@@ -227,6 +259,5 @@ def hutchinson(params, decays: Decays, arch: Architecture, num_samples: int = 64
     t, f2 = np.asarray(t), np.asarray(f2)
     s = np.sqrt(num_samples)
     fro = float(np.sqrt(np.mean(f2)))
-    return {"trace": float(np.mean(t)), "trace_stderr": float(np.std(t, ddof=1) / s),
-            "frobenius_norm": fro, "frobenius_norm_stderr": float(np.std(f2, ddof=1) / s / (2 * fro)) if fro > 0 else 0.0,
-            "num_samples": int(num_samples)}
+    return TraceEstimate(float(np.mean(t)), float(np.std(t, ddof=1) / s), fro,
+                         float(np.std(f2, ddof=1) / s / (2 * fro)) if fro > 0 else 0.0, int(num_samples))

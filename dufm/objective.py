@@ -1,8 +1,7 @@
 """Forward pass, losses and regularisation of the deep UFM (pure, jittable).
 
-Parameters are a dict pytree ``{"H": H_1 (d_1, N), "W": (W_1, ..., W_L)}``
-plus ``"b"`` (K,) when the architecture has a bias. Columns of H_1 are ordered
-by class (class 0's n_0 samples first), so the labels are
+Parameters are a :class:`~dufm.problem.Params` pytree ``(H, W, b)``. Columns
+of H_1 are ordered by class (class 0's n_0 samples first), so the labels are
 Y = blockdiag(1_{n_0}^T, ..., 1_{n_{K-1}}^T) (K x N).
 
     H_{l+1} = W_l sigma(H_l),  sigma(H_1) := H_1,  Z = W_L sigma(H_L) (+ b 1^T)
@@ -13,7 +12,13 @@ with sigma the identity or ReLU, never applied to H_1 or to the logits Z.
     MSE: (1/(2N)) ||Z - Y||_F^2
     regularisation: (lambda_H/2)||H_1||^2 + sum_l (lambda_W_l/2)||W_l||^2 (+ (lambda_b/2)||b||^2)
 
-(Súkeník et al. 2023; Garrod & Keating 2025; DESIGN.md "Conventions".)
+(Súkeník et al. 2023; Garrod & Keating 2025; docs/conventions.md.)
+
+Called from plain Python, these functions run in float64 whatever the
+process's JAX setting (:func:`dufm.precision.float64`). Inside your own
+``jax.jit`` / ``jax.grad`` of a float64 problem, turn on JAX's 64-bit mode
+yourself: a float64 problem meeting float32 arrays raises a ValueError
+rather than computing in float32.
 """
 
 from __future__ import annotations
@@ -22,7 +27,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .problem import Architecture, Decays
+from .precision import float64, require_float64
+from .problem import Architecture, Decays, Params
 
 
 def class_index(arch: Architecture) -> np.ndarray:
@@ -39,16 +45,18 @@ def activate(x, arch: Architecture):
     return jax.nn.relu(x) if arch.activation == "relu" else x
 
 
-def forward(params, arch: Architecture):
+@float64
+def forward(params: Params, arch: Architecture):
     """Return ``(Z, H)``: logits Z (K, N) and the pre-activations [H_1, ..., H_L]."""
-    H = [params["H"]]
-    for W in params["W"][:-1]:
+    require_float64(params, arch.dtype)
+    H = [params.H]
+    for W in params.W[:-1]:
         x = H[-1] if len(H) == 1 else activate(H[-1], arch)
         H.append(W @ x)
     x = H[-1] if len(H) == 1 else activate(H[-1], arch)
-    Z = params["W"][-1] @ x
+    Z = params.W[-1] @ x
     if arch.has_bias:
-        Z = Z + params["b"][:, None]
+        Z = Z + params.b[:, None]
     return Z, H
 
 
@@ -57,6 +65,7 @@ def post_activation(H, arch: Architecture):
     return [H[0]] + [activate(h, arch) for h in H[1:]]
 
 
+@float64
 def data_loss(Z, arch: Architecture):
     """The data term g(Z): mean CE (log-softmax, stable) or (1/(2N))||Z - Y||_F^2."""
     y = class_index(arch)
@@ -67,32 +76,34 @@ def data_loss(Z, arch: Architecture):
     return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / N
 
 
-def regulariser(params, decays: Decays):
+@float64
+def regulariser(params: Params, decays: Decays):
     """(lambda_H/2)||H_1||_F^2 + sum_l (lambda_W_l/2)||W_l||_F^2 (+ (lambda_b/2)||b||^2)."""
-    r = 0.5 * decays.H * jnp.sum(params["H"] ** 2)
-    for l, W in enumerate(params["W"]):
+    r = 0.5 * decays.H * jnp.sum(params.H**2)
+    for l, W in enumerate(params.W):
         r = r + 0.5 * decays.W[l] * jnp.sum(W**2)
-    if "b" in params:
-        r = r + 0.5 * decays.b * jnp.sum(params["b"] ** 2)
+    if params.b is not None:
+        r = r + 0.5 * decays.b * jnp.sum(params.b**2)
     return r
 
 
-def objective(params, decays: Decays, arch: Architecture):
+@float64
+def objective(params: Params, decays: Decays, arch: Architecture):
     """The deep UFM objective: data_loss(forward(params)) + regulariser(params)."""
     Z, _ = forward(params, arch)
     return data_loss(Z, arch) + regulariser(params, decays)
 
 
+@float64
 def gradient_norm(grads):
     """Euclidean norm of the whole gradient pytree."""
     return jnp.sqrt(sum(jnp.sum(g**2) for g in jax.tree_util.tree_leaves(grads)))
 
 
-def shapes(arch: Architecture) -> dict:
-    """Shapes of the parameter pytree."""
-    d = arch.widths
-    W = tuple((d[l + 1], d[l]) for l in range(arch.depth - 1)) + ((arch.classes, d[-1]),)
-    out = {"H": (d[0], arch.samples), "W": W}
-    if arch.has_bias:
-        out["b"] = (arch.classes,)
-    return out
+def shapes(arch: Architecture) -> Params:
+    """Shapes and dtypes of the parameters, as a Params of ``jax.ShapeDtypeStruct`` leaves."""
+    d, dt = arch.widths, jnp.dtype(arch.dtype)
+    W = tuple(jax.ShapeDtypeStruct((d[l + 1], d[l]), dt) for l in range(arch.depth - 1))
+    W += (jax.ShapeDtypeStruct((arch.classes, d[-1]), dt),)
+    b = jax.ShapeDtypeStruct((arch.classes,), dt) if arch.has_bias else None
+    return Params(jax.ShapeDtypeStruct((d[0], arch.samples), dt), W, b)

@@ -1,7 +1,9 @@
-"""Figures of a sweep (matplotlib; PNG and PDF side by side).
+"""Figures of a sweep and of Hessian probes, as matplotlib :class:`~matplotlib.figure.Figure` objects.
 
-``plot_results(results, figures)`` draws each named figure into
-``<results>/figures/<name>.png`` and ``.pdf``. Figure names:
+``figures(results, names)`` draws each named figure of a loaded
+:class:`~dufm.records.Results` and returns them by name; :func:`save` writes
+one as PNG or PDF (``dufm plot`` saves each as ``<results>/figures/<name>.png``
+and ``.pdf``). Figure names:
 
 * ``loss_curves``            training loss vs step, closed-form DNC / low-rank losses as reference lines
 * ``logit_heatmaps``         class-mean logit matrices (K x K) of a few runs
@@ -17,20 +19,26 @@
 
 Diverged runs are never plotted; every run-based figure says how many were
 excluded. Options come from the sweep config's ``[plots]`` table.
+
+Figures are built as bare :class:`~matplotlib.figure.Figure` objects, never
+through :mod:`matplotlib.pyplot`: importing this module chooses no backend
+and registers nothing process-wide, so it is safe inside notebooks and other
+programs, and a figure is freed once it is no longer referenced.
 """
 
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
-import matplotlib
+import numpy as np
+from matplotlib.figure import Figure
 
-matplotlib.use("Agg")
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
+from . import theory
+from .problem import Problem
 
-from . import theory  # noqa: E402
-from .problem import Problem  # noqa: E402
+if TYPE_CHECKING:
+    from .records import Results, RunRecord
 
 FIELD_LABELS = {
     "width": "width d", "depth": "depth L (number of weight matrices)", "weight_decay": "weight decay λ (log₂ axis)",
@@ -38,31 +46,15 @@ FIELD_LABELS = {
 }
 
 
-def _problem(rec) -> Problem:
-    return Problem.from_dict(rec["config"]["problem"])
-
-
-def _field(rec, name):
-    p, s = rec["config"]["problem"], rec["config"]["solver"]
-    if name == "weight_decay":
-        return p["lambda_H"] if len(set(p["lambda_W"] + [p["lambda_H"]])) == 1 else tuple([p["lambda_H"]] + p["lambda_W"])
-    if name in ("width", "per_class"):
-        v = p[name]
-        return v[0] if len(set(v)) == 1 else tuple(v)
-    if name in p:
-        return p[name]
-    return s[name]
-
-
-def _excluded(results) -> str:
+def _excluded(results: Results) -> str:
     k = len(results.diverged)
     return f" ({k} diverged run{'s' if k != 1 else ''} excluded)" if k else ""
 
 
-def _ref_losses(rec) -> dict:
+def _ref_losses(rec: RunRecord) -> dict:
     out = {}
     try:
-        cands = theory.candidates(_problem(rec))
+        cands = theory.candidates(rec.problem)
     except ValueError:
         return out
     for name in ("dnc", "low_rank", "srg"):
@@ -74,13 +66,12 @@ def _ref_losses(rec) -> dict:
     return out
 
 
-def _ranks(rec) -> str:
-    hidden = min(v for k, v in rec["rank"].items() if k.startswith("H"))
-    rz = rec["rank"]["Z"]
+def _ranks(rec: RunRecord) -> str:
+    hidden, rz = rec.analysis.hidden_rank, rec.analysis.rank["Z"]
     return f"rank Z {rz}" + (f", hidden rank {hidden}" if hidden < rz else "")
 
 
-def _title(fig, results, text):
+def _title(fig: Figure, results: Results, text: str):
     base = results.config.get("title") or results.config.get("name", "")
     fig.suptitle(f"{base}\n{text}{_excluded(results)}" if base else text + _excluded(results), fontsize=10)
 
@@ -95,12 +86,13 @@ def _training_axes(ax, ylabel: str, legend_size: int):
 
 def loss_curves(results, opts):
     recs = results.results()[: opts.get("max_runs", 20)]
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     refs = {}
     for rec in recs:
         a = results.arrays(rec)
         ax.plot(np.maximum(a["history_step"], 1), a["history_loss"], lw=1.2,
-                label=f"seed {rec['seed']}, d={_field(rec, 'width')}: {rec['solution_type']} ({_ranks(rec)}), {rec['loss']:.6f}")
+                label=f"seed {rec.seed}, d={rec.grid_value('width')}: {rec.solution_type} ({_ranks(rec)}), {rec.loss:.6f}")
         for k, v in _ref_losses(rec).items():
             refs.setdefault((k, round(v, 12)), v)
     styles = {"dnc": ("k", "--"), "low_rank": ("tab:red", ":"), "dnc_lower_bound": ("tab:gray", "-."), "srg": ("tab:purple", ":")}
@@ -117,17 +109,18 @@ def logit_heatmaps(results, opts):
     recs = results.results()
     picked, seen = [], set()
     for rec in recs:  # one run per (solution type, width) first
-        tag = (rec["solution_type"], _field(rec, "width"))
+        tag = (rec.solution_type, rec.grid_value("width"))
         if tag not in seen:
             seen.add(tag)
             picked.append(rec)
     picked = picked[: opts.get("max_runs", 4)]
-    fig, axes = plt.subplots(1, len(picked), figsize=(3.6 * len(picked), 3.4), squeeze=False)
+    fig = Figure(figsize=(3.6 * len(picked), 3.4))
+    axes = fig.subplots(1, len(picked), squeeze=False)
     for ax, rec in zip(axes[0], picked):
         M = np.asarray(results.arrays(rec)["class_mean_logits"])
         v = np.max(np.abs(M))
         im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v)
-        ax.set_title(f"seed {rec['seed']}, d={_field(rec, 'width')}\n{rec['solution_type']}, {_ranks(rec)}, loss {rec['loss']:.6f}", fontsize=8)
+        ax.set_title(f"seed {rec.seed}, d={rec.grid_value('width')}\n{rec.solution_type}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
         ax.set_xlabel("class k (column = mean logit vector)")
         ax.set_ylabel("logit of class")
         fig.colorbar(im, ax=ax, fraction=0.046)
@@ -138,22 +131,23 @@ def logit_heatmaps(results, opts):
 
 def _deepest(recs):
     """Runs of the largest depth only (layers of different depths do not line up), and a note saying so."""
-    depths = sorted({r["config"]["problem"]["depth"] for r in recs})
+    depths = sorted({r.problem.depth for r in recs})
     if len(depths) <= 1:
         return recs, ""
-    return [r for r in recs if r["config"]["problem"]["depth"] == depths[-1]], f" (depth L = {depths[-1]} only)"
+    return [r for r in recs if r.problem.depth == depths[-1]], f" (depth L = {depths[-1]} only)"
 
 
 def singular_values(results, opts):
     recs, note = _deepest(results.results())
     recs = recs[: opts.get("max_runs", 10)]
-    names = [k for k in recs[0]["singular_values"]] if recs else []
+    names = list(recs[0].analysis.singular_values) if recs else []
     cols = min(4, max(1, len(names)))
     rows = -(-len(names) // cols) if names else 1
-    fig, axes = plt.subplots(rows, cols, figsize=(3.3 * cols, 2.8 * rows), squeeze=False)
+    fig = Figure(figsize=(3.3 * cols, 2.8 * rows))
+    axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, names):
         for rec in recs:
-            s = np.asarray(rec["singular_values"][name])[:30]
+            s = np.asarray(rec.analysis.singular_values[name])[:30]
             ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-18), "o-", ms=2.5, lw=0.8, alpha=0.7)
         lo, hi = ax.get_ylim()
         if hi / lo < 10:  # equal singular values: show a decade rather than rounding noise
@@ -163,14 +157,15 @@ def singular_values(results, opts):
         ax.set_ylabel("σ_i")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    _title(fig, results, f"singular values at the end point, {len(recs)} runs{note} (rank threshold {recs[0]['thresholds']['rank_tol'] if recs else ''} × σ_1)")
+    _title(fig, results, f"singular values at the end point, {len(recs)} runs{note} (rank threshold {recs[0].analysis.thresholds.rank_tol if recs else ''} × σ_1)")
     fig.tight_layout()
     return fig
 
 
 def nc1_curves(results, opts):
     recs, note = _deepest(results.results())
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     if recs:
         arrays = [results.arrays(r) for r in recs]
         longest = max(arrays, key=lambda a: len(a["history_step"]))
@@ -178,7 +173,7 @@ def nc1_curves(results, opts):
         T = len(steps)
         # a stopped run is frozen, so its last value holds for the rest of the axis
         H = np.stack([np.concatenate([a["history_nc1"], np.repeat(a["history_nc1"][-1:], T - len(a["history_nc1"]), 0)]) for a in arrays])
-        relu = recs[0]["config"]["problem"]["activation"] == "relu"
+        relu = recs[0].problem.activation == "relu"
         for l in range(H.shape[2]):
             q25, med, q75 = np.percentile(H[:, :, l], [25, 50, 75], axis=0)
             label = "H1" if l == 0 else (f"σ(H{l + 1})" if relu else f"H{l + 1}")
@@ -191,10 +186,11 @@ def nc1_curves(results, opts):
 
 def loss_vs_dnc(results, opts):
     recs = results.results()
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
-    ratios = [(rec["loss"] / _ref_losses(rec)["dnc"], rec) for rec in recs if "dnc" in _ref_losses(rec)]
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.subplots()
+    ratios = [(rec.loss / _ref_losses(rec)["dnc"], rec) for rec in recs if "dnc" in _ref_losses(rec)]
     for i, (q, rec) in enumerate(ratios):
-        ax.plot(i, q, "o", color="tab:blue" if rec["solution_type"] == "dnc" else "tab:red")
+        ax.plot(i, q, "o", color="tab:blue" if rec.solution_type == "dnc" else "tab:red")
         ax.annotate(_ranks(rec), (i, q), fontsize=6, xytext=(2, 3), textcoords="offset points")
     ax.axhline(1.0, color="k", ls="--", lw=1, label="closed-form DNC loss")
     below = sum(q < 1 for q, _ in ratios)
@@ -208,7 +204,7 @@ def loss_vs_dnc(results, opts):
 def _by_field(results, field):
     groups: dict = {}
     for rec in results.results():
-        groups.setdefault(_field(rec, field), []).append(rec)
+        groups.setdefault(rec.grid_value(field), []).append(rec)
     return dict(sorted(groups.items()))
 
 
@@ -218,10 +214,8 @@ def _field_axis(ax, field):
     ax.set_xlabel(FIELD_LABELS.get(field, field))
 
 
-def _rank_of(rec, which: str) -> int:
-    if which == "min_hidden":
-        return min(v for k, v in rec["rank"].items() if k.startswith("H"))
-    return rec["rank"][which]
+def _rank_of(rec: RunRecord, which: str) -> int:
+    return rec.analysis.hidden_rank if which == "min_hidden" else rec.analysis.rank[which]
 
 
 def rank_vs(results, opts, field):
@@ -229,14 +223,15 @@ def rank_vs(results, opts, field):
     groups = _by_field(results, field)
     xs = list(groups)
     ranks = [np.array([_rank_of(r, which) for r in groups[x]]) for x in xs]
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
     ax.errorbar(xs, [r.mean() for r in ranks], yerr=[r.std() for r in ranks], fmt="o-", capsize=3)
     for x, r in zip(xs, ranks):
         ax.annotate(f"n={len(r)}", (x, r.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
     _field_axis(ax, field)
     what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}"
     ax.set_ylabel(f"{what.replace('smallest rank of the hidden layers', 'min hidden rank')}, mean ± std")
-    tol = results.results()[0]["thresholds"]["rank_tol"] if results.results() else ""
+    tol = results.results()[0].analysis.thresholds.rank_tol if results.results() else ""
     _title(fig, results, f"{what} vs {field} (rank: σ_i > {tol} σ_1)")
     return fig
 
@@ -244,9 +239,10 @@ def rank_vs(results, opts, field):
 def p_dnc_vs(results, opts, field):
     groups = _by_field(results, field)
     xs = list(groups)
-    k = [sum(r["solution_type"] == "dnc" for r in groups[x]) for x in xs]
+    k = [sum(r.solution_type == "dnc" for r in groups[x]) for x in xs]
     n = [len(groups[x]) for x in xs]
-    fig, ax = plt.subplots(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
     ax.plot(xs, [a / b for a, b in zip(k, n)], "o-")
     for x, a, b in zip(xs, k, n):
         ax.annotate(f"{a}/{b}", (x, a / b), fontsize=7, xytext=(3, 4), textcoords="offset points")
@@ -260,12 +256,13 @@ def p_dnc_vs(results, opts, field):
 def normalised_sv_vs_depth(results, opts):
     groups = _by_field(results, "depth")
     Ls = list(groups)
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     if Ls:
-        K = groups[Ls[0]][0]["config"]["problem"]["classes"]
+        K = groups[Ls[0]][0].problem.classes
         S = []
         for L in Ls:
-            sv = np.array([np.asarray(r["singular_values"]["Z"])[:K] / np.linalg.norm(r["singular_values"]["Z"]) for r in groups[L]])
+            sv = np.array([r.analysis.singular_values["Z"][:K] / np.linalg.norm(r.analysis.singular_values["Z"]) for r in groups[L]])
             S.append(sv.mean(0))
         S = np.array(S)
         for i in range(S.shape[1]):
@@ -292,7 +289,8 @@ def theory_ce_ratio(results, opts):
 
 
 def _ratio_figure(xs, curves: dict, xlabel: str, ylabel: str, title: str):
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     for label, ys in curves.items():
         ax.plot(xs, ys, "o-", ms=3, label=label)
     ax.axhline(1.0, color="k", ls="--", lw=1)
@@ -310,7 +308,8 @@ def theory_ce_region(results, opts):
     # K = 2: the pair construction *is* the simplex, so the two losses agree; count only a clear win
     pairs = {(K, L): _ce_pair(K, L, n, lam) for K in Ks for L in Ls}
     grid = np.array([[pairs[K, L][1] < pairs[K, L][0] * (1 - 1e-9) for K in Ks] for L in Ls])
-    fig, ax = plt.subplots(figsize=(6.4, 4.2))
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
     ax.imshow(grid, origin="lower", cmap="Reds", vmin=0, vmax=1.6, extent=(Ks[0] - 0.5, Ks[-1] + 0.5, Ls[0] - 0.5, Ls[-1] + 0.5), aspect="auto")
     # Thm 1: DNC not optimal for K >= 4, L >= 3 or K >= 6, L = 2
     bx = [3.5, 3.5, 5.5, 5.5, Ks[-1] + 0.5]
@@ -347,8 +346,8 @@ FIGURES = {
 }
 
 
-def figure(results, name: str, opts: dict):
-    """Draw one named figure (see the module docstring); returns a matplotlib Figure."""
+def figure(results: Results | None, name: str, opts: dict) -> Figure:
+    """Draw one named figure (see the module docstring) with options ``opts``."""
     for prefix, fn in (("rank_vs_", rank_vs), ("p_dnc_vs_", p_dnc_vs)):
         if name.startswith(prefix):
             return fn(results, opts, name[len(prefix):])
@@ -357,39 +356,36 @@ def figure(results, name: str, opts: dict):
     return FIGURES[name](results, opts)
 
 
-def plot_results(results, names=None) -> list[Path]:
-    """Draw ``names`` (default: the config's ``[plots] figures``) as PNG and PDF; returns the paths."""
+def figures(results: Results, names=None) -> dict[str, Figure]:
+    """Draw ``names`` (default: the config's ``[plots] figures``; its other keys are the options); returns name -> Figure."""
     opts = dict(results.config.get("plots", {}))
-    names = names or opts.pop("figures", None)
+    listed = opts.pop("figures", None)
+    names = names or listed
     if not names:
         raise ValueError("figure names must be given (--figure) or listed in the config's [plots] figures")
-    out = results.store.root / "figures"
-    out.mkdir(exist_ok=True)
-    paths = []
-    for name in names:
-        fig = figure(results, name, opts)
-        for ext in ("png", "pdf"):
-            p = out / f"{name}.{ext}"
-            fig.savefig(p, dpi=150, bbox_inches="tight")
-            paths.append(p)
-        plt.close(fig)
-    return paths
+    return {name: figure(results, name, opts) for name in names}
+
+
+def check_path(path) -> Path:
+    """``path`` as a Path if it names a format :func:`save` writes (``.png`` or ``.pdf``); else a ValueError."""
+    path = Path(path)
+    if path.suffix.lower() not in (".png", ".pdf"):
+        raise ValueError(f"plot path must end in .png or .pdf, got {str(path)!r}")
+    return path
+
+
+def save(fig: Figure, path) -> Path:
+    """Write ``fig`` to ``path`` (``.png`` or ``.pdf``, the format following the suffix); returns the path."""
+    path = check_path(path)
+    fig.savefig(path, dpi=150, bbox_inches="tight")
+    return path
 
 
 # ---------------------------------------------------------------------------
 # Hessian figures (dufm probe --plot, experiments/landscape_*.py)
 
 
-def _save(fig, path):
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".pdf"):
-        raise ValueError(f"plot path must end in .png or .pdf, got {str(path)!r}")
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    plt.close(fig)
-    return path
-
-
-def hessian_spectrum(path, eigenvalues=None, slq=None, title: str = "", bins: int = 120, zero_tol: float = 1e-8):
+def hessian_spectrum(eigenvalues=None, slq=None, title: str = "", bins: int = 120, zero_tol: float = 1e-8) -> Figure:
     """Eigenvalue histogram (dense spectrum) or SLQ density estimate of a Hessian, on a symlog axis.
 
     ``eigenvalues``: all P eigenvalues; ``slq``: ``(nodes, weights)`` from
@@ -399,7 +395,8 @@ def hessian_spectrum(path, eigenvalues=None, slq=None, title: str = "", bins: in
     """
     if (eigenvalues is None) == (slq is None):
         raise ValueError("give exactly one of eigenvalues and slq")
-    fig, ax = plt.subplots(figsize=(6.4, 3.8))
+    fig = Figure(figsize=(6.4, 3.8))
+    ax = fig.subplots()
     if eigenvalues is not None:
         x, w, what = np.asarray(eigenvalues), None, f"{len(eigenvalues)} eigenvalues (dense)"
     else:
@@ -422,13 +419,14 @@ def hessian_spectrum(path, eigenvalues=None, slq=None, title: str = "", bins: in
     ax.set_xlabel("Hessian eigenvalue (symlog axis)")
     ax.set_ylabel("count" if w is None else "fraction of eigenvalues")
     ax.set_title((title + "\n" if title else "") + what, fontsize=9)
-    return _save(fig, path)
+    return fig
 
 
-def curves_vs(path, x, curves: dict, xlabel: str, ylabel: str, title: str = "", logx: bool = True, symlogy: float | None = None,
-              zero_line: bool = False):
+def curves_vs(x, curves: dict, xlabel: str, ylabel: str, title: str = "", logx: bool = True, symlogy: float | None = None,
+              zero_line: bool = False) -> Figure:
     """A line figure of several named curves against one x axis (Hessian quantities vs lambda, width, ...)."""
-    fig, ax = plt.subplots(figsize=(6.4, 4.0))
+    fig = Figure(figsize=(6.4, 4.0))
+    ax = fig.subplots()
     for label, y in curves.items():
         ax.plot(x, y, marker="o", ms=3, label=label)
     if logx:
@@ -442,4 +440,4 @@ def curves_vs(path, x, curves: dict, xlabel: str, ylabel: str, title: str = "", 
     ax.set_title(title, fontsize=9)
     ax.legend(fontsize=8)
     ax.grid(alpha=0.3)
-    return _save(fig, path)
+    return fig

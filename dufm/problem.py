@@ -1,7 +1,7 @@
-"""The deep unconstrained features model as a problem statement.
+"""The deep unconstrained features model as a problem statement, and its parameters.
 
-A :class:`Problem` fixes everything that defines the objective (DESIGN.md,
-"Conventions"):
+A :class:`Problem` fixes everything that defines the objective
+(docs/conventions.md):
 
 * ``classes`` K, ``per_class`` n (or per-class counts n_k), N = sum n_k;
 * ``width``: d for every layer, or per-layer widths (d_1, ..., d_L) where
@@ -16,19 +16,23 @@ A :class:`Problem` fixes everything that defines the objective (DESIGN.md,
   bias b in R^K with penalty (bias_decay/2)||b||^2);
 * ``dtype``: ``"float64"`` (default) | ``"float32"``.
 
+The defaults are the Garrod & Keating (2025) Fig 1 problem: ``Problem()`` is
+K = 10, n = 5, d = 70, L = 2, linear CE, lambda = 2^-10 for every factor.
+
 The problem splits into a hashable :class:`Architecture` (shapes and choices,
 the static part a compiled program is specialised on) and :class:`Decays`
 (the lambdas, passed as arrays so that many lambdas share one compiled
-program).
+program). :class:`Params` is the point the objective is evaluated at.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
-from typing import NamedTuple, Sequence
+from typing import Any, NamedTuple, Sequence
 
 import numpy as np
+
+from .options import check_choice, check_int, check_number, option
 
 LOSSES = ("ce", "mse")
 ACTIVATIONS = ("linear", "relu")
@@ -38,35 +42,102 @@ MAX_SIZE = 10**7
 MAX_DEPTH = 1000
 
 
-def _check_int(name: str, value, minimum: int) -> int:
-    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
-    return int(value)
+def _one_or_each(name: str, value, count: int, check, unit: str, per: str) -> tuple:
+    """One value for all ``count`` entries, or one per entry; each passed through ``check(name, v)``."""
+    if isinstance(value, (list, tuple, np.ndarray)):
+        values = tuple(check(name, v) for v in value)
+        if len(values) != count:
+            raise ValueError(f"{name} must be one {unit} or {count} {unit}s (one per {per}), got {len(values)}")
+        return values
+    return (check(name, value),) * count
 
 
-def _check_decay(name: str, value) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float, np.floating, np.integer)):
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    value = float(value)
-    if not math.isfinite(value) or value < 0:
-        raise ValueError(f"{name} must be a finite number >= 0, got {value!r}")
-    return value
-
-
-def _check_choice(name: str, value, allowed: Sequence[str]) -> str:
-    if value not in allowed:
-        raise ValueError(f"{name} must be one of {', '.join(allowed)}; got {value!r}")
-    return value
+def _decay(name: str, value) -> float:
+    return check_number(name, value, allow_zero=True)
 
 
 class Decays(NamedTuple):
-    """Weight decays as arrays: ``H`` scalar lambda_H, ``W`` shape (L,), ``b`` scalar."""
+    """Weight decays as arrays: ``H`` lambda_H (scalar), ``W`` (lambda_W_1, ..., lambda_W_L) shape (L,), ``b`` lambda_b.
+
+    A batch of B problems carries a leading axis B on every field
+    (:meth:`stack`, :meth:`broadcast`), checked by :meth:`check_batch`.
+    """
 
     H: np.ndarray
     W: np.ndarray
     b: np.ndarray
+
+    @classmethod
+    def stack(cls, decays: Sequence["Decays"]) -> "Decays":
+        """One batched Decays from per-run ones (leading axis = runs)."""
+        return cls(*(np.stack(field) for field in zip(*decays)))
+
+    def broadcast(self, size: int) -> "Decays":
+        """``size`` copies of these (unbatched) decays along a new leading axis."""
+        return Decays(*(np.broadcast_to(a, (size,) + np.shape(a)).copy() for a in self))
+
+    def check_batch(self, size: int, depth: int, bias: str) -> "Decays":
+        """These decays, validated as a batch of ``size`` runs of depth ``depth``; raises ValueError naming the field."""
+        want = {"H": (size,), "W": (size, depth), "b": (size,)}
+        for name, a in zip(self._fields, self):
+            if np.shape(a) != want[name]:
+                raise ValueError(f"decays.{name} must have shape {want[name]} (one row per run), got {np.shape(a)}")
+            if not np.all(np.isfinite(a)) or np.any(np.asarray(a) < 0):
+                raise ValueError(f"decays.{name} must be finite and >= 0")
+        if bias != "regularised" and np.any(np.asarray(self.b) != 0):
+            raise ValueError("decays.b must be 0 unless bias is 'regularised'")
+        return self
+
+
+class Params(NamedTuple):
+    """The factors of a deep UFM, a pytree: free features, weights, optional bias.
+
+    ``H`` is H_1 (d_1, N), columns ordered by class; ``W`` is (W_1, ..., W_L)
+    with W_l (d_{l+1}, d_l) for l < L and W_L (K, d_L); ``b`` is the last-layer
+    bias (K,), or None without one. Leaves are numpy or JAX arrays; a batch
+    of points carries a leading axis on every leaf. Flattened (for Hessians),
+    the order is H_1, W_1, ..., W_L, b.
+    """
+
+    H: Any
+    W: tuple
+    b: Any = None
+
+    @property
+    def depth(self) -> int:
+        return len(self.W)
+
+    def to_arrays(self) -> dict[str, np.ndarray]:
+        """Named host arrays ``H``, ``W1`` ... ``WL`` (and ``b``), the names the results store uses."""
+        out = {"H": np.asarray(self.H)}
+        out.update({f"W{l}": np.asarray(w) for l, w in enumerate(self.W, start=1)})
+        if self.b is not None:
+            out["b"] = np.asarray(self.b)
+        return out
+
+    @classmethod
+    def from_arrays(cls, arrays, source: str = "arrays") -> "Params":
+        """The parameters stored under :meth:`to_arrays`'s names (``W1``, ``W2``, ... up to the first missing)."""
+        if "H" not in arrays or "W1" not in arrays:
+            raise ValueError(f"{source} must hold the parameter arrays H and W1 (a finished, not diverged run)")
+        W, l = [], 1
+        while f"W{l}" in arrays:
+            W.append(np.asarray(arrays[f"W{l}"]))
+            l += 1
+        return cls(np.asarray(arrays["H"]), tuple(W), np.asarray(arrays["b"]) if "b" in arrays else None)
+
+    @classmethod
+    def stack(cls, params: Sequence["Params"]) -> "Params":
+        """One batched Params (leading axis = points) from points of equal shapes."""
+        first = params[0]
+        W = tuple(np.stack([p.W[l] for p in params]) for l in range(first.depth))
+        b = None if first.b is None else np.stack([p.b for p in params])
+        return cls(np.stack([p.H for p in params]), W, b)
+
+    def member(self, i: int) -> "Params":
+        """Point ``i`` of a batched Params, as host arrays."""
+        return Params(np.asarray(self.H[i]), tuple(np.asarray(w[i]) for w in self.W),
+                      None if self.b is None else np.asarray(self.b[i]))
 
 
 @dataclass(frozen=True)
@@ -105,18 +176,19 @@ class Architecture:
 class Problem:
     """A deep UFM; see the module docstring for every field. Validated on construction."""
 
-    classes: int
-    per_class: int | tuple[int, ...]
-    width: int | tuple[int, ...]
-    depth: int
-    loss: str = "ce"
-    activation: str = "linear"
-    weight_decay: float | None = None
-    feature_decay: float | None = None
-    layer_decay: float | tuple[float, ...] | None = None
-    bias: str = "none"
-    bias_decay: float = 0.0
-    dtype: str = "float64"
+    classes: int = option(10, "number of classes K >= 2", metavar="K")
+    per_class: int | tuple[int, ...] = option(5, "samples per class n, or n_1,...,n_K", metavar="n")
+    width: int | tuple[int, ...] = option(70, "width d, or d_1,...,d_L", metavar="d")
+    depth: int = option(2, "number of weight matrices L >= 1", metavar="L")
+    loss: str = option("ce", "data term", choices=LOSSES)
+    activation: str = option("linear", "activation after W_1..W_{L-1}", choices=ACTIVATIONS)
+    weight_decay: float | None = option(2.0**-10, "one lambda for H_1 and every W_l", metavar="LAMBDA")
+    feature_decay: float | None = option(None, "lambda_H (overrides the weight decay for H_1)", metavar="LAMBDA_H")
+    layer_decay: float | tuple[float, ...] | None = option(
+        None, "lambda_W, or one per layer (overrides the weight decay for W)", metavar="LAMBDA_W")
+    bias: str = option("none", "last-layer bias", choices=BIASES)
+    bias_decay: float = option(0.0, "lambda_b of a regularised bias", metavar="LAMBDA_B")
+    dtype: str = option("float64", "precision", choices=DTYPES)
     # resolved values, filled in by __post_init__
     counts: tuple[int, ...] = field(init=False)
     widths: tuple[int, ...] = field(init=False)
@@ -124,48 +196,34 @@ class Problem:
     lambda_W: tuple[float, ...] = field(init=False)
 
     def __post_init__(self):
-        K = _check_int("classes", self.classes, 2)
-        L = _check_int("depth", self.depth, 1)
+        K = check_int("classes", self.classes, 2)
+        L = check_int("depth", self.depth, 1)
         if L > MAX_DEPTH:
             raise ValueError(f"depth must be an integer <= {MAX_DEPTH}, got {L}")
         if K > MAX_SIZE:
             raise ValueError(f"classes must be an integer <= {MAX_SIZE}, got {K}")
-        if isinstance(self.per_class, (list, tuple, np.ndarray)):
-            counts = tuple(_check_int("per_class", c, 1) for c in self.per_class)
-            if len(counts) != K:
-                raise ValueError(f"per_class must be one count or {K} counts (one per class), got {len(counts)}")
-        else:
-            counts = (_check_int("per_class", self.per_class, 1),) * K
-        if isinstance(self.width, (list, tuple, np.ndarray)):
-            widths = tuple(_check_int("width", w, 1) for w in self.width)
-            if len(widths) != L:
-                raise ValueError(f"width must be one width or {L} widths (one per layer), got {len(widths)}")
-        else:
-            widths = (_check_int("width", self.width, 1),) * L
-        _check_choice("loss", self.loss, LOSSES)
-        _check_choice("activation", self.activation, ACTIVATIONS)
-        _check_choice("bias", self.bias, BIASES)
-        _check_choice("dtype", self.dtype, DTYPES)
+        counts = _one_or_each("per_class", self.per_class, K, lambda n, v: check_int(n, v, 1), "count", "class")
+        widths = _one_or_each("width", self.width, L, lambda n, v: check_int(n, v, 1), "width", "layer")
+        check_choice("loss", self.loss, LOSSES)
+        check_choice("activation", self.activation, ACTIVATIONS)
+        check_choice("bias", self.bias, BIASES)
+        check_choice("dtype", self.dtype, DTYPES)
 
-        wd = None if self.weight_decay is None else _check_decay("weight_decay", self.weight_decay)
+        wd = None if self.weight_decay is None else _decay("weight_decay", self.weight_decay)
+        missing = "weight_decay (or feature_decay and layer_decay) must be given: a finite number >= 0"
         if self.feature_decay is not None:
-            lam_H = _check_decay("feature_decay", self.feature_decay)
+            lam_H = _decay("feature_decay", self.feature_decay)
         elif wd is not None:
             lam_H = wd
         else:
-            raise ValueError("weight_decay (or feature_decay and layer_decay) must be given: a finite number >= 0")
+            raise ValueError(missing)
         if self.layer_decay is not None:
-            if isinstance(self.layer_decay, (list, tuple, np.ndarray)):
-                lam_W = tuple(_check_decay("layer_decay", v) for v in self.layer_decay)
-                if len(lam_W) != L:
-                    raise ValueError(f"layer_decay must be one value or {L} values (one per layer), got {len(lam_W)}")
-            else:
-                lam_W = (_check_decay("layer_decay", self.layer_decay),) * L
+            lam_W = _one_or_each("layer_decay", self.layer_decay, L, _decay, "value", "layer")
         elif wd is not None:
             lam_W = (wd,) * L
         else:
-            raise ValueError("weight_decay (or feature_decay and layer_decay) must be given: a finite number >= 0")
-        _check_decay("bias_decay", self.bias_decay)
+            raise ValueError(missing)
+        _decay("bias_decay", self.bias_decay)
         if self.bias != "regularised" and self.bias_decay != 0:
             raise ValueError("bias_decay must be 0 unless bias is 'regularised'")
 

@@ -23,11 +23,18 @@ applied; a diverged run reports the step at which the non-finite (or
 exploding) value was seen.
 
 A batch of runs (seeds, lambdas, init scales) is one compiled program
-(:func:`run_batch`): split over the local devices (a 1-D mesh on the batch
-axis, ``shard_map``), and on each device either ``vmap``-ped into batched
-matrix products (GPU/TPU) or run member after member with ``lax.map``
-(CPU, where unbatched products are faster and no member waits for the
-slowest). ``dufm`` makes every CPU core a JAX device (see ``dufm/__init__.py``).
+(:func:`run_many`, the one batched entry point: :func:`solve`, the sweep and
+the descent phase of :func:`dufm.critical.refine` all run through it): split
+over the local devices (a 1-D mesh on the batch axis, ``shard_map``), and on
+each device either ``vmap``-ped into batched matrix products (GPU/TPU) or run
+member after member with ``lax.map`` (CPU, where unbatched products are
+faster and no member waits for the slowest). The ``dufm`` command makes every
+CPU core a JAX device; a script opts in with :func:`dufm.devices.use_cpu_cores`.
+
+:func:`run` is the pure, jittable single-run program (init/apply in the
+jax-md sense: :func:`dufm.init.initialise` gives the start, :func:`run` the
+:class:`Output`); :func:`run_many` turns a batch of outputs into host-side
+:class:`Run` records; :func:`solve` draws the starts from seeds.
 
 Optimisers are optax transformations: ``gd`` = ``optax.sgd(lr)`` (plain
 full-batch gradient descent, as in the papers), ``momentum`` =
@@ -38,9 +45,10 @@ line search picks the step).
 
 from __future__ import annotations
 
+import enum
 import functools
-import math
 from dataclasses import asdict, dataclass, replace
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -49,24 +57,40 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from .devices import member_devices, pad_batch, resolve_batching
 from .init import INITS, initialise
 from .objective import forward, gradient_norm, labels, objective, post_activation
-from .problem import Architecture, Decays, Problem
+from .options import check_choice, check_fraction, check_int, check_number, option
+from .precision import float64
+from .problem import Architecture, Decays, Params, Problem
 
 OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
 DEFAULT_TOL = {"float64": 1e-10, "float32": 1e-5}
 MAX_STEPS_LIMIT = 2**31 - 1
 MAX_HISTORY = 1_000_000
 MAX_BATCH_PARAMETERS = 2**31
-RUNNING, CONVERGED, MAX_STEPS, DIVERGED = 0, 1, 2, 3
-STATUS = {CONVERGED: "converged", MAX_STEPS: "max_steps", DIVERGED: "diverged", RUNNING: "running"}
+BATCH_AXIS = "batch"
 
 
-def _positive(name, value, allow_zero=False):
-    ok = isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool)
-    ok = ok and math.isfinite(float(value)) and (value >= 0 if allow_zero else value > 0)
-    if not ok:
-        raise ValueError(f"{name} must be a finite number {'>= 0' if allow_zero else '> 0'}, got {value!r}")
+class Status(enum.StrEnum):
+    """Why a run stopped (``RUNNING`` only inside the compiled program). Compares equal to its string."""
+
+    RUNNING = "running"
+    CONVERGED = "converged"
+    MAX_STEPS = "max_steps"
+    DIVERGED = "diverged"
+
+    @property
+    def code(self) -> int:
+        """The integer the compiled program carries for this status."""
+        return _STATUS_CODES.index(self)
+
+    @classmethod
+    def from_code(cls, code) -> "Status":
+        return _STATUS_CODES[int(code)]
+
+
+_STATUS_CODES = tuple(Status)
 
 
 @dataclass(frozen=True)
@@ -79,37 +103,31 @@ class SolverConfig:
     orthogonal one). ``log_every`` is the history interval in steps.
     """
 
-    optimizer: str = "gd"
-    lr: float = 0.5
-    steps: int = 100_000
-    tol: float | None = None
-    init_scale: float = 0.1
-    init: str = "gaussian"
-    momentum: float = 0.9
-    log_every: int = 100
-    divergence_factor: float = 1e12
+    optimizer: str = option("gd", "optax optimiser", choices=OPTIMIZERS)
+    lr: float = option(0.5, "learning rate > 0 (unused by lbfgs, which line-searches)")
+    steps: int = option(100_000, "step limit >= 1")
+    tol: float | None = option(None, "stop when the gradient norm <= tol (default 1e-10 in float64, 1e-5 in float32)")
+    init_scale: float = option(0.1, "std of the Gaussian init (scale of the orthogonal one)")
+    init: str = option("gaussian", "initialisation", choices=INITS)
+    momentum: float = option(0.9, "momentum in [0, 1) of the momentum optimiser")
+    log_every: int = option(100, "history interval in steps")
+    divergence_factor: float = option(1e12, "diverged when the loss exceeds this factor x (|initial loss| + 1)", flag=False)
 
     def __post_init__(self):
-        if self.optimizer not in OPTIMIZERS:
-            raise ValueError(f"optimizer must be one of {', '.join(OPTIMIZERS)}; got {self.optimizer!r}")
-        _positive("lr", self.lr)
+        check_choice("optimizer", self.optimizer, OPTIMIZERS)
+        check_number("lr", self.lr)
         for name in ("steps", "log_every"):
-            v = getattr(self, name)
-            if isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 1:
-                raise ValueError(f"{name} must be an integer >= 1, got {v!r}")
+            check_int(name, getattr(self, name), 1)
         if self.steps > MAX_STEPS_LIMIT:
             raise ValueError(f"steps must be an integer <= {MAX_STEPS_LIMIT}, got {self.steps}")
         if self.steps // self.log_every > MAX_HISTORY:
             raise ValueError(f"log_every must be >= steps / {MAX_HISTORY} (the history is kept on the device), got {self.log_every}")
         if self.tol is not None:
-            _positive("tol", self.tol, allow_zero=True)
-        _positive("init_scale", self.init_scale)
-        if self.init not in INITS:
-            raise ValueError(f"init must be one of {', '.join(INITS)}; got {self.init!r}")
-        m = self.momentum
-        if not (isinstance(m, (int, float)) and math.isfinite(m) and 0 <= m < 1):
-            raise ValueError(f"momentum must be a number in [0, 1), got {m!r}")
-        _positive("divergence_factor", self.divergence_factor)
+            check_number("tol", self.tol, allow_zero=True)
+        check_number("init_scale", self.init_scale)
+        check_choice("init", self.init, INITS)
+        check_fraction("momentum", self.momentum, closed_below=True)
+        check_number("divergence_factor", self.divergence_factor)
 
     def to_dict(self) -> dict:
         return asdict(self)
@@ -130,7 +148,7 @@ def optimizer(cfg: SolverConfig) -> optax.GradientTransformation:
     return optax.lbfgs()
 
 
-def nc1_trace(params, arch: Architecture):
+def nc1_trace(params: Params, arch: Architecture):
     """Tr Sigma_W / Tr Sigma_B of sigma(H_l) for l = 1..L, shape (L,) (on device, jittable)."""
     _, H = forward(params, arch)
     Y = jnp.asarray(labels(arch))
@@ -144,19 +162,43 @@ def nc1_trace(params, arch: Architecture):
     return jnp.stack(out)
 
 
+class History(NamedTuple):
+    """The trajectory, one entry per ``log_every`` steps plus the final point.
+
+    ``step`` (T,), ``loss`` (T,), ``grad_norm`` (T,) and ``nc1`` (T, L):
+    :func:`nc1_trace` of every layer's input features. Inside :class:`Output`
+    the arrays are NaN-padded to the longest possible run; in :class:`Run`
+    the padding is dropped and ``step`` is an integer array.
+    """
+
+    step: jax.Array
+    loss: jax.Array
+    grad_norm: jax.Array
+    nc1: jax.Array
+
+
+class Output(NamedTuple):
+    """What the compiled program returns (arrays; a leading batch axis in a batch).
+
+    ``params`` at the final point, ``status`` the integer code of a
+    :class:`Status`, ``steps`` the updates applied (or the step of
+    divergence), ``loss`` and ``grad_norm`` at the final point, ``history``.
+    """
+
+    params: Params
+    status: jax.Array
+    steps: jax.Array
+    loss: jax.Array
+    grad_norm: jax.Array
+    history: History
+
+
 def _where(pred, new, old):
     return jax.tree_util.tree_map(lambda a, b: jnp.where(pred, a, b), new, old)
 
 
-def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
+def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) -> Output:
     """Solve from ``params0``; pure and jittable with ``arch`` and ``cfg`` static.
-
-    Returns a dict of arrays: ``params`` (final), ``status`` (int code, see
-    ``STATUS``), ``steps`` (updates applied, or the step of divergence),
-    ``loss`` and ``grad_norm`` at the final point, and ``history_step``,
-    ``history_loss``, ``history_grad_norm`` (NaN-padded, one entry per
-    ``log_every`` steps plus the final point) and ``history_nc1`` (same
-    entries, shape (T, L): :func:`nc1_trace` of every layer's input features).
 
     Each chunk of ``log_every`` steps first runs as a plain ``lax.scan`` of
     unconditional updates that records the loss and gradient norm seen at
@@ -180,6 +222,7 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     chunk_len = min(cfg.log_every, cfg.steps)
     n_chunks = -(-cfg.steps // chunk_len)
     dtype = loss0.dtype
+    RUNNING, CONVERGED, MAX_STEPS, DIVERGED = (s.code for s in (Status.RUNNING, Status.CONVERGED, Status.MAX_STEPS, Status.DIVERGED))
 
     def evaluate(params, state):
         value, grad = value_and_grad(params, state=state) if lbfgs else value_and_grad(params)
@@ -233,43 +276,12 @@ def run(params0, decays: Decays, arch: Architecture, cfg: SolverConfig) -> dict:
     last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
     hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
     hnc = hnc.at[last].set(nc1_trace(params, arch))
-    return {
-        "params": params,
-        "status": status,
-        "steps": t,
-        "loss": value,
-        "grad_norm": gnorm,
-        "history_step": hist[:, 0],
-        "history_loss": hist[:, 1],
-        "history_grad_norm": hist[:, 2],
-        "history_nc1": hnc,
-    }
-
-
-_run_single = jax.jit(run, static_argnums=(2, 3))
-
-BATCHING = ("auto", "vmap", "map")
-BATCH_AXIS = "batch"
-
-
-def resolve_batching(batching: str = "auto", platform: str | None = None) -> str:
-    """``"vmap"`` or ``"map"`` for ``batching``; ``"auto"`` is ``"map"`` on CPU and ``"vmap"`` elsewhere.
-
-    ``vmap`` turns a batch of runs into batched matrix products (what a GPU
-    wants); ``map`` (``lax.map``) runs the members one after another inside
-    the same compiled program, each with its own stopping loop: on CPU that is
-    faster per run (unbatched products; no member waits for the slowest one).
-    """
-    if batching not in BATCHING:
-        raise ValueError(f"batching must be one of {', '.join(BATCHING)}; got {batching!r}")
-    if batching != "auto":
-        return batching
-    return "map" if (platform or jax.default_backend()) == "cpu" else "vmap"
+    return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc))
 
 
 @functools.lru_cache(maxsize=64)
 def _batch_program(arch: Architecture, cfg: SolverConfig, batching: str, mesh):
-    """Jitted ``(params0, decays) -> run outputs`` over a leading batch axis; sharded over ``mesh`` if given."""
+    """Jitted ``(params0, decays) -> Output`` over a leading batch axis; sharded over ``mesh`` if given."""
 
     def one(p, d):
         return run(p, d, arch, cfg)
@@ -285,128 +297,125 @@ def _batch_program(arch: Architecture, cfg: SolverConfig, batching: str, mesh):
     return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False))
 
 
-def pad_batch(tree, size: int):
-    """Pad every leaf's leading (batch) axis to ``size`` by repeating its last entry."""
-    def pad(a):
-        n = a.shape[0]
-        return a if n == size else jnp.concatenate([a, jnp.repeat(a[-1:], size - n, axis=0)])
+@dataclass(frozen=True)
+class Run:
+    """One finished run, as host (numpy) data. ``loss``, ``grad_norm`` and ``params`` are None for a diverged run.
 
-    return jax.tree_util.tree_map(pad, tree)
-
-
-def run_batch(params0, decays: Decays, arch: Architecture, cfg: SolverConfig, batching: str = "auto", devices=None) -> dict:
-    """Run a batch of problems (leading axis B on every leaf of ``params0`` and ``decays``) as one program.
-
-    The batch is split evenly over ``devices`` (default: every local device of
-    the default backend) with a 1-D mesh on the batch axis, padded with copies
-    of its last member to a multiple of the device count; the padding is
-    dropped from the outputs. Each member's result is that of :func:`run`
-    alone (up to the last bits of float arithmetic, whatever the number of
-    devices). Returns :func:`run`'s dict with a leading axis B on every array.
+    ``seed`` is the seed of its initialisation (None when :func:`run_many`
+    was given the starting points without seeds), ``decays`` its weight
+    decays, ``device`` the JAX device that computed it.
     """
-    devices = list(devices) if devices is not None else jax.local_devices()
-    batching = resolve_batching(batching, devices[0].platform)
-    B = jax.tree_util.tree_leaves(params0)[0].shape[0]
-    devices = devices[:B]  # fewer members than devices: no device computes padding only
+
+    seed: int | None
+    status: Status
+    steps: int
+    loss: float | None
+    grad_norm: float | None
+    params: Params | None
+    history: History
+    decays: Decays
+    device: str = ""
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == Status.DIVERGED
+
+
+def _execute(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig, size: int, batching: str, devices):
+    """The batch's Output (padded to ``size`` members and more, trimmed back), and the device of each member."""
+    B = params0.H.shape[0]
+    devices = devices[:size]  # fewer members than devices: no device computes padding only
     if len(devices) == 1:
         with jax.default_device(devices[0]):
-            return _batch_program(arch, cfg, batching, None)(params0, decays)
-    size = -(-B // len(devices)) * len(devices)
+            out = _batch_program(arch, cfg, batching, None)(*pad_batch((params0, decays), size))
+        return jax.tree_util.tree_map(lambda a: a[:B], out), [str(devices[0])] * B
+    size = -(-size // len(devices)) * len(devices)
     mesh = Mesh(np.array(devices), (BATCH_AXIS,))
     sharding = NamedSharding(mesh, P(BATCH_AXIS))
-    params0, decays = jax.device_put((pad_batch(params0, size), pad_batch(Decays(*map(jnp.asarray, decays)), size)), sharding)
-    out = _batch_program(arch, cfg, batching, mesh)(params0, decays)
-    return jax.tree_util.tree_map(lambda a: a[:B], out)
+    args = jax.device_put(pad_batch((params0, Decays(*map(jnp.asarray, decays))), size), sharding)
+    out = _batch_program(arch, cfg, batching, mesh)(*args)
+    return jax.tree_util.tree_map(lambda a: a[:B], out), member_devices(out.loss, B)
 
 
-def initial_params(problem: Problem, seeds, cfg: SolverConfig):
+@float64
+def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig, *, seeds=None, pad_to: int | None = None,
+             batching: str = "auto", devices=None) -> list[Run]:
+    """Run a batch of solves from the starting points ``params0`` as one compiled program; one :class:`Run` each.
+
+    ``params0`` carries a leading batch axis B on every leaf; ``decays`` too
+    (one row per run), or is unbatched (every run gets the same). ``seeds``
+    (B labels) are recorded in the runs. ``pad_to`` pads the batch (with
+    copies of its last member, dropped from the result) so that batches of
+    one group share a compiled program. The batch is split evenly over
+    ``devices`` (default: every local device of the default backend) with a
+    1-D mesh on the batch axis, padded to a multiple of the device count;
+    ``batching`` says how each device runs its members (see
+    :func:`dufm.devices.resolve_batching`). Each member's result is that of
+    :func:`run` alone (up to the last bits of float arithmetic, whatever the
+    number of devices).
+    """
+    cfg = cfg.resolved(arch.dtype)
+    B = int(np.shape(params0.H)[0])
+    if seeds is not None and len(seeds) != B:
+        raise ValueError(f"seeds must give one seed per run ({B}), got {len(seeds)}")
+    if np.ndim(decays.H) == 0:
+        decays = decays.broadcast(B)
+    decays = Decays(*(np.asarray(a, arch.dtype) for a in decays)).check_batch(B, arch.depth, arch.bias)
+    size = max(B, pad_to or B)
+    count = sum(int(np.prod(np.shape(a)[1:])) for a in jax.tree_util.tree_leaves(params0))
+    if size * count > MAX_BATCH_PARAMETERS:
+        raise ValueError(f"runs x parameters must be <= {MAX_BATCH_PARAMETERS}, got {size} x {count}")
+    devices = list(devices) if devices is not None else jax.local_devices()
+    batching = resolve_batching(batching, devices[0].platform)
+    out, where = _execute(params0, decays, arch, cfg, size, batching, devices)
+    out = jax.device_get(out)
+    runs = []
+    for i in range(B):
+        status = Status.from_code(out.status[i])
+        keep = ~np.isnan(out.history.step[i])
+        h = History(out.history.step[i][keep].astype(int), out.history.loss[i][keep], out.history.grad_norm[i][keep],
+                    out.history.nc1[i][keep])
+        ok = status != Status.DIVERGED
+        runs.append(Run(
+            seed=None if seeds is None else int(seeds[i]), status=status, steps=int(out.steps[i]),
+            loss=float(out.loss[i]) if ok else None, grad_norm=float(out.grad_norm[i]) if ok else None,
+            params=out.params.member(i) if ok else None, history=h, decays=Decays(*(np.asarray(a[i]) for a in decays)),
+            device=where[i],
+        ))
+    return runs
+
+
+@float64
+def initial_params(problem: Problem, seeds, cfg: SolverConfig) -> Params:
     """Batched initial parameters, one per seed (leading axis = seeds)."""
     keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
     arch = problem.architecture
     return jax.vmap(lambda k: initialise(k, arch, cfg.init_scale, cfg.init))(keys)
 
 
-@dataclass
-class Run:
-    """One finished run (numpy arrays). ``loss`` is None for a diverged run."""
-
-    seed: int
-    status: str
-    steps: int
-    loss: float | None
-    grad_norm: float | None
-    params: dict | None
-    history_step: np.ndarray
-    history_loss: np.ndarray
-    history_grad_norm: np.ndarray
-    history_nc1: np.ndarray
-    decays: Decays
-
-    @property
-    def diverged(self) -> bool:
-        return self.status == "diverged"
-
-
-def _split(out: dict, seeds, decays: Decays) -> list[Run]:
-    out = jax.device_get(out)
-    runs = []
-    for i, seed in enumerate(seeds):
-        status = STATUS[int(out["status"][i])]
-        keep = ~np.isnan(out["history_step"][i])
-        params = jax.tree_util.tree_map(lambda a: np.asarray(a[i]), out["params"])
-        dec = Decays(*(np.asarray(a[i]) for a in decays))
-        diverged = status == "diverged"
-        runs.append(
-            Run(
-                seed=int(seed),
-                status=status,
-                steps=int(out["steps"][i]),
-                loss=None if diverged else float(out["loss"][i]),
-                grad_norm=None if diverged else float(out["grad_norm"][i]),
-                params=None if diverged else params,
-                history_step=out["history_step"][i][keep].astype(int),
-                history_loss=out["history_loss"][i][keep],
-                history_grad_norm=out["history_grad_norm"][i][keep],
-                history_nc1=out["history_nc1"][i][keep],
-                decays=dec,
-            )
-        )
-    return runs
-
-
-def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays: Decays | None = None,
-          batching: str = "auto", devices=None) -> list[Run]:
-    """Solve ``problem`` from Gaussian/orthogonal initialisations, one run per seed.
-
-    All seeds run together in one compiled program (:func:`run_batch`:
-    ``batching`` and ``devices`` say how it is laid out; the result does not
-    depend on them beyond the last bits of float arithmetic). ``decays``
-    optionally gives per-run weight decays (a :class:`Decays` whose arrays have
-    a leading axis of len(seeds)); by default every run uses the problem's.
-    Returns one :class:`Run` per seed, in order.
-    """
-    cfg = (cfg or SolverConfig()).resolved(problem.dtype)
+def check_seeds(seeds) -> list[int]:
+    """``seeds`` as a list of ints, each in [0, 2^32); at least one."""
     seeds = [int(s) for s in seeds]
     if not seeds:
         raise ValueError("seeds must contain at least one seed")
     if min(seeds) < 0 or max(seeds) >= 2**32:
         raise ValueError(f"seed must be an integer in [0, 2^32), got {min(seeds) if min(seeds) < 0 else max(seeds)}")
+    return seeds
+
+
+@float64
+def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays: Decays | None = None,
+          batching: str = "auto", devices=None) -> list[Run]:
+    """Solve ``problem`` from random initialisations, one run per seed, all in one compiled program.
+
+    ``decays`` optionally gives per-run weight decays (a :class:`Decays`
+    whose arrays have a leading axis of len(seeds)); by default every run
+    uses the problem's. ``batching`` and ``devices`` lay the batch out
+    (:func:`run_many`; the result does not depend on them beyond the last
+    bits of float arithmetic). Returns one :class:`Run` per seed, in order.
+    """
+    cfg = (cfg or SolverConfig()).resolved(problem.dtype)
+    seeds = check_seeds(seeds)
     params0 = initial_params(problem, seeds, cfg)
-    if decays is None:
-        base = problem.decays
-        decays = Decays(*(np.broadcast_to(a, (len(seeds),) + a.shape).copy() for a in base))
-    else:
-        decays = Decays(*(np.asarray(a, problem.dtype) for a in decays))
-        S, L = len(seeds), problem.depth
-        want = {"H": (S,), "W": (S, L), "b": (S,)}
-        for name, a in zip(Decays._fields, decays):
-            if a.shape != want[name]:
-                raise ValueError(f"decays.{name} must have shape {want[name]} (one row per seed), got {a.shape}")
-            if not np.all(np.isfinite(a)) or np.any(a < 0):
-                raise ValueError(f"decays.{name} must be finite and >= 0")
-        if problem.bias != "regularised" and np.any(decays.b != 0):
-            raise ValueError("decays.b must be 0 unless bias is 'regularised'")
-    if len(seeds) * problem.parameter_count > MAX_BATCH_PARAMETERS:
-        raise ValueError(f"seeds x parameters must be <= {MAX_BATCH_PARAMETERS}, got {len(seeds)} x {problem.parameter_count}")
-    out = run_batch(params0, decays, problem.architecture, cfg, batching, devices)
-    return _split(out, seeds, decays)
+    return run_many(params0, problem.decays if decays is None else decays, problem.architecture, cfg, seeds=seeds,
+                    batching=batching, devices=devices)

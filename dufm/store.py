@@ -16,22 +16,53 @@ commit marker: a run is stored iff its ``.json`` exists. Keys are content
 hashes of the run config, so resuming rewrites the same names and can never
 duplicate a run. No pickle anywhere: JSON, and ``.npz`` read with
 ``allow_pickle=False``.
+
+The store knows records (JSON-able dicts) and arrays, not solvers: it stands
+on the ground floor. A :class:`Writer` (from :meth:`Store.writer`) holds the
+directory's lock, owns the manifest and ``summary.csv``, and commits finished
+runs; the caller says how a record becomes a summary row.
 """
 
 from __future__ import annotations
 
 import csv
+import enum
 import fcntl
 import hashlib
 import io
 import json
+import math
 import os
 from contextlib import contextmanager
 from pathlib import Path
+from typing import Callable, Iterable, Sequence
 
 import numpy as np
 
-from .report import plain
+
+def plain(x):
+    """JSON-able data: numpy arrays and scalars to lists and numbers, NaN and inf to None, enumerations to
+    their values, NamedTuples and objects with ``to_dict()`` to dicts, tuples to lists."""
+    if isinstance(x, dict):
+        return {str(k): plain(v) for k, v in x.items()}
+    if isinstance(x, enum.Enum):
+        return plain(x.value)
+    if hasattr(x, "_asdict"):
+        return plain(x._asdict())
+    if hasattr(x, "to_dict") and not isinstance(x, type):
+        return plain(x.to_dict())
+    if isinstance(x, (list, tuple)):
+        return [plain(v) for v in x]
+    if isinstance(x, np.ndarray):
+        return plain(x.tolist())
+    if isinstance(x, (bool, np.bool_)):
+        return bool(x)
+    if isinstance(x, np.integer):
+        return int(x)
+    if isinstance(x, (float, np.floating)):
+        x = float(x)
+        return x if math.isfinite(x) else None
+    return x
 
 
 def run_key(config: dict) -> str:
@@ -64,12 +95,24 @@ def write_npz(path: Path, arrays: dict):
     _atomic_write(Path(path), buf.getvalue())
 
 
+def read_json(path: Path):
+    """The JSON document at ``path``; a damaged one is a ValueError naming the file."""
+    try:
+        return json.loads(Path(path).read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise ValueError(f"{path} is not valid JSON (damaged?): {e}") from None
+
+
 class Store:
     """A sweep directory (see the module docstring)."""
 
     def __init__(self, root):
         self.root = Path(root)
         self.runs_dir = self.root / "runs"
+
+    @property
+    def exists(self) -> bool:
+        return (self.root / "manifest.json").is_file()
 
     def create(self):
         self.runs_dir.mkdir(parents=True, exist_ok=True)
@@ -93,7 +136,7 @@ class Store:
     # manifest -------------------------------------------------------------
     def manifest(self) -> dict:
         path = self.root / "manifest.json"
-        return json.loads(path.read_text()) if path.exists() else {"runs": {}}
+        return read_json(path) if path.exists() else {"runs": {}}
 
     def write_manifest(self, manifest: dict):
         write_json(self.root / "manifest.json", manifest)
@@ -107,17 +150,57 @@ class Store:
         write_json(self.runs_dir / f"{key}.json", record)
 
     def record(self, key: str) -> dict:
-        return json.loads((self.runs_dir / f"{key}.json").read_text())
+        return read_json(self.runs_dir / f"{key}.json")
 
     def arrays(self, key: str) -> dict:
         with np.load(self.runs_dir / f"{key}.npz", allow_pickle=False) as z:
             return {k: z[k] for k in z.files}
 
     # summary ----------------------------------------------------------------
-    def write_summary(self, records: list[dict], columns: list[str]):
+    def write_summary(self, rows: list[dict], columns: Sequence[str]):
         buf = io.StringIO()
         w = csv.writer(buf)
         w.writerow(columns)
-        for r in records:
-            w.writerow(["" if r.get(c) is None else (json.dumps(r[c]) if isinstance(r.get(c), (list, dict)) else r[c]) for c in columns])
+        for r in rows:
+            w.writerow(["" if r.get(c) is None else (json.dumps(plain(r[c])) if isinstance(r.get(c), (list, tuple, dict)) else r[c])
+                        for c in columns])
         _atomic_write(self.root / "summary.csv", buf.getvalue().encode())
+
+    @contextmanager
+    def writer(self, name: str, config: dict, runs: dict[str, dict], summary: Callable[[dict], dict], columns: Sequence[str]):
+        """Lock the directory, declare a grid and yield a :class:`Writer` that commits its finished runs.
+
+        ``runs`` (key -> run config, in grid order) is merged into the
+        manifest's runs and becomes its ``grid``; ``summary`` turns a record
+        into its ``summary.csv`` row (``columns``).
+        """
+        with self.lock():
+            self.create()
+            manifest = self.manifest()
+            known = dict(manifest.get("runs", {}))
+            known.update(runs)
+            self.write_manifest({"name": name, "config": config, "runs": known, "grid": list(runs)})
+            writer = Writer(self, summary, columns)
+            writer.write_summary()
+            yield writer
+
+
+class Writer:
+    """An open, locked :class:`Store`: commits finished runs and keeps ``summary.csv`` equal to the stored records."""
+
+    def __init__(self, store: Store, summary: Callable[[dict], dict], columns: Sequence[str]):
+        self.store, self.summary, self.columns = store, summary, list(columns)
+        self.stored = store.stored_keys()
+        # the summary rows of every stored run, read once and kept up to date as runs are committed
+        self.rows = {k: summary(store.record(k)) for k in self.stored}
+
+    def commit(self, entries: Iterable[tuple[str, dict, dict]]):
+        """Store each ``(key, record, arrays)`` (arrays first; the record is the commit marker), then the summary."""
+        for key, record, arrays in entries:
+            self.store.put(key, record, arrays)
+            self.stored.add(key)
+            self.rows[key] = self.summary(record)
+        self.write_summary()
+
+    def write_summary(self):
+        self.store.write_summary([self.rows[k] for k in sorted(self.rows)], self.columns)

@@ -3,7 +3,7 @@
 Every candidate solution comes as a :class:`Candidate`: its closed-form loss,
 its optimal scale(s), and explicit parameters (H_1, W_1, ..., W_L[, b]) at the
 problem's widths, so it can be fed back into :func:`dufm.objective`, the
-solver or a Hessian. Conventions are DESIGN.md's; m = L + 1 factors;
+solver or a Hessian. Conventions are docs/conventions.md's; m = L + 1 factors;
 a = (lambda_H, lambda_W_1, ..., lambda_W_L); lambda_eff = (prod a)^(1/m).
 
 Representation cost (weighted Schatten quasi-norm):
@@ -50,20 +50,23 @@ Candidates (balanced classes, every lambda > 0):
   bias: CE log K; MSE 1/2 [(1-b)^2 + (K-1)b^2] + (lambda_b K/2) b^2 with
   b = 0 (none), 1/K (free), 1/(K(1+lambda_b)) (regularised).
 
-The scalar problems are solved in float64 by bracketing every sign change of
-the derivative on a fine grid and refining with Brent's method
-(``scipy.optimize.brentq``), then comparing with the zero scale.
+Each candidate with one scale s has a :class:`ReducedLoss` h(s) = g(s) +
+coef s^p (:func:`reduced_loss`). Its critical scales are found in float64 by
+bracketing every sign change of h' on a fine log grid and refining with
+Brent's method (``scipy.optimize.brentq``); the optimum is the best local
+minimum compared with the zero scale (:meth:`ReducedLoss.minimise`).
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
 
 import numpy as np
 from scipy.optimize import brentq
 
 from .objective import labels
-from .problem import Problem
+from .problem import Params, Problem
 
 
 @dataclass
@@ -78,7 +81,7 @@ class Candidate:
     name: str
     loss: float
     scale: float | dict
-    params: dict
+    params: Params
     critical: bool
     exact: bool = True
     lower_bound: float | None = None
@@ -133,7 +136,7 @@ def _embed(d: int, r: int) -> np.ndarray:
     return np.eye(d, r)
 
 
-def balanced_factors(U, s, V, problem: Problem) -> dict:
+def balanced_factors(U, s, V, problem: Problem) -> Params:
     """Parameters whose product is U diag(s) V^T with minimal weighted norm.
 
     U (K, r), s (r,), V (N, r) with orthonormal columns; each width must be >= r.
@@ -152,10 +155,10 @@ def balanced_factors(U, s, V, problem: Problem) -> dict:
     H = c[0] * _embed(d[0], r) @ root @ V.T
     W = [c[l + 1] * _embed(d[l + 1], r) @ root @ _embed(d[l], r).T for l in range(problem.depth - 1)]
     W.append(c[-1] * U @ root @ _embed(d[-1], r).T)
-    return {"H": H, "W": tuple(W)}
+    return Params(H, tuple(W))
 
 
-def scaled_chain(factors, scale: float, problem: Problem) -> dict:
+def scaled_chain(factors, scale: float, problem: Problem) -> Params:
     """Scale the chain A_0, ..., A_L (product P) to product ``scale`` * P at minimal weighted norm.
 
     t_l^2 = scale^(2/m) (prod_j a_j ||A_j||^2)^(1/m) / (a_l ||A_l||^2); the cost is
@@ -166,33 +169,72 @@ def scaled_chain(factors, scale: float, problem: Problem) -> dict:
     norms = np.array([np.sum(A**2) for A in factors])
     t = np.sqrt(scale ** (2.0 / m) * _geomean(a * norms) / (a * norms))
     F = [ti * A for ti, A in zip(t, factors)]
-    return {"H": F[0], "W": tuple(F[1:])}
+    return Params(F[0], tuple(F[1:]))
 
 
 # ---------------------------------------------------------------------------
 # scalar problems
 
 
-def minimise_scale(g, dg, coef: float, p: float, upper: float, grid: int = 4000):
-    """Minimise h(s) = g(s) + coef s^p over s in [0, upper]; returns (s*, h(s*)).
+class CriticalScale(NamedTuple):
+    """A critical scale of a :class:`ReducedLoss`: ``scale``, ``loss`` there, and ``kind`` 'minimum' or 'maximum'."""
 
-    Every sign change of h' from - to + on a log grid is refined with brentq;
-    the best local minimum is compared with s = 0 (ties go to 0).
+    scale: float
+    loss: float
+    kind: str
+
+
+@dataclass(frozen=True)
+class ReducedLoss:
+    """A candidate's loss along its scale: h(s) = g(s) + coef s^power for s in [0, upper].
+
+    ``g`` is the data term at scale s and ``dg`` its derivative; ``coef``
+    s^``power`` is the minimal regulariser of the candidate's logits at that
+    scale (power = 2/m); ``build(s)``, where available, returns the explicit
+    parameters at scale s (:func:`reduced_loss`).
     """
-    if not (np.isfinite(coef) and coef > 0):
-        raise ValueError(f"the regularisation coefficient must be finite and > 0, got {coef!r} (weight decays too small for this depth?)")
-    h = lambda s: g(s) + coef * s**p  # noqa: E731
-    dh = lambda s: dg(s) + coef * p * s ** (p - 1)  # noqa: E731
-    best_s, best_h = 0.0, float(g(0.0))
-    s = np.geomspace(upper * 1e-14, upper, grid)
-    d = dh(s)
-    for i in np.nonzero((d[:-1] < 0) & (d[1:] > 0))[0]:
-        root = brentq(dh, s[i], s[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
-        if h(root) < best_h:
-            best_s, best_h = float(root), float(h(root))
-    if d[-1] < 0 and h(upper) < best_h:
-        raise ValueError("the optimal scale lies beyond the search range; is every weight decay > 0?")
-    return best_s, best_h
+
+    g: Callable[[float], float]
+    dg: Callable[[float], float]
+    coef: float
+    power: float
+    upper: float
+    build: Callable[[float], Params] | None = None
+
+    def __post_init__(self):
+        if not (np.isfinite(self.coef) and self.coef > 0):
+            raise ValueError(f"the regularisation coefficient must be finite and > 0, got {self.coef!r} "
+                             "(weight decays too small for this depth?)")
+
+    def __call__(self, s):
+        return self.g(s) + self.coef * s**self.power
+
+    def derivative(self, s):
+        return self.dg(s) + self.coef * self.power * s ** (self.power - 1)
+
+    def critical_scales(self, grid: int = 4000) -> list[CriticalScale]:
+        """Every critical scale s > 0, in increasing order: each sign change of h' on a log grid refined by brentq.
+
+        For small lambda the CE DNC has two: a small-scale maximum and the
+        large-scale minimum (Garrod & Keating's large-scale branch, Thm 4).
+        """
+        s = np.geomspace(self.upper * 1e-14, self.upper, grid)
+        d = self.derivative(s)
+        out = []
+        for i in np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]:
+            root = brentq(self.derivative, s[i], s[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+            out.append(CriticalScale(float(root), float(self(root)), "minimum" if d[i] < 0 else "maximum"))
+        return out
+
+    def minimise(self, grid: int = 4000) -> CriticalScale:
+        """The minimum of h over [0, upper]: the best local minimum, compared with s = 0 (ties go to 0)."""
+        best = CriticalScale(0.0, float(self.g(0.0)), "minimum")
+        for c in self.critical_scales(grid):
+            if c.kind == "minimum" and c.loss < best.loss:
+                best = c
+        if self.derivative(self.upper) < 0 and self(self.upper) < best.loss:
+            raise ValueError("the optimal scale lies beyond the search range; is every weight decay > 0?")
+        return best
 
 
 def _require(problem: Problem, what: str):
@@ -243,10 +285,8 @@ def _zero_bias(problem: Problem) -> float:
     return 1.0 / (K * (1.0 + problem.bias_decay))
 
 
-def _with_bias(params: dict, problem: Problem, value: float) -> dict:
-    if problem.bias != "none":
-        params = dict(params, b=np.full(problem.classes, value))
-    return params
+def _with_bias(params: Params, problem: Problem, value: float) -> Params:
+    return params._replace(b=np.full(problem.classes, value)) if problem.bias != "none" else params
 
 
 # ---------------------------------------------------------------------------
@@ -263,25 +303,22 @@ def zero(problem: Problem) -> Candidate:
         loss = 0.5 * ((1 - b) ** 2 + (K - 1) * b**2) + 0.5 * problem.bias_decay * K * b**2
     d = problem.widths
     W = tuple(np.zeros((d[l + 1], d[l])) for l in range(problem.depth - 1)) + (np.zeros((K, d[-1])),)
-    params = _with_bias({"H": np.zeros((d[0], problem.samples)), "W": W}, problem, b)
+    params = _with_bias(Params(np.zeros((d[0], problem.samples)), W), problem, b)
     return Candidate("zero", loss, 0.0, params, critical=True, rank=0)
 
 
 def dnc(problem: Problem) -> Candidate:
     """The deep-neural-collapse candidate at its optimal scale (see the module docstring)."""
     _require(problem, "DNC")
-    K, n, L = problem.classes, problem.counts[0], problem.depth
+    K, L = problem.classes, problem.depth
     m = L + 1
-    lam = effective_decay(problem)
     Y = labels(problem.architecture).astype(np.float64)
     relu = problem.activation == "relu" and L >= 2
     if problem.loss == "ce":
-        g, dg = _ce_margin(K)
-        coef = 0.5 * m * lam * (K - 1) * n ** (1.0 / m)
-        alpha, lin_loss = minimise_scale(g, dg, coef, 2.0 / m, upper=800.0)
+        linear = _dnc_ce(problem)
+        alpha, lin_loss, _ = linear.minimise()
         if not relu:
-            params = _reduced(problem, "dnc")[-1](alpha)
-            return Candidate("dnc", lin_loss, alpha, params, critical=True, rank=K - 1 if alpha > 0 else 0)
+            return Candidate("dnc", lin_loss, alpha, linear.build(alpha), critical=True, rank=K - 1 if alpha > 0 else 0)
         # feasible ReLU point: orthogonal frames through every hidden layer
         d = problem.widths
         if min(d) < K:
@@ -291,8 +328,7 @@ def dnc(problem: Problem) -> Candidate:
         chain.append(S @ _embed(d[-1], K).T)
         a = decay_vector(problem)
         norms = np.array([np.sum(A**2) for A in chain])
-        coef_relu = 0.5 * m * _geomean(a * norms)
-        alpha_r, loss = minimise_scale(g, dg, coef_relu, 2.0 / m, upper=800.0)
+        alpha_r, loss, _ = ReducedLoss(*_ce_margin(K), 0.5 * m * _geomean(a * norms), 2.0 / m, 800.0).minimise()
         params = _with_bias(scaled_chain(chain, alpha_r, problem), problem, 0.0)
         return Candidate(
             "dnc", loss, alpha_r, params, critical=True, exact=False, lower_bound=lin_loss, rank=K - 1 if alpha_r > 0 else 0,
@@ -306,10 +342,9 @@ def dnc(problem: Problem) -> Candidate:
     if relu and problem.bias != "none":
         raise ValueError("bias must be 'none' for the ReLU MSE DNC closed form")
     r = K if problem.bias == "none" else K - 1
-    g, dg, coef, p, upper, build = _reduced(problem, "dnc")
-    x, loss = minimise_scale(g, dg, coef, p, upper=upper)
-    params = build(x)
-    return Candidate("dnc", loss, x, params, critical=True, rank=r if x > 0 else 0)
+    h = _dnc_mse(problem)
+    x, loss, _ = h.minimise()
+    return Candidate("dnc", loss, x, h.build(x), critical=True, rank=r if x > 0 else 0)
 
 
 def _pair_loss(K):
@@ -371,8 +406,7 @@ def low_rank(problem: Problem, two_scale: bool = False) -> Candidate:
         return Candidate(name, loss, scale, params, critical=critical, rank=int(keep.sum()), note=note)
 
     if K % 2 == 0:
-        g, dg, coef, pw, upper, _ = _reduced(problem, "low_rank")
-        beta, loss = minimise_scale(g, dg, coef, pw, upper=upper)
+        beta, loss, _ = _pairs_ce(problem).minimise()
         return build(beta, 0.0, "low_rank", loss, beta, critical=True)
     if two_scale:
         coef_p = 0.5 * m * lam * p * (2 * np.sqrt(n)) ** (2.0 / m)
@@ -381,8 +415,8 @@ def low_rank(problem: Problem, two_scale: bool = False) -> Candidate:
         dgpw = lambda b: w_pair * dgp(b)  # noqa: E731
         glw = lambda c: w_lone * gl(c)  # noqa: E731
         dglw = lambda c: w_lone * dgl(c)  # noqa: E731
-        beta, lp = minimise_scale(gpw, dgpw, coef_p, 2.0 / m, upper=800.0)
-        gamma, ll = minimise_scale(glw, dglw, coef_l, 2.0 / m, upper=800.0)
+        beta, lp, _ = ReducedLoss(gpw, dgpw, coef_p, 2.0 / m, 800.0).minimise()
+        gamma, ll, _ = ReducedLoss(glw, dglw, coef_l, 2.0 / m, 800.0).minimise()
         return build(
             beta, gamma, "low_rank_two_scale", lp + ll, {"beta": beta, "gamma": gamma}, critical=False,
             note="odd K, own scale for the lone class: not a critical point (softmax mass on the lone logit of pair samples lies outside the row space of Z)",
@@ -390,7 +424,7 @@ def low_rank(problem: Problem, two_scale: bool = False) -> Candidate:
     g = lambda b: w_pair * gp(b) + w_lone * gl(b)  # noqa: E731
     dg = lambda b: w_pair * dgp(b) + w_lone * dgl(b)  # noqa: E731
     coef = 0.5 * m * lam * (p * (2 * np.sqrt(n)) ** (2.0 / m) + np.sqrt(n) ** (2.0 / m))
-    beta, loss = minimise_scale(g, dg, coef, 2.0 / m, upper=800.0)
+    beta, loss, _ = ReducedLoss(g, dg, coef, 2.0 / m, 800.0).minimise()
     return build(
         beta, beta, "low_rank", loss, beta, critical=False,
         note="odd K with one shared scale: not a critical point (the lone class needs its own scale; see low_rank_two_scale)",
@@ -423,7 +457,7 @@ def srg(problem: Problem) -> Candidate:
     no bias.
     """
     _require(problem, "SRG")
-    K, n, L = problem.classes, problem.counts[0], problem.depth
+    K, L = problem.classes, problem.depth
     r = int(round((1 + np.sqrt(1 + 8 * K)) / 2))
     if r * (r - 1) // 2 != K or r < 3:
         raise ValueError(f"classes must be r(r-1)/2 for some r >= 3 (3, 6, 10, 15, ...) for the SRG construction, got {K}")
@@ -445,7 +479,7 @@ def srg(problem: Problem) -> Candidate:
     coef = 0.5 * m * _geomean(a * norms)
     g = lambda x: 0.5 * (1 - x) ** 2  # noqa: E731
     dg = lambda x: -(1 - x)  # noqa: E731
-    x, loss = minimise_scale(g, dg, coef, 2.0 / m, upper=1.0)
+    x, loss, _ = ReducedLoss(g, dg, coef, 2.0 / m, 1.0).minimise()
     params = scaled_chain(chain, x, problem)
     return Candidate(
         "srg", loss, x, params, critical=False, rank=K if x > 0 else 0,
@@ -474,90 +508,84 @@ def candidates(problem: Problem) -> dict:
 # candidates at any scale (for Hessian probing of every branch)
 
 
-def _reduced(problem: Problem, name: str):
-    """The one-scale reduced loss of a candidate: ``(g, dg, coef, p, upper, build)``.
+def _dnc_ce(problem: Problem) -> ReducedLoss:
+    """The linear CE DNC, Z = alpha S (x) 1_n^T, balanced factors."""
+    K, n, m = problem.classes, problem.counts[0], problem.depth + 1
+    Y = labels(problem.architecture).astype(np.float64)
+    U = _simplex_basis(K)
 
-    The candidate's loss at scale s is g(s) + coef s^p (p = 2/m) and
-    ``build(s)`` returns its explicit parameters. Available for the linear-CE
-    DNC, the MSE DNC (no bias or free bias) and the even-K low-rank point:
-    the candidates whose every critical scale is a critical point of the
-    full objective (the gradient of the data term at the candidate's Z is a
-    multiple of Z by symmetry, so stationarity in s is stationarity in all
-    parameters; balanced factors make the regulariser stationary too).
+    def build(alpha):
+        return _with_bias(balanced_factors(U, np.full(K - 1, alpha * np.sqrt(n)), Y.T @ U / np.sqrt(n), problem), problem, 0.0)
+
+    coef = 0.5 * m * effective_decay(problem) * (K - 1) * n ** (1.0 / m)
+    return ReducedLoss(*_ce_margin(K), coef, 2.0 / m, 800.0, build)
+
+
+def _dnc_mse(problem: Problem) -> ReducedLoss:
+    """The MSE DNC: Z = x I (x) 1_n^T without a bias, Z = x S (x) 1_n^T and b = 1/K with a free one."""
+    K, n, m = problem.classes, problem.counts[0], problem.depth + 1
+    Y = labels(problem.architecture).astype(np.float64)
+    if problem.bias == "none":
+        c, r, U, V = 1.0, K, np.eye(K), Y.T / np.sqrt(n)
+    else:
+        c, r = (K - 1) / K, K - 1
+        U = _simplex_basis(K)
+        V = Y.T @ U / np.sqrt(n)
+
+    def build(x):
+        return _with_bias(balanced_factors(U, np.full(r, x * np.sqrt(n)), V, problem), problem, 1.0 / K)
+
+    coef = 0.5 * m * effective_decay(problem) * r * n ** (1.0 / m)
+    return ReducedLoss(lambda x: 0.5 * c * (1 - x) ** 2, lambda x: -c * (1 - x), coef, 2.0 / m, 1.0, build)
+
+
+def _pairs_ce(problem: Problem) -> ReducedLoss:
+    """Garrod & Keating's pair construction, even K."""
+    K, n, m = problem.classes, problem.counts[0], problem.depth + 1
+    Y = labels(problem.architecture).astype(np.float64)
+
+    def build(beta):
+        U, s = _low_rank_svd(K, n, beta, 0.0)
+        return _with_bias(balanced_factors(U, s, Y.T @ U / np.linalg.norm(Y.T @ U, axis=0), problem), problem, 0.0)
+
+    coef = 0.5 * m * effective_decay(problem) * (K // 2) * (2 * np.sqrt(n)) ** (2.0 / m)
+    return ReducedLoss(*_pair_loss(K), coef, 2.0 / m, 800.0, build)
+
+
+def reduced_loss(problem: Problem, name: str) -> ReducedLoss:
+    """The one-scale reduced loss of candidate ``name`` ('dnc' or 'low_rank'), with explicit parameters at any scale.
+
+    Available for the linear-CE DNC, the MSE DNC (no bias or free bias) and
+    the even-K low-rank point: the candidates whose every critical scale is a
+    critical point of the full objective (the gradient of the data term at
+    the candidate's Z is a multiple of Z by symmetry, so stationarity in s is
+    stationarity in all parameters; balanced factors make the regulariser
+    stationary too).
     """
     _require(problem, name)
-    K, n, L = problem.classes, problem.counts[0], problem.depth
-    m = L + 1
-    lam = effective_decay(problem)
-    Y = labels(problem.architecture).astype(np.float64)
-    linear = problem.activation == "linear" or L == 1
+    linear = problem.activation == "linear" or problem.depth == 1
     if name == "dnc" and problem.loss == "ce" and linear:
-        g, dg = _ce_margin(K)
-        coef = 0.5 * m * lam * (K - 1) * n ** (1.0 / m)
-        U = _simplex_basis(K)
-
-        def build(alpha):
-            return _with_bias(balanced_factors(U, np.full(K - 1, alpha * np.sqrt(n)), Y.T @ U / np.sqrt(n), problem), problem, 0.0)
-
-        return g, dg, coef, 2.0 / m, 800.0, build
+        return _dnc_ce(problem)
     if name == "dnc" and problem.loss == "mse" and problem.bias != "regularised" and (linear or problem.bias == "none"):
-        if problem.bias == "none":
-            c, r, U, V = 1.0, K, np.eye(K), Y.T / np.sqrt(n)
-        else:
-            c, r = (K - 1) / K, K - 1
-            U = _simplex_basis(K)
-            V = Y.T @ U / np.sqrt(n)
-        coef = 0.5 * m * lam * r * n ** (1.0 / m)
-
-        def build(x):
-            return _with_bias(balanced_factors(U, np.full(r, x * np.sqrt(n)), V, problem), problem, 1.0 / K)
-
-        return (lambda x: 0.5 * c * (1 - x) ** 2), (lambda x: -c * (1 - x)), coef, 2.0 / m, 1.0, build
-    if name == "low_rank" and problem.loss == "ce" and linear and K % 2 == 0:
-        g, dg = _pair_loss(K)
-        coef = 0.5 * m * lam * (K // 2) * (2 * np.sqrt(n)) ** (2.0 / m)
-
-        def build(beta):
-            U, s = _low_rank_svd(K, n, beta, 0.0)
-            return _with_bias(balanced_factors(U, s, Y.T @ U / np.linalg.norm(Y.T @ U, axis=0), problem), problem, 0.0)
-
-        return g, dg, coef, 2.0 / m, 800.0, build
+        return _dnc_mse(problem)
+    if name == "low_rank" and problem.loss == "ce" and linear and problem.classes % 2 == 0:
+        return _pairs_ce(problem)
     raise ValueError(
         f"point must be 'dnc' (linear CE, or MSE without a regularised bias) or 'low_rank' (linear CE, even K) "
         f"for a point at a given scale; got {name!r} for this problem"
     )
 
 
-def at_scale(problem: Problem, name: str, scale: float) -> dict:
+def at_scale(problem: Problem, name: str, scale: float) -> Params:
     """Explicit parameters of candidate ``name`` ('dnc', 'low_rank', 'zero') at the given scale.
 
     The scale is the DNC margin alpha (CE), the MSE fraction x, or the
     low-rank beta, as in :func:`dnc` / :func:`low_rank`. A point at a scale
-    that is not a critical scale (see :func:`critical_scales`) is not a
-    critical point.
+    that is not a critical scale (:meth:`ReducedLoss.critical_scales`) is not
+    a critical point.
     """
     if isinstance(scale, bool) or not isinstance(scale, (int, float, np.floating)) or not np.isfinite(scale) or scale < 0:
         raise ValueError(f"scale must be a finite number >= 0, got {scale!r}")
     if name == "zero":
         return zero(problem).params
-    return _reduced(problem, name)[-1](float(scale))
-
-
-def critical_scales(problem: Problem, name: str, grid: int = 4000) -> list[dict]:
-    """Every critical scale s > 0 of the reduced loss h(s) = g(s) + coef s^p of candidate ``name``.
-
-    Returns ``[{"scale", "loss", "kind"}]`` in increasing scale, kind
-    'minimum' or 'maximum' of h (a sign change of h' on a log grid refined by
-    brentq). For small lambda the CE DNC has two: a small-scale maximum and
-    the large-scale minimum (Garrod & Keating's large-scale branch, Thm 4).
-    """
-    g, dg, coef, p, upper, _ = _reduced(problem, name)
-    h = lambda s: g(s) + coef * s**p  # noqa: E731
-    dh = lambda s: dg(s) + coef * p * s ** (p - 1)  # noqa: E731
-    s = np.geomspace(upper * 1e-14, upper, grid)
-    d = dh(s)
-    out = []
-    for i in np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]:
-        root = brentq(dh, s[i], s[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
-        out.append({"scale": float(root), "loss": float(h(root)), "kind": "minimum" if d[i] < 0 else "maximum"})
-    return out
+    return reduced_loss(problem, name).build(float(scale))

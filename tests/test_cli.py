@@ -146,9 +146,9 @@ def test_probe_point_json_schema_matches_the_library(capsys):
     c = theory.dnc(p)
     ref = classify(c.params, p.decays, p.architecture, method="dense")
     assert d["loss"] == pytest.approx(c.loss, rel=1e-13) and d["grad_norm"] <= 1e-12
-    assert d["verdict"] == ref["verdict"] == "degenerate"
+    assert d["verdict"] == ref.verdict == "degenerate"
     for k in SCHEMA:
-        assert d["hessian"][k] == pytest.approx(ref["hessian"][k], rel=1e-12, abs=1e-15)
+        assert d["hessian"][k] == pytest.approx(getattr(ref.hessian, k), rel=1e-12, abs=1e-15)
     assert [c["kind"] for c in d["point"]["critical_scales"]] == ["maximum", "minimum"]
     # the other branch, at a given scale: a strict saddle
     small = d["point"]["critical_scales"][0]["scale"]
@@ -181,7 +181,7 @@ def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
 
 
 def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
-    from dufm.sweep import load_results
+    from dufm.records import load_results
 
     res_dir = tmp_path / "res"
     code, _, err = run_cli(capsys, ["sweep", "--name", "p", "--out", str(res_dir), *PROBE_TINY, "--steps", "2000", "--seeds", "1"])
@@ -190,7 +190,7 @@ def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
     assert code == 0, err
     d = json.loads(out)
     rec = load_results(res_dir).records[0]
-    assert d["loss"] == pytest.approx(rec["loss"], rel=1e-12) and d["point"]["key"] == rec["key"]
+    assert d["loss"] == pytest.approx(rec.loss, rel=1e-12) and d["point"]["key"] == rec.key
     assert d["hessian"]["negative"] is None  # matrix-free: counts unknown
     code, _, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--key", "nope"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "key" in err
@@ -203,7 +203,7 @@ PROBE_INVALID = [
     (["--point", "dnc", "--scale", "-1"], "scale must be a finite number >= 0"),
     (["--solve", "--scale", "2"], "--scale needs --point"),
     (["--point", "dnc", "--method", "exact"], "method must be one of"),
-    (["--point", "dnc", "--refine", "--refine-mode", "minimum"], "refine_mode must be one of nearest, descent"),
+    (["--point", "dnc", "--refine", "--refine-mode", "minimum"], "--refine-mode: mode must be one of nearest, descent"),
     (["--point", "dnc", "--refine-mode", "descent"], "--refine-mode needs --refine"),
     (["--point", "dnc", "--zero-tol", "0"], "zero_tol"),
     (["--point", "dnc", "--grad-tol", "nan"], "grad_tol"),
@@ -223,3 +223,39 @@ def test_probe_invalid_input_exits_2_with_one_line(capsys, args, text, tmp_path,
     assert code == 2, out
     lines = err.strip().splitlines()
     assert len(lines) == 1 and text in lines[0] and "Traceback" not in err, err
+
+
+# ---------------------------------------------------------------------------
+# flags derived from the library's dataclasses; the process the command owns
+
+
+def test_flags_state_the_library_defaults_and_name_the_flag_in_errors(capsys):
+    import dataclasses
+
+    from dufm import Problem, SolverConfig
+    from dufm.options import documented_fields
+
+    code, text, _ = run_cli(capsys, ["solve", "--help"])
+    assert code == 0
+    for cls in (Problem, SolverConfig):
+        for f in documented_fields(cls):
+            flag = "--" + f.name.replace("_", "-")
+            assert flag in text, flag
+    assert "(default 2^-10)" in text and "(default 100000)" in text and "ce | mse" in text
+    assert {f.name for f in dataclasses.fields(SolverConfig)} - {f.name for f in documented_fields(SolverConfig)} == {"divergence_factor"}
+    code, _, err = run_cli(capsys, ["solve", *TINY, "--per-class", "0"])
+    assert code == 2 and err.startswith("dufm solve: error: --per-class: per_class must be an integer >= 1")
+
+
+def test_the_command_makes_one_cpu_device_per_core_and_checks_the_variable():
+    import os
+
+    script = "import sys, jax; from dufm.cli import main; code = main(sys.argv[1:]); print(jax.device_count()); sys.exit(code)"
+    env = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "JAX_NUM_CPU_DEVICES")}
+    ok = subprocess.run([sys.executable, "-c", script, "solve", *TINY, "--steps", "5", "--json"], capture_output=True, text=True,
+                        env={**env, "DUFM_CPU_DEVICES": "3", "JAX_PLATFORMS": "cpu"})
+    assert ok.returncode == 0, ok.stderr
+    assert ok.stdout.strip().splitlines()[-1] == "3"
+    bad = subprocess.run([sys.executable, "-m", "dufm", "solve", "--steps", "5"], capture_output=True, text=True,
+                         env={**env, "DUFM_CPU_DEVICES": "abc"})
+    assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "DUFM_CPU_DEVICES must be an integer" in bad.stderr

@@ -10,7 +10,8 @@ from dufm.critical import classify, refine, symmetry_dimension, symmetry_tangent
 from dufm.geometry import analyse
 from dufm.init import initialise
 from dufm.objective import gradient_norm, objective
-from dufm.solve import STATUS, _run_single
+from dufm.problem import Params
+from dufm.solve import run_many
 
 FIG1 = Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2.0**-10)
 
@@ -34,8 +35,8 @@ def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution():
     assert _grad_norm(ref.params, FIG1) == pytest.approx(ref.grad_norm, rel=1e-6)
     assert ref.iterations <= 6  # Newton: quadratic convergence, not a slow crawl
     after = analyse(ref.params, FIG1)
-    assert after["solution_type"] == before["solution_type"] == "low-rank"
-    assert after["rank"]["Z"] == before["rank"]["Z"] == 5
+    assert after.solution_type == before.solution_type == "low-rank"
+    assert after.rank["Z"] == before.rank["Z"] == 5
     # seed 0 of Fig 1 is the Garrod-Keating low-rank solution: the refined loss is its closed form
     assert ref.loss == pytest.approx(theory.low_rank(FIG1).loss, rel=1e-13)
     # ... and it is the point GD itself reaches when run on to |grad| <= 1e-10 (~29 000 more steps).
@@ -44,12 +45,12 @@ def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution():
     full = solve(FIG1, SolverConfig(steps=100_000, tol=1e-10), seeds=[0])[0]
     assert full.status == "converged"
     gd = analyse(full.params, FIG1)
-    assert after["rank"] == gd["rank"]
+    assert after.rank == gd.rank
     # GD's |grad| <= 1e-10 leaves it up to |grad| / (smallest curvature ~ lambda = 2^-10) ~ 1e-7 from the
     # critical point (its spurious singular values, ~6e-8, are still decaying); the refined ones are ~1e-16.
-    for k, s in gd["singular_values"].items():
-        np.testing.assert_allclose(after["singular_values"][k], s, rtol=0, atol=1e-10 / 2.0**-10)
-        assert np.all(np.asarray(after["singular_values"][k])[5:] <= 1e-12 * max(s))
+    for k, s in gd.singular_values.items():
+        np.testing.assert_allclose(after.singular_values[k], s, rtol=0, atol=1e-10 / 2.0**-10)
+        assert np.all(np.asarray(after.singular_values[k])[5:] <= 1e-12 * max(s))
 
 
 def test_refine_modes_at_a_saddle_plateau_nearest_saddle_descent_gd_limit():
@@ -60,46 +61,46 @@ def test_refine_modes_at_a_saddle_plateau_nearest_saddle_descent_gd_limit():
     """
     arch, dec = FIG1.architecture, FIG1.decays
     run = solve(FIG1, SolverConfig(steps=100_000, tol=1e-4), seeds=[4])[0]
-    assert run.status == "converged" and analyse(run.params, FIG1)["rank"]["Z"] == 7
+    assert run.status == "converged" and analyse(run.params, FIG1).rank["Z"] == 7
     near = refine(run.params, dec, arch, tol=1e-10)
-    assert near.status == "converged" and near.iterations <= 6 and analyse(near.params, FIG1)["rank"]["Z"] == 7
+    assert near.status == "converged" and near.iterations <= 6 and analyse(near.params, FIG1).rank["Z"] == 7
     c = classify(near.params, dec, arch, method="lanczos", num_matvecs=100, num_samples=2)
-    h = c["hessian"]
-    assert c["verdict"] == "strict saddle" and h["min_eigenvalue"] + h["min_eigenvalue_residual"] < 0  # certified negative
+    h = c.hessian
+    assert c.verdict == "strict saddle" and h.min_eigenvalue + h.min_eigenvalue_residual < 0  # certified negative
     desc = refine(run.params, dec, arch, tol=1e-13, mode="descent")
     assert desc.status == "converged" and desc.mode == "descent" and desc.descent_steps >= 1
     assert desc.grad_norm <= 1e-13 and _grad_norm(desc.params, FIG1) == pytest.approx(desc.grad_norm, rel=1e-6)
-    lim = _run_single(run.params, dec, arch, SolverConfig(steps=400_000, tol=1e-10, log_every=1000))
-    assert STATUS[int(lim["status"])] == "converged"
+    lim = run_many(Params.stack([run.params]), dec, arch, SolverConfig(steps=400_000, tol=1e-10, log_every=1000))[0]
+    assert lim.status == "converged"
     # GD stops up to |grad| / (smallest curvature modulo symmetry, ~1e-5 here) from its limit; Newton-MR
     # polishes that (it moves ~7e-6 in singular values, a different critical point is O(1) away)
-    limit = refine(jax.tree_util.tree_map(np.asarray, lim["params"]), dec, arch, tol=1e-13)
+    limit = refine(lim.params, dec, arch, tol=1e-13)
     assert limit.status == "converged"
     assert desc.loss == pytest.approx(limit.loss, rel=1e-14) and desc.loss < near.loss - 1e-7
     a, b = analyse(desc.params, FIG1), analyse(limit.params, FIG1)
-    assert a["rank"] == b["rank"] and a["rank"]["Z"] == 7
-    for k, s in b["singular_values"].items():
+    assert a.rank == b.rank and a.rank["Z"] == 7
+    for k, s in b.singular_values.items():
         # each point is ~|grad| / mu from the critical point, mu ~ 1.4e-5 the smallest curvature modulo symmetry
         # (polishing GD's limit from |grad| 1e-10 moves it 7e-6); singular values move <= ~10x that (the largest
         # is 31.5). Measured: 4.6e-11 (Z) against a bound of ~1.4e-9; the saddle is 0.98 away.
         atol = 10 * (desc.grad_norm + limit.grad_norm) / 1e-5
-        np.testing.assert_allclose(a["singular_values"][k], s, rtol=0, atol=atol)
+        np.testing.assert_allclose(a.singular_values[k], s, rtol=0, atol=atol)
 
 
 def test_refine_converges_to_a_known_saddle_small_scale_dnc():
     p = Problem(classes=4, per_class=3, width=8, depth=2, weight_decay=0.01)
-    branches = theory.critical_scales(p, "dnc")
-    small = [c for c in branches if c["kind"] == "maximum"]
+    branches = theory.reduced_loss(p, "dnc").critical_scales()
+    small = [c for c in branches if c.kind == "maximum"]
     assert len(small) == 1
-    exact = theory.at_scale(p, "dnc", small[0]["scale"])
+    exact = theory.at_scale(p, "dnc", small[0].scale)
     assert _grad_norm(exact, p) <= 1e-12
     start = _perturb(exact, 1e-3, seed=0)
     assert _grad_norm(start, p) > 1e-7
     ref = refine(start, p.decays, p.architecture, tol=1e-10)
     assert ref.status == "converged" and ref.grad_norm <= 1e-10
-    assert ref.loss == pytest.approx(small[0]["loss"], rel=1e-10)
+    assert ref.loss == pytest.approx(small[0].loss, rel=1e-10)
     out = classify(ref.params, p.decays, p.architecture, method="dense")
-    assert out["verdict"] == "strict saddle" and out["index"] >= 1
+    assert out.verdict == "strict saddle" and out.index >= 1
 
 
 def test_refine_converges_to_the_origin_saddle_of_the_classical_ufm():
@@ -110,7 +111,7 @@ def test_refine_converges_to_the_origin_saddle_of_the_classical_ufm():
     assert ref.status == "converged"
     assert np.abs(hessian.flatten(ref.params)).max() <= 1e-10  # back at the origin
     out = classify(ref.params, p.decays, p.architecture, method="dense")
-    assert out["verdict"] == "strict saddle"  # Zhu et al.: the origin is a strict saddle for L = 1
+    assert out.verdict == "strict saddle"  # Zhu et al.: the origin is a strict saddle for L = 1
 
 
 def test_refine_reports_max_iter_and_rejects_bad_input():
@@ -166,23 +167,28 @@ def test_dnc_nullity_is_the_rotation_orbit_and_methods_agree():
     dense = classify(c.params, p.decays, p.architecture, method="dense", eigenvalues=True)
     inert = classify(c.params, p.decays, p.architecture, method="inertia", num_matvecs=120)
     lanc = classify(c.params, p.decays, p.architecture, method="lanczos", num_matvecs=120, num_samples=400)
-    assert dense["verdict"] == inert["verdict"] == lanc["verdict"] == "degenerate"
-    assert dense["grad_norm"] <= 1e-12
+    assert dense.verdict == inert.verdict == lanc.verdict == "degenerate"
+    assert dense.grad_norm <= 1e-12
     sym = symmetry_dimension(c.params, p.architecture)
     assert sym == L * _stiefel(K - 1, d)  # two hidden layer spaces, rank K-1 factors
-    assert dense["nullity"] == inert["nullity"] == sym  # every null direction at DNC is a symmetry here
+    assert dense.nullity == inert.nullity == sym  # every null direction at DNC is a symmetry here
     for key in ("negative", "zero", "positive"):
-        assert dense["hessian"][key] == inert["hessian"][key]
-    hd, hi, hl = dense["hessian"], inert["hessian"], lanc["hessian"]
-    norm = hd["spectral_norm"]
+        assert getattr(dense.hessian, key) == getattr(inert.hessian, key)
+    hd, hi, hl = dense.hessian, inert.hessian, lanc.hessian
+    norm = hd.spectral_norm
     for key in ("min_eigenvalue", "max_eigenvalue"):
-        assert abs(hd[key] - hi[key]) <= 1e-8 * norm and abs(hd[key] - hl[key]) <= 1e-8 * norm
-    assert hi["trace"] == pytest.approx(hd["trace"], rel=1e-12)
-    assert hi["frobenius_norm"] == pytest.approx(hd["frobenius_norm"], rel=1e-12)
-    assert abs(hl["trace"] - hd["trace"]) <= 5 * hl["trace_stderr"]
-    assert hl["negative"] is None and lanc["nullity"] is None
-    w = hd.pop("eigenvalues") if "eigenvalues" in hd else dense["hessian"]["eigenvalues"]
+        assert abs(getattr(hd, key) - getattr(hi, key)) <= 1e-8 * norm and abs(getattr(hd, key) - getattr(hl, key)) <= 1e-8 * norm
+    assert hi.trace == pytest.approx(hd.trace, rel=1e-12)
+    assert hi.frobenius_norm == pytest.approx(hd.frobenius_norm, rel=1e-12)
+    assert abs(hl.trace - hd.trace) <= 5 * hl.trace_stderr
+    assert hl.negative is None and lanc.nullity is None
+    assert inert.eigenvalues is None and lanc.eigenvalues is None
+    w = dense.eigenvalues
     assert len(w) == p.parameter_count
+    # the JSON record: counts, the redundant index/nullity, and no spectrum
+    d = dense.to_dict()
+    assert d["index"] == hd.negative and d["nullity"] == hd.zero and "eigenvalues" not in d["hessian"]
+    assert "trace_stderr" not in d["hessian"] and "trace_stderr" in lanc.to_dict()["hessian"]
 
 
 def test_symmetry_tangents_are_null_directions():
@@ -208,14 +214,14 @@ def test_verdicts_of_the_origin_and_of_a_non_critical_point():
     for depth, verdict in ((1, "strict saddle"), (2, "local minimum")):
         p = Problem(classes=3, per_class=2, width=4, depth=depth, weight_decay=0.01)
         out = classify(theory.zero(p).params, p.decays, p.architecture, method="dense")
-        assert out["verdict"] == verdict
+        assert out.verdict == verdict
     # L >= 2: the data term is cubic or higher at the origin, so H = diag(lambda): positive definite
     p = Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01)
     out = classify(theory.zero(p).params, p.decays, p.architecture, method="dense")
-    assert out["hessian"]["min_eigenvalue"] == pytest.approx(0.01, rel=1e-12)
-    assert out["hessian"]["max_eigenvalue"] == pytest.approx(0.01, rel=1e-12)
+    assert out.hessian.min_eigenvalue == pytest.approx(0.01, rel=1e-12)
+    assert out.hessian.max_eigenvalue == pytest.approx(0.01, rel=1e-12)
     params = jax.tree_util.tree_map(np.asarray, initialise(jax.random.PRNGKey(0), p.architecture, 0.5, "gaussian"))
-    assert classify(params, p.decays, p.architecture, method="dense")["verdict"] == "not critical"
+    assert classify(params, p.decays, p.architecture, method="dense").verdict == "not critical"
 
 
 def test_classify_rejects_bad_input():
@@ -225,3 +231,13 @@ def test_classify_rejects_bad_input():
         classify(z, p.decays, p.architecture, method="exact")
     with pytest.raises(ValueError, match=r"zero_tol must be a number in \(0, 1\)"):
         classify(z, p.decays, p.architecture, zero_tol=0)
+    with pytest.raises(ValueError, match="grad_tol must be a finite number > 0"):
+        classify(z, p.decays, p.architecture, grad_tol=float("nan"))
+    with pytest.raises(ValueError, match="num_matvecs must be an integer >= 2"):
+        classify(z, p.decays, p.architecture, num_matvecs=1)
+    with pytest.raises(TypeError, match="unexpected keyword argument 'colour'"):
+        classify(z, p.decays, p.architecture, colour=1)
+    f32 = Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01, dtype="float32")
+    for probe in (classify, refine):
+        with pytest.raises(ValueError, match="dtype must be float64"):
+            probe(z, f32.decays, f32.architecture)

@@ -1,8 +1,9 @@
 """A batch sharded over several devices gives the results of one device.
 
-The devices are 2 host CPU devices (``--xla_force_host_platform_device_count=2``),
-which must be configured before jax is imported, so the runs happen in a
-subprocess that writes its results to an ``.npz`` for this process to compare.
+The devices are 2 host CPU devices, which must be made before JAX's first
+computation (:func:`dufm.devices.use_cpu_cores`, the documented way), so the
+runs happen in a subprocess that writes its results to an ``.npz`` for this
+process to compare.
 """
 
 import os
@@ -12,39 +13,41 @@ import sys
 import numpy as np
 import pytest
 
-from dufm import _cpu_device_flag
-from dufm.solve import pad_batch, resolve_batching
+from dufm.devices import cpu_cores_from_env, pad_batch, resolve_batching, use_cpu_cores
 
 CHILD = r"""
 import sys
+import dufm
+dufm.use_cpu_cores(2)
 import jax
 import numpy as np
-import dufm
-from dufm.solve import SolverConfig, initial_params, run_batch
+from dufm.solve import SolverConfig, initial_params, run_many
 
 assert len(jax.devices()) == 2, jax.devices()
 p = dufm.Problem(classes=4, per_class=3, width=6, depth=2, loss="mse", weight_decay=2e-3)
 cfg = SolverConfig(lr=0.5, steps=8000, tol=1e-6, init_scale=0.3, log_every=50)
 seeds = list(range(5))  # odd: padded to 6 over 2 devices
 params0 = initial_params(p, seeds, cfg)
-decays = dufm.Decays(*(np.broadcast_to(a, (len(seeds),) + a.shape).copy() for a in p.decays))
 out = {}
 for name, devices in (("one", jax.devices()[:1]), ("two", jax.devices())):
     for batching in ("map", "vmap"):
-        res = run_batch(params0, decays, p.architecture, cfg, batching, devices)
-        # where the members were computed: the outputs of the sharded program live on both devices
-        out[f"{name}_{batching}_ndev"] = np.asarray(len(res["loss"].sharding.device_set))
-        for k in ("status", "steps", "loss", "history_loss"):
-            out[f"{name}_{batching}_{k}"] = np.asarray(res[k])
-        for i, leaf in enumerate(jax.tree_util.tree_leaves(res["params"])):
+        runs = run_many(params0, p.decays, p.architecture, cfg, seeds=seeds, batching=batching, devices=devices)
+        # where the members were computed
+        out[f"{name}_{batching}_ndev"] = np.asarray(len({r.device for r in runs}))
+        out[f"{name}_{batching}_status"] = np.asarray([r.status.code for r in runs])
+        out[f"{name}_{batching}_steps"] = np.asarray([r.steps for r in runs])
+        out[f"{name}_{batching}_loss"] = np.asarray([r.loss for r in runs])
+        out[f"{name}_{batching}_history_loss"] = np.concatenate([r.history.loss for r in runs])
+        for i, leaf in enumerate(jax.tree_util.tree_leaves(dufm.Params.stack([r.params for r in runs]))):
             out[f"{name}_{batching}_param{i}"] = np.asarray(leaf)
 np.savez(sys.argv[1], **out)
 """
 
 
 def test_two_devices_equal_one_device(tmp_path):
-    env = {**os.environ, "XLA_FLAGS": "--xla_force_host_platform_device_count=2", "JAX_PLATFORMS": "cpu"}
-    env.pop("DUFM_CPU_DEVICES", None)
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    for name in ("DUFM_CPU_DEVICES", "XLA_FLAGS"):
+        env.pop(name, None)
     path = tmp_path / "out.npz"
     proc = subprocess.run([sys.executable, "-c", CHILD, str(path)], env=env, capture_output=True, text=True, timeout=300)
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -86,15 +89,19 @@ def test_batching_choice():
         resolve_batching("pmap")
 
 
-def test_cpu_device_flag():
-    # jax is imported in this process: XLA_FLAGS is left alone
-    assert _cpu_device_flag({"DUFM_CPU_DEVICES": "4"}) is None
-    modules = sys.modules.pop("jax")
-    try:
-        assert _cpu_device_flag({"DUFM_CPU_DEVICES": "4"}) == "--xla_force_host_platform_device_count=4"
-        assert _cpu_device_flag({"DUFM_CPU_DEVICES": "4", "XLA_FLAGS": "--xla_dump_to=x"}) == (
-            "--xla_dump_to=x --xla_force_host_platform_device_count=4")
-        assert _cpu_device_flag({"DUFM_CPU_DEVICES": "1"}) is None
-        assert _cpu_device_flag({"XLA_FLAGS": "--xla_force_host_platform_device_count=3"}) is None
-    finally:
-        sys.modules["jax"] = modules
+def test_cpu_device_count_from_the_environment():
+    cores = len(os.sched_getaffinity(0))
+    assert cpu_cores_from_env({}) == cores and cpu_cores_from_env({"DUFM_CPU_DEVICES": " 1 "}) == 1
+    for bad in ("abc", "0", "-1", str(4 * cores + 1), "2.5"):
+        with pytest.raises(ValueError, match="DUFM_CPU_DEVICES must be an integer from 1 to"):
+            cpu_cores_from_env({"DUFM_CPU_DEVICES": bad})
+
+
+def test_use_cpu_cores_after_jax_started_says_so():
+    import jax
+
+    jax.numpy.zeros(1).block_until_ready()  # JAX has started in this process
+    with pytest.raises(RuntimeError, match="before JAX's first computation"):
+        use_cpu_cores(jax.device_count() + 1)
+    with pytest.raises(ValueError, match="count must be an integer >= 1"):
+        use_cpu_cores(0)

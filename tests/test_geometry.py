@@ -22,8 +22,8 @@ def test_nc1_matches_direct_pseudo_inverse(rng):
     SB = Mbar @ Mbar.T / K
     want = np.trace(SW @ np.linalg.pinv(SB, rcond=1e-10)) / K
     got = nc_metrics(F, counts)
-    assert got["nc1"] == pytest.approx(want, rel=1e-10)
-    assert got["nc1_trace"] == pytest.approx(np.trace(SW) / np.trace(SB), rel=1e-13)
+    assert got.nc1 == pytest.approx(want, rel=1e-10)
+    assert got.nc1_trace == pytest.approx(np.trace(SW) / np.trace(SB), rel=1e-13)
 
 
 def test_collapsed_simplex_and_orthogonal_frame():
@@ -32,13 +32,13 @@ def test_collapsed_simplex_and_orthogonal_frame():
     S = np.eye(K) - 1.0 / K
     etf = np.vstack([S @ Y, np.zeros((2, K * n))])
     m = nc_metrics(etf, (n,) * K, W=np.vstack([S, np.zeros((2, K))]).T, last=True)
-    assert m["nc1"] <= 1e-30 and m["nc1_trace"] <= 1e-30
-    assert m["nc2_etf"] <= 1e-15 and m["nc2_of"] > 0.1
-    assert m["nc3"] <= 1e-15 and m["nc3_duality"] <= 1e-15
+    assert m.nc1 <= 1e-30 and m.nc1_trace <= 1e-30
+    assert m.nc2_etf <= 1e-15 and m.nc2_of > 0.1
+    assert m.nc3 <= 1e-15 and m.nc3_duality <= 1e-15
     of = nc_metrics(3.0 * Y, (n,) * K)
-    assert of["nc2_of"] <= 1e-15
+    assert of.nc2_of <= 1e-15
     # centring an orthogonal frame gives a simplex
-    assert of["nc2_etf"] <= 1e-15
+    assert of.nc2_etf <= 1e-15
 
 
 def test_numerical_rank_threshold():
@@ -50,12 +50,12 @@ def test_numerical_rank_threshold():
 
 def test_solution_types_of_closed_forms():
     p = dufm.Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2**-10)
-    assert analyse(theory.dnc(p).params, p)["solution_type"] == "dnc"
-    assert analyse(theory.low_rank(p).params, p)["solution_type"] == "low-rank"
-    assert analyse(theory.zero(p).params, p)["solution_type"] == "trivial"
+    assert analyse(theory.dnc(p).params, p).solution_type == "dnc"
+    assert analyse(theory.low_rank(p).params, p).solution_type == "low-rank"
+    assert analyse(theory.zero(p).params, p).solution_type == "trivial"
     q = dufm.Problem(classes=4, per_class=3, width=6, depth=3, weight_decay=1e-2, loss="mse", activation="relu")
     a = analyse(theory.dnc(q).params, q)
-    assert a["solution_type"] == "dnc" and a["rank"]["Z"] == 4 and a["rank"]["sigma_H2"] == 4
+    assert a.solution_type == "dnc" and a.rank["Z"] == 4 and a.rank["sigma_H2"] == 4
     # a full-rank spectrum with unequal singular values is neither
     assert solution_type(np.array([3.0, 2.0, 1.0]), dufm.Problem(classes=4, per_class=1, width=4, depth=1, weight_decay=0.1)) == "other"
 
@@ -65,7 +65,7 @@ def test_mse_with_regularised_bias_is_dnc_and_srg_is_low_rank():
 
     p = dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=5e-3, loss="mse", bias="regularised", bias_decay=1.0)
     r = solve(p, SolverConfig(steps=100_000, init_scale=0.3))[0]
-    assert r.status == "converged" and analyse(r.params, p)["solution_type"] == "dnc"
+    assert r.status == "converged" and analyse(r.params, p).solution_type == "dnc"
     q = dufm.Problem(classes=10, per_class=2, width=12, depth=3, weight_decay=4e-3, loss="mse", activation="relu")
     a = analyse(theory.srg(q).params, q)
-    assert a["rank"]["Z"] == 10 and a["rank"]["H3"] == 5 and a["solution_type"] == "low-rank"
+    assert a.rank["Z"] == 10 and a.rank["H3"] == 5 and a.solution_type == "low-rank"

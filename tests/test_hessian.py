@@ -13,8 +13,8 @@ from dufm.init import initialise
 
 def _point(problem, seed=0, scale=0.3):
     params = initialise(jax.random.PRNGKey(seed), problem.architecture, scale, "gaussian")
-    if "b" in params:
-        params["b"] = 0.1 * jnp.arange(problem.classes, dtype=jnp.float64)
+    if params.b is not None:
+        params = params._replace(b=0.1 * jnp.arange(problem.classes, dtype=jnp.float64))
     return jax.tree_util.tree_map(np.asarray, params)
 
 
@@ -93,11 +93,11 @@ def test_lanczos_extremes_match_dense_spectrum(where):
     k = 80
     assert k < H.shape[0] / 2  # a genuine Krylov subspace, not the whole space
     lz = hessian.lanczos_extremes(params, p.decays, p.architecture, num_matvecs=k, seed=0)
-    assert abs(lz["min"] - w[0]) <= 1e-8 * norm
-    assert abs(lz["max"] - w[-1]) <= 1e-8 * norm
+    assert abs(lz.min - w[0]) <= 1e-8 * norm
+    assert abs(lz.max - w[-1]) <= 1e-8 * norm
     # Kahan: an eigenvalue lies within the residual of each Ritz value
-    assert np.min(np.abs(w - lz["min"])) <= lz["min_residual"] + 1e-14 * norm
-    assert np.min(np.abs(w - lz["max"])) <= lz["max_residual"] + 1e-14 * norm
+    assert np.min(np.abs(w - lz.min)) <= lz.min_residual + 1e-14 * norm
+    assert np.min(np.abs(w - lz.max)) <= lz.max_residual + 1e-14 * norm
     if where == "random":
         assert w[0] < -1e-3 * norm  # the test covers a negative extreme eigenvalue
 
@@ -148,11 +148,11 @@ def test_hutchinson_equals_its_definition_with_the_same_probes():
     assert set(np.unique(probes)) == {-1.0, 1.0}
     quad = np.einsum("si,ij,sj->s", probes, H, probes)
     frob2 = np.sum((probes @ H) ** 2, axis=1)
-    assert est["trace"] == pytest.approx(quad.mean(), rel=1e-12)
-    assert est["frobenius_norm"] == pytest.approx(np.sqrt(frob2.mean()), rel=1e-12)
+    assert est.trace == pytest.approx(quad.mean(), rel=1e-12)
+    assert est.frobenius_norm == pytest.approx(np.sqrt(frob2.mean()), rel=1e-12)
     # and they are unbiased estimates of the exact values
-    assert abs(est["trace"] - np.trace(H)) <= 5 * est["trace_stderr"]
-    assert abs(est["frobenius_norm"] - np.linalg.norm(H)) <= 5 * est["frobenius_norm_stderr"]
+    assert abs(est.trace - np.trace(H)) <= 5 * est.trace_stderr
+    assert abs(est.frobenius_norm - np.linalg.norm(H)) <= 5 * est.frobenius_norm_stderr
 
 
 def test_bad_arguments_raise_one_line_errors():

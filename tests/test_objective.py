@@ -26,15 +26,15 @@ def make(loss, act, L, bias, widths=None):
 
 def params_for(problem, seed=0):
     p = initialise(jax.random.PRNGKey(seed), problem.architecture, 0.7)
-    if "b" in p:
-        p["b"] = jnp.asarray(np.random.default_rng(seed).normal(size=problem.classes))
+    if p.b is not None:
+        p = p._replace(b=jnp.asarray(np.random.default_rng(seed).normal(size=problem.classes)))
     return p
 
 
 def numpy_objective(params, problem):
     """Independent evaluation with explicit loops over samples."""
-    H = np.asarray(params["H"])
-    Ws = [np.asarray(w) for w in params["W"]]
+    H = np.asarray(params.H)
+    Ws = [np.asarray(w) for w in params.W]
     y = np.repeat(np.arange(problem.classes), problem.counts)
     N = len(y)
     total = 0.0
@@ -44,8 +44,8 @@ def numpy_objective(params, problem):
             if l > 0 and problem.activation == "relu":
                 x = np.maximum(x, 0)
             x = W @ x
-        if "b" in params:
-            x = x + np.asarray(params["b"])
+        if params.b is not None:
+            x = x + np.asarray(params.b)
         if problem.loss == "ce":
             total += logsumexp(x) - x[y[i]]
         else:
@@ -54,7 +54,7 @@ def numpy_objective(params, problem):
             total += 0.5 * np.sum((x - t) ** 2)
     reg = 0.5 * problem.lambda_H * np.sum(H**2) + sum(0.5 * lw * np.sum(W**2) for lw, W in zip(problem.lambda_W, Ws))
     if problem.bias == "regularised":
-        reg += 0.5 * problem.bias_decay * np.sum(np.asarray(params["b"]) ** 2)
+        reg += 0.5 * problem.bias_decay * np.sum(np.asarray(params.b) ** 2)
     return total / N + reg
 
 
@@ -91,8 +91,8 @@ def test_relu_sits_after_hidden_layers_only():
     pb = make("ce", "relu", 3, "none")
     p = params_for(pb)
     Z, H = forward(p, pb.architecture)
-    W1, W2, W3 = (np.asarray(w) for w in p["W"])
-    H1 = np.asarray(p["H"])
+    W1, W2, W3 = (np.asarray(w) for w in p.W)
+    H1 = np.asarray(p.H)
     assert (H1 < 0).any()  # H_1 enters W_1 unrectified
     np.testing.assert_allclose(np.asarray(H[1]), W1 @ H1, rtol=1e-14, atol=1e-14)
     np.testing.assert_allclose(np.asarray(H[2]), W2 @ np.maximum(W1 @ H1, 0), rtol=1e-14, atol=1e-14)
@@ -103,5 +103,5 @@ def test_relu_sits_after_hidden_layers_only():
 def test_float32_problem_runs_in_float32():
     pb = dufm.Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01, dtype="float32")
     p = initialise(jax.random.PRNGKey(0), pb.architecture, 0.5)
-    assert p["H"].dtype == jnp.float32
+    assert p.H.dtype == jnp.float32
     assert objective(p, pb.decays, pb.architecture).dtype == jnp.float32

@@ -74,3 +74,42 @@ def test_from_dict_round_trips_to_dict():
     assert dufm.Problem.from_dict(p.to_dict()) == p
     with pytest.raises(ValueError, match="missing or has a malformed field"):
         dufm.Problem.from_dict({"classes": 3})
+
+
+def test_params_round_trip_the_store_names():
+    import numpy as np
+
+    p = dufm.Problem(classes=3, per_class=2, width=(4, 5), depth=2, bias="free", weight_decay=0.1)
+    params = dufm.initialise(__import__("jax").random.PRNGKey(0), p.architecture, 0.5)
+    arrays = params.to_arrays()
+    assert sorted(arrays) == ["H", "W1", "W2", "b"] and arrays["W2"].shape == (3, 5)
+    back = dufm.Params.from_arrays(arrays)
+    np.testing.assert_array_equal(back.H, arrays["H"])
+    assert [w.shape for w in back.W] == [(5, 4), (3, 5)] and back.b.shape == (3,)
+    assert dufm.Params.from_arrays({k: v for k, v in arrays.items() if k != "b"}).b is None
+    with pytest.raises(ValueError, match="must hold the parameter arrays H and W1"):
+        dufm.Params.from_arrays({"history_loss": np.zeros(3)}, "run x")
+    batch = dufm.Params.stack([params, params])
+    assert batch.H.shape == (2, 4, 6) and batch.b.shape == (2, 3)
+    np.testing.assert_array_equal(batch.member(1).W[1], arrays["W2"])
+
+
+def test_decays_stack_broadcast_and_check():
+    import numpy as np
+
+    p = dufm.Problem(classes=3, per_class=2, width=4, depth=3, weight_decay=0.1)
+    b = p.decays.broadcast(4)
+    assert b.H.shape == (4,) and b.W.shape == (4, 3) and b.b.shape == (4,)
+    s = dufm.Decays.stack([p.decays, dufm.Problem(classes=3, per_class=2, width=4, depth=3, weight_decay=0.2).decays])
+    np.testing.assert_array_equal(s.H, [0.1, 0.2])
+    assert b.check_batch(4, 3, "none") is b
+    with pytest.raises(ValueError, match=r"decays.W must have shape \(4, 2\)"):
+        b.check_batch(4, 2, "none")
+    with pytest.raises(ValueError, match="decays.b must be 0 unless bias is 'regularised'"):
+        b._replace(b=np.ones(4)).check_batch(4, 3, "free")
+
+
+def test_defaults_are_garrod_keating_fig1():
+    p = dufm.Problem()
+    assert (p.classes, p.counts[0], p.widths, p.depth, p.loss, p.activation) == (10, 5, (70, 70), 2, "ce", "linear")
+    assert p.lambda_H == 2.0**-10 and p.lambda_W == (2.0**-10,) * 2

@@ -7,7 +7,7 @@ import pytest
 import dufm
 from dufm import theory
 from dufm.geometry import analyse
-from dufm.solve import Decays, SolverConfig, _run_single, initial_params, solve
+from dufm.solve import Decays, SolverConfig, initial_params, run, run_many, solve
 
 SMALL = dict(classes=4, per_class=3, width=6)
 
@@ -22,8 +22,8 @@ def test_classical_ufm_reaches_closed_form(loss, opt):
     assert run.status == "converged" and run.grad_norm <= 1e-9
     assert abs(run.loss - want) <= 1e-9 * want
     a = analyse(run.params, p)
-    assert a["solution_type"] == "dnc"
-    assert all(m["nc1"] <= 1e-10 for m in a["nc"].values())
+    assert a.solution_type == "dnc"
+    assert all(m.nc1 <= 1e-10 for m in a.nc.values())
 
 
 @pytest.mark.parametrize("L", [2, 3, 4])
@@ -33,7 +33,7 @@ def test_deep_linear_mse_reaches_dnc(L):
     run = solve(p, SolverConfig(lr=0.5, steps=50_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
     assert run.status == "converged"
     assert abs(run.loss - want) <= 1e-9 * want
-    assert analyse(run.params, p)["solution_type"] == "dnc"
+    assert analyse(run.params, p).solution_type == "dnc"
 
 
 def test_fig1_low_rank_end_point():
@@ -44,7 +44,7 @@ def test_fig1_low_rank_end_point():
     assert round(run.loss, 6) == 0.080013
     assert abs(run.loss - theory.low_rank(p).loss) <= 1e-12
     a = analyse(run.params, p)
-    assert a["rank"]["Z"] == 5 and a["solution_type"] == "low-rank"
+    assert a.rank["Z"] == 5 and a.solution_type == "low-rank"
 
 
 def test_fig1_wider_smaller_init_ends_at_dnc():
@@ -54,7 +54,7 @@ def test_fig1_wider_smaller_init_ends_at_dnc():
     assert run.status == "converged"
     assert round(run.loss, 6) == 0.090662 and abs(run.loss - theory.dnc(p).loss) <= 1e-12
     a = analyse(run.params, p)
-    assert a["rank"]["Z"] == 9 and a["solution_type"] == "dnc"
+    assert a.rank["Z"] == 9 and a.solution_type == "dnc"
 
 
 def test_seed_batch_equals_runs_alone():
@@ -64,15 +64,15 @@ def test_seed_batch_equals_runs_alone():
     stops = set()
     for r in batch:
         alone = solve(p, cfg, seeds=[r.seed])[0]
-        # and a genuinely unbatched (no vmap) program
+        # and a genuinely unbatched (no vmap, no lax.map) program
         p0 = jax.tree_util.tree_map(lambda a: a[0], initial_params(p, [r.seed], cfg))
-        raw = _run_single(p0, p.decays, p.architecture, cfg)
-        for other in (alone.params, raw["params"]):
+        raw = jax.jit(run, static_argnums=(2, 3))(p0, p.decays, p.architecture, cfg)
+        for other in (alone.params, raw.params):
             for x, y in zip(jax.tree_util.tree_leaves(r.params), jax.tree_util.tree_leaves(other)):
                 assert np.max(np.abs(np.asarray(x) - np.asarray(y))) <= 1e-12 * max(1.0, np.max(np.abs(y)))
-        assert alone.status == r.status and alone.steps == r.steps == int(raw["steps"])
+        assert alone.status == r.status and alone.steps == r.steps == int(raw.steps)
         assert abs(alone.loss - r.loss) <= 1e-12 * abs(r.loss)
-        np.testing.assert_allclose(alone.history_loss, r.history_loss, rtol=1e-12)
+        np.testing.assert_allclose(alone.history.loss, r.history.loss, rtol=1e-12)
         stops.add(r.steps)
     assert len(stops) > 1  # seeds stop at different steps: freezing inside the batch is exercised
 
@@ -104,8 +104,8 @@ def test_step_limit_and_history():
     p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
     r = solve(p, SolverConfig(lr=0.5, steps=250, log_every=100, init_scale=0.3), seeds=[0])[0]
     assert r.status == "max_steps" and r.steps == 250
-    assert list(r.history_step) == [0, 100, 200, 250]
-    assert r.history_loss[-1] == r.loss and np.all(np.diff(r.history_loss) < 0)
+    assert list(r.history.step) == [0, 100, 200, 250]
+    assert r.history.loss[-1] == r.loss and np.all(np.diff(r.history.loss) < 0)
 
 
 def test_converged_run_stops_at_tolerance():
@@ -115,21 +115,21 @@ def test_converged_run_stops_at_tolerance():
     # one step fewer and it has not converged yet: it stopped at the first step below tol
     early = solve(p, SolverConfig(lr=0.5, steps=r.steps - 1, tol=1e-6, init_scale=0.3), seeds=[0])[0]
     assert early.status == "max_steps" and early.grad_norm > 1e-6
-    assert len(set(r.history_step)) == len(r.history_step)
+    assert len(set(r.history.step)) == len(r.history.step)
 
 
 def test_history_has_no_duplicate_final_entry():
     p = dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)
     r = solve(p, SolverConfig(lr=0.5, steps=5000, tol=1e-4, log_every=1, init_scale=0.3), seeds=[0])[0]
     assert r.status == "converged"
-    assert list(r.history_step) == list(range(r.steps + 1))
+    assert list(r.history.step) == list(range(r.steps + 1))
 
 
 def test_float32_solver_converges_at_its_default_tolerance():
     p = dufm.Problem(depth=1, weight_decay=5e-3, dtype="float32", **SMALL)
     r = solve(p, SolverConfig(lr=0.5, steps=50_000, init_scale=0.3), seeds=[0])[0]
     assert r.status == "converged" and r.grad_norm <= 1e-5
-    assert r.params["H"].dtype == np.float32
+    assert r.params.H.dtype == np.float32
     want = theory.dnc(dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)).loss
     assert abs(r.loss - want) <= 1e-5 * want  # float32: about 1e-6 relative is what the format allows
 
@@ -163,8 +163,40 @@ def test_bias_variants_reach_dnc():
 def test_nc1_history_matches_geometry():
     p = dufm.Problem(depth=3, weight_decay=2e-3, activation="relu", **SMALL)
     r = solve(p, SolverConfig(lr=0.5, steps=500, log_every=100, init_scale=0.3), seeds=[1])[0]
-    assert r.history_nc1.shape == (len(r.history_step), 3)
+    assert r.history.nc1.shape == (len(r.history.step), 3)
     a = analyse(r.params, p)
-    want = [a["nc"]["H1"]["nc1_trace"], a["nc"]["sigma_H2"]["nc1_trace"], a["nc"]["sigma_H3"]["nc1_trace"]]
-    np.testing.assert_allclose(r.history_nc1[-1], want, rtol=1e-10)
-    assert np.all(np.isfinite(r.history_nc1))
+    want = [a.nc["H1"].nc1_trace, a.nc["sigma_H2"].nc1_trace, a.nc["sigma_H3"].nc1_trace]
+    np.testing.assert_allclose(r.history.nc1[-1], want, rtol=1e-10)
+    assert np.all(np.isfinite(r.history.nc1))
+
+
+def test_run_many_is_the_one_batch_entry_point():
+    """solve() = initial_params + run_many; decays broadcast, seeds are labels, padding is dropped."""
+    p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
+    cfg = SolverConfig(lr=0.5, steps=6000, tol=1e-5, init_scale=0.3, log_every=50)  # stops at 5444, 5708, 5712
+    seeds = [3, 4, 5]
+    via_solve = solve(p, cfg, seeds=seeds)
+    params0 = initial_params(p, seeds, cfg)
+    bare = run_many(params0, p.decays, p.architecture, cfg)  # unbatched decays are broadcast; no seeds: no labels
+    padded = run_many(params0, p.decays.broadcast(3), p.architecture, cfg, seeds=seeds, pad_to=8)
+    assert len(bare) == len(padded) == 3 and len({r.steps for r in via_solve}) > 1
+    for a, b, c in zip(via_solve, bare, padded):
+        assert b.seed is None and c.seed == a.seed
+        for other in (b, c):
+            assert other.status == a.status and other.steps == a.steps and other.device
+            assert abs(other.loss - a.loss) <= 1e-12 * a.loss
+            np.testing.assert_array_equal(other.history.step, a.history.step)
+            np.testing.assert_allclose(other.params.H, a.params.H, rtol=0, atol=1e-12)
+    with pytest.raises(ValueError, match="seeds must give one seed per run"):
+        run_many(params0, p.decays, p.architecture, cfg, seeds=[1])
+
+
+def test_status_enumeration():
+    from dufm.solve import Status
+
+    assert [s.code for s in Status] == [0, 1, 2, 3]
+    assert all(Status.from_code(s.code) is s for s in Status)
+    assert Status.CONVERGED == "converged" and str(Status.MAX_STEPS) == "max_steps"
+    import json
+
+    assert json.dumps({"status": Status.DIVERGED}) == '{"status": "diverged"}'

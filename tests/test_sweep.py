@@ -12,45 +12,17 @@ import numpy as np
 import pytest
 
 import dufm
+from dufm.records import load_results
 from dufm.solve import SolverConfig, solve
-from dufm.sweep import expand, group, load_config, load_results, run_sweep
+from dufm.sweep import expand, group, load_config, plan, run_sweep
+from helpers import write_sweep
 
-TINY = """
-name = "tiny"
-seeds = {seeds}
-max_batch = {max_batch}
-[problem]
-classes = 3
-per_class = 2
-width = 4
-depth = 2
-loss = "mse"
-weight_decay = 0.002
-[solver]
-steps = {steps}
-init_scale = 0.3
-log_every = 50
-[grid]
-{grid}
-"""
-
-
-def write(tmp_path, seeds=2, max_batch=32, steps=400, grid="weight_decay = [0.002, 0.004]", name="tiny.toml"):
-    path = tmp_path / name
-    path.write_text(TINY.format(seeds=seeds, max_batch=max_batch, steps=steps, grid=grid))
-    return path
-
-
-class Quiet:
-    def write(self, s):
-        pass
-
-    def flush(self):
-        pass
+def write(tmp_path, seeds=2, max_batch=32, steps=400, grid=None, name="tiny.toml"):
+    return write_sweep(tmp_path, name, seeds=seeds, max_batch=max_batch, solver={"steps": steps}, grid=grid)
 
 
 def test_grid_expansion_and_grouping(tmp_path):
-    cfg = load_config(write(tmp_path, seeds=3, grid="width = [4, 5]\nweight_decay = [0.002, 0.004]\ninit_scale = [0.1, 0.3]"))
+    cfg = load_config(write(tmp_path, seeds=3, grid={"width": [4, 5], "weight_decay": [0.002, 0.004], "init_scale": [0.1, 0.3]}))
     specs = expand(cfg)
     assert len(specs) == 2 * 2 * 2 * 3 and len({s.key for s in specs}) == len(specs)
     groups = group(specs)
@@ -63,18 +35,20 @@ def test_grid_expansion_and_grouping(tmp_path):
 
 
 def test_sweep_results_equal_solve(tmp_path):
-    cfg = load_config(write(tmp_path, seeds=2, grid="weight_decay = [0.002, 0.004]\ninit_scale = [0.1, 0.3]"))
-    run_sweep(cfg, out=tmp_path / "out", stream=Quiet())
+    cfg = load_config(write(tmp_path, seeds=2, grid={"weight_decay": [0.002, 0.004], "init_scale": [0.1, 0.3]}))
+    run_sweep(cfg, out=tmp_path / "out")
     res = load_results(tmp_path / "out")
     assert len(res) == 8
     for rec in res.records:
-        p = rec["config"]["problem"]
-        problem = dufm.Problem(classes=3, per_class=2, width=4, depth=2, loss="mse", weight_decay=p["lambda_H"])
-        alone = solve(problem, SolverConfig(steps=400, init_scale=rec["config"]["solver"]["init_scale"], log_every=50), seeds=[rec["seed"]])[0]
-        assert abs(alone.loss - rec["loss"]) <= 1e-12 * alone.loss and alone.steps == rec["steps"]
+        problem = dufm.Problem(classes=3, per_class=2, width=4, depth=2, loss="mse", weight_decay=rec.problem.lambda_H)
+        assert problem.to_dict() == rec.problem.to_dict()
+        alone = solve(problem, SolverConfig(steps=400, init_scale=rec.solver.init_scale, log_every=50), seeds=[rec.seed])[0]
+        assert abs(alone.loss - rec.loss) <= 1e-12 * alone.loss and alone.steps == rec.steps
         arr = res.arrays(rec)
-        np.testing.assert_allclose(arr["H"], alone.params["H"], rtol=0, atol=1e-12)
-        np.testing.assert_allclose(arr["history_loss"], alone.history_loss, rtol=1e-12)
+        np.testing.assert_allclose(arr["H"], alone.params.H, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(res.params(rec).H, alone.params.H, rtol=0, atol=1e-12)
+        np.testing.assert_allclose(arr["history_loss"], alone.history.loss, rtol=1e-12)
+        np.testing.assert_allclose(rec.history.loss, alone.history.loss, rtol=1e-12)
     table = res.table()
     assert len(table["loss"]) == 8 and set(table["status"]) <= {"converged", "max_steps"}
     assert (tmp_path / "out" / "summary.csv").read_text().count("\n") == 9
@@ -82,33 +56,40 @@ def test_sweep_results_equal_solve(tmp_path):
 
 def test_second_sweep_does_no_work_and_changed_grid_adds_only_new_runs(tmp_path, capsys):
     path = write(tmp_path)
-    first = run_sweep(load_config(path), out=tmp_path / "out", stream=Quiet())
-    assert first["ran"] == 4
+    first = run_sweep(load_config(path), out=tmp_path / "out")
+    assert first.ran == 4
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").iterdir()}
-    again = run_sweep(load_config(path), out=tmp_path / "out", stream=sys.stderr)
-    assert again["ran"] == 0 and again["skipped"] == 4
+    from dufm.cli import main
+
+    assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 0
     assert "nothing to do" in capsys.readouterr().err
+    again = run_sweep(load_config(path), out=tmp_path / "out")
+    assert again.ran == 0 and again.skipped == 4
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").iterdir()} == before
-    bigger = write(tmp_path, grid="weight_decay = [0.002, 0.004, 0.008]")
-    third = run_sweep(load_config(bigger), out=tmp_path / "out", stream=Quiet())
-    assert third["ran"] == 2 and third["skipped"] == 4
+    bigger = write(tmp_path, grid={"weight_decay": [0.002, 0.004, 0.008]})
+    third = run_sweep(load_config(bigger), out=tmp_path / "out")
+    assert third.ran == 2 and third.skipped == 4
     assert len(load_results(tmp_path / "out")) == 6
     # a smaller grid: the other runs stay on disk but are not part of the loaded results
-    smaller = write(tmp_path, grid="weight_decay = [0.008]")
-    assert run_sweep(load_config(smaller), out=tmp_path / "out", stream=Quiet())["ran"] == 0
+    smaller = write(tmp_path, grid={"weight_decay": [0.008]})
+    assert run_sweep(load_config(smaller), out=tmp_path / "out").ran == 0
     assert len(load_results(tmp_path / "out")) == 2 and len(load_results(tmp_path / "out", every_run=True)) == 6
 
 
 def test_diverged_runs_are_recorded_not_stored_as_results(tmp_path):
-    cfg = load_config(write(tmp_path, grid="lr = [0.5, 200.0]"))
-    out = run_sweep(cfg, out=tmp_path / "out", stream=Quiet())
-    assert out["status"]["diverged"] == 2
+    cfg = load_config(write(tmp_path, grid={"lr": [0.5, 200.0]}))
+    out = run_sweep(cfg, out=tmp_path / "out")
+    assert out.status["diverged"] == 2
     res = load_results(tmp_path / "out")
     bad = res.diverged
     assert len(bad) == 2 and len(res.results()) == 2
     for rec in bad:
-        assert rec["loss"] is None and rec["diverged_at_step"] > 0 and "singular_values" not in rec
+        assert rec.loss is None and rec.steps > 0 and rec.analysis is None
+        doc = json.loads((tmp_path / "out" / "runs" / f"{rec.key}.json").read_text())
+        assert doc["loss"] is None and doc["diverged_at_step"] == rec.steps > 0 and "singular_values" not in doc
         assert "H" not in res.arrays(rec)
+        with pytest.raises(ValueError, match="must hold the parameter arrays"):
+            res.params(rec)
 
 
 def _stored(out: Path) -> int:
@@ -156,10 +137,52 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     killed = _check_consistent(out)
     assert not list((out / "runs").glob(".*.tmp"))
     clean = tmp_path / "clean"
-    run_sweep(load_config(path), out=clean, stream=Quiet())
+    run_sweep(load_config(path), out=clean)
     assert killed == _check_consistent(clean) and len(killed) == 32
     a, b = load_results(out), load_results(clean)
-    la = {r["key"]: r["loss"] for r in a.records}
-    lb = {r["key"]: r["loss"] for r in b.records}
+    la = {r.key: r.loss for r in a.records}
+    lb = {r.key: r.loss for r in b.records}
     assert all(abs(la[k] - lb[k]) <= 1e-12 * lb[k] for k in lb)
     assert "nothing to do" in subprocess.run(cmd, capture_output=True, text=True).stderr
+
+
+def test_plan_is_pure_and_batches_groups(tmp_path):
+    specs = expand(load_config(write(tmp_path, seeds=5, grid={"width": [4, 5], "weight_decay": [0.002, 0.004]})))
+    whole = plan(specs, max_batch=4)
+    assert (whole.total, whole.stored, whole.todo) == (20, 0, 20)
+    assert [(len(b.specs), b.size, b.group, b.groups) for b in whole.batches] == [(4, 4, 1, 2)] * 2 + [(2, 4, 1, 2)] + [(4, 4, 2, 2)] * 2 + [(2, 4, 2, 2)]
+    assert sum(len(b.specs) for b in whole.batches) == 20
+    done = {s.key for s in specs[:7]}
+    rest = plan(specs, done, max_batch=32)
+    assert rest.stored == 7 and rest.todo == 13 and {s.key for b in rest.batches for s in b.specs} == {s.key for s in specs[7:]}
+    assert plan(specs, {s.key for s in specs}).batches == ()
+    with pytest.raises(ValueError, match="max_batch must be an integer >= 1"):
+        plan(specs, max_batch=0)
+
+
+def test_progress_hears_the_plan_and_every_batch(tmp_path):
+    class Recorder:
+        def __init__(self):
+            self.events = []
+
+        def start(self, plan, path):
+            self.events.append(("start", plan.todo, plan.total, path))
+
+        def advance(self, batch):
+            self.events.append(("batch", len(batch.specs)))
+
+    rec = Recorder()
+    result = run_sweep(load_config(write(tmp_path, max_batch=3)), out=tmp_path / "out", progress=rec)
+    assert rec.events[0] == ("start", 4, 4, tmp_path / "out")
+    assert [e[1] for e in rec.events[1:]] == [2, 2] and result.ran == 4
+    assert result.to_dict() == {"total": 4, "ran": 4, "skipped": 0, "path": str(tmp_path / "out"),
+                                "status": {"converged": 0, "max_steps": 4, "diverged": 0}}
+
+
+def test_bad_analysis_thresholds_are_rejected_before_anything_runs(tmp_path):
+    cfg = load_config(write(tmp_path))
+    with pytest.raises(ValueError, match=r"unknown \[analysis\] key\(s\) \['rank_toll'\]"):
+        run_sweep({**cfg, "analysis": {"rank_toll": 0.1}}, out=tmp_path / "out")
+    with pytest.raises(ValueError, match=r"rank_tol must be a number in \(0, 1\)"):
+        run_sweep({**cfg, "analysis": {"rank_tol": -5}}, out=tmp_path / "out")
+    assert not (tmp_path / "out").exists()

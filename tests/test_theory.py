@@ -53,7 +53,7 @@ def test_every_candidate_matches_the_objective(kw):
             assert g <= 1e-9, (name, g)
         else:
             assert g > 1e-6, (name, g)  # documented as not critical: the test shows it
-        assert c.params["H"].shape == (problem.widths[0], problem.samples)
+        assert c.params.H.shape == (problem.widths[0], problem.samples)
     assert seen >= (1 if (problem.loss, problem.bias) == ("mse", "regularised") else 2)
 
 
@@ -112,7 +112,7 @@ def test_representation_cost_is_attained_and_minimal(rng):
     Zp, _ = forward(jax.tree_util.tree_map(jnp.asarray, params), problem.architecture)
     np.testing.assert_allclose(np.asarray(Zp), Z, rtol=0, atol=1e-13)
     a = theory.decay_vector(problem)
-    F = [params["H"], *params["W"]]
+    F = [params.H, *params.W]
     cost = sum(0.5 * ai * np.sum(Fi**2) for ai, Fi in zip(a, F))
     assert cost == pytest.approx(theory.schatten_cost(Z, a), rel=1e-13)
     # the same product through any other invertible re-balancing costs more
@@ -223,20 +223,22 @@ def test_every_critical_scale_is_a_critical_point_with_the_reduced_loss(kw, name
     from dufm.objective import gradient_norm
 
     p = dufm.Problem(**kw)
-    scales = theory.critical_scales(p, name)
-    assert scales and scales[-1]["kind"] == "minimum"
+    reduced = theory.reduced_loss(p, name)
+    scales = reduced.critical_scales()
+    assert scales and scales[-1].kind == "minimum"
     best = {"dnc": theory.dnc, "low_rank": theory.low_rank}[name](p)
-    assert scales[-1]["scale"] == pytest.approx(best.scale, rel=1e-12)
+    assert scales[-1].scale == pytest.approx(best.scale, rel=1e-12)
+    assert reduced.minimise() == scales[-1]  # the optimum is the large-scale minimum here
     f = lambda q: objective(q, p.decays, p.architecture)  # noqa: E731
     for c in scales:
-        params = jax.tree_util.tree_map(jnp.asarray, theory.at_scale(p, name, c["scale"]))
-        assert float(f(params)) == pytest.approx(c["loss"], rel=1e-12)
+        params = jax.tree_util.tree_map(jnp.asarray, theory.at_scale(p, name, c.scale))
+        assert float(f(params)) == pytest.approx(c.loss, rel=1e-12)
         assert float(gradient_norm(jax.grad(f)(params))) <= 1e-10
     # off a critical scale: the same reduced loss, but not a critical point
-    s = 1.3 * scales[-1]["scale"]
+    s = 1.3 * scales[-1].scale
     params = jax.tree_util.tree_map(jnp.asarray, theory.at_scale(p, name, s))
-    g, dg, coef, power, _, _ = theory._reduced(p, name)
-    assert float(f(params)) == pytest.approx(g(s) + coef * s**power, rel=1e-12)
+    assert float(f(params)) == pytest.approx(reduced.g(s) + reduced.coef * s**reduced.power, rel=1e-12)
+    assert float(f(params)) == pytest.approx(reduced(s), rel=1e-15)
     assert float(gradient_norm(jax.grad(f)(params))) > 1e-6
 
 
@@ -246,4 +248,4 @@ def test_at_scale_rejects_bad_input():
         theory.at_scale(p, "dnc", float("nan"))
     with pytest.raises(ValueError, match="point must be 'dnc'"):
         theory.at_scale(p, "low_rank", 1.0)  # odd K: no critical one-scale low-rank point
-    assert theory.at_scale(p, "zero", 0.0)["H"].shape == (6, 10)
+    assert theory.at_scale(p, "zero", 0.0).H.shape == (6, 10)

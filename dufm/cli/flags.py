@@ -1,0 +1,107 @@
+"""Flags of the ``dufm`` command, derived from the library's configuration dataclasses.
+
+Each flag of a :class:`~dufm.problem.Problem`, :class:`~dufm.solve.SolverConfig`,
+:class:`~dufm.geometry.Thresholds`, :class:`~dufm.critical.RefineConfig` or
+:class:`~dufm.critical.ClassifyConfig` field comes from the field itself
+(:func:`dufm.options.option`): its name (``per_class`` -> ``--per-class``),
+its default and its help text are stated once, in the library. Values are
+parsed here but validated by the library, whose ValueError names the
+parameter; :func:`explain` maps that name back to the flag.
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import re
+
+from ..options import documented_fields
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse with one-line errors (exit status 2, no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}\n")
+
+
+def number(text: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+
+
+def integer(text: str) -> int:
+    try:
+        return int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not an integer: {text!r}") from None
+
+
+def int_list(text: str):
+    parts = [integer(t) for t in text.split(",")]
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+def float_list(text: str):
+    parts = [number(t) for t in text.split(",")]
+    return parts[0] if len(parts) == 1 else tuple(parts)
+
+
+# a field's annotation (a string: the library modules use postponed annotations) -> how its flag is parsed
+PARSERS = {"int": integer, "float": number, "float | None": number, "str": str, "int | tuple[int, ...]": int_list,
+           "float | tuple[float, ...] | None": float_list}
+
+
+def _shown(value) -> str:
+    if isinstance(value, float) and value > 0 and math.log2(value).is_integer() and abs(math.log2(value)) > 4:
+        return f"2^{int(math.log2(value))}"
+    return f"{value:g}" if isinstance(value, float) else str(value)
+
+
+def add_fields(group, cls, *, prefix: str = "", defaults: bool = True):
+    """One flag per documented field of dataclass ``cls``: ``--{prefix}{name}`` (``_`` as ``-``), dest ``{prefix}{name}``.
+
+    ``defaults=False`` leaves a flag that is not given out of the namespace
+    (so :func:`given` tells which were), for flags that override a config.
+    """
+    for f in documented_fields(cls):
+        meta = f.metadata
+        text = meta["help"]
+        if meta["choices"]:
+            text += ": " + " | ".join(meta["choices"])
+        if f.default is not None:
+            text += f" (default {_shown(f.default)})"
+        flag = "--" + (prefix + f.name).replace("_", "-")
+        kw = {"help": text, "dest": prefix + f.name, "type": PARSERS[f.type],
+              "default": f.default if defaults else argparse.SUPPRESS}
+        if meta["metavar"]:
+            kw["metavar"] = meta["metavar"]
+        group.add_argument(flag, **kw)
+
+
+def given(args, cls, prefix: str = "") -> dict:
+    """The documented fields of ``cls`` present in ``args`` (flags added by :func:`add_fields`), by field name."""
+    return {f.name: getattr(args, prefix + f.name) for f in documented_fields(cls) if hasattr(args, prefix + f.name)}
+
+
+def _flag(name: str) -> str:
+    return "--" + name.replace("_", "-")
+
+
+def build(cls, args, prefix: str = "", **extra):
+    """``cls(**given flags, **extra)``; the library's ValueError about a field comes back naming the field's flag."""
+    try:
+        return cls(**given(args, cls, prefix), **extra)
+    except ValueError as e:
+        m = re.match(r"([a-z_]+) must ", str(e))
+        if m and hasattr(args, prefix + m.group(1)):
+            raise ValueError(f"{_flag(prefix + m.group(1))}: {e}") from None
+        raise
+
+
+def explain(message: str, args) -> str:
+    """The library's message, with the flag of the parameter it names in front (``--per-class: per_class must ...``)."""
+    m = re.match(r"([a-z_]+) must ", message)
+    return f"{_flag(m.group(1))}: {message}" if m and hasattr(args, m.group(1)) else message

@@ -1,0 +1,26 @@
+"""``dufm plot``: draw the figures of a results directory into its figures/ folder (PNG and PDF)."""
+
+from __future__ import annotations
+
+HELP = "draw the figures of a results directory (PNG and PDF)"
+DESCRIPTION = "Draw the figures named in the sweep config's [plots] table (or --figure) into <results>/figures."
+
+
+def add(sub):
+    p = sub.add_parser("plot", help=HELP, description=DESCRIPTION)
+    p.add_argument("results", help="results directory written by dufm sweep")
+    p.add_argument("--figure", action="append", default=[], help="figure to draw (repeatable; default: the config's list)")
+
+
+def run(args) -> int:
+    from .. import plots
+    from ..records import load_results
+
+    results = load_results(args.results)
+    figures = plots.figures(results, args.figure or None)
+    out = results.path / "figures"
+    out.mkdir(exist_ok=True)
+    for name, fig in figures.items():
+        for ext in ("png", "pdf"):
+            print(plots.save(fig, out / f"{name}.{ext}"))
+    return 0

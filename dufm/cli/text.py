@@ -1,0 +1,167 @@
+"""Every line the ``dufm`` command prints as text (the JSON output is the records' own ``to_dict``)."""
+
+from __future__ import annotations
+
+import sys
+import time
+
+from ..problem import Problem
+
+
+def singular_values(s, most: int = 10) -> str:
+    head = " ".join(f"{v:.6g}" for v in s[:most])
+    return head + (f" ... ({len(s)} values)" if len(s) > most else "")
+
+
+def problem_line(problem: Problem) -> str:
+    def one(v):
+        return v[0] if len(set(v)) == 1 else list(v)
+
+    return (
+        f"problem: K={problem.classes} n={one(problem.counts)} L={problem.depth} width={one(problem.widths)} loss={problem.loss} "
+        f"activation={problem.activation} lambda_H={problem.lambda_H!r} lambda_W={one(problem.lambda_W)} bias={problem.bias} "
+        f"{problem.dtype} ({problem.parameter_count} parameters)"
+    )
+
+
+def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, rank_tol: float) -> list[str]:
+    """``dufm solve``'s text: the problem, the solver, the closed forms, and per run its stop reason, spectra and NC metrics."""
+    lines = [problem_line(problem),
+             f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g} init={cfg.init} scale={cfg.init_scale:g}; "
+             f"{seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
+    refs = {k: v["loss"] for k, v in theory.items() if v.get("loss") is not None}
+    lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
+    for rec in records:
+        lines.append("")
+        if rec.diverged:
+            lines.append(f"seed {rec.seed}: DIVERGED at step {rec.steps} (non-finite or exploding loss); no result stored")
+            continue
+        stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit"}[rec.status]
+        lines.append(f"seed {rec.seed}: {stop} after {rec.steps} steps; loss {rec.loss:.15g}, |grad| {rec.grad_norm:.3e}")
+        a = rec.analysis
+        gaps = ", ".join(f"{k} {rec.loss - v:+.3e}" for k, v in refs.items())
+        lines.append(f"  solution type: {a.solution_type} (rank Z = {a.rank['Z']}, rank tol {rank_tol:g}); loss - closed form: {gaps}")
+        lines.append("  singular values [rank]:")
+        for k, s in a.singular_values.items():
+            lines.append(f"    {k:9s} [{a.rank[k]:3d}] {singular_values(s)}")
+        lines.append("  NC metrics:        nc1   nc1_trace     nc2_etf      nc2_of         nc3")
+        for k, m in a.nc.items():
+            cells = " ".join(f"{v:11.3e}" if v is not None else f"{'-':>11s}" for v in (m.nc1, m.nc1_trace, m.nc2_etf, m.nc2_of, m.nc3))
+            lines.append(f"    {k:9s} {cells}")
+    return lines
+
+
+def theory_report(problem, rec: dict) -> list[str]:
+    """``dufm theory``'s table of candidates, and which is lowest."""
+    lines = [problem_line(problem), f"{'candidate':20s} {'loss':>20s} {'scale':>28s} {'rank':>5s} {'critical':>9s}"]
+    for name, c in rec.items():
+        if c["loss"] is None:
+            lines.append(f"{name:20s} {'n/a':>20s}   ({c['reason']})")
+            continue
+        sc = c["scale"]
+        sc = ", ".join(f"{k}={v:.10g}" for k, v in sc.items()) if isinstance(sc, dict) else f"{sc:.12g}"
+        lines.append(f"{name:20s} {c['loss']:20.15g} {sc:>28s} {c['rank']:5d} {'yes' if c['critical'] else 'no':>9s}")
+        if c.get("lower_bound") is not None:
+            lines.append(f"{'':20s} lower bound {c['lower_bound']:.15g} (linear DNC); {c.get('note', '')}")
+        elif c.get("note"):
+            lines.append(f"{'':20s} note: {c['note']}")
+    avail = {k: v["loss"] for k, v in rec.items() if v["loss"] is not None}
+    best = min(avail, key=avail.get)
+    line = f"lowest: {best}"
+    if "dnc" in avail and best != "dnc":
+        line += f" (below dnc by {avail['dnc'] - avail[best]:.6g}, {100 * (avail['dnc'] - avail[best]) / avail['dnc']:.3g}%)"
+    lines.append(line)
+    return lines
+
+
+def probe_report(problem, info: dict, refinement, c, zero_tol: float, symmetry: int | None, plot: str | None) -> list[str]:
+    """``dufm probe``'s text: the point, the refinement, the Hessian summary and the verdict."""
+    h = c.hessian
+    lines = [problem_line(problem)]
+    src = info["source"]
+    if src == "point":
+        desc = f"{info['point']} at scale {info['scale']:.10g}"
+        desc += f" (closed-form loss {info['closed_form_loss']:.15g})" if "closed_form_loss" in info else ""
+    elif src == "solve":
+        desc = f"end point of a solve, seed {info['seed']}: {info['status']} after {info['steps']} steps"
+    else:
+        desc = f"stored run {info['key']} of {info['result']}"
+    lines.append("point:   " + desc)
+    if info.get("critical_scales"):
+        lines.append("         critical scales of its reduced loss: "
+                     + ", ".join(f"{s.scale:.6g} ({s.kind}, loss {s.loss:.10g})" for s in info["critical_scales"]))
+    if refinement:
+        hist = refinement.history
+        if refinement.status == "diverged":
+            lines.append(f"refine:  diverged: L-BFGS met a non-finite or exploding loss at step {refinement.descent_steps}; "
+                         "the unrefined point is probed below")
+        else:
+            lbfgs = ""
+            if refinement.descent_status is not None:
+                cut = " (step limit: descent did not reach its target)" if refinement.descent_status == "max_steps" else ""
+                lbfgs = f"{refinement.descent_steps} L-BFGS steps{cut}, then "
+            lines.append(f"refine:  {refinement.status} after {lbfgs}{refinement.iterations} Newton-MR steps, "
+                         f"|grad| {hist[0]:.3e} -> {hist[-1]:.3e}")
+    lines.append(f"loss {c.loss:.15g}, |grad| {c.grad_norm:.3e}")
+    res = f" (Lanczos residual {h.min_eigenvalue_residual:.1e})" if h.min_eigenvalue_residual is not None else ""
+    lines.append(f"Hessian ({h.method}, {h.parameters} parameters; zero means |lambda| <= {h.zero_tolerance:.2e} = "
+                 f"{zero_tol:g} x spectral norm):")
+    lines.append(f"  min eigenvalue {h.min_eigenvalue:.6e}{res}, max {h.max_eigenvalue:.6e}")
+    counts = "unknown (matrix-free)" if h.negative is None else f"{h.negative} / {h.zero} / {h.positive}"
+    est = " (Hutchinson estimates)" if h.method == "lanczos" else ""
+    lines.append(f"  negative / zero / positive: {counts}; trace {h.trace:.6g}, Frobenius norm {h.frobenius_norm:.6g}{est}")
+    if symmetry is not None:
+        lines.append(f"  rotation-symmetry orbit dimension {symmetry} (null directions every linear critical point has)")
+    lines.append(f"verdict: {c.verdict}")
+    if plot:
+        lines.append(f"spectrum written to {plot}")
+    return lines
+
+
+def _duration(s: float) -> str:
+    s = int(round(s))
+    return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
+
+
+class Progress:
+    """A sweep's progress on stderr: its plan, then runs done / total with elapsed time and ETA per finished batch
+    (rewritten in place on a terminal, one line per batch otherwise)."""
+
+    def __init__(self, stream=None, ray_address: str | None = None):
+        self.stream = stream or sys.stderr
+        self.tty = getattr(self.stream, "isatty", lambda: False)()
+        self.ray = ray_address
+        self.total = self.done = 0
+        self.t0 = time.perf_counter()
+
+    def _write(self, text: str):
+        self.stream.write(text)
+        self.stream.flush()
+
+    def start(self, plan, path):
+        self.total, self.done, self.t0 = plan.todo, 0, time.perf_counter()
+        if not plan.todo:
+            self._write(f"nothing to do: all {plan.total} runs of this grid are already stored in {path}\n")
+        else:
+            ray = f" (Ray at {self.ray})" if self.ray else ""
+            self._write(f"{plan.todo} runs to do ({plan.stored} of {plan.total} already stored) in {path}{ray}\n")
+
+    def advance(self, batch):
+        self.done += len(batch.specs)
+        el = time.perf_counter() - self.t0
+        eta = el / self.done * (self.total - self.done) if self.done else float("nan")
+        width = 30
+        fill = int(width * self.done / max(self.total, 1))
+        p = batch.specs[0].problem
+        note = f"| group {batch.group}/{batch.groups} (L={p.depth}, d={p.widths[0]}, K={p.classes})"
+        line = (f"[{'#' * fill}{'.' * (width - fill)}] {self.done}/{self.total} runs "
+                f"{100 * self.done / max(self.total, 1):3.0f}% | {_duration(el)} elapsed | ETA {_duration(eta) if self.done else '?'} {note}")
+        self._write(("\r" + line) if self.tty else line + "\n")
+        if self.tty and self.done >= self.total:
+            self._write("\n")
+
+    def finish(self, result):
+        if result.ran:
+            c = result.status
+            self._write(f"done: {result.total} runs in {result.path}: {c['converged']} converged, {c['max_steps']} hit the step limit, "
+                        f"{c['diverged']} diverged (summary.csv)\n")

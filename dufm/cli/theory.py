@@ -1,0 +1,32 @@
+"""``dufm theory``: the closed-form candidates of a problem."""
+
+from __future__ import annotations
+
+import json
+
+from . import flags, text
+
+HELP = "closed-form DNC, low-rank and zero losses"
+DESCRIPTION = "Closed-form candidate solutions (DNC, Garrod-Keating low-rank, zero) with their optimal scales."
+
+
+def add(sub):
+    from ..problem import Problem
+
+    p = sub.add_parser("theory", help=HELP, description=DESCRIPTION)
+    flags.add_fields(p.add_argument_group("problem (defaults: Garrod & Keating Fig 1)"), Problem)
+    p.add_argument("--json", action="store_true", help="print one JSON object instead of text")
+
+
+def run(args) -> int:
+    from ..problem import Problem
+    from ..records import theory_record
+    from ..store import plain
+
+    problem = flags.build(Problem, args)
+    rec = theory_record(problem)
+    if args.json:
+        print(json.dumps(plain({"problem": problem.to_dict(), **rec})))
+    else:
+        print("\n".join(text.theory_report(problem, rec)))
+    return 0

@@ -1,0 +1,207 @@
+"""Typed records of runs (what ``dufm solve --json`` prints and the results store holds), and loading a results directory.
+
+A :class:`RunRecord` is everything known about one finished run: its status,
+loss, history and, unless it diverged, the :class:`~dufm.geometry.Analysis` of
+its end point; a stored one also carries its key, problem and solver. It
+round-trips through the store's JSON (:meth:`RunRecord.to_dict`,
+:meth:`RunRecord.from_dict`); the run's arrays (final parameters, spectra,
+history) sit beside it in ``.npz`` form (:func:`run_arrays`).
+:func:`load_results` reads a directory written by :func:`dufm.sweep.run_sweep`.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from . import theory
+from .geometry import Analysis, SolutionType, Thresholds, analyse
+from .problem import Params, Problem
+from .solve import History, Run, SolverConfig, Status
+from .store import Store, plain
+
+SUMMARY_COLUMNS = ("key", "seed", "classes", "per_class", "width", "depth", "loss_type", "activation", "lambda_H", "lambda_W",
+                   "optimizer", "lr", "max_steps", "tol", "init_scale", "status", "steps", "loss", "grad_norm", "solution_type",
+                   "rank_Z")
+
+
+def _uniq(values):
+    """One value if all agree, else the tuple."""
+    values = tuple(values)
+    return values[0] if len(set(values)) == 1 else values
+
+
+@dataclass(frozen=True)
+class RunRecord:
+    """One finished run as plain, typed data. ``loss``, ``grad_norm`` and ``analysis`` are None for a diverged run.
+
+    ``key`` and ``solver`` are set for a stored sweep run, whose JSON then
+    carries them with the problem (``dufm solve --json`` states the problem
+    and solver once for all its runs instead).
+    """
+
+    seed: int | None
+    status: Status
+    steps: int
+    lambda_H: float
+    lambda_W: tuple[float, ...]
+    loss: float | None
+    grad_norm: float | None
+    analysis: Analysis | None
+    history: History
+    key: str | None = None
+    problem: Problem | None = None
+    solver: SolverConfig | None = None
+
+    @classmethod
+    def from_run(cls, run: Run, problem: Problem, thresholds: Thresholds = Thresholds(), *, key: str | None = None,
+                 solver: SolverConfig | None = None) -> "RunRecord":
+        """The record of ``run``, analysing its end point (no analysis for a diverged run)."""
+        analysis = None if run.diverged else analyse(run.params, problem, thresholds)
+        return cls(run.seed, run.status, run.steps, float(run.decays.H), tuple(float(v) for v in np.atleast_1d(run.decays.W)),
+                   run.loss, run.grad_norm, analysis, run.history, key, problem, solver)
+
+    @property
+    def diverged(self) -> bool:
+        return self.status == Status.DIVERGED
+
+    @property
+    def solution_type(self) -> SolutionType | None:
+        return None if self.analysis is None else self.analysis.solution_type
+
+    @property
+    def config(self) -> dict:
+        """The run config hashed into its key: problem, solver, seed."""
+        return {"problem": self.problem.to_dict(), "solver": self.solver.to_dict(), "seed": self.seed}
+
+    def grid_value(self, name: str):
+        """The value of a grid field (any problem or solver field) for this run; per-layer values as one number when equal."""
+        p = self.problem
+        if name in ("weight_decay", "feature_decay", "layer_decay"):
+            every = {"weight_decay": (p.lambda_H, *p.lambda_W), "feature_decay": (p.lambda_H,), "layer_decay": p.lambda_W}[name]
+            return p.lambda_H if name == "weight_decay" and len(set(every)) == 1 else _uniq(every)
+        if name in ("width", "per_class"):
+            return _uniq(p.widths if name == "width" else p.counts)
+        if hasattr(p, name):
+            return getattr(p, name)
+        return getattr(self.solver, name)
+
+    def to_dict(self) -> dict:
+        """The JSON document (the store's ``runs/<key>.json``; the ``dufm solve --json`` run)."""
+        d = {"seed": self.seed, "status": self.status, "steps": self.steps, "lambda_H": self.lambda_H, "lambda_W": list(self.lambda_W)}
+        if self.diverged:
+            d.update({"loss": None, "grad_norm": None, "diverged_at_step": self.steps})
+        else:
+            d.update({"loss": self.loss, "grad_norm": self.grad_norm, **self.analysis.to_dict()})
+        h = self.history
+        d["history"] = {"step": h.step, "loss": h.loss, "grad_norm": h.grad_norm, "nc1_trace": h.nc1}
+        if self.key is not None:
+            d.update({"key": self.key, "config": self.config})
+        return plain(d)
+
+    @classmethod
+    def from_dict(cls, d: dict, source: str = "record") -> "RunRecord":
+        """The record of :meth:`to_dict`; a malformed one is a ValueError naming ``source``."""
+        try:
+            status = Status(d["status"])
+            h = d["history"]
+            history = History(np.asarray(h["step"], int), np.array(h["loss"], float), np.array(h["grad_norm"], float),
+                              np.array(h["nc1_trace"], float))
+            analysis = None if status == Status.DIVERGED else Analysis.from_dict(d)
+            config = d.get("config")
+            problem = Problem.from_dict(config["problem"]) if config else None
+            solver = SolverConfig(**config["solver"]) if config else None
+            return cls(d["seed"], status, int(d["steps"]), float(d["lambda_H"]), tuple(float(v) for v in d["lambda_W"]),
+                       d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver)
+        except (KeyError, TypeError, ValueError, AttributeError) as e:
+            raise ValueError(f"{source} is not a dufm run record (damaged or of another version): {type(e).__name__}: {e}") from None
+
+    def summary_row(self) -> dict:
+        """Its row of ``summary.csv`` (:data:`SUMMARY_COLUMNS`)."""
+        p, s = self.problem, self.solver
+        return {
+            "key": self.key, "seed": self.seed, "classes": p.classes, "per_class": _uniq(p.counts), "width": _uniq(p.widths),
+            "depth": p.depth, "loss_type": p.loss, "activation": p.activation, "lambda_H": p.lambda_H, "lambda_W": _uniq(p.lambda_W),
+            "optimizer": s.optimizer, "lr": s.lr, "max_steps": s.steps, "tol": s.tol, "init_scale": s.init_scale,
+            "status": str(self.status), "steps": self.steps, "loss": self.loss, "grad_norm": self.grad_norm,
+            "solution_type": None if self.analysis is None else str(self.analysis.solution_type),
+            "rank_Z": None if self.analysis is None else self.analysis.rank["Z"],
+        }
+
+
+def summary_row(record: dict) -> dict:
+    """The ``summary.csv`` row of a stored record's JSON document."""
+    return RunRecord.from_dict(record, f"record {record.get('key')!r}" if isinstance(record, dict) else "record").summary_row()
+
+
+def run_arrays(run: Run, analysis: Analysis | None) -> dict[str, np.ndarray]:
+    """The arrays stored beside a run's record: history, and (unless it diverged) parameters, spectra, class-mean logits."""
+    h = run.history
+    arrays = {"history_step": h.step, "history_loss": h.loss, "history_grad_norm": h.grad_norm, "history_nc1": h.nc1}
+    if run.params is not None:
+        arrays.update(run.params.to_arrays())
+        arrays.update({f"sv_{k}": np.asarray(s) for k, s in analysis.singular_values.items()})
+        arrays["class_mean_logits"] = np.asarray(analysis.class_mean_logits)
+    return arrays
+
+
+def theory_record(problem: Problem) -> dict:
+    """The closed-form candidates of ``problem``: name -> {loss, scale, ...} or {loss: None, scale: None, reason}."""
+    out = {}
+    for name, c in theory.candidates(problem).items():
+        out[name] = {"loss": None, "scale": None, "reason": c} if isinstance(c, str) else c.to_dict()
+    return plain(out)
+
+
+class Results:
+    """A loaded results directory: ``records`` (a :class:`RunRecord` per stored run, by key), ``config``, lazy arrays.
+
+    By default only the runs of the latest config's grid are loaded (runs of an
+    earlier, changed grid stay on disk); ``every_run=True`` loads all stored runs.
+    """
+
+    def __init__(self, path, every_run: bool = False):
+        self.store = Store(path)
+        if not self.store.exists:
+            raise ValueError(f"path must be a dufm results directory (with manifest.json), got {str(path)!r}")
+        manifest = self.store.manifest()
+        self.config = manifest.get("config", {})
+        stored = self.store.stored_keys()
+        keys = stored if every_run or "grid" not in manifest else [k for k in manifest["grid"] if k in stored]
+        self.records = [RunRecord.from_dict(self.store.record(k), str(self.store.runs_dir / f"{k}.json")) for k in sorted(keys)]
+
+    @property
+    def path(self) -> Path:
+        return self.store.root
+
+    def __len__(self):
+        return len(self.records)
+
+    def arrays(self, record: RunRecord | str) -> dict:
+        """The ``.npz`` arrays of a run (final parameters, spectra, history)."""
+        return self.store.arrays(record if isinstance(record, str) else record.key)
+
+    def params(self, record: RunRecord | str) -> Params:
+        """The final parameters of a finished run."""
+        key = record if isinstance(record, str) else record.key
+        return Params.from_arrays(self.arrays(key), f"run {key} of {self.store.root}")
+
+    def table(self) -> dict:
+        """Summary columns as numpy arrays (one entry per loaded run)."""
+        rows = [r.summary_row() for r in self.records]
+        return {c: np.array([r[c] for r in rows], dtype=object) for c in SUMMARY_COLUMNS}
+
+    def results(self) -> list[RunRecord]:
+        """Records of the runs that did not diverge."""
+        return [r for r in self.records if not r.diverged]
+
+    @property
+    def diverged(self) -> list[RunRecord]:
+        return [r for r in self.records if r.diverged]
+
+
+def load_results(path, every_run: bool = False) -> Results:
+    """Load a sweep directory written by :func:`dufm.sweep.run_sweep` / ``dufm sweep`` (see :class:`Results`)."""
+    return Results(path, every_run)
