@@ -15,10 +15,8 @@ from __future__ import annotations
 import argparse
 import time
 
-import dufm
-from dufm import Problem, SolverConfig, solve, theory
+from dufm import Problem, SolverConfig, analyse, solve, theory
 from dufm.critical import refine
-from dufm.geometry import analyse
 
 PROBLEM = Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2.0**-10)
 
@@ -71,7 +69,7 @@ def main():
             t = time.perf_counter()
             params, g, loss, what = run(seed)
             wall = time.perf_counter() - t
-            kind = analyse(params, PROBLEM)["solution_type"]
+            kind = analyse(params, PROBLEM).solution_type
             rows.append((seed, name, wall, g, loss, kind, what))
     print(f"{'seed':>4}  {'path':28s} {'wall s':>8} {'|grad|':>9} {'loss':>20} {'type':>9} {'vs GD':>7}  work")
     for seed in range(args.seeds):

@@ -5,7 +5,11 @@
 Around the Garrod & Keating Fig 1 problem (K = 10, n = 5 so N = 50, d = 70,
 L = 2, linear, CE, lambda = 2^-10; GD with lr 0.1, see measure()), one quantity is varied at a
 time; every point runs a fixed number of GD steps (tol = 0) with
-:func:`dufm.solve.run_batch` on all local devices, compile time excluded.
+:func:`dufm.run_many` on all local devices (the script calls
+:func:`dufm.use_cpu_cores` first: one JAX CPU device per core, or
+``DUFM_CPU_DEVICES=n``), compile time excluded; the time includes copying the
+results to the host (``run_many`` returns host data; measurements made before
+``run_many`` timed the device program alone, with ``jax.block_until_ready``).
 Prints seconds per seed-step and the achieved GFLOP/s (6 N sum_l d_{l+1} d_l
 FLOPs per seed-step, d_{L+1} = K; see bench_solver.py) and plots the time per
 seed-step against each quantity with the FLOP model's prediction at the
@@ -21,14 +25,18 @@ import sys
 import time
 from pathlib import Path
 
-import dufm  # before jax: one JAX CPU device per core
 import jax
 import numpy as np
+
+import dufm
+from dufm import SolverConfig, run_many
+from dufm.devices import cpu_cores_from_env
+from dufm.solve import initial_params
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_solver import cpu_model, flops_per_step, matmul_gflops  # noqa: E402
 
-from dufm.solve import SolverConfig, initial_params, run_batch  # noqa: E402
+jax.config.update("jax_enable_x64", True)  # float64 for the matmul reference rate (this script's own JAX work)
 
 BASE = dict(width=70, depth=2, per_class=5, seeds=1)
 AXES = {
@@ -48,15 +56,14 @@ def measure(width, depth, per_class, seeds, budget_s=0.4) -> dict:
     # lr 0.1, not 0.5: at depth 8 (init std 0.1) GD with 0.5 diverges; the cost of a step does not depend on lr
     cfg = SolverConfig(lr=0.1, steps=steps, tol=0.0, log_every=min(100, steps))
     p0 = initial_params(problem, range(seeds), cfg)
-    dec = dufm.Decays(*(np.broadcast_to(a, (seeds,) + a.shape).copy() for a in problem.decays))
-    call = lambda: jax.block_until_ready(run_batch(p0, dec, problem.architecture, cfg))  # noqa: E731
+    call = lambda: run_many(p0, problem.decays, problem.architecture, cfg)  # noqa: E731
     t0 = time.perf_counter()
-    out = call()
+    runs = call()
     first = time.perf_counter() - t0
-    done = np.asarray(out["steps"])
+    done = np.array([r.steps for r in runs])
     if not np.all(done == steps):  # a run that diverged stops early: its throughput would be meaningless
         raise RuntimeError(f"width={width} depth={depth} per_class={per_class}: runs stopped at steps {done.tolist()}, "
-                           f"status {np.asarray(out['status']).tolist()}")
+                           f"status {[str(r.status) for r in runs]}")
     best = min(_timed(call) for _ in range(2))
     per = best / (steps * seeds)
     return {"steps": steps, "s_per_seed_step": per, "gflops": fl / per / 1e9, "flops": fl, "compile_s": max(first - best, 0)}
@@ -78,6 +85,7 @@ def main(argv=None) -> int:
         saved = json.loads(data.read_text())
         plot(saved["results"], saved["peak"], saved["title"], args.out)
         return 0
+    dufm.use_cpu_cores(cpu_cores_from_env())  # before any JAX computation: one CPU device per core (DUFM_CPU_DEVICES=n)
     peak = matmul_gflops(3)["jax"]
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores; jax {jax.__version__} on {len(jax.local_devices())} "
           f"{jax.local_devices()[0].platform} device(s); load average {os.getloadavg()[0]:.2f}; "

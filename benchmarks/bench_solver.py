@@ -5,9 +5,13 @@
 
 Three implementations of the same problem, run side by side in one process:
 
-* ``dufm``: :func:`dufm.solve.run_batch` — all seeds in one compiled program,
-  split over the JAX devices (one per CPU core unless ``DUFM_CPU_DEVICES=1``);
-  ``dufm 1dev`` is the same on one device.
+* ``dufm``: :func:`dufm.run_many` — all seeds in one compiled program,
+  split over the JAX devices (the script calls :func:`dufm.use_cpu_cores`
+  first: one device per CPU core, or ``DUFM_CPU_DEVICES=n``, ``1`` for one);
+  ``dufm 1dev`` is the same on one device. Its time includes copying the
+  results to the host and building the :class:`dufm.Run` records
+  (``run_many`` returns host data; measurements made before ``run_many``
+  timed the device program alone, with ``jax.block_until_ready``).
 * ``torch``: written the way the public neural-collapse repos do it: tensors
   with ``requires_grad``, ``torch.optim.SGD`` (weight decay through the
   optimiser), a Python loop per step, seeds one after another, float64.
@@ -43,13 +47,17 @@ import platform
 import sys
 import time
 
-import dufm  # before jax: makes one JAX CPU device per core (see dufm/__init__.py)
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+import dufm
+from dufm import SolverConfig, run_many
+from dufm.devices import cpu_cores_from_env
 from dufm.objective import objective
-from dufm.solve import SolverConfig, initial_params, run_batch
+from dufm.solve import initial_params
+
+jax.config.update("jax_enable_x64", True)  # float64 for this script's own JAX work (matmul, naive-jax loop)
 
 try:
     import torch
@@ -110,16 +118,14 @@ def matmul_gflops(repeat: int = 3, n: int = 2048) -> dict:
 
 
 def bench_dufm(problem, params0, steps, repeat, devices):
-    """(compile s, run s, final losses) of one compiled program for all seeds."""
-    S = jax.tree_util.tree_leaves(params0)[0].shape[0]
+    """(compile s, run s, final losses) of one compiled program for all seeds (run s includes the copy to the host)."""
     cfg = SolverConfig(lr=LR, steps=steps, tol=0.0, log_every=min(100, steps))
-    dec = dufm.Decays(*(np.broadcast_to(a, (S,) + a.shape).copy() for a in problem.decays))
-    call = lambda: jax.block_until_ready(run_batch(params0, dec, problem.architecture, cfg, devices=devices))  # noqa: E731
+    call = lambda: run_many(params0, problem.decays, problem.architecture, cfg, devices=devices)  # noqa: E731
     t0 = time.perf_counter()
     call()
     first = time.perf_counter() - t0
-    t, out = best_time(call, repeat)
-    return max(first - t, 0.0), t, np.asarray(out["loss"])
+    t, runs = best_time(call, repeat)
+    return max(first - t, 0.0), t, np.array([np.nan if r.loss is None else r.loss for r in runs])
 
 
 def bench_naive_jax(problem, params0, steps, repeat):
@@ -153,11 +159,11 @@ def torch_device() -> str:
     return "cuda" if torch.cuda.is_available() else "cpu"
 
 
-def torch_run(problem, p0: dict, steps: int) -> float:
+def torch_run(problem, p0: dufm.Params, steps: int) -> float:
     """One seed, the public repos' way; returns the final objective (float64)."""
     K, n, dev = problem.classes, problem.counts[0], torch_device()
-    H = torch.tensor(np.asarray(p0["H"]), requires_grad=True, device=dev)
-    Ws = [torch.tensor(np.asarray(W), requires_grad=True, device=dev) for W in p0["W"]]
+    H = torch.tensor(np.asarray(p0.H), requires_grad=True, device=dev)
+    Ws = [torch.tensor(np.asarray(W), requires_grad=True, device=dev) for W in p0.W]
     y = torch.arange(K, device=dev).repeat_interleave(n)
     opt = torch.optim.SGD([H, *Ws], lr=LR, weight_decay=LAMBDA)
     for _ in range(steps):
@@ -191,7 +197,7 @@ def torch_threads(problem, p0) -> tuple[int, dict]:
 def bench_torch(problem, params0, steps, repeat, threads):
     torch.set_num_threads(threads)
     S = jax.tree_util.tree_leaves(params0)[0].shape[0]
-    seeds = [jax.tree_util.tree_map(lambda a: np.asarray(a[i]), params0) for i in range(S)]
+    seeds = [params0.member(i) for i in range(S)]
     t, losses = best_time(lambda: [torch_run(problem, p, steps) for p in seeds], repeat)
     return 0.0, t, np.array(losses)
 
@@ -201,6 +207,7 @@ def main(argv=None) -> int:
     ap.add_argument("--quick", action="store_true", help="a quarter of the steps")
     ap.add_argument("--repeat", type=int, default=2, help="timed repetitions per measurement; the best is kept (default 2)")
     args = ap.parse_args(argv)
+    dufm.use_cpu_cores(cpu_cores_from_env())  # before any JAX computation: one CPU device per core (DUFM_CPU_DEVICES=n)
     devices = jax.local_devices()
     print(f"machine: {cpu_model()}, {os.cpu_count()} cores ({len(os.sched_getaffinity(0))} usable), "
           f"load average {os.getloadavg()[0]:.2f} at start")
@@ -224,7 +231,7 @@ def main(argv=None) -> int:
         res["naive-jax"] = bench_naive_jax(problem, params0, steps, args.repeat)
         note = ""
         if torch is not None:
-            threads, trial = torch_threads(problem, jax.tree_util.tree_map(lambda a: np.asarray(a[0]), params0))
+            threads, trial = torch_threads(problem, params0.member(0))
             note = f"torch threads {threads} (trial steps/s: " + ", ".join(f"{k}: {v:.0f}" for k, v in trial.items()) + ")"
             res["torch"] = bench_torch(problem, params0, steps, args.repeat, threads)
         ref = res["dufm"][2]

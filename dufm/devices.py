@@ -12,6 +12,7 @@ computation. GPU and TPU devices are not affected.
 from __future__ import annotations
 
 import os
+import re
 
 import jax
 import jax.numpy as jnp
@@ -35,11 +36,16 @@ def use_cpu_cores(count: int | None = None) -> int:
 
     Must run before JAX's first computation in the process (JAX fixes its
     devices then); later it raises a RuntimeError saying so. Sets JAX's
-    ``jax_num_cpu_devices`` option, not ``XLA_FLAGS``.
+    ``jax_num_cpu_devices`` option, not ``XLA_FLAGS``; an ``XLA_FLAGS`` that
+    already sets the count (``--xla_force_host_platform_device_count``) wins,
+    and its count is returned.
     """
     count = len(os.sched_getaffinity(0)) if count is None else count
     if isinstance(count, bool) or not isinstance(count, int) or count < 1:
         raise ValueError(f"count must be an integer >= 1, got {count!r}")
+    forced = re.search(r"--xla_force_host_platform_device_count=(\d+)", os.environ.get("XLA_FLAGS", ""))
+    if forced:  # the user's own XLA flag wins
+        return int(forced.group(1))
     if jax.config.jax_num_cpu_devices == count:
         return count
     try:

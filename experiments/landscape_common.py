@@ -9,6 +9,10 @@
 * :func:`table` — print rows as an aligned text table.
 * :func:`save` — write a JSON record under results/landscape/.
 
+Importing this module turns on JAX's 64-bit mode for the process (``import dufm`` no
+longer does): the landscape scripts apply JAX transformations of their own (``jax.grad``,
+``jax.jvp``) to float64 points.
+
 Run the scripts from the repository root: ``python experiments/landscape_thm4.py``.
 """
 
@@ -18,12 +22,14 @@ import json
 import time
 from pathlib import Path
 
+import jax
 import numpy as np
 
-import dufm  # noqa: F401  (enables float64)
 from dufm import critical, hessian
 from dufm.objective import gradient_norm, objective
-from dufm.report import plain
+from dufm.store import plain
+
+jax.config.update("jax_enable_x64", True)  # the scripts' own jax.grad / jax.jvp of float64 points
 
 ROOT = Path(__file__).resolve().parents[1]
 RESULTS = ROOT / "results" / "landscape"
@@ -45,8 +51,6 @@ def symmetry_basis(params, arch, rank_tol: float = 1e-8):
 def probe(params, problem, symmetry: bool = True, zero_tol: float = ZERO_TOL) -> dict:
     """Dense second-order description of ``params`` (P up to a few thousand)."""
     arch, decays = problem.architecture, problem.decays
-    import jax
-
     grad = jax.grad(lambda p: objective(p, decays, arch))(params)
     H = hessian.hessian_matrix(params, decays, arch)
     w = np.linalg.eigvalsh(H)

@@ -38,13 +38,9 @@ from __future__ import annotations
 
 import argparse
 
-import jax
 import numpy as np
 
-from dufm import Problem, SolverConfig, critical, hessian, solve, theory
-from dufm.geometry import analyse
-from dufm.problem import Decays
-from dufm.solve import run_batch
+from dufm import Analysis, Params, Problem, SolverConfig, analyse, critical, hessian, run_many, solve, theory
 from landscape_common import Timer, save, table
 
 SEEDS = list(range(10))
@@ -54,31 +50,26 @@ TRACE_CHUNK, TRACE_CHUNKS = 1_000, 120
 clock = Timer()
 
 
-def sv_diff(a: dict, b: dict) -> float:
-    """Largest difference of any singular value of any layer between two geometry.analyse records."""
-    return max(float(np.max(np.abs(np.asarray(a["singular_values"][k]) - np.asarray(b["singular_values"][k])))) for k in a["singular_values"])
+def sv_diff(a, b) -> float:
+    """Largest difference of any singular value of any layer between two dufm.Analysis results."""
+    return max(float(np.max(np.abs(np.asarray(a.singular_values[k]) - np.asarray(b.singular_values[k])))) for k in a.singular_values)
 
 
-def gd_batch(params: list[dict], p: Problem, cfg: SolverConfig) -> list[dict]:
-    """GD from the given points (one batch); returns per point {params, steps, loss, grad_norm, status}."""
-    stacked = jax.tree_util.tree_map(lambda *a: np.stack(a), *params)
-    decays = Decays(*(np.broadcast_to(a, (len(params),) + a.shape).copy() for a in p.decays))
-    out = jax.device_get(run_batch(stacked, decays, p.architecture, cfg))
-    return [{"params": jax.tree_util.tree_map(lambda a: np.asarray(a[i]), out["params"]), "steps": int(out["steps"][i]),
-             "loss": float(out["loss"][i]), "grad_norm": float(out["grad_norm"][i]), "status": int(out["status"][i])}
-            for i in range(len(params))]
+def gd_batch(params: list[Params], p: Problem, cfg: SolverConfig) -> list:
+    """GD from the given points (one batch): one dufm.Run per point."""
+    return run_many(Params.stack(params), p.decays, p.architecture, cfg)
 
 
-def closest_approach(start: dict, target: dict, p: Problem, lr: float) -> dict:
+def closest_approach(start: Params, target: Analysis, p: Problem, lr: float) -> dict:
     """Trace GD from ``start`` in chunks; the chunk end closest (sv diff) to the analysed ``target``."""
     cfg = SolverConfig(lr=lr, steps=TRACE_CHUNK, tol=0.0, log_every=TRACE_CHUNK)
     best, x = {"sv_diff": sv_diff(analyse(start, p), target), "step": 0, "grad_norm": None}, start
     for c in range(1, TRACE_CHUNKS + 1):
         r = gd_batch([x], p, cfg)[0]
-        x = r["params"]
+        x = r.params
         d = sv_diff(analyse(x, p), target)
         if d < best["sv_diff"]:
-            best = {"sv_diff": d, "step": c * TRACE_CHUNK, "grad_norm": r["grad_norm"], "loss": r["loss"]}
+            best = {"sv_diff": d, "step": c * TRACE_CHUNK, "grad_norm": r.grad_norm, "loss": r.loss}
     return best
 
 
@@ -104,48 +95,48 @@ def main():
         if ref.status != "converged":  # a second attempt with a larger iteration budget
             ref = critical.refine(ref.params, decays, arch, tol=1e-10, max_iter=250)
         after = analyse(ref.params, p)
-        gd_lim = analyse(lim["params"], p)
-        polished = critical.refine(lim["params"], decays, arch, tol=1e-12)
+        gd_lim = analyse(lim.params, p)
+        polished = critical.refine(lim.params, decays, arch, tol=1e-12)
         gd_pol = analyse(polished.params, p)
         desc = critical.refine(run.params, decays, arch, tol=1e-10, mode="descent")
         after_desc = analyse(desc.params, p)
-        typ = after["solution_type"]
+        typ = after.solution_type
         row = {"seed": run.seed, "gd_status": run.status, "gd_steps": run.steps, "gd_grad": run.grad_norm, "gd_loss": run.loss,
-               "type_before": before["solution_type"], "rank_before": before["rank"]["Z"],
+               "type_before": before.solution_type, "rank_before": before.rank["Z"],
                "first_status": first.status, "first_grad": first.grad_norm,
                "refine_status": ref.status, "newton_mr_iterations": ref.iterations + (first.iterations if ref is not first else 0),
                "lsmr_iterations": sum(ref.lsmr_iterations) + (sum(first.lsmr_iterations) if ref is not first else 0),
-               "refined_grad": ref.grad_norm, "refined_loss": ref.loss, "type_after": typ, "rank_after": after["rank"]["Z"],
+               "refined_grad": ref.grad_norm, "refined_loss": ref.loss, "type_after": typ, "rank_after": after.rank["Z"],
                "closed_form": closed.get(typ), "refined_minus_closed": ref.loss - closed[typ] if typ in closed else None,
                "grad_history": (first.history + ref.history[1:]) if ref is not first else ref.history, "refine_s": clock() - t0,
                "moved": float(np.linalg.norm(hessian.flatten(ref.params) - hessian.flatten(run.params)) / np.linalg.norm(hessian.flatten(run.params))),
-               "limit_steps": lim["steps"], "limit_grad": lim["grad_norm"], "limit_loss": lim["loss"], "limit_rank": gd_lim["rank"]["Z"],
-               "refined_minus_limit": ref.loss - lim["loss"], "sv_diff_limit": sv_diff(after, gd_lim),
-               "ranks_equal_limit": after["rank"] == gd_lim["rank"],
+               "limit_steps": lim.steps, "limit_grad": lim.grad_norm, "limit_loss": lim.loss, "limit_rank": gd_lim.rank["Z"],
+               "refined_minus_limit": ref.loss - lim.loss, "sv_diff_limit": sv_diff(after, gd_lim),
+               "ranks_equal_limit": after.rank == gd_lim.rank,
                "polished_status": polished.status, "polished_grad": polished.grad_norm, "polish_moved_sv": sv_diff(gd_pol, gd_lim),
                "sv_diff_polished": sv_diff(after, gd_pol),
                "descent_status": desc.status, "descent_lbfgs_steps": desc.descent_steps, "descent_newton_steps": desc.iterations,
-               "descent_grad": desc.grad_norm, "descent_loss": desc.loss, "descent_rank": after_desc["rank"]["Z"],
-               "descent_minus_limit": desc.loss - lim["loss"], "descent_sv_diff_limit": sv_diff(after_desc, gd_lim),
-               "descent_sv_diff_polished": sv_diff(after_desc, gd_pol), "descent_ranks_equal_limit": after_desc["rank"] == gd_lim["rank"]}
-        r_ = after["rank"]["Z"]
+               "descent_grad": desc.grad_norm, "descent_loss": desc.loss, "descent_rank": after_desc.rank["Z"],
+               "descent_minus_limit": desc.loss - lim.loss, "descent_sv_diff_limit": sv_diff(after_desc, gd_lim),
+               "descent_sv_diff_polished": sv_diff(after_desc, gd_pol), "descent_ranks_equal_limit": after_desc.rank == gd_lim.rank}
+        r_ = after.rank["Z"]
         row["stiefel"] = 2 * (r_ * 70 - r_ * (r_ + 1) // 2)
         t1 = clock()
         c = critical.classify(ref.params, decays, arch, method="lanczos", num_samples=8)
-        row.update(lanczos_verdict=c["verdict"], lanczos_min=c["hessian"]["min_eigenvalue"], lanczos_residual=c["hessian"]["min_eigenvalue_residual"])
+        row.update(lanczos_verdict=c.verdict, lanczos_min=c.hessian.min_eigenvalue, lanczos_residual=c.hessian.min_eigenvalue_residual)
         distinct = ref.status == "converged" and all(abs(r["refined_loss"] - ref.loss) > 1e-9 for r in rows if "verdict" in r)
         if distinct and sum("verdict" in r for r in rows) < CLASSIFY:
             c = critical.classify(ref.params, decays, arch, method="inertia")
-            row.update(verdict=c["verdict"], index=c["index"], nullity=c["nullity"])
+            row.update(verdict=c.verdict, index=c.index, nullity=c.nullity)
         row["classify_s"] = clock() - t1
         if ref.status == "converged" and row["sv_diff_limit"] > 1e-6:  # not GD's limit: does GD pass by it?
             row["approach"] = closest_approach(run.params, after, p, cfg.lr)
-            c = critical.classify(lim["params"], decays, arch, method="lanczos", num_samples=8)
-            row.update(limit_verdict=c["verdict"], limit_min=c["hessian"]["min_eigenvalue"], limit_residual=c["hessian"]["min_eigenvalue_residual"])
+            c = critical.classify(lim.params, decays, arch, method="lanczos", num_samples=8)
+            row.update(limit_verdict=c.verdict, limit_min=c.hessian.min_eigenvalue, limit_residual=c.hessian.min_eigenvalue_residual)
             if desc.status == "converged":  # exact counts at the descent point (= GD's limit)
                 c = critical.classify(desc.params, decays, arch, method="inertia")
-                row.update(descent_verdict=c["verdict"], descent_index=c["index"], descent_nullity=c["nullity"],
-                           descent_stiefel=2 * (after_desc["rank"]["Z"] * 70 - after_desc["rank"]["Z"] * (after_desc["rank"]["Z"] + 1) // 2))
+                row.update(descent_verdict=c.verdict, descent_index=c.index, descent_nullity=c.nullity,
+                           descent_stiefel=2 * (after_desc.rank["Z"] * 70 - after_desc.rank["Z"] * (after_desc.rank["Z"] + 1) // 2))
         rows.append(row)
         print(f"  seed {run.seed}: done at t = {clock():.0f} s", flush=True)
     cols = [("seed", "d"), ("gd_steps", "d"), ("gd_grad", ".2e"), ("gd_loss", ".10f"), ("type_before", "s"), ("rank_before", "d"),

@@ -28,8 +28,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from dufm import Problem, SolverConfig, critical, hessian, solve, theory
-from dufm.geometry import analyse
+from dufm import Problem, SolverConfig, analyse, critical, hessian, solve, theory
 from dufm.objective import forward
 from landscape_common import Timer, save, table
 
@@ -54,11 +53,11 @@ def main():
     h = np.asarray(pre_activations(x, arch))
     kinks = h == 0.0
     c = critical.classify(x, decays, arch, method="inertia")
-    hs = c["hessian"]
+    hs = c.hessian
     t_classify = clock()
-    dnc = {"loss": c["loss"], "closed_form": cand.loss, "grad_norm": c["grad_norm"], "verdict": c["verdict"], "index": c["index"],
-           "nullity": c["nullity"], "positive": hs["positive"], "min_eigenvalue": hs["min_eigenvalue"], "max_eigenvalue": hs["max_eigenvalue"],
-           "zero_tolerance": hs["zero_tolerance"], "pre_activations": int(h.size), "exactly_zero": int(kinks.sum()),
+    dnc = {"loss": c.loss, "closed_form": cand.loss, "grad_norm": c.grad_norm, "verdict": c.verdict, "index": c.index,
+           "nullity": c.nullity, "positive": hs.positive, "min_eigenvalue": hs.min_eigenvalue, "max_eigenvalue": hs.max_eigenvalue,
+           "zero_tolerance": hs.zero_tolerance, "pre_activations": int(h.size), "exactly_zero": int(kinks.sum()),
            "negative_pre_activations": int(np.sum(h < 0)), "classify_s": t_classify}
     table([dnc], [("loss", ".10f"), ("closed_form", ".10f"), ("grad_norm", ".1e"), ("min_eigenvalue", ".4e"), ("max_eigenvalue", ".4e"),
                   ("index", "d"), ("nullity", "d"), ("positive", "d"), ("verdict", "s"), ("pre_activations", "d"), ("exactly_zero", "d"),
@@ -78,10 +77,10 @@ def main():
     rng = np.random.default_rng(0)
     combos = rng.standard_normal((8, T1.shape[0])) @ T1
     hv = max(float(np.linalg.norm(hessian.flatten(hessian.hvp(x, hessian.unflatten_like(x, t), decays, arch))) / np.linalg.norm(t)) for t in combos)
-    dnc.update(first_space_orbit=rank1, orbit_formula=K * d - K * (K + 1) // 2, max_rel_Hv_on_orbit=hv / hs["spectral_norm"],
+    dnc.update(first_space_orbit=rank1, orbit_formula=K * d - K * (K + 1) // 2, max_rel_Hv_on_orbit=hv / hs.spectral_norm,
                nullity_minus_orbit=dnc["nullity"] - rank1)
     print(f"  first hidden space O({d}) orbit: tangent rank {rank1} (K d - K(K+1)/2 = {K * d - K * (K + 1) // 2}); "
-          f"max |H t| / (|t| |H|) over 8 random tangents {hv / hs['spectral_norm']:.1e}; nullity - orbit = {dnc['nullity'] - rank1} "
+          f"max |H t| / (|t| |H|) over 8 random tangents {hv / hs.spectral_norm:.1e}; nullity - orbit = {dnc['nullity'] - rank1} "
           f"(K(K-1)/2 = {K * (K - 1) // 2})", flush=True)
     small = []
     for dw in (12, 20, 30):
@@ -98,17 +97,17 @@ def main():
         R = N0 - B @ (B.T @ N0)
         u, s2, _ = np.linalg.svd(R, full_matrices=False)
         E = u[:, s2 > 1e-6]  # null directions outside the orbit
-        nH, nW1 = xq["H"].size, dw * dw
+        nH, nW1 = xq.H.size, dw * dw
         # each such direction: dH_1 constant within classes, and the first-order change of H_2 = W_1 H_1 only on entries that are 0
         _, Hs = forward(jax.tree_util.tree_map(jnp.asarray, xq), q.architecture)
         H2 = np.asarray(Hs[1])
         worst_within, worst_active = 0.0, 0.0
         for j in range(E.shape[1]):
-            dH = E[:nH, j].reshape(xq["H"].shape)
+            dH = E[:nH, j].reshape(xq.H.shape)
             dW1 = E[nH : nH + nW1, j].reshape(dw, dw)
             M = dH.reshape(dw, K, 5).mean(-1)
             worst_within = max(worst_within, np.linalg.norm(dH - np.repeat(M, 5, axis=1)) / np.linalg.norm(dH))
-            dH2 = xq["W"][0] @ dH + dW1 @ xq["H"]
+            dH2 = xq.W[0] @ dH + dW1 @ xq.H
             worst_active = max(worst_active, np.linalg.norm(dH2[H2 > 0]) / np.linalg.norm(dH2))
         small.append({"width": dw, "parameters": q.parameter_count, "nullity": int(N0.shape[1]), "negative": int(np.sum(w < -1e-8 * np.max(np.abs(w)))),
                       "first_space_orbit": rq, "K d - K(K+1)/2": K * dw - K * (K + 1) // 2, "outside_orbit": int(E.shape[1]),
@@ -135,13 +134,13 @@ def main():
         for tag, q in pts.items():
             a = analyse(q, p)
             hq = np.abs(np.asarray(pre_activations(jax.tree_util.tree_map(jnp.asarray, q), arch)))
-            row[f"{tag}_rank_Z"] = a["rank"]["Z"]
-            row[f"{tag}_hidden_ranks"] = [a["rank"][f"H{l}"] for l in range(1, 4)]
+            row[f"{tag}_rank_Z"] = a.rank["Z"]
+            row[f"{tag}_hidden_ranks"] = [a.rank[f"H{l}"] for l in range(1, 4)]
             row[f"{tag}_min_abs_preact"] = float(hq.min())
             row[f"{tag}_preact_below_1e-6"] = int(np.sum(hq < 1e-6 * hq.max()))
         cl = critical.classify(ref.params, decays, arch, method="lanczos", num_samples=8)
-        row.update(verdict=cl["verdict"], lanczos_min=cl["hessian"]["min_eigenvalue"], lanczos_residual=cl["hessian"]["min_eigenvalue_residual"],
-                   lanczos_max=cl["hessian"]["max_eigenvalue"], below_linear_dnc=ref.loss < cand.lower_bound, seconds=clock() - t0)
+        row.update(verdict=cl.verdict, lanczos_min=cl.hessian.min_eigenvalue, lanczos_residual=cl.hessian.min_eigenvalue_residual,
+                   lanczos_max=cl.hessian.max_eigenvalue, below_linear_dnc=ref.loss < cand.lower_bound, seconds=clock() - t0)
         rows.append(row)
         print(f"  seed {run.seed}: done at t = {clock():.0f} s", flush=True)
     table(rows, [("seed", "d"), ("gd_steps", "d"), ("gd_grad", ".2e"), ("gd_loss", ".8f"), ("GD_rank_Z", "d"), ("GD_min_abs_preact", ".1e"),

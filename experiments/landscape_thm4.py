@@ -6,8 +6,9 @@ maximum of the reduced loss) and the origin.
 Problem: K = 10, n = 5, width d = 20 (dense Hessians of P = 1200 / 1600 / 2000 parameters
 for L = 1 / 2 / 3), linear CE, one lambda for everything. For every lambda = 2^e on the grid
 and every depth the script builds the DNC point at each critical scale of its reduced loss
-(theory.critical_scales / theory.at_scale), the dense Hessian, its spectrum, and the spectrum
-restricted to the orthogonal complement of the rotation-symmetry tangents ("mod symmetry").
+(theory.reduced_loss(p, "dnc").critical_scales() / theory.at_scale), the dense Hessian, its
+spectrum, and the spectrum restricted to the orthogonal complement of the rotation-symmetry
+tangents ("mod symmetry").
 It bisects (in log2 lambda) for the lambda at which the smallest eigenvalue mod symmetry of
 the large-scale DNC point changes sign, and for the largest lambda at which the large-scale
 critical scale exists.
@@ -29,9 +30,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
 
-from dufm import Problem, hessian, theory  # noqa: E402
+from dufm import Problem, hessian, plots, theory  # noqa: E402
 from dufm.objective import forward  # noqa: E402
-from dufm.plots import hessian_spectrum  # noqa: E402
 from landscape_common import FIGURES, Timer, probe, save, symmetry_basis, table, verdict  # noqa: E402
 
 K, N_PER, WIDTH = 10, 5, 20
@@ -46,9 +46,9 @@ def problem(L, lam, width=WIDTH, classes=K):
 
 def branches(p):
     """(large-scale minimum, small-scale maximum) critical scales of the DNC reduced loss (None where absent)."""
-    cs = theory.critical_scales(p, "dnc")
-    big = [c for c in cs if c["kind"] == "minimum"]
-    small = [c for c in cs if c["kind"] == "maximum"]
+    cs = theory.reduced_loss(p, "dnc").critical_scales()
+    big = [c for c in cs if c.kind == "minimum"]
+    small = [c for c in cs if c.kind == "maximum"]
     return (big[-1] if big else None), (small[0] if small else None)
 
 
@@ -58,8 +58,8 @@ def probe_dnc(L, lam, which="large", width=WIDTH, classes=K):
     c = big if which == "large" else small
     if c is None:
         return None
-    rec = probe(theory.at_scale(p, "dnc", c["scale"]), p)
-    rec.update(L=L, lam=lam, log2_lam=float(np.log2(lam)), scale=c["scale"], reduced_loss=c["loss"], width=width, classes=classes,
+    rec = probe(theory.at_scale(p, "dnc", c.scale), p)
+    rec.update(L=L, lam=lam, log2_lam=float(np.log2(lam)), scale=c.scale, reduced_loss=c.loss, width=width, classes=classes,
                verdict=verdict(rec), min_mod_sym_over_lam=rec["min_eigenvalue_mod_symmetry"] / lam)
     rec.pop("eigenvalues")
     return rec
@@ -137,7 +137,7 @@ def main():
     neg = []
     for L, e_, k in ((2, -5, 10), (3, -6, 10), (3, -5, 8), (3, -4, 6)):  # each past its lambda* (K = 4 has none below its branch end)
         p = problem(L, 2.0**e_, classes=k)
-        params = theory.at_scale(p, "dnc", branches(p)[0]["scale"])
+        params = theory.at_scale(p, "dnc", branches(p)[0].scale)
         H = hessian.hessian_matrix(params, p.decays, p.architecture)
         _, Q = symmetry_basis(params, p.architecture)
         w, V = np.linalg.eigh(Q.T @ H @ Q)
@@ -228,10 +228,11 @@ def main():
     plt.close(fig)
 
     p = problem(3, 2.0**-6)
-    w = probe(theory.at_scale(p, "dnc", branches(p)[0]["scale"]), p, symmetry=False)["eigenvalues"]
-    hessian_spectrum(FIGURES / "landscape_thm4_spectrum.png", eigenvalues=w, zero_tol=1e-8,
-                     title=f"Hessian at the large-scale DNC point, L=3, λ=2^-6 (> λ*), K={K}, n={N_PER}, d={WIDTH}: "
-                     f"{int(np.sum(w < -1e-8 * np.max(np.abs(w))))} negative")
+    w = probe(theory.at_scale(p, "dnc", branches(p)[0].scale), p, symmetry=False)["eigenvalues"]
+    plots.save(plots.hessian_spectrum(eigenvalues=w, zero_tol=1e-8,
+                                      title=f"Hessian at the large-scale DNC point, L=3, λ=2^-6 (> λ*), K={K}, n={N_PER}, d={WIDTH}: "
+                                      f"{int(np.sum(w < -1e-8 * np.max(np.abs(w))))} negative"),
+               FIGURES / "landscape_thm4_spectrum.png")
     out["runtime_s"] = clock()
     save("thm4", out)
     print(f"total {clock():.0f} s")

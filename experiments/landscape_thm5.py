@@ -3,10 +3,11 @@ the DNC and at the low-rank critical point, against the width d.
 
 Problem: K = 10, n = 5, linear CE, lambda = 2^-10 (all parameters); L = 2 for
 d = 10, 15, ..., 40, and L = 1, 3 for d = 10, 20, 30. Both points sit at the large-scale
-minimum of their reduced loss (theory.critical_scales / theory.at_scale): DNC of rank
-r = K - 1 = 9 and the low-rank point of rank r = K/2 = 5. For each the dense Hessian gives
-the nullity (|eigenvalue| <= 1e-8 x spectral norm) and critical.symmetry_dimension the
-dimension of the rotation-symmetry orbit; they are compared with
+minimum of their reduced loss (theory.reduced_loss(p, name).critical_scales() /
+theory.at_scale): DNC of rank r = K - 1 = 9 and the low-rank point of rank r = K/2 = 5.
+For each the dense Hessian gives the nullity (|eigenvalue| <= 1e-8 x spectral norm) and
+critical.symmetry_dimension the dimension of the rotation-symmetry orbit; they are compared
+with
 
 * the paper's counts: (K-1)(d-K+1) for DNC, r d - C(r) for the low-rank point (C(r) read
   both as r(r+1)/2 and as r(r-1)/2);
@@ -39,8 +40,8 @@ def main():
     for L, d in RUNS:
         p = Problem(classes=K, per_class=N_PER, width=d, depth=L, loss="ce", activation="linear", weight_decay=LAM)
         for name, r in (("dnc", K - 1), ("low_rank", K // 2)):
-            c = [c for c in theory.critical_scales(p, name) if c["kind"] == "minimum"][-1]
-            params = theory.at_scale(p, name, c["scale"])
+            c = [c for c in theory.reduced_loss(p, name).critical_scales() if c.kind == "minimum"][-1]
+            params = theory.at_scale(p, name, c.scale)
             rec = probe(params, p, symmetry=False)
             w = rec.pop("eigenvalues")
             a = np.sort(np.abs(w))

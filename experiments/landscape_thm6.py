@@ -4,8 +4,8 @@ as lambda -> 0, and their ratio.
 Problem: K = 10 (even, so the low-rank point of rank K/2 is a critical point), n = 5,
 width d = 20, linear CE, L = 2 and L = 3, one lambda for everything, lambda = 2^-40, 2^-36, 2^-32, 2^-28 and 2^-24 ... 2^-6.
 At each lambda both points sit at the large-scale minimum of their reduced loss
-(theory.critical_scales / theory.at_scale); the dense Hessian gives the spectral norm
-(largest |eigenvalue|), the Frobenius norm and the trace.
+(theory.reduced_loss(p, name).critical_scales() / theory.at_scale); the dense Hessian gives
+the spectral norm (largest |eigenvalue|), the Frobenius norm and the trace.
 
     python experiments/landscape_thm6.py          # ~1 min on 2 shared CPU cores (4 min under load)
 
@@ -30,7 +30,7 @@ clock = Timer()
 
 
 def large_scale(p, name):
-    mins = [c for c in theory.critical_scales(p, name) if c["kind"] == "minimum"]
+    mins = [c for c in theory.reduced_loss(p, name).critical_scales() if c.kind == "minimum"]
     return mins[-1] if mins else None
 
 
@@ -46,7 +46,7 @@ def main():
                 if c is None:
                     row[f"{tag}_scale"] = None
                     continue
-                rec = probe(theory.at_scale(p, name, c["scale"]), p, symmetry=False)
+                rec = probe(theory.at_scale(p, name, c.scale), p, symmetry=False)
                 w = rec.pop("eigenvalues")
                 # the rotation-symmetry null space has L (r d - r(r+1)/2) dimensions (r = rank of Z; see landscape_thm5.py):
                 # how small are the computed eigenvalues of that cluster, and how big is the next one?
@@ -54,7 +54,7 @@ def main():
                 sym = L * (r * WIDTH - r * (r + 1) // 2)
                 a = np.sort(np.abs(w))
                 row.update({f"{tag}_null_cluster": a[sym - 1] / rec["spectral_norm"], f"{tag}_next": a[sym] / rec["spectral_norm"]})
-                row.update({f"{tag}_scale": c["scale"], f"{tag}_loss": rec["loss"], f"{tag}_grad": rec["grad_norm"],
+                row.update({f"{tag}_scale": c.scale, f"{tag}_loss": rec["loss"], f"{tag}_grad": rec["grad_norm"],
                             f"{tag}_spec": rec["spectral_norm"], f"{tag}_frob": rec["frobenius_norm"], f"{tag}_trace": float(np.sum(w)),
                             f"{tag}_neg": rec["negative"], f"{tag}_zero": rec["zero"]})
             if row.get("lr_scale") and row.get("dnc_scale"):

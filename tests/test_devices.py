@@ -105,3 +105,11 @@ def test_use_cpu_cores_after_jax_started_says_so():
         use_cpu_cores(jax.device_count() + 1)
     with pytest.raises(ValueError, match="count must be an integer >= 1"):
         use_cpu_cores(0)
+
+
+def test_an_xla_flag_device_count_wins():
+    code = "import jax, dufm; print(dufm.use_cpu_cores(2), jax.device_count())"
+    env = {**os.environ, "JAX_PLATFORMS": "cpu", "XLA_FLAGS": "--xla_force_host_platform_device_count=3"}
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, timeout=120)
+    assert out.returncode == 0, out.stderr
+    assert out.stdout.split() == ["3", "3"]
