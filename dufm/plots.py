@@ -90,8 +90,7 @@ def loss_curves(results, opts):
     ax = fig.subplots()
     refs = {}
     for rec in recs:
-        a = results.arrays(rec)
-        ax.plot(np.maximum(a["history_step"], 1), a["history_loss"], lw=1.2,
+        ax.plot(np.maximum(rec.history.step, 1), rec.history.loss, lw=1.2,
                 label=f"seed {rec.seed}, d={rec.grid_value('width')}: {rec.solution_type} ({_ranks(rec)}), {rec.loss:.6f}")
         for k, v in _ref_losses(rec).items():
             refs.setdefault((k, round(v, 12)), v)
@@ -117,7 +116,7 @@ def logit_heatmaps(results, opts):
     fig = Figure(figsize=(3.6 * len(picked), 3.4))
     axes = fig.subplots(1, len(picked), squeeze=False)
     for ax, rec in zip(axes[0], picked):
-        M = np.asarray(results.arrays(rec)["class_mean_logits"])
+        M = rec.analysis.class_mean_logits
         v = np.max(np.abs(M))
         im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v)
         ax.set_title(f"seed {rec.seed}, d={rec.grid_value('width')}\n{rec.solution_type}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
@@ -167,12 +166,10 @@ def nc1_curves(results, opts):
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
     if recs:
-        arrays = [results.arrays(r) for r in recs]
-        longest = max(arrays, key=lambda a: len(a["history_step"]))
-        steps = longest["history_step"]
+        steps = max((r.history.step for r in recs), key=len)
         T = len(steps)
         # a stopped run is frozen, so its last value holds for the rest of the axis
-        H = np.stack([np.concatenate([a["history_nc1"], np.repeat(a["history_nc1"][-1:], T - len(a["history_nc1"]), 0)]) for a in arrays])
+        H = np.stack([np.concatenate([h, np.repeat(h[-1:], T - len(h), 0)]) for h in (r.history.nc1 for r in recs)])
         relu = recs[0].problem.activation == "relu"
         for l in range(H.shape[2]):
             q25, med, q75 = np.percentile(H[:, :, l], [25, 50, 75], axis=0)
