@@ -142,7 +142,7 @@ class RefineStatus(enum.StrEnum):
     DIVERGED = "diverged"
 
 
-@dataclass
+@dataclass(eq=False)
 class Refinement:
     """Result of :func:`refine`.
 
@@ -258,7 +258,7 @@ def refine(params: Params, decays: Decays, arch: Architecture, **options) -> Ref
 # classification
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class HessianSummary:
     """What :func:`classify` knows of the Hessian.
 
@@ -305,7 +305,7 @@ class HessianSummary:
         return d
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Classification:
     """Second-order description of a point (:func:`classify`); ``eigenvalues`` only when asked for (dense)."""
 

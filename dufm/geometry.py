@@ -97,7 +97,7 @@ class NCMetrics:
         return cls(**{k: float("nan") if v is None else float(v) for k, v in d.items()})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Analysis:
     """Spectra, ranks, NC metrics and solution type of a parameter point (:func:`analyse`).
 

@@ -18,7 +18,14 @@ and ``.pdf``). Figure names:
 * ``theory_srg_ratio``       L_SRG / L_DNC vs r for L in {3, 4, 5} (ReLU MSE, K = r(r-1)/2)
 
 Diverged runs are never plotted; every run-based figure says how many were
-excluded. Options come from the sweep config's ``[plots]`` table.
+excluded, draws runs that hit the step limit apart (dashed or hollow) and
+counts them in its title, and has a legend wherever it draws several runs.
+A figure over a grid field needs runs that differ in that field (else it is
+refused), and draws one curve per combination of the other fields that vary
+(never merging them into one point). A sweep with no finished runs draws no
+run figure (a ValueError). Options come from the sweep config's ``[plots]``
+table; without a list of figures, :func:`default_figures` picks those that fit
+what the sweep varied.
 
 Figures are built as bare :class:`~matplotlib.figure.Figure` objects, never
 through :mod:`matplotlib.pyplot`: importing this module chooses no backend
@@ -28,6 +35,7 @@ programs, and a figure is freed once it is no longer referenced.
 
 from __future__ import annotations
 
+from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -36,6 +44,7 @@ from matplotlib.figure import Figure
 
 from . import theory
 from .problem import Problem
+from .solve import SolverConfig
 
 if TYPE_CHECKING:
     from .records import Results, RunRecord
@@ -46,9 +55,59 @@ FIELD_LABELS = {
 }
 
 
+GRID_FIELDS = tuple(f.name for f in fields(Problem) if f.init) + tuple(f.name for f in fields(SolverConfig))
+RUN_FIGURES = ("loss_curves", "logit_heatmaps", "singular_values", "nc1_curves", "loss_vs_dnc", "normalised_sv_vs_depth")
+
+
+def _plural(k: int, what: str) -> str:
+    return f"{k} {what}{'s' if k != 1 else ''}"
+
+
 def _excluded(results: Results) -> str:
+    """What the title says of the runs drawn apart: diverged ones excluded, step-limit ones dashed or hollow."""
     k = len(results.diverged)
-    return f" ({k} diverged run{'s' if k != 1 else ''} excluded)" if k else ""
+    m = sum(r.status == "max_steps" for r in results.results())
+    notes = ([f"{_plural(k, 'diverged run')} excluded"] if k else []) + ([f"{m} hit the step limit (dashed / hollow)"] if m else [])
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
+def _limited(rec: RunRecord) -> bool:
+    return rec.status == "max_steps"
+
+
+def _label_fields(results: Results) -> tuple[str, ...]:
+    """The fields a run's label names: every grid field that varies (width always), so no two drawn runs share a label."""
+    return ("width",) + tuple(f for f in varied(results) if f != "width")
+
+
+def _run_tag(rec: RunRecord, fields) -> str:
+    short = {"width": "d", "depth": "L", "weight_decay": "λ", "classes": "K", "per_class": "n", "init_scale": "init std"}
+    return ", ".join([f"seed {rec.seed}"] + [f"{short.get(f, f)}={_hashable(rec.grid_value(f))}" for f in fields])
+
+
+def _run_label(rec: RunRecord, fields=("width",)) -> str:
+    return f"{_run_tag(rec, fields)}: {rec.solution_type}" + (" (step limit)" if _limited(rec) else "")
+
+
+def _first(recs: list, limit: int) -> tuple[list, str]:
+    """The first ``limit`` runs, and what the title says when that leaves some out."""
+    return recs[:limit], (f" (the first {limit} of {len(recs)})" if len(recs) > limit else "")
+
+
+def varied(results: Results) -> dict:
+    """Grid field -> its values, for the fields in which the finished runs differ (``weight_decay`` stands for the decays)."""
+    out = {}
+    for name in GRID_FIELDS:
+        if name in ("feature_decay", "layer_decay"):
+            continue
+        values = {_hashable(r.grid_value(name)) for r in results.results()}
+        if len(values) > 1:
+            out[name] = sorted(values, key=repr)
+    return out
+
+
+def _hashable(v):
+    return tuple(v) if isinstance(v, list) else v
 
 
 def _ref_losses(rec: RunRecord) -> dict:
@@ -85,13 +144,14 @@ def _training_axes(ax, ylabel: str, legend_size: int):
 
 
 def loss_curves(results, opts):
-    recs = results.results()[: opts.get("max_runs", 20)]
+    recs, shown = _first(results.results(), opts.get("max_runs", 20))
+    fields = _label_fields(results)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
     refs = {}
     for rec in recs:
-        ax.plot(np.maximum(rec.history.step, 1), rec.history.loss, lw=1.2,
-                label=f"seed {rec.seed}, d={rec.grid_value('width')}: {rec.solution_type} ({_ranks(rec)}), {rec.loss:.6f}")
+        ax.plot(np.maximum(rec.history.step, 1), rec.history.loss, lw=1.2, ls="--" if _limited(rec) else "-",
+                label=f"{_run_label(rec, fields)} ({_ranks(rec)}), {rec.loss:.6f}")
         for k, v in _ref_losses(rec).items():
             refs.setdefault((k, round(v, 12)), v)
     styles = {"dnc": ("k", "--"), "low_rank": ("tab:red", ":"), "dnc_lower_bound": ("tab:gray", "-."), "srg": ("tab:purple", ":")}
@@ -100,7 +160,7 @@ def loss_curves(results, opts):
         what = {"srg": "explicit SRG point loss", "dnc_lower_bound": "linear-DNC lower bound"}.get(name, f"closed-form {name.replace('_', '-')} loss")
         ax.axhline(v, color=c, ls=ls, lw=1, label=f"{what} {v:.6f}")
     _training_axes(ax, "objective (data term + regularisation)", 7)
-    _title(fig, results, f"loss curves of {len(recs)} runs")
+    _title(fig, results, f"loss curves of {len(recs)} runs{shown}")
     return fig
 
 
@@ -113,13 +173,15 @@ def logit_heatmaps(results, opts):
             seen.add(tag)
             picked.append(rec)
     picked = picked[: opts.get("max_runs", 4)]
+    fields = _label_fields(results)
     fig = Figure(figsize=(3.6 * len(picked), 3.4))
     axes = fig.subplots(1, len(picked), squeeze=False)
     for ax, rec in zip(axes[0], picked):
         M = rec.analysis.class_mean_logits
         v = np.max(np.abs(M))
         im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v)
-        ax.set_title(f"seed {rec.seed}, d={rec.grid_value('width')}\n{rec.solution_type}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
+        ax.set_title(f"{_run_tag(rec, fields)}{' (step limit)' if _limited(rec) else ''}\n{rec.solution_type}, "
+                     f"{_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
         ax.set_xlabel("class k (column = mean logit vector)")
         ax.set_ylabel("logit of class")
         fig.colorbar(im, ax=ax, fraction=0.046)
@@ -138,16 +200,18 @@ def _deepest(recs):
 
 def singular_values(results, opts):
     recs, note = _deepest(results.results())
-    recs = recs[: opts.get("max_runs", 10)]
+    recs, shown = _first(recs, opts.get("max_runs", 10))
+    fields = _label_fields(results)
     names = list(recs[0].analysis.singular_values) if recs else []
     cols = min(4, max(1, len(names)))
     rows = -(-len(names) // cols) if names else 1
     fig = Figure(figsize=(3.3 * cols, 2.8 * rows))
     axes = fig.subplots(rows, cols, squeeze=False)
     for ax, name in zip(axes.flat, names):
-        for rec in recs:
+        for i, rec in enumerate(recs):
             s = np.asarray(rec.analysis.singular_values[name])[:30]
-            ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-18), "o-", ms=2.5, lw=0.8, alpha=0.7)
+            ax.semilogy(np.arange(1, len(s) + 1), np.maximum(s, 1e-18), "o--" if _limited(rec) else "o-", ms=2.5, lw=0.8, alpha=0.7,
+                        color=f"C{i % 10}", mfc="none" if _limited(rec) else None, label=_run_label(rec, fields))
         lo, hi = ax.get_ylim()
         if hi / lo < 10:  # equal singular values: show a decade rather than rounding noise
             ax.set_ylim(lo / 3, hi * 3)
@@ -156,7 +220,11 @@ def singular_values(results, opts):
         ax.set_ylabel("σ_i")
     for ax in list(axes.flat)[len(names):]:
         ax.axis("off")
-    _title(fig, results, f"singular values at the end point, {len(recs)} runs{note} (rank threshold {recs[0].analysis.thresholds.rank_tol if recs else ''} × σ_1)")
+    if len(recs) > 1:
+        fig.legend(*axes.flat[0].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=min(3, len(recs)),
+                   bbox_to_anchor=(0.5, -0.02 - 0.035 * ((len(recs) + 2) // 3)))
+    tol = recs[0].analysis.thresholds.rank_tol if recs else ""
+    _title(fig, results, f"singular values at the end point, {len(recs)} runs{shown}{note} (rank threshold {tol} × σ_1)")
     fig.tight_layout()
     return fig
 
@@ -187,8 +255,12 @@ def loss_vs_dnc(results, opts):
     ax = fig.subplots()
     ratios = [(rec.loss / _ref_losses(rec)["dnc"], rec) for rec in recs if "dnc" in _ref_losses(rec)]
     for i, (q, rec) in enumerate(ratios):
-        ax.plot(i, q, "o", color="tab:blue" if rec.solution_type == "dnc" else "tab:red")
+        color = "tab:blue" if rec.solution_type == "dnc" else "tab:red"
+        ax.plot(i, q, "o", color=color, mfc="none" if _limited(rec) else color)
         ax.annotate(_ranks(rec), (i, q), fontsize=6, xytext=(2, 3), textcoords="offset points")
+    for color, mfc, label in (("tab:blue", "tab:blue", "ends at DNC"), ("tab:red", "tab:red", "ends elsewhere"),
+                              ("k", "none", "hollow: hit the step limit")):
+        ax.plot([], [], "o", color=color, mfc=mfc, label=label)
     ax.axhline(1.0, color="k", ls="--", lw=1, label="closed-form DNC loss")
     below = sum(q < 1 for q, _ in ratios)
     ax.set_xlabel("run")
@@ -201,8 +273,29 @@ def loss_vs_dnc(results, opts):
 def _by_field(results, field):
     groups: dict = {}
     for rec in results.results():
-        groups.setdefault(rec.grid_value(field), []).append(rec)
+        groups.setdefault(_hashable(rec.grid_value(field)), []).append(rec)
     return dict(sorted(groups.items()))
+
+
+def _series(results: Results, field: str, name: str) -> dict:
+    """The runs of a figure over ``field``, one series per combination of the other fields that vary: label -> {x: runs}.
+
+    A field that did not vary is refused; fields that vary only along with
+    ``field`` (one value per value of ``field``) do not split the series.
+    """
+    var = varied(results)
+    if field not in var:
+        values = {repr(_hashable(r.grid_value(field))) for r in results.results()} if field in GRID_FIELDS else set()
+        said = f"every run has {field} = {values.pop()}" if len(values) == 1 else f"{field!r} is not a grid field"
+        raise ValueError(f"figure {name} needs runs that differ in {field}, but {said}; fields that vary: {sorted(var) or 'none'}")
+    recs = results.results()
+    others = [o for o in var if o != field
+              and len({(_hashable(r.grid_value(field)), _hashable(r.grid_value(o))) for r in recs}) > len(var[field])]
+    series: dict = {}
+    for rec in recs:
+        label = ", ".join(f"{o}={_hashable(rec.grid_value(o))}" for o in others)
+        series.setdefault(label, {}).setdefault(_hashable(rec.grid_value(field)), []).append(rec)
+    return {label: dict(sorted(xs.items())) for label, xs in sorted(series.items())}
 
 
 def _field_axis(ax, field):
@@ -215,37 +308,48 @@ def _rank_of(rec: RunRecord, which: str) -> int:
     return rec.analysis.hidden_rank if which == "min_hidden" else rec.analysis.rank[which]
 
 
+def _limit_note(runs) -> str:
+    m = sum(_limited(r) for r in runs)
+    return f", {m} at step limit" if m else ""
+
+
 def rank_vs(results, opts, field):
     which = opts.get("rank_of", "Z")
-    groups = _by_field(results, field)
-    xs = list(groups)
-    ranks = [np.array([_rank_of(r, which) for r in groups[x]]) for x in xs]
+    series = _series(results, field, f"rank_vs_{field}")
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
-    ax.errorbar(xs, [r.mean() for r in ranks], yerr=[r.std() for r in ranks], fmt="o-", capsize=3)
-    for x, r in zip(xs, ranks):
-        ax.annotate(f"n={len(r)}", (x, r.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
+    for label, groups in series.items():
+        xs = list(groups)
+        ranks = [np.array([_rank_of(r, which) for r in groups[x]]) for x in xs]
+        ax.errorbar(xs, [r.mean() for r in ranks], yerr=[r.std() for r in ranks], fmt="o-", capsize=3, label=label or None)
+        for x, r in zip(xs, ranks):
+            ax.annotate(f"n={len(r)}{_limit_note(groups[x])}", (x, r.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
     _field_axis(ax, field)
     what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}"
     ax.set_ylabel(f"{what.replace('smallest rank of the hidden layers', 'min hidden rank')}, mean ± std")
-    tol = results.results()[0].analysis.thresholds.rank_tol if results.results() else ""
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    tol = results.results()[0].analysis.thresholds.rank_tol
     _title(fig, results, f"{what} vs {field} (rank: σ_i > {tol} σ_1)")
     return fig
 
 
 def p_dnc_vs(results, opts, field):
-    groups = _by_field(results, field)
-    xs = list(groups)
-    k = [sum(r.solution_type == "dnc" for r in groups[x]) for x in xs]
-    n = [len(groups[x]) for x in xs]
+    series = _series(results, field, f"p_dnc_vs_{field}")
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
-    ax.plot(xs, [a / b for a, b in zip(k, n)], "o-")
-    for x, a, b in zip(xs, k, n):
-        ax.annotate(f"{a}/{b}", (x, a / b), fontsize=7, xytext=(3, 4), textcoords="offset points")
+    for label, groups in series.items():
+        xs = list(groups)
+        k = [sum(r.solution_type == "dnc" for r in groups[x]) for x in xs]
+        n = [len(groups[x]) for x in xs]
+        ax.plot(xs, [a / b for a, b in zip(k, n)], "o-", label=label or None)
+        for x, a, b in zip(xs, k, n):
+            ax.annotate(f"{a}/{b}{_limit_note(groups[x])}", (x, a / b), fontsize=7, xytext=(3, 4), textcoords="offset points")
     _field_axis(ax, field)
     ax.set_ylim(-0.05, 1.1)
     ax.set_ylabel("P(DNC): fraction of runs ending at DNC")
+    if len(series) > 1:
+        ax.legend(fontsize=7)
     _title(fig, results, f"P(DNC) vs {field} (labels: DNC runs / runs)")
     return fig
 
@@ -345,6 +449,10 @@ FIGURES = {
 
 def figure(results: Results | None, name: str, opts: dict) -> Figure:
     """Draw one named figure (see the module docstring) with options ``opts``."""
+    run_based = name in RUN_FIGURES or name.startswith(("rank_vs_", "p_dnc_vs_"))
+    if run_based and results is not None and not results.results():
+        raise ValueError(f"figure {name} draws finished runs, and {results.path} has none "
+                         f"({_plural(len(results.diverged), 'diverged run')})")
     for prefix, fn in (("rank_vs_", rank_vs), ("p_dnc_vs_", p_dnc_vs)):
         if name.startswith(prefix):
             return fn(results, opts, name[len(prefix):])
@@ -353,13 +461,29 @@ def figure(results: Results | None, name: str, opts: dict) -> Figure:
     return FIGURES[name](results, opts)
 
 
+def default_figures(results: Results) -> list[str]:
+    """The figures that fit a sweep: its runs' curves and spectra, and the rank and P(DNC) over every field it varied."""
+    recs = results.results()
+    if not recs:
+        return []
+    names = ["loss_curves", "singular_values", "nc1_curves", "logit_heatmaps"]
+    if any("dnc" in _ref_losses(r) for r in recs[:1]):
+        names.append("loss_vs_dnc")
+    for field in varied(results):
+        names += [f"rank_vs_{field}", f"p_dnc_vs_{field}"]
+    return names
+
+
 def figures(results: Results, names=None) -> dict[str, Figure]:
-    """Draw ``names`` (default: the config's ``[plots] figures``; its other keys are the options); returns name -> Figure."""
+    """Draw ``names`` (default: the config's ``[plots] figures``, else :func:`default_figures`); returns name -> Figure.
+
+    The ``[plots]`` table's other keys are the figures' options.
+    """
     opts = dict(results.config.get("plots", {}))
     listed = opts.pop("figures", None)
-    names = names or listed
+    names = names or listed or default_figures(results)
     if not names:
-        raise ValueError("figure names must be given (--figure) or listed in the config's [plots] figures")
+        raise ValueError(f"there is nothing to draw in {results.path}: it holds no finished run and its config lists no figure")
     return {name: figure(results, name, opts) for name in names}
 
 

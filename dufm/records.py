@@ -19,6 +19,7 @@ import numpy as np
 from . import theory
 from .geometry import Analysis, SolutionType, Thresholds, analyse
 from .problem import Params, Problem
+from .provenance import Environment
 from .solve import History, Run, SolverConfig, Status
 from .store import Store, plain
 
@@ -33,7 +34,7 @@ def _uniq(values):
     return values[0] if len(set(values)) == 1 else values
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class RunRecord:
     """One finished run as plain, typed data. ``loss``, ``grad_norm`` and ``analysis`` are None for a diverged run.
 
@@ -54,14 +55,15 @@ class RunRecord:
     key: str | None = None
     problem: Problem | None = None
     solver: SolverConfig | None = None
+    environment: Environment | None = None
 
     @classmethod
     def from_run(cls, run: Run, problem: Problem, thresholds: Thresholds = Thresholds(), *, key: str | None = None,
-                 solver: SolverConfig | None = None) -> "RunRecord":
+                 solver: SolverConfig | None = None, environment: Environment | None = None) -> "RunRecord":
         """The record of ``run``, analysing its end point (no analysis for a diverged run)."""
         analysis = None if run.diverged else analyse(run.params, problem, thresholds)
         return cls(run.seed, run.status, run.steps, float(run.decays.H), tuple(float(v) for v in np.atleast_1d(run.decays.W)),
-                   run.loss, run.grad_norm, analysis, run.history, key, problem, solver)
+                   run.loss, run.grad_norm, analysis, run.history, key, problem, solver, environment)
 
     @property
     def diverged(self) -> bool:
@@ -99,6 +101,8 @@ class RunRecord:
         d["history"] = {"step": h.step, "loss": h.loss, "grad_norm": h.grad_norm, "nc1_trace": h.nc1}
         if self.key is not None:
             d.update({"key": self.key, "config": self.config})
+        if self.environment is not None:
+            d["environment"] = self.environment.to_dict()
         return plain(d)
 
     @classmethod
@@ -113,8 +117,9 @@ class RunRecord:
             config = d.get("config")
             problem = Problem.from_dict(config["problem"]) if config else None
             solver = SolverConfig(**config["solver"]) if config else None
+            env = Environment.from_dict(d["environment"]) if "environment" in d else None  # stores before 2026-12 have none
             return cls(d["seed"], status, int(d["steps"]), float(d["lambda_H"]), tuple(float(v) for v in d["lambda_W"]),
-                       d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver)
+                       d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver, env)
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{source} is not a dufm run record (damaged or of another version): {type(e).__name__}: {e}") from None
 
@@ -134,6 +139,53 @@ class RunRecord:
 def summary_row(record: dict) -> dict:
     """The ``summary.csv`` row of a stored record's JSON document."""
     return RunRecord.from_dict(record, f"record {record.get('key')!r}" if isinstance(record, dict) else "record").summary_row()
+
+
+def _agree(got, want) -> bool:
+    return got is not None and np.shape(got) == np.shape(want) and np.array_equal(got, want, equal_nan=True)
+
+
+def check_arrays(rec: RunRecord, arrays: dict, source: str):
+    """A ValueError naming ``source`` unless the arrays are those of ``rec``: its history, and (finished runs)
+    parameters of the problem's shapes and the singular values it reports."""
+    h = rec.history
+    for name, want in (("history_step", h.step), ("history_loss", h.loss), ("history_grad_norm", h.grad_norm), ("history_nc1", h.nc1)):
+        if not _agree(arrays.get(name), want):
+            raise ValueError(f"{source} does not match its record ({name})")
+    if rec.diverged:
+        return
+    params = Params.from_arrays(arrays, source)
+    want = [(rec.problem.widths[0], rec.problem.samples)]
+    want += [(rec.problem.widths[l + 1], rec.problem.widths[l]) for l in range(rec.problem.depth - 1)]
+    want += [(rec.problem.classes, rec.problem.widths[-1])]
+    got = [np.shape(params.H), *(np.shape(w) for w in params.W)]
+    if got != want or (params.b is None) != (rec.problem.bias == "none"):
+        raise ValueError(f"{source} does not match its record (parameter shapes {got}, the problem's {want})")
+    for k, s in rec.analysis.singular_values.items():
+        if not _agree(arrays.get(f"sv_{k}"), s):
+            raise ValueError(f"{source} does not match its record (sv_{k})")
+
+
+def load_run(store: Store, key: str) -> RunRecord:
+    """Stored run ``key``, its record checked against its arrays; a ValueError naming the file if either is damaged."""
+    path = store.runs_dir / f"{key}.json"
+    rec = RunRecord.from_dict(store.record(key), str(path))
+    if rec.key != key or rec.problem is None or rec.solver is None:
+        raise ValueError(f"{path} is not the record of run {key} (damaged?)")
+    check_arrays(rec, store.arrays(key), str(store.runs_dir / f"{key}.npz"))
+    return rec
+
+
+class RunFormat:
+    """The results store's :class:`~dufm.store.Format` for runs: a stored run is valid if :func:`load_run` accepts it."""
+
+    columns = SUMMARY_COLUMNS
+
+    def check(self, store: Store, key: str) -> dict:
+        return load_run(store, key).summary_row()
+
+    def row(self, record: dict) -> dict:
+        return summary_row(record)
 
 
 def run_arrays(run: Run, analysis: Analysis | None) -> dict[str, np.ndarray]:
@@ -160,6 +212,8 @@ class Results:
 
     By default only the runs of the latest config's grid are loaded (runs of an
     earlier, changed grid stay on disk); ``every_run=True`` loads all stored runs.
+    Every run's record is checked against its arrays; a damaged run is moved
+    into the store's ``damaged/`` folder with a :class:`~dufm.store.StoreWarning`.
     """
 
     def __init__(self, path, every_run: bool = False):
@@ -168,9 +222,8 @@ class Results:
             raise ValueError(f"path must be a dufm results directory (with manifest.json), got {str(path)!r}")
         manifest = self.store.manifest()
         self.config = manifest.get("config", {})
-        stored = self.store.stored_keys()
-        keys = stored if every_run or "grid" not in manifest else [k for k in manifest["grid"] if k in stored]
-        self.records = [RunRecord.from_dict(self.store.record(k), str(self.store.runs_dir / f"{k}.json")) for k in sorted(keys)]
+        keys = self.store.stored_keys() if every_run or "grid" not in manifest else manifest["grid"]
+        self.records = list(self.store.healthy(keys, load_run).values())  # damaged runs are set aside, with a warning
 
     @property
     def path(self) -> Path:
@@ -192,6 +245,44 @@ class Results:
         """Summary columns as numpy arrays (one entry per loaded run)."""
         rows = [r.summary_row() for r in self.records]
         return {c: np.array([r[c] for r in rows], dtype=object) for c in SUMMARY_COLUMNS}
+
+    def to_pandas(self, long: bool = False):
+        """The loaded runs as a ``pandas.DataFrame`` (pandas is an optional extra: ``pip install -e ".[pandas]"``).
+
+        Wide (default): one row per run, the :data:`SUMMARY_COLUMNS` (config
+        fields; ``loss`` is the final objective, ``loss_type`` the data term)
+        and ``hidden_rank``, ``bias``, ``dtype``, ``init``, ``host``, ``start``.
+        ``long=True``: one row per run x matrix x metric (``layer``,
+        ``metric``, ``value``): every NC metric of every feature matrix and
+        the numerical rank and largest singular value of every matrix, with
+        the run's config columns; diverged runs have no rows.
+        """
+        try:
+            import pandas as pd
+        except ImportError:
+            raise ValueError('to_pandas needs pandas: pip install -e ".[pandas]"') from None
+        wide = []
+        for r in self.records:
+            row = r.summary_row()
+            row.update(hidden_rank=None if r.analysis is None else r.analysis.hidden_rank, bias=r.problem.bias, dtype=r.problem.dtype,
+                       init=r.solver.init, host=r.environment.host if r.environment else None,
+                       start=r.environment.start if r.environment else None)
+            wide.append(row)
+        if not long:
+            return pd.DataFrame(wide, columns=list(SUMMARY_COLUMNS) + ["hidden_rank", "bias", "dtype", "init", "host", "start"])
+        config = [c for c in SUMMARY_COLUMNS if c not in ("status", "steps", "loss", "grad_norm", "solution_type", "rank_Z")]
+        rows = []
+        for r, w in zip(self.records, wide):
+            if r.analysis is None:
+                continue
+            base = {c: w[c] for c in config}
+            for layer, m in r.analysis.nc.items():
+                rows += [{**base, "layer": layer, "metric": k, "value": v} for k, v in m.to_dict().items()]
+            for layer, rank in r.analysis.rank.items():
+                rows.append({**base, "layer": layer, "metric": "rank", "value": float(rank)})
+                sv = r.analysis.singular_values[layer]
+                rows.append({**base, "layer": layer, "metric": "sigma_max", "value": float(sv[0]) if len(sv) else 0.0})
+        return pd.DataFrame(rows, columns=config + ["layer", "metric", "value"])
 
     def results(self) -> list[RunRecord]:
         """Records of the runs that did not diverge."""

@@ -57,6 +57,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from .budget import check_memory, parameter_count
 from .devices import member_devices, pad_batch, resolve_batching
 from .init import INITS, initialise
 from .objective import forward, gradient_norm, labels, objective, post_activation
@@ -297,7 +298,7 @@ def _batch_program(arch: Architecture, cfg: SolverConfig, batching: str, mesh):
     return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False))
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Run:
     """One finished run, as host (numpy) data. ``loss``, ``grad_norm`` and ``params`` are None for a diverged run.
 
@@ -337,6 +338,20 @@ def _execute(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     return jax.tree_util.tree_map(lambda a: a[:B], out), member_devices(out.loss, B)
 
 
+def layout(arch: Architecture, cfg: SolverConfig, size: int, batching: str = "auto", devices=None):
+    """The devices and batching a batch of ``size`` runs uses, once it is known to fit them (a ValueError if not).
+
+    Checks the batch's size against the solver's limits and its memory
+    estimate against what the devices have free (:func:`dufm.budget.check_memory`).
+    """
+    devices = list(devices) if devices is not None else jax.local_devices()
+    batching = resolve_batching(batching, devices[0].platform)
+    if size * parameter_count(arch) > MAX_BATCH_PARAMETERS:
+        raise ValueError(f"runs x parameters must be <= {MAX_BATCH_PARAMETERS}, got {size} x {parameter_count(arch)}")
+    check_memory(arch, cfg.optimizer, cfg.steps, cfg.log_every, size, batching, devices)
+    return devices, batching
+
+
 @float64
 def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig, *, seeds=None, pad_to: int | None = None,
              batching: str = "auto", devices=None) -> list[Run]:
@@ -354,7 +369,8 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     :func:`run` alone (up to the last bits of float arithmetic, whatever the
     number of devices).
     """
-    cfg = cfg.resolved(arch.dtype)
+    # the starts are inputs: the initialisation fields do not shape the program, so every init shares one compilation
+    cfg = replace(cfg.resolved(arch.dtype), init_scale=1.0, init="gaussian")
     B = int(np.shape(params0.H)[0])
     if seeds is not None and len(seeds) != B:
         raise ValueError(f"seeds must give one seed per run ({B}), got {len(seeds)}")
@@ -362,11 +378,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
         decays = decays.broadcast(B)
     decays = Decays(*(np.asarray(a, arch.dtype) for a in decays)).check_batch(B, arch.depth, arch.bias)
     size = max(B, pad_to or B)
-    count = sum(int(np.prod(np.shape(a)[1:])) for a in jax.tree_util.tree_leaves(params0))
-    if size * count > MAX_BATCH_PARAMETERS:
-        raise ValueError(f"runs x parameters must be <= {MAX_BATCH_PARAMETERS}, got {size} x {count}")
-    devices = list(devices) if devices is not None else jax.local_devices()
-    batching = resolve_batching(batching, devices[0].platform)
+    devices, batching = layout(arch, cfg, size, batching, devices)
     out, where = _execute(params0, decays, arch, cfg, size, batching, devices)
     out = jax.device_get(out)
     runs = []
@@ -416,6 +428,7 @@ def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays:
     """
     cfg = (cfg or SolverConfig()).resolved(problem.dtype)
     seeds = check_seeds(seeds)
+    layout(problem.architecture, cfg, len(seeds), batching, devices)  # before any memory is spent on the starts
     params0 = initial_params(problem, seeds, cfg)
     return run_many(params0, problem.decays if decays is None else decays, problem.architecture, cfg, seeds=seeds,
                     batching=batching, devices=devices)

@@ -2,10 +2,11 @@
 
 Layout of a sweep directory::
 
-    manifest.json        the sweep config and every run of its grid (key -> run config)
+    manifest.json        the sweep config, the keys of its grid, and every run ever declared (key -> run config)
     runs/<key>.npz       arrays of a finished run (final parameters, spectra, history)
     runs/<key>.json      its record (config, status, loss, ranks, NC metrics, ...)
-    summary.csv          one row per stored run
+    summary.csv          one row per stored run of the grid (what ``load_results`` returns)
+    damaged/             files found damaged, set aside (never deleted)
     figures/             written by ``dufm plot``
 
 Every file is written to a temporary name in the same directory, flushed,
@@ -17,15 +18,22 @@ hashes of the run config, so resuming rewrites the same names and can never
 duplicate a run. No pickle anywhere: JSON, and ``.npz`` read with
 ``allow_pickle=False``.
 
+The store heals: a record that does not parse, an ``.npz`` that does not
+load or does not match its record, or a record of the wrong schema is moved
+into ``damaged/`` with a one-line :class:`StoreWarning`, and a resumed sweep
+runs it again. A damaged manifest is set aside the same way and rebuilt.
+
 The store knows records (JSON-able dicts) and arrays, not solvers: it stands
-on the ground floor. A :class:`Writer` (from :meth:`Store.writer`) holds the
-directory's lock, owns the manifest and ``summary.csv``, and commits finished
-runs; the caller says how a record becomes a summary row.
+on the ground floor. What a valid run is and how it becomes a row of
+``summary.csv`` is the caller's :class:`Format`. A :class:`Writer` (from
+:meth:`Store.writer`) holds the directory's lock, owns the manifest and
+``summary.csv``, and commits finished runs.
 """
 
 from __future__ import annotations
 
 import csv
+import datetime
 import enum
 import fcntl
 import hashlib
@@ -33,11 +41,30 @@ import io
 import json
 import math
 import os
+import shutil
+import warnings
+import zipfile
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Iterable, Protocol, Sequence
 
 import numpy as np
+
+
+class StoreWarning(UserWarning):
+    """A damaged file of a results store was found and set aside into its ``damaged/`` folder."""
+
+
+class Format(Protocol):
+    """What a valid stored run is, and its row of ``summary.csv`` (the records layer provides it)."""
+
+    columns: Sequence[str]
+
+    def check(self, store: "Store", key: str) -> dict:
+        """The summary row of stored run ``key``; a ValueError if its files are damaged or do not agree."""
+
+    def row(self, record: dict) -> dict:
+        """The summary row of a record about to be committed."""
 
 
 def plain(x):
@@ -65,6 +92,14 @@ def plain(x):
     return x
 
 
+_committing = [0]  # nesting depth of Writer.commit in this process
+
+
+def committing() -> bool:
+    """Whether runs are being committed right now (a signal handler should let the commit finish)."""
+    return _committing[0] > 0
+
+
 def run_key(config: dict) -> str:
     """Content hash (16 hex digits) of a run config (canonical JSON)."""
     blob = json.dumps(plain(config), sort_keys=True, separators=(",", ":"))
@@ -73,11 +108,15 @@ def run_key(config: dict) -> str:
 
 def _atomic_write(path: Path, data: bytes):
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
-    with open(tmp, "wb") as f:
-        f.write(data)
-        f.flush()
-        os.fsync(f.fileno())
-    os.replace(tmp, path)
+    try:
+        with open(tmp, "wb") as f:
+            f.write(data)
+            f.flush()
+            os.fsync(f.fileno())
+        os.replace(tmp, path)
+    except OSError as e:  # a full disk, a read-only directory: leave nothing half-written, name the file
+        tmp.unlink(missing_ok=True)
+        raise OSError(e.errno, e.strerror or str(e), str(path)) from None
     dfd = os.open(path.parent, os.O_RDONLY)
     try:
         os.fsync(dfd)
@@ -96,11 +135,27 @@ def write_npz(path: Path, arrays: dict):
 
 
 def read_json(path: Path):
-    """The JSON document at ``path``; a damaged one is a ValueError naming the file."""
+    """The JSON document at ``path``; a damaged or missing one is a ValueError naming the file."""
     try:
         return json.loads(Path(path).read_text())
     except (json.JSONDecodeError, UnicodeDecodeError) as e:
         raise ValueError(f"{path} is not valid JSON (damaged?): {e}") from None
+    except FileNotFoundError:
+        raise ValueError(f"{path} is missing") from None
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
+
+
+def _aside(path: Path, folder: Path) -> Path:
+    """Move ``path`` into ``folder`` under a name not taken yet; returns where it went."""
+    folder.mkdir(exist_ok=True)
+    target, n = folder / path.name, 1
+    while target.exists():
+        target, n = folder / f"{path.name}.{n}", n + 1
+    shutil.move(str(path), str(target))
+    return target
 
 
 class Store:
@@ -109,22 +164,27 @@ class Store:
     def __init__(self, root):
         self.root = Path(root)
         self.runs_dir = self.root / "runs"
+        self.damaged_dir = self.root / "damaged"
 
     @property
     def exists(self) -> bool:
         return (self.root / "manifest.json").is_file()
 
     def create(self):
+        """Make the directories (a ValueError if the path is a file); remove a killed writer's temporary files."""
+        for d in (self.root, self.runs_dir):
+            if d.exists() and not d.is_dir():
+                raise ValueError(f"results directory {d} exists and is not a directory")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
-        for tmp in self.runs_dir.glob(".*.tmp"):  # leftovers of a killed writer
-            tmp.unlink(missing_ok=True)
-        for tmp in self.root.glob(".*.tmp"):
+        for tmp in [*self.runs_dir.glob(".*.tmp"), *self.root.glob(".*.tmp")]:
             tmp.unlink(missing_ok=True)
         return self
 
     @contextmanager
     def lock(self):
         """Exclusive lock on the directory (released by the OS if the process dies)."""
+        if self.root.exists() and not self.root.is_dir():
+            raise ValueError(f"results directory {self.root} exists and is not a directory")
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as f:
             try:
@@ -135,8 +195,15 @@ class Store:
 
     # manifest -------------------------------------------------------------
     def manifest(self) -> dict:
+        """The manifest (``{"runs": {}}`` before the first sweep); a damaged one is a ValueError naming the file."""
         path = self.root / "manifest.json"
-        return read_json(path) if path.exists() else {"runs": {}}
+        if not path.exists():
+            return {"runs": {}}
+        doc = read_json(path)
+        if not (isinstance(doc, dict) and isinstance(doc.get("runs", {}), dict) and isinstance(doc.get("grid", []), list)
+                and isinstance(doc.get("config", {}), dict)):
+            raise ValueError(f"{path} is not a dufm manifest (damaged or of another program)")
+        return doc
 
     def write_manifest(self, manifest: dict):
         write_json(self.root / "manifest.json", manifest)
@@ -153,8 +220,31 @@ class Store:
         return read_json(self.runs_dir / f"{key}.json")
 
     def arrays(self, key: str) -> dict:
-        with np.load(self.runs_dir / f"{key}.npz", allow_pickle=False) as z:
-            return {k: z[k] for k in z.files}
+        """The arrays of run ``key``; a missing or unreadable ``.npz`` is a ValueError naming the file."""
+        path = self.runs_dir / f"{key}.npz"
+        try:
+            with np.load(path, allow_pickle=False) as z:
+                return {k: z[k] for k in z.files}
+        except FileNotFoundError:
+            raise ValueError(f"{path} is missing") from None
+        except (zipfile.BadZipFile, EOFError, OSError, ValueError, KeyError):
+            raise ValueError(f"{path} is not a readable .npz (damaged?)") from None
+
+    def set_aside(self, key: str, reason: str) -> list[Path]:
+        """Move run ``key``'s files into ``damaged/`` (never deleted) with a :class:`StoreWarning`; returns where they went."""
+        moved = [_aside(p, self.damaged_dir) for p in (self.runs_dir / f"{key}.json", self.runs_dir / f"{key}.npz") if p.exists()]
+        warnings.warn(StoreWarning(f"{reason}; run {key} moved to {self.damaged_dir} (a resumed sweep runs it again)"), stacklevel=2)
+        return moved
+
+    def healthy(self, keys: Iterable[str], check) -> dict:
+        """``{key: check(self, key)}`` for the stored keys among ``keys`` whose check passes; the others are set aside."""
+        out = {}
+        for key in sorted(set(keys) & self.stored_keys()):
+            try:
+                out[key] = check(self, key)
+            except ValueError as e:
+                self.set_aside(key, str(e))
+        return out
 
     # summary ----------------------------------------------------------------
     def write_summary(self, rows: list[dict], columns: Sequence[str]):
@@ -167,40 +257,62 @@ class Store:
         _atomic_write(self.root / "summary.csv", buf.getvalue().encode())
 
     @contextmanager
-    def writer(self, name: str, config: dict, runs: dict[str, dict], summary: Callable[[dict], dict], columns: Sequence[str]):
+    def writer(self, name: str, config: dict, runs: dict[str, dict], fmt: Format, environment: dict | None = None):
         """Lock the directory, declare a grid and yield a :class:`Writer` that commits its finished runs.
 
         ``runs`` (key -> run config, in grid order) is merged into the
-        manifest's runs and becomes its ``grid``; ``summary`` turns a record
-        into its ``summary.csv`` row (``columns``).
+        manifest's runs and becomes its ``grid``. The grid's stored runs are
+        checked with ``fmt`` (damaged ones set aside, to be run again), and
+        ``summary.csv`` holds their rows, rewritten after every commit and on
+        the way out, whatever ends the sweep. ``environment`` (where the
+        sweep runs) is written into the manifest, its ``end`` updated on the way out.
         """
         with self.lock():
             self.create()
-            manifest = self.manifest()
-            known = dict(manifest.get("runs", {}))
-            known.update(runs)
-            self.write_manifest({"name": name, "config": config, "runs": known, "grid": list(runs)})
-            writer = Writer(self, summary, columns)
-            writer.write_summary()
-            yield writer
+            try:
+                known = self.manifest().get("runs", {})
+            except ValueError as e:
+                _aside(self.root / "manifest.json", self.damaged_dir)
+                warnings.warn(StoreWarning(f"{e}; moved to {self.damaged_dir}, a new manifest is written"), stacklevel=3)
+                known = {}
+            manifest = {"name": name, "config": config, "runs": {**known, **runs}, "grid": list(runs)}
+            if environment is not None:
+                manifest["environment"] = environment
+            self.write_manifest(manifest)
+            writer = Writer(self, list(runs), fmt)
+            try:
+                yield writer
+            finally:
+                writer.write_summary()
+                if environment is not None:
+                    self.write_manifest({**manifest, "environment": {**environment, "end": _now()}})
 
 
 class Writer:
-    """An open, locked :class:`Store`: commits finished runs and keeps ``summary.csv`` equal to the stored records."""
+    """An open, locked :class:`Store`: commits finished runs and keeps ``summary.csv`` equal to the grid's stored runs."""
 
-    def __init__(self, store: Store, summary: Callable[[dict], dict], columns: Sequence[str]):
-        self.store, self.summary, self.columns = store, summary, list(columns)
-        self.stored = store.stored_keys()
-        # the summary rows of every stored run, read once and kept up to date as runs are committed
-        self.rows = {k: summary(store.record(k)) for k in self.stored}
+    def __init__(self, store: Store, grid: list[str], fmt: Format):
+        self.store, self.fmt, self.grid = store, fmt, set(grid)
+        # the summary rows of the grid's healthy stored runs, read once and kept up to date as runs are committed
+        self.rows = store.healthy(grid, fmt.check)
+        self.write_summary()
+
+    @property
+    def stored(self) -> set[str]:
+        """Keys of the grid's runs stored (and healthy) so far."""
+        return set(self.rows)
 
     def commit(self, entries: Iterable[tuple[str, dict, dict]]):
         """Store each ``(key, record, arrays)`` (arrays first; the record is the commit marker), then the summary."""
-        for key, record, arrays in entries:
-            self.store.put(key, record, arrays)
-            self.stored.add(key)
-            self.rows[key] = self.summary(record)
-        self.write_summary()
+        _committing[0] += 1
+        try:
+            for key, record, arrays in entries:
+                self.store.put(key, record, arrays)
+                if key in self.grid:
+                    self.rows[key] = self.fmt.row(record)
+            self.write_summary()
+        finally:
+            _committing[0] -= 1
 
     def write_summary(self):
-        self.store.write_summary([self.rows[k] for k in sorted(self.rows)], self.columns)
+        self.store.write_summary([self.rows[k] for k in sorted(self.rows)], self.fmt.columns)

@@ -43,6 +43,7 @@ from __future__ import annotations
 import itertools
 import math
 import os
+import re
 import tomllib
 from dataclasses import dataclass, fields, replace
 from functools import cached_property
@@ -54,7 +55,8 @@ import jax
 from .geometry import Thresholds
 from .init import initialise
 from .problem import Decays, Params, Problem
-from .records import SUMMARY_COLUMNS, RunRecord, run_arrays, summary_row
+from .provenance import environment, now
+from .records import RunFormat, RunRecord, run_arrays
 from .solve import SolverConfig, run_many
 from .store import Store, run_key
 
@@ -63,6 +65,7 @@ SOLVER_FIELDS = tuple(f.name for f in fields(SolverConfig))
 TOP_KEYS = {"name", "title", "description", "seeds", "seed", "max_batch", "solve", "problem", "solver", "grid", "analysis", "plots"}
 BACKENDS = ("local", "ray")
 DEFAULT_MAX_BATCH = 32
+NAME = re.compile(r"[A-Za-z0-9._-]+")
 
 
 @dataclass(frozen=True)
@@ -128,16 +131,61 @@ class Progress(Protocol):
 
 
 def load_config(path) -> dict:
-    """Read a TOML sweep config; ``name`` defaults to the file's stem."""
+    """Read a TOML sweep config; ``name`` defaults to the file's stem. Every problem with it names the file."""
     path = Path(path)
     if not path.is_file():
         raise ValueError(f"config must be an existing TOML file, got {str(path)!r}")
     try:
-        cfg = tomllib.loads(path.read_text())
+        cfg = tomllib.loads(path.read_bytes().decode("utf-8"))
+    except UnicodeDecodeError:
+        raise ValueError(f"config {str(path)!r} is not a text (UTF-8) TOML file") from None
     except tomllib.TOMLDecodeError as e:
         raise ValueError(f"config {str(path)!r} is not valid TOML: {e}") from None
     cfg.setdefault("name", path.stem)
+    try:
+        check_config(cfg)
+    except ValueError as e:
+        raise ValueError(f"config {str(path)!r}: {e}") from None
     return cfg
+
+
+def check_name(name) -> str:
+    """``name`` if it is a plain name for a results directory (no path, not '.' or '..', not empty)."""
+    if not isinstance(name, str) or not NAME.fullmatch(name) or name in (".", ".."):
+        raise ValueError(f"name must be a plain name (letters, digits, '.', '_', '-'; no path), got {name!r}; "
+                         "choose the directory with --out")
+    return name
+
+
+def check_config(config: dict) -> dict:
+    """The config, if its keys and the types of its sections are a sweep config's (a ValueError naming the key)."""
+    if not isinstance(config, dict):
+        raise ValueError(f"a sweep config must be a table of keys, got {type(config).__name__}")
+    unknown = set(config) - TOP_KEYS
+    if unknown:
+        raise ValueError(f"unknown sweep config key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
+    check_name(config.get("name"))
+    for key in ("title", "description"):
+        if key in config and not isinstance(config[key], str):
+            raise ValueError(f"{key} must be a string, got {config[key]!r}")
+    if not isinstance(config.get("solve", True), bool):
+        raise ValueError(f"solve must be true or false, got {config['solve']!r}")
+    for section in ("problem", "solver", "analysis", "plots"):
+        if not isinstance(config.get(section, {}), dict):
+            raise ValueError(f"[{section}] must be a table, got {config[section]!r}")
+    grids = config.get("grid", {})
+    grids = grids if isinstance(grids, list) else [grids]
+    for g in grids:
+        if not isinstance(g, dict):
+            raise ValueError(f"[grid] must be a table or an array of tables, got {g!r}")
+        for axis, values in g.items():
+            if isinstance(values, list) and not values:
+                raise ValueError(f"[grid] {axis} must list at least one value, got []")
+    figures = config.get("plots", {}).get("figures", [])
+    if not (isinstance(figures, list) and all(isinstance(f, str) for f in figures)):
+        raise ValueError(f"[plots] figures must be a list of figure names, got {figures!r}")
+    thresholds(config)
+    return config
 
 
 def _as_list(v):
@@ -156,9 +204,7 @@ def thresholds(config: dict) -> Thresholds:
 
 def expand(config: dict) -> list[RunSpec]:
     """Every run of a sweep config, validated (a ValueError names the offending key)."""
-    unknown = set(config) - TOP_KEYS
-    if unknown:
-        raise ValueError(f"unknown sweep config key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
+    check_config(config)
     for section, allowed in (("problem", PROBLEM_FIELDS), ("solver", SOLVER_FIELDS)):
         bad = set(config.get(section, {})) - set(allowed)
         if bad:
@@ -243,10 +289,12 @@ def compute_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str,
                             for s in specs])
     decays = Decays.stack([s.problem.decays for s in specs])
     arch, cfg = _group_key(specs[0])
+    start = now()
     runs = run_many(params0, decays, arch, cfg, seeds=[s.seed for s in specs], pad_to=batch.size, devices=devices)
+    env = environment(start, now(), sorted({r.device for r in runs}))
     out = []
     for spec, run in zip(specs, runs):
-        rec = RunRecord.from_run(run, spec.problem, th, key=spec.key, solver=spec.solver)
+        rec = RunRecord.from_run(run, spec.problem, th, key=spec.key, solver=spec.solver, environment=env)
         out.append((spec.key, rec.to_dict(), run_arrays(run, rec.analysis)))
     return out
 
@@ -325,12 +373,12 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if backend == "ray":
         ray_address = _ray_address(ray_address)
-    specs = expand(config)
+    specs = expand(config)  # checks the config, its name among it, before anything touches the disk
     th = thresholds(config)
     max_batch = max_batch if max_batch is not None else config.get("max_batch", DEFAULT_MAX_BATCH)
     plan(specs[:0], max_batch=max_batch)  # validates max_batch before the store is touched
     store = Store(out or Path("results") / config["name"])
-    with store.writer(config["name"], config, {s.key: s.config for s in specs}, summary_row, SUMMARY_COLUMNS) as writer:
+    with store.writer(config["name"], config, {s.key: s.config for s in specs}, RunFormat(), environment().to_dict()) as writer:
         work = plan(specs, writer.stored, max_batch)
         if progress:
             progress.start(work, store.root)

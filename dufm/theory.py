@@ -419,7 +419,10 @@ def low_rank(problem: Problem, two_scale: bool = False) -> Candidate:
         gamma, ll, _ = ReducedLoss(glw, dglw, coef_l, 2.0 / m, 800.0).minimise()
         return build(
             beta, gamma, "low_rank_two_scale", lp + ll, {"beta": beta, "gamma": gamma}, critical=False,
-            note="odd K, own scale for the lone class: not a critical point (softmax mass on the lone logit of pair samples lies outside the row space of Z)",
+            note=(
+                "odd K, own scale for the lone class: not a critical point "
+                "(softmax mass on the lone logit of pair samples lies outside the row space of Z)"
+            ),
         )
     g = lambda b: w_pair * gp(b) + w_lone * gl(b)  # noqa: E731
     dg = lambda b: w_pair * dgp(b) + w_lone * dgl(b)  # noqa: E731

@@ -39,9 +39,9 @@ from __future__ import annotations
 import argparse
 
 import numpy as np
+from landscape_common import Timer, save, table
 
 from dufm import Analysis, Params, Problem, SolverConfig, analyse, critical, hessian, run_many, solve, theory
-from landscape_common import Timer, save, table
 
 SEEDS = list(range(10))
 CLASSIFY = 2  # inertia classification of the first converged, distinct end points: ~50-200 s each here (dense Hessian, P = 9100)
@@ -109,7 +109,8 @@ def main():
                "refined_grad": ref.grad_norm, "refined_loss": ref.loss, "type_after": typ, "rank_after": after.rank["Z"],
                "closed_form": closed.get(typ), "refined_minus_closed": ref.loss - closed[typ] if typ in closed else None,
                "grad_history": (first.history + ref.history[1:]) if ref is not first else ref.history, "refine_s": clock() - t0,
-               "moved": float(np.linalg.norm(hessian.flatten(ref.params) - hessian.flatten(run.params)) / np.linalg.norm(hessian.flatten(run.params))),
+               "moved": float(np.linalg.norm(hessian.flatten(ref.params) - hessian.flatten(run.params))
+                              / np.linalg.norm(hessian.flatten(run.params))),
                "limit_steps": lim.steps, "limit_grad": lim.grad_norm, "limit_loss": lim.loss, "limit_rank": gd_lim.rank["Z"],
                "refined_minus_limit": ref.loss - lim.loss, "sv_diff_limit": sv_diff(after, gd_lim),
                "ranks_equal_limit": after.rank == gd_lim.rank,

@@ -27,10 +27,10 @@ from __future__ import annotations
 import jax
 import jax.numpy as jnp
 import numpy as np
+from landscape_common import Timer, save, table
 
 from dufm import Problem, SolverConfig, analyse, critical, hessian, solve, theory
 from dufm.objective import forward
-from landscape_common import Timer, save, table
 
 SEEDS = [0, 1]
 clock = Timer()
@@ -109,7 +109,8 @@ def main():
             worst_within = max(worst_within, np.linalg.norm(dH - np.repeat(M, 5, axis=1)) / np.linalg.norm(dH))
             dH2 = xq.W[0] @ dH + dW1 @ xq.H
             worst_active = max(worst_active, np.linalg.norm(dH2[H2 > 0]) / np.linalg.norm(dH2))
-        small.append({"width": dw, "parameters": q.parameter_count, "nullity": int(N0.shape[1]), "negative": int(np.sum(w < -1e-8 * np.max(np.abs(w)))),
+        small.append({"width": dw, "parameters": q.parameter_count, "nullity": int(N0.shape[1]),
+                      "negative": int(np.sum(w < -1e-8 * np.max(np.abs(w)))),
                       "first_space_orbit": rq, "K d - K(K+1)/2": K * dw - K * (K + 1) // 2, "outside_orbit": int(E.shape[1]),
                       "K(K-1)/2": K * (K - 1) // 2, "max_within_class": worst_within, "max_dH2_on_active": worst_active,
                       "energy_in_H1_W1": float(np.sum(E[: nH + nW1] ** 2) / E.shape[1])})

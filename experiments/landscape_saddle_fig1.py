@@ -19,9 +19,9 @@ Writes results/landscape/saddle_fig1.json.
 from __future__ import annotations
 
 import numpy as np
+from landscape_common import Timer, save, table
 
 from dufm import Problem, analyse, critical, hessian, theory
-from landscape_common import Timer, save, table
 
 clock = Timer()
 

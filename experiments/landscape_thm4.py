@@ -29,10 +29,10 @@ matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from jax.flatten_util import ravel_pytree  # noqa: E402
+from landscape_common import FIGURES, Timer, probe, save, symmetry_basis, table, verdict  # noqa: E402
 
 from dufm import Problem, hessian, plots, theory  # noqa: E402
 from dufm.objective import forward  # noqa: E402
-from landscape_common import FIGURES, Timer, probe, save, symmetry_basis, table, verdict  # noqa: E402
 
 K, N_PER, WIDTH = 10, 5, 20
 DEPTHS = (1, 2, 3)

@@ -26,9 +26,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from landscape_common import FIGURES, Timer, probe, save, table, verdict  # noqa: E402
 
 from dufm import Problem, critical, theory  # noqa: E402
-from landscape_common import FIGURES, Timer, probe, save, table, verdict  # noqa: E402
 
 K, N_PER, LAM = 10, 5, 2.0**-10
 RUNS = [(2, d) for d in (10, 15, 20, 25, 30, 35, 40)] + [(1, d) for d in (10, 20, 30)] + [(3, d) for d in (10, 20, 30)]

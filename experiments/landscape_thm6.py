@@ -19,9 +19,9 @@ import matplotlib
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+from landscape_common import FIGURES, Timer, probe, save, table  # noqa: E402
 
 from dufm import Problem, theory  # noqa: E402
-from landscape_common import FIGURES, Timer, probe, save, table  # noqa: E402
 
 K, N_PER, WIDTH = 10, 5, 20
 DEPTHS = (2, 3)

@@ -192,6 +192,7 @@ def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
     rec = load_results(res_dir).records[0]
     assert d["loss"] == pytest.approx(rec.loss, rel=1e-12) and d["point"]["key"] == rec.key
     assert d["hessian"]["negative"] is None  # matrix-free: counts unknown
+    assert d["hessian"]["num_matvecs"] == 40 and d["hessian"]["num_samples"] == 64  # the products asked for, not a default
     code, _, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--key", "nope"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "key" in err
 
@@ -259,3 +260,56 @@ def test_the_command_makes_one_cpu_device_per_core_and_checks_the_variable():
     bad = subprocess.run([sys.executable, "-m", "dufm", "solve", "--steps", "5"], capture_output=True, text=True,
                          env={**env, "DUFM_CPU_DEVICES": "abc"})
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "DUFM_CPU_DEVICES must be an integer" in bad.stderr
+
+
+def test_probe_result_with_a_bias_several_runs_and_a_key_equals_probing_the_parameters(capsys, tmp_path):
+    """A stored run is loaded whole (bias included): probing it equals probing its parameters directly, figure too."""
+    import numpy as np
+
+    from dufm import plots
+    from dufm.critical import classify
+    from dufm.records import load_results
+
+    res_dir = tmp_path / "res"
+    code, _, err = run_cli(capsys, ["sweep", "--name", "b", "--out", str(res_dir), *PROBE_TINY, "--bias", "free", "--steps", "800",
+                                    "--seeds", "2", "--grid", "weight_decay=0.01,0.02"])
+    assert code == 0, err
+    res = load_results(res_dir)
+    assert len(res) == 4 and all(r.problem.bias == "free" for r in res.records)
+    for rec in res.records[1:3]:
+        png = tmp_path / f"{rec.key}.png"
+        code, out, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--key", rec.key, "--method", "dense", "--json",
+                                          "--plot", str(png)])
+        assert code == 0, err
+        d = json.loads(out)
+        params = res.params(rec)
+        assert params.b is not None and params.b.shape == (4,)
+        direct = classify(params, rec.problem.decays, rec.problem.architecture, method="dense", eigenvalues=True)
+        assert d["loss"] == direct.loss == pytest.approx(rec.loss, rel=1e-12) and d["grad_norm"] == direct.grad_norm
+        assert d["hessian"] == json.loads(json.dumps(direct.to_dict()["hessian"]))
+        assert d["hessian"]["parameters"] == rec.problem.parameter_count
+        again = tmp_path / "direct.png"
+        plots.save(plots.hessian_spectrum(eigenvalues=direct.eigenvalues, zero_tol=1e-8, title=f"result: {direct.verdict}"), again)
+        assert png.read_bytes() == again.read_bytes()
+        assert np.all(np.isfinite(direct.eigenvalues))
+
+
+def test_float32_end_to_end(capsys, tmp_path):
+    """--dtype float32: solve, sweep and analysis run in float32 and agree with float64 to what float32 allows."""
+    import numpy as np
+
+    from dufm.records import load_results
+
+    args = [*TINY, "--steps", "4000", "--tol", "0", "--dtype", "float32"]
+    code, out, _ = run_cli(capsys, ["solve", *args, "--json"])
+    code64, out64, _ = run_cli(capsys, ["solve", *TINY, "--steps", "4000", "--tol", "0", "--json"])
+    assert code == code64 == 0
+    r32, r64 = json.loads(out)["runs"][0], json.loads(out64)["runs"][0]
+    assert json.loads(out)["problem"]["dtype"] == "float32" and r32["status"] == r64["status"] == "max_steps"
+    assert r32["loss"] == pytest.approx(r64["loss"], rel=1e-5) and r32["solution_type"] == r64["solution_type"]
+    np.testing.assert_allclose(r32["singular_values"]["Z"], r64["singular_values"]["Z"], rtol=1e-4)
+    code, _, err = run_cli(capsys, ["sweep", "--name", "f32", "--out", str(tmp_path / "s"), *args, "--seeds", "2"])
+    assert code == 0, err
+    res = load_results(tmp_path / "s")
+    assert len(res) == 2 and all(r.problem.dtype == "float32" for r in res.records)
+    assert res.params(res.records[0]).H.dtype == np.float32 and res.records[0].analysis.solution_type == r64["solution_type"]

@@ -182,6 +182,7 @@ def test_dnc_nullity_is_the_rotation_orbit_and_methods_agree():
     assert hi.frobenius_norm == pytest.approx(hd.frobenius_norm, rel=1e-12)
     assert abs(hl.trace - hd.trace) <= 5 * hl.trace_stderr
     assert hl.negative is None and lanc.nullity is None
+    assert hl.ritz.num_matvecs == hi.ritz.num_matvecs == 120 and hl.estimate.num_samples == 400  # as asked
     assert inert.eigenvalues is None and lanc.eigenvalues is None
     w = dense.eigenvalues
     assert len(w) == p.parameter_count

@@ -69,3 +69,45 @@ def test_mse_with_regularised_bias_is_dnc_and_srg_is_low_rank():
     q = dufm.Problem(classes=10, per_class=2, width=12, depth=3, weight_decay=4e-3, loss="mse", activation="relu")
     a = analyse(theory.srg(q).params, q)
     assert a.rank["Z"] == 10 and a.rank["H3"] == 5 and a.solution_type == "low-rank"
+
+
+def _independent_nc(F, y, K, W=None, centred=True):
+    """NC2 and NC3 written from their definitions (module docstring of dufm.geometry), loops over classes, no shared code."""
+    d, N = F.shape
+    M = np.zeros((d, K))
+    for k in range(K):
+        M[:, k] = F[:, y == k].mean(axis=1)
+    mu = F.mean(axis=1)
+    Mbar = M - mu[:, None]
+    G = Mbar.T @ Mbar
+    S = np.eye(K) - np.ones((K, K)) / K
+    out = {"nc2_etf": np.linalg.norm(G / np.linalg.norm(G) - S / np.sqrt(K - 1)),
+           "nc2_of": np.linalg.norm(M.T @ M / np.linalg.norm(M.T @ M) - np.eye(K) / np.sqrt(K))}
+    if W is not None:
+        # the projector onto the span of the class means, from a QR factorisation (the library uses an SVD)
+        Q, R = np.linalg.qr(M)
+        Q = Q[:, np.abs(np.diag(R)) > 1e-10 * np.abs(R).max()]
+        out["nc3"] = np.linalg.norm(W - W @ Q @ Q.T) / np.linalg.norm(W)
+        if W.shape[0] == K:  # a classifier: self-duality with the class means
+            ref = Mbar if centred else M
+            out["nc3_duality"] = np.linalg.norm(W.T / np.linalg.norm(W) - ref / np.linalg.norm(ref))
+    return out
+
+
+@pytest.mark.parametrize("centred", [True, False])
+def test_nc2_nc3_on_uncollapsed_data_match_an_independent_formula(rng, centred):
+    """Random features and weights far from collapse: every NC2/NC3 value is O(1), so a wrong formula cannot hide in rounding."""
+    counts = (3, 5, 2, 4)
+    K, d = 4, 7
+    y = np.repeat(np.arange(K), counts)
+    F = rng.normal(size=(d, len(y))) + 0.5 * rng.normal(size=(d, 1))
+    W = rng.normal(size=(K, d))
+    got = nc_metrics(F, counts, W=W, centred_duality=centred, last=True)
+    want = _independent_nc(F, y, K, W, centred)
+    for k, v in want.items():
+        assert 0.05 < v and getattr(got, k) == pytest.approx(v, rel=1e-12), k
+    # a weight matrix wider than the number of class means (d_{l+1} != K rows), rank-deficient means
+    F2 = np.vstack([F[:3], np.zeros((4, len(y)))])
+    W2 = rng.normal(size=(9, d))
+    got = nc_metrics(F2, counts, W=W2)
+    assert got.nc3 == pytest.approx(_independent_nc(F2, y, K, W2)["nc3"], rel=1e-12) and 0.5 < got.nc3 < 1

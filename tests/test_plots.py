@@ -1,16 +1,17 @@
-"""Every figure draws from a tiny sweep; diverged runs are excluded and counted in the title.
+"""Every figure draws from a tiny sweep, and draws the numbers of its records: diverged runs excluded and counted,
+step-limit runs drawn apart and counted, a field that did not vary refused, the other varied fields split.
 
 (That importing dufm.plots leaves the matplotlib backend alone is checked in test_precision.py.)
 """
 
 import numpy as np
 import pytest
+from helpers import write_sweep
 from matplotlib.figure import Figure
 
-from dufm import plots
+from dufm import plots, theory
 from dufm.records import load_results
 from dufm.sweep import load_config, run_sweep
-from helpers import write_sweep
 
 FIGURES = ["loss_curves", "logit_heatmaps", "singular_values", "nc1_curves", "loss_vs_dnc", "rank_vs_depth", "p_dnc_vs_depth",
            "normalised_sv_vs_depth", "theory_ce_ratio", "theory_ce_region"]
@@ -18,7 +19,7 @@ CONFIG = dict(
     name="plots", title="tiny", seeds=2,
     problem=dict(classes=4, per_class=2, width=5, loss="ce", weight_decay=0.004),
     solver=dict(steps=300, log_every=100),
-    grid=[{"depth": [1, 2], "lr": 0.5}, {"depth": 2, "lr": 300.0}],  # lr 300 diverges
+    grid=[{"depth": [1, 2], "lr": 0.5, "width": [5, 6]}, {"depth": 2, "lr": 300.0}],  # lr 300 diverges
     plots=dict(figures=FIGURES, k_max=6, max_depth=3),
 )
 
@@ -52,10 +53,83 @@ def test_run_figures_exclude_diverged_runs_and_say_so(results, name):
     assert "2 diverged runs excluded" in fig._suptitle.get_text()
 
 
-def test_rank_vs_counts_only_results(results):
-    fig = plots.figure(results, "p_dnc_vs_depth", {})
-    texts = [t.get_text() for t in fig.axes[0].texts]
-    assert sorted(texts) == ["2/2", "2/2"] or all(t.endswith("/2") for t in texts)
+def _by(results, field):
+    """Independent grouping of the finished runs: (width, field value) -> runs."""
+    groups = {}
+    for r in results.results():
+        groups.setdefault((r.problem.widths[0], getattr(r.problem, field)), []).append(r)
+    return groups
+
+
+def test_p_dnc_and_rank_figures_draw_the_records_numbers_split_by_width(results):
+    groups = _by(results, "depth")
+    assert {k for k, _ in groups} == {5, 6} and len(results.results()) == 8
+    for name, value in (("p_dnc_vs_depth", lambda runs: sum(r.solution_type == "dnc" for r in runs) / len(runs)),
+                        ("rank_vs_depth", lambda runs: np.mean([r.analysis.rank["Z"] for r in runs]))):
+        fig = plots.figure(results, name, {})
+        ax = fig.axes[0]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        assert labels == ["width=5", "width=6"]  # width varied too: one series each, never merged
+        drawn = {}
+        if ax.containers:  # error bars: each series is a container holding its data line
+            lines = {c.get_label(): c.lines[0] for c in ax.containers}
+        else:
+            lines = {line.get_label(): line for line in ax.lines}
+        for label, line in ((label, lines[label]) for label in labels):
+            for x, y in line.get_xydata():
+                drawn[(int(label.split("=")[1]), int(x))] = y
+        assert drawn.keys() == groups.keys()
+        for key, runs in groups.items():
+            assert drawn[key] == pytest.approx(value(runs), abs=1e-12), (name, key)
+    texts = sorted(t.get_text().split(",")[0] for t in plots.figure(results, "p_dnc_vs_depth", {}).axes[0].texts)
+    want = sorted(f"{sum(r.solution_type == 'dnc' for r in runs)}/{len(runs)}" for runs in groups.values())
+    assert texts == want and any(a != b for a, b in (t.split("/") for t in want))  # a count and its complement differ
+
+
+def test_step_limit_runs_are_drawn_apart_and_counted(results):
+    limited = [r for r in results.results() if r.status == "max_steps"]
+    assert limited  # 300 steps: some runs stop at the step limit
+    fig = plots.figure(results, "loss_curves", {})
+    assert f"{len(limited)} hit the step limit" in fig._suptitle.get_text()
+    runs = results.results()[:20]
+    curves = fig.axes[0].lines[: len(runs)]
+    for rec, line in zip(runs, curves):
+        np.testing.assert_array_equal(line.get_ydata(), rec.history.loss)
+        assert (line.get_linestyle() == "--") == (rec.status == "max_steps")
+
+
+def test_singular_values_have_a_legend_per_run_and_loss_vs_dnc_draws_the_ratios(results):
+    fig = plots.figure(results, "singular_values", {})
+    deepest = [r for r in results.results() if r.problem.depth == 2]
+    assert len(fig.legends) == 1 and len(fig.legends[0].get_texts()) == len(deepest)
+    labels = [t.get_text() for t in fig.legends[0].get_texts()]
+    # every varied field is named (depth and width vary here), so no two runs share a label
+    assert len(set(labels)) == len(labels) and all("L=2" in label and "d=" in label for label in labels), labels
+    few = plots.figure(results, "loss_curves", {"max_runs": 2})
+    assert f"the first 2 of {len(results.results())}" in few._suptitle.get_text()
+    fig = plots.figure(results, "loss_vs_dnc", {})
+    points = [line.get_ydata()[0] for line in fig.axes[0].lines if len(line.get_ydata()) == 1]
+    want = [r.loss / theory.dnc(r.problem).loss for r in results.results()]
+    np.testing.assert_allclose(points, want, rtol=1e-14)
+
+
+def test_a_field_that_did_not_vary_is_refused(results):
+    # lr varied in the config, but every run of lr 300 diverged: among the finished runs it did not vary
+    with pytest.raises(ValueError, match=r"p_dnc_vs_lr needs runs that differ in lr, but every run has lr = 0.5; "
+                                         r"fields that vary: \['depth', 'width'\]"):
+        plots.figure(results, "p_dnc_vs_lr", {})
+    assert plots.default_figures(results)[-4:] == ["rank_vs_width", "p_dnc_vs_width", "rank_vs_depth", "p_dnc_vs_depth"]
+
+
+def test_no_finished_runs_draw_no_run_figure(tmp_path):
+    out = run_sweep(load_config(write_sweep(tmp_path, "d.toml", name="d", solver={"lr": 300.0, "steps": 50})), out=tmp_path / "d")
+    assert out.status["diverged"] == 4
+    res = load_results(tmp_path / "d")
+    with pytest.raises(ValueError, match="has none"):
+        plots.figure(res, "loss_curves", {})
+    with pytest.raises(ValueError, match="nothing to draw"):
+        plots.figures(res)
+    assert isinstance(plots.figure(res, "theory_ce_ratio", {"k_max": 4, "max_depth": 2}), Figure)
 
 
 def test_unknown_figure():

@@ -2,11 +2,11 @@
 
 import numpy as np
 import pytest
+from helpers import write_sweep
 
 from dufm.cli import main
 from dufm.records import load_results
 from dufm.sweep import load_config, run_sweep
-from helpers import write_sweep
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'); the Ray backend cannot be tested")
 

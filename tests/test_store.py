@@ -10,7 +10,7 @@ import pytest
 from dufm import plots
 from dufm.cli import main
 from dufm.records import RunRecord, load_results, summary_row
-from dufm.store import Store, plain
+from dufm.store import Store, StoreWarning, plain
 from dufm.sweep import load_config, run_sweep
 
 DATA = Path(__file__).parent / "data"
@@ -70,14 +70,68 @@ def test_old_store_run_probes_like_its_parameters(v0, capsys):
     assert d["problem"] == rec.problem.to_dict()
 
 
-def test_damaged_record_names_its_file(v0):
-    key = sorted(Store(v0).stored_keys())[0]
-    (v0 / "runs" / f"{key}.json").write_text('{"seed": 0, "sta')
-    with pytest.raises(ValueError, match=f"{key}.json is not valid JSON"):
+def _finished(store_dir):
+    return sorted(r.key for r in load_results(store_dir).results())
+
+
+DAMAGES = {
+    "record does not parse": lambda runs, key, other: (runs / f"{key}.json").write_text('{"seed": 0, "sta'),
+    "record is empty": lambda runs, key, other: (runs / f"{key}.json").write_text(""),
+    "record of the wrong schema": lambda runs, key, other: (runs / f"{key}.json").write_text(json.dumps({"seed": 0})),
+    "record of another run": lambda runs, key, other: shutil.copy(runs / f"{other}.json", runs / f"{key}.json"),
+    "arrays truncated": lambda runs, key, other: (runs / f"{key}.npz").write_bytes((runs / f"{key}.npz").read_bytes()[:700]),
+    "arrays missing": lambda runs, key, other: (runs / f"{key}.npz").unlink(),
+    "arrays of another run": lambda runs, key, other: shutil.copy(runs / f"{other}.npz", runs / f"{key}.npz"),
+}
+
+
+@pytest.mark.parametrize("damage", DAMAGES)
+def test_a_damaged_run_is_set_aside_and_run_again(v0, damage):
+    key, other = _finished(V0)[:2]
+    before = {p.name: p.read_bytes() for p in (v0 / "runs").iterdir()}
+    DAMAGES[damage](v0 / "runs", key, other)
+    with pytest.warns(StoreWarning, match=f"run {key} moved to"):
+        result = run_sweep(load_config(DATA / "store_v0.toml"), out=v0)
+    assert (result.total, result.ran, result.skipped) == (6, 1, 5)
+    moved = {p.name for p in (v0 / "damaged").iterdir()}
+    assert moved == ({f"{key}.json"} if damage == "arrays missing" else {f"{key}.json", f"{key}.npz"})
+    # the re-run equals the run before the damage, bit for bit (arrays; records up to their provenance)
+    after = {p.name: p.read_bytes() for p in (v0 / "runs").iterdir()}
+    assert set(after) == set(before)
+    for name, data in before.items():
+        if name.endswith(".npz"):
+            assert after[name] == data, name
+        else:
+            doc = json.loads(after[name])
+            if name.startswith(key):  # the re-run's record also says where and when it was computed
+                assert set(doc.pop("environment")) >= {"dufm", "jax", "jaxlib", "optax", "numpy", "host", "start", "end", "x64"}
+            assert doc == json.loads(data), name
+    rows = (v0 / "summary.csv").read_text().splitlines()
+    assert len(rows) == 7 and rows == (V0 / "summary.csv").read_text().splitlines()
+
+
+def test_load_results_sets_a_damaged_run_aside(v0):
+    key = _finished(V0)[0]
+    (v0 / "runs" / f"{key}.npz").write_bytes(b"not a zip file")
+    with pytest.warns(StoreWarning, match=f"{key}.npz is not a readable .npz"):
+        res = load_results(v0)
+    assert key not in {r.key for r in res.records} and len(res) == 5
+    assert sorted(p.name for p in (v0 / "damaged").iterdir()) == [f"{key}.json", f"{key}.npz"]
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # healed: nothing more to warn about
+        assert [r.to_dict() for r in load_results(v0).records] == [r.to_dict() for r in res.records]
+
+
+def test_a_damaged_manifest_is_set_aside_and_rebuilt(v0):
+    (v0 / "manifest.json").write_text("[1, 2]")
+    with pytest.raises(ValueError, match="manifest.json is not a dufm manifest"):
         load_results(v0)
-    (v0 / "runs" / f"{key}.json").write_text(json.dumps({"seed": 0}))
-    with pytest.raises(ValueError, match=f"{key}.json is not a dufm run record"):
-        load_results(v0)
+    with pytest.warns(StoreWarning, match="manifest.json is not a dufm manifest"):
+        result = run_sweep(load_config(DATA / "store_v0.toml"), out=v0)
+    assert result.ran == 0 and (v0 / "damaged" / "manifest.json").read_text() == "[1, 2]"
+    assert len(load_results(v0)) == 6
 
 
 def test_plain_makes_typed_values_json():

@@ -10,12 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_sweep
 
 import dufm
 from dufm.records import load_results
 from dufm.solve import SolverConfig, solve
 from dufm.sweep import expand, group, load_config, plan, run_sweep
-from helpers import write_sweep
+
 
 def write(tmp_path, seeds=2, max_batch=32, steps=400, grid=None, name="tiny.toml"):
     return write_sweep(tmp_path, name, seeds=seeds, max_batch=max_batch, solver={"steps": steps}, grid=grid)
@@ -150,7 +151,8 @@ def test_plan_is_pure_and_batches_groups(tmp_path):
     specs = expand(load_config(write(tmp_path, seeds=5, grid={"width": [4, 5], "weight_decay": [0.002, 0.004]})))
     whole = plan(specs, max_batch=4)
     assert (whole.total, whole.stored, whole.todo) == (20, 0, 20)
-    assert [(len(b.specs), b.size, b.group, b.groups) for b in whole.batches] == [(4, 4, 1, 2)] * 2 + [(2, 4, 1, 2)] + [(4, 4, 2, 2)] * 2 + [(2, 4, 2, 2)]
+    assert [(len(b.specs), b.size, b.group, b.groups) for b in whole.batches] == (
+        [(4, 4, 1, 2)] * 2 + [(2, 4, 1, 2)] + [(4, 4, 2, 2)] * 2 + [(2, 4, 2, 2)])
     assert sum(len(b.specs) for b in whole.batches) == 20
     done = {s.key for s in specs[:7]}
     rest = plan(specs, done, max_batch=32)

@@ -36,7 +36,11 @@ def evaluate(problem, params):
     return f, g
 
 
-@pytest.mark.parametrize("kw", PROBLEMS, ids=lambda kw: "-".join(f"{k}={v}" for k, v in kw.items() if k in ("classes", "depth", "loss", "activation", "bias")))
+def _problem_id(kw):
+    return "-".join(f"{k}={v}" for k, v in kw.items() if k in ("classes", "depth", "loss", "activation", "bias"))
+
+
+@pytest.mark.parametrize("kw", PROBLEMS, ids=_problem_id)
 def test_every_candidate_matches_the_objective(kw):
     problem = dufm.Problem(**kw)
     cands = theory.candidates(problem)
@@ -164,7 +168,9 @@ def test_classical_closed_forms_check_their_problem():
     with pytest.raises(ValueError, match="loss"):
         theory.mse_ufm_scale(dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=1e-2))
     with pytest.raises(ValueError, match="bias"):
-        theory.mse_ufm_scale(dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=1e-2, loss="mse", bias="regularised", bias_decay=1.0))
+        theory.mse_ufm_scale(
+            dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=1e-2, loss="mse", bias="regularised", bias_decay=1.0)
+        )
     with pytest.raises(ValueError, match="loss"):
         theory.zhu_margin(dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=1e-2, loss="mse"))
 

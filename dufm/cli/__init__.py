@@ -7,56 +7,88 @@
 
 Every flag of a library configuration comes from its dataclass field
 (:mod:`dufm.cli.flags`); all text output is formatted in :mod:`dufm.cli.text`.
-Bad input exits with status 2 and one line on stderr; Ctrl-C with 130.
+Every failure is one line on stderr: bad input, a file or store problem and a
+closed output pipe exit 2, Ctrl-C exits 130 (:mod:`dufm.cli.process`).
 
 The command owns its process, so before computing it makes one JAX CPU
 device per core (``DUFM_CPU_DEVICES=n`` sets the count, 1 turns this off):
 a batch of runs is then split over the cores (:func:`dufm.devices.use_cpu_cores`).
+
+Nothing is imported at module level: an interrupt while the libraries load
+is caught like any other.
 """
 
 from __future__ import annotations
 
 import sys
 
-from . import flags, plot, probe, solve, sweep, theory
-
-COMMANDS = {"solve": solve, "theory": theory, "sweep": sweep, "plot": plot, "probe": probe}
+COMMANDS = ("solve", "theory", "sweep", "plot", "probe")  # each a module of this package with add(sub) and run(args)
 
 
-def build_parser() -> flags.Parser:
+def _command(name: str):
+    import importlib
+
+    return importlib.import_module(f".{name}", __name__)
+
+
+def build_parser():
+    from .. import __version__
+    from . import flags
+
     parser = flags.Parser(prog="dufm", description="Deep unconstrained features models: solve, closed forms, spectra.")
+    parser.add_argument("--version", action="version", version=f"dufm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=flags.Parser, metavar="{" + ",".join(COMMANDS) + "}")
-    for module in COMMANDS.values():
-        module.add(sub)
+    for name in COMMANDS:
+        _command(name).add(sub)
     return parser
 
 
-def _use_cores():
-    from ..devices import cpu_cores_from_env, use_cpu_cores
-
-    count = cpu_cores_from_env()
-    try:
-        use_cpu_cores(count)
-    except RuntimeError:
-        pass  # main() called from a Python process whose JAX already runs: it keeps its devices
+def _error(command: str, text: str) -> int:
+    print(f"dufm {command}: error: {text}", file=sys.stderr)
+    return 2
 
 
 def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+    """Run one command; returns the exit status (0; 2 for a failure; Ctrl-C ends the process with 130)."""
+    from . import process
+
+    words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
+    command, args = (words[0] if words and words[0] in COMMANDS else ""), None
+    process.catch_interrupts(command)  # named before the slow imports, which an interrupt may hit
+    shown = process.one_line_warnings(lambda: command)
     try:
-        if args.command != "theory":
-            _use_cores()
-        return COMMANDS[args.command].run(args)
-    except ValueError as e:
-        print(f"dufm {args.command}: error: {flags.explain(str(e), args)}", file=sys.stderr)
-        return 2
-    except (MemoryError, OverflowError) as e:
-        print(f"dufm {args.command}: error: the problem is too large for this machine ({type(e).__name__}: {e})", file=sys.stderr)
-        return 2
-    except KeyboardInterrupt:
-        print(f"dufm {args.command}: interrupted", file=sys.stderr)
+        from . import flags
+
+        args = build_parser().parse_args(argv)
+        command = args.command
+        process.name_command(command)
+        if command != "theory":
+            process.use_cores()
+        code = _command(command).run(args)
+        process.check_interrupt()
+        return code
+    except KeyboardInterrupt:  # a SIGINT that Python delivered before the handler was installed
+        print(f"dufm{' ' + command if command else ''}: interrupted{process.HINTS.get(command, '')}", file=sys.stderr)
         return 130
+    except BrokenPipeError:
+        process.silence_stdout()
+        return _error(command, "the output was closed before everything was written (broken pipe)")
+    except ValueError as e:
+        return _error(command, str(e) if args is None else flags.explain(str(e), args))
+    except OSError as e:
+        return _error(command, f"{e.filename}: {e.strerror or e}" if e.filename else str(e))
+    except (MemoryError, OverflowError) as e:
+        return _error(command, f"the problem is too large for this machine ({type(e).__name__}: {e})")
+    finally:
+        process.release_interrupts()
+        process.restore_warnings(shown)
 
 
-if __name__ == "__main__":
-    sys.exit(main())
+def run():
+    """The console script: :func:`main`; an interrupted command leaves at once (see :mod:`dufm.cli.process`)."""
+    code = main()
+    if code == 130:
+        from . import process
+
+        process.leave(code)
+    sys.exit(code)

@@ -19,6 +19,8 @@ def run(args) -> int:
     results = load_results(args.results)
     figures = plots.figures(results, args.figure or None)
     out = results.path / "figures"
+    if out.exists() and not out.is_dir():
+        raise ValueError(f"{out} exists and is not a directory (the figures go there)")
     out.mkdir(exist_ok=True)
     for name, fig in figures.items():
         for ext in ("png", "pdf"):

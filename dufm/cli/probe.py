@@ -55,13 +55,21 @@ def _point(args):
     if args.key is not None and args.result is None:
         raise ValueError("--key needs --result")
     if args.result is not None:
+        import warnings
+
         from ..records import load_results
 
-        res = load_results(args.result)
+        with warnings.catch_warnings(record=True) as said:
+            warnings.simplefilter("always")
+            res = load_results(args.result)
+        for w in said:  # the run asked for was damaged and set aside: that is the error; other news is a warning
+            if args.key and f"run {args.key} moved" in str(w.message):
+                raise ValueError(str(w.message))
+            warnings.showwarning(w.message, w.category, w.filename, w.lineno)
         keys = [r.key for r in res.results()]
         if args.key is None and len(keys) != 1:
             raise ValueError(f"--key is needed: {args.result} holds {len(keys)} finished runs (keys in its summary.csv)")
-        key = args.key or keys[0]
+        key = keys[0] if args.key is None else args.key
         if key not in keys:
             raise ValueError(f"key must be a finished run of {args.result}; {key!r} is not")
         rec = next(r for r in res.records if r.key == key)

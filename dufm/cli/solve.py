@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 import time
 
 from . import flags, text
@@ -27,26 +28,43 @@ def add(sub):
     flags.add_fields(g, Thresholds)
 
 
+def _announce(problem, cfg, runs: int):
+    """Say before a long job starts how long it may take (every run to its step limit)."""
+    import jax
+
+    from ..budget import estimate_seconds
+
+    seconds = estimate_seconds(problem.architecture, cfg.steps, runs, jax.local_device_count())
+    if seconds > 120:
+        print(f"dufm solve: estimated run time up to {text.duration(seconds)} ({runs} run(s) x at most {cfg.steps} steps; "
+              "runs that converge earlier take less)", file=sys.stderr)
+
+
 def run(args) -> int:
     from ..geometry import Thresholds
     from ..options import check_int
     from ..problem import Problem
+    from ..provenance import environment, now
     from ..records import RunRecord, theory_record
-    from ..solve import SolverConfig, solve
+    from ..solve import SolverConfig, layout, solve
     from ..store import plain
 
     problem = flags.build(Problem, args)
     cfg = flags.build(SolverConfig, args).resolved(problem.dtype)
     th = flags.build(Thresholds, args)
-    t0 = time.perf_counter()
     # --seeds is a count here (the library takes the seeds themselves)
-    runs = solve(problem, cfg, range(args.seed, args.seed + check_int("seeds", args.seeds, 1)))
+    seeds = range(args.seed, args.seed + check_int("seeds", args.seeds, 1))
+    layout(problem.architecture, cfg, len(seeds))  # refuses what cannot fit, before announcing how long it would take
+    _announce(problem, cfg, len(seeds))
+    t0, start = time.perf_counter(), now()
+    runs = solve(problem, cfg, seeds)
     wall = time.perf_counter() - t0
+    env = environment(start, now(), sorted({r.device for r in runs}))
     records = [RunRecord.from_run(r, problem, th) for r in runs]
     theory = theory_record(problem)
     if args.json:
         print(json.dumps(plain({"problem": problem.to_dict(), "solver": cfg.to_dict(), "wall_time_s": wall, "runs": records,
-                                "theory": {k: v.get("loss") for k, v in theory.items()}})))
+                                "theory": {k: v.get("loss") for k, v in theory.items()}, "environment": env})))
         return 0
     print("\n".join(text.solve_report(problem, cfg, len(runs), wall, records, theory, th.rank_tol)))
     return 0

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
 
-from . import flags, text
+from . import flags, process, text
 
 HELP = "run (or resume) a grid of runs into a results directory"
 DESCRIPTION = ("Run or resume a sweep: a TOML config (see experiments/) or flags. Runs of the same shape are batched into one "
@@ -20,7 +21,7 @@ def add(sub):
     w = sub.add_parser("sweep", help=HELP, description=DESCRIPTION)
     w.add_argument("config", nargs="?", help="sweep config (TOML); without it, the sweep is built from the flags")
     w.add_argument("--out", help="results directory (default results/<name>)")
-    w.add_argument("--name", help="sweep name when no config is given (default 'sweep')")
+    w.add_argument("--name", help="sweep name, a plain name: results go to results/<name> (default: the config's, or 'sweep')")
     w.add_argument("--grid", action="append", default=[], metavar="KEY=V1,V2,...",
                    help="a grid axis over any problem or solver field, e.g. width=20,50,70 (repeatable; replaces the config's grid)")
     w.add_argument("--seeds", type=flags.integer, help="seeds per grid point")
@@ -33,6 +34,32 @@ def add(sub):
                    "'local' starts Ray on this machine)")
     flags.add_fields(w.add_argument_group("problem (override the config)"), Problem, defaults=False)
     flags.add_fields(w.add_argument_group("solver (override the config)"), SolverConfig, defaults=False)
+
+
+class _Progress(text.Progress):
+    """The sweep's progress, with an ETA from the time estimate of every batch (:func:`dufm.budget.estimate_seconds`)."""
+
+    def __init__(self, stream, ray):
+        super().__init__(stream, ray, cost=lambda batch: self.costs[id(batch)])
+        self.costs = {}
+
+    def start(self, plan, path):
+        import jax
+
+        from ..budget import COMPILE_SECONDS, estimate_seconds
+
+        seen = set()
+        for batch in plan.batches:  # every run to its step limit, and a compilation for the first batch of each group
+            spec = batch.specs[0]
+            steps = max(s.solver.steps for s in batch.specs)
+            self.costs[id(batch)] = estimate_seconds(spec.problem.architecture, steps, batch.size, jax.local_device_count()) + (
+                COMPILE_SECONDS if batch.group not in seen else 0.0)
+            seen.add(batch.group)
+        super().start(plan, path)
+
+    def advance(self, batch):
+        super().advance(batch)
+        process.check_interrupt()  # an interrupt that arrived while the batch was committed stops the sweep here
 
 
 def _grid_value(text: str):
@@ -50,7 +77,9 @@ def config_from(args) -> dict:
     from ..solve import SolverConfig
     from ..sweep import PROBLEM_FIELDS, SOLVER_FIELDS, load_config
 
-    config = load_config(args.config) if args.config else {"name": args.name or "sweep"}
+    config = load_config(args.config) if args.config else {"name": "sweep"}
+    if args.name is not None:
+        config["name"] = args.name
     config = {**config, "problem": {**config.get("problem", {}), **flags.given(args, Problem)},
               "solver": {**config.get("solver", {}), **flags.given(args, SolverConfig)}}
     if args.grid:
@@ -71,18 +100,22 @@ def config_from(args) -> dict:
 
 
 def run(args) -> int:
-    from ..sweep import run_sweep
+    from ..sweep import expand, run_sweep
 
     if args.backend != "ray" and args.ray_address:
         raise ValueError("--ray-address is only used with --backend ray")
     ray = (args.ray_address or os.environ.get("RAY_ADDRESS")) if args.backend == "ray" else None
-    progress = text.Progress(sys.stderr, ray)
+    progress = _Progress(sys.stderr, ray)
+    config = config_from(args)
     try:
-        result = run_sweep(config_from(args), out=args.out, max_batch=args.max_batch, backend=args.backend,
-                           ray_address=args.ray_address, progress=progress)
-    except KeyboardInterrupt:
-        print("dufm sweep: interrupted; every finished run is stored, run the same command again to resume", file=sys.stderr)
-        return 130
+        expand(config)  # every value of the config checked, before the store is touched
+    except ValueError as e:
+        m = re.match(r"([a-z_]+) must ", str(e))
+        if args.config and not (m and hasattr(args, m.group(1))):  # not a flag's value: the file's
+            raise ValueError(f"config {args.config!r}: {e}") from None
+        raise
+    result = run_sweep(config, out=args.out, max_batch=args.max_batch, backend=args.backend, ray_address=args.ray_address,
+                       progress=progress)
     progress.finish(result)
     if args.json:
         print(json.dumps(result.to_dict()))

@@ -118,6 +118,17 @@ def probe_report(problem, info: dict, refinement, c, zero_tol: float, symmetry: 
     return lines
 
 
+def duration(seconds: float) -> str:
+    """A duration for people: 45 s, 12 min, 3.4 h, 2.1 days."""
+    if seconds < 90:
+        return f"{seconds:.0f} s"
+    if seconds < 5400:
+        return f"{seconds / 60:.0f} min"
+    if seconds < 2 * 86400:
+        return f"{seconds / 3600:.1f} h"
+    return f"{seconds / 86400:.1f} days"
+
+
 def _duration(s: float) -> str:
     s = int(round(s))
     return f"{s // 3600}h{s % 3600 // 60:02d}m" if s >= 3600 else f"{s // 60}m{s % 60:02d}s"
@@ -125,13 +136,21 @@ def _duration(s: float) -> str:
 
 class Progress:
     """A sweep's progress on stderr: its plan, then runs done / total with elapsed time and ETA per finished batch
-    (rewritten in place on a terminal, one line per batch otherwise)."""
+    (rewritten in place on a terminal, one line per batch otherwise).
 
-    def __init__(self, stream=None, ray_address: str | None = None):
+    ``cost(batch)`` estimates a batch's seconds (default: its run count). The
+    ETA is the elapsed time scaled by the estimated cost still to come over
+    the estimated cost done, so batches of different sizes weigh what they
+    cost; a sweep whose estimate exceeds two minutes says so before it starts.
+    """
+
+    def __init__(self, stream=None, ray_address: str | None = None, cost=None):
         self.stream = stream or sys.stderr
         self.tty = getattr(self.stream, "isatty", lambda: False)()
         self.ray = ray_address
+        self.cost = cost or (lambda batch: float(len(batch.specs)))
         self.total = self.done = 0
+        self.cost_total = self.cost_done = 0.0
         self.t0 = time.perf_counter()
 
     def _write(self, text: str):
@@ -140,16 +159,21 @@ class Progress:
 
     def start(self, plan, path):
         self.total, self.done, self.t0 = plan.todo, 0, time.perf_counter()
+        self.cost_total, self.cost_done = sum(self.cost(b) for b in plan.batches), 0.0
         if not plan.todo:
             self._write(f"nothing to do: all {plan.total} runs of this grid are already stored in {path}\n")
-        else:
-            ray = f" (Ray at {self.ray})" if self.ray else ""
-            self._write(f"{plan.todo} runs to do ({plan.stored} of {plan.total} already stored) in {path}{ray}\n")
+            return
+        ray = f" (Ray at {self.ray})" if self.ray else ""
+        self._write(f"{plan.todo} runs to do ({plan.stored} of {plan.total} already stored) in {path}{ray}\n")
+        if self.cost_total > 120:
+            self._write(f"estimated run time: up to {duration(self.cost_total)} (every run to its step limit; "
+                        "runs that converge earlier take less)\n")
 
     def advance(self, batch):
         self.done += len(batch.specs)
+        self.cost_done += self.cost(batch)
         el = time.perf_counter() - self.t0
-        eta = el / self.done * (self.total - self.done) if self.done else float("nan")
+        eta = el * (self.cost_total - self.cost_done) / self.cost_done if self.cost_done > 0 else float("nan")
         width = 30
         fill = int(width * self.done / max(self.total, 1))
         p = batch.specs[0].problem

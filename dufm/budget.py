@@ -1,0 +1,125 @@
+"""What a job will take, known before it runs: memory and time estimates.
+
+A batch of B runs of one architecture holds, per run, its starting and final
+parameters (2P numbers, P = ``parameter_count``) and its history, and, for the
+runs being computed at once, the solver's working set: the carried
+parameters and optimiser state twice (the chunk's start is kept for the exact
+stop; state = 0, 1, 2 or 2m + 2 copies of P for gd, momentum, adam and
+L-BFGS with memory m = 10), the gradient and the update (2P), and the
+forward and backward activations (3 N (d_1 + ... + d_L + K)). On a CPU each
+device computes one run at a time (``lax.map``); with ``vmap`` a device
+computes all its runs at once. :func:`check_memory` refuses a batch whose
+estimate exceeds the memory the devices have free, naming both numbers.
+
+Time: a GD step costs 6 N sum_l d_{l+1} d_l floating-point operations
+(forward and backward matrix products, d_{L+1} = K; the benchmarks'
+count), and a device sustains about a third to a half of its product rate on them
+(measured: 0.3 to 0.6). :func:`estimate_seconds` measures that rate once per
+process and shape, on the product of the problem's widest layer with its
+features inside a compiled loop (a few tenths of a second), and multiplies it
+out for every run to its step limit: an upper bound when runs converge early.
+"""
+
+from __future__ import annotations
+
+import functools
+import os
+import time
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+
+from .precision import float64
+from .problem import Architecture
+
+EFFICIENCY = 0.35  # a solver step's share of the device's product rate: 0.3-0.6 measured at widths 8-1024 (docs/performance.md)
+STATE_COPIES = {"gd": 0, "momentum": 1, "adam": 2, "lbfgs": 22}
+COMPILE_SECONDS = 3.0  # compiling one solver program on a 2-core CPU: 2-4 s at depths 2-4 (measured)
+
+
+def parameter_count(arch: Architecture) -> int:
+    d = list(arch.widths) + [arch.classes]
+    return d[0] * arch.samples + sum(d[l + 1] * d[l] for l in range(arch.depth)) + (arch.classes if arch.has_bias else 0)
+
+
+def flops_per_step(arch: Architecture) -> float:
+    """6 N sum_l d_{l+1} d_l (d_{L+1} = K): the matrix products of one step, forward and backward."""
+    d = list(arch.widths) + [arch.classes]
+    return 6.0 * arch.samples * sum(d[l + 1] * d[l] for l in range(arch.depth))
+
+
+def memory_bytes(arch: Architecture, optimizer: str, steps: int, log_every: int, runs: int, concurrent: int) -> int:
+    """Bytes a batch of ``runs`` needs, ``concurrent`` of them computed at once (module docstring)."""
+    item = np.dtype(arch.dtype).itemsize
+    P = parameter_count(arch)
+    history = (steps // log_every + 2) * (3 + arch.depth)
+    per_run = 2 * P + history
+    working = (2 * (1 + STATE_COPIES[optimizer]) + 2) * P + 3 * arch.samples * (sum(arch.widths) + arch.classes)
+    return int(item * (runs * per_run + concurrent * working))
+
+
+def available_memory(device) -> int | None:
+    """Bytes free for computing on ``device`` (the host's available memory for a CPU), or None if unknown."""
+    if device.platform != "cpu":
+        stats = getattr(device, "memory_stats", lambda: None)() or {}
+        return stats["bytes_limit"] - stats.get("bytes_in_use", 0) if "bytes_limit" in stats else None
+    try:
+        with open("/proc/meminfo") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except OSError:
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (ValueError, OSError, AttributeError):
+        return None
+
+
+def _gb(n: float) -> str:
+    return f"{n / 1e9:.3g} GB"
+
+
+def check_memory(arch: Architecture, optimizer: str, steps: int, log_every: int, runs: int, batching: str, devices) -> int:
+    """The batch's memory estimate in bytes; a ValueError naming it when the devices cannot hold it."""
+    devices = list(devices)
+    n = min(len(devices), runs)
+    per_device = -(-runs // n)
+    concurrent = per_device if batching == "vmap" else 1
+    if devices[0].platform == "cpu":  # the CPU devices share the host's memory
+        need = memory_bytes(arch, optimizer, steps, log_every, runs, n * concurrent)
+        free = available_memory(devices[0])
+    else:
+        need = memory_bytes(arch, optimizer, steps, log_every, per_device, concurrent)
+        free = available_memory(devices[0])
+    if free is not None and need > free:
+        raise ValueError(
+            f"the problem is too large for this machine: about {_gb(need)} for {runs} run(s) of "
+            f"{parameter_count(arch)} parameters ({arch.dtype}, {optimizer}), {_gb(free)} free"
+            f"{' on the host' if devices[0].platform == 'cpu' else ' per device'}; use a smaller width or fewer seeds")
+    return need
+
+
+@functools.lru_cache(maxsize=16)
+def _product_rate(d: int, n: int, dtype: str, platform: str) -> float:
+    """FLOP/s of a (d x d) @ (d x n) product repeated inside one compiled loop on the default device (best of 3)."""
+    reps = max(4, int(4e8 / (2.0 * d * d * n)))
+    w = jnp.eye(d, dtype=dtype)  # the identity keeps the iterate bounded; XLA cannot know that it is one
+    loop = jax.jit(lambda w, h: jax.lax.fori_loop(0, reps, lambda i, y: w @ y, h))
+    h = jnp.ones((d, n), dtype)
+    loop(w, h).block_until_ready()
+    best = float("inf")
+    for _ in range(3):
+        t = time.perf_counter()
+        loop(w, h).block_until_ready()
+        best = min(best, time.perf_counter() - t)
+    return 2.0 * d * d * n * reps / best
+
+
+@float64
+def estimate_seconds(arch: Architecture, steps: int, runs: int, devices: int = 1) -> float:
+    """Seconds for ``runs`` runs of ``steps`` steps spread over ``devices`` devices (module docstring)."""
+    rate = _product_rate(min(max(arch.widths), 1024), min(arch.samples, 4096), arch.dtype, jax.default_backend()) * EFFICIENCY
+    per_device = -(-runs // max(1, min(devices, runs)))
+    return per_device * steps * flops_per_step(arch) / rate
