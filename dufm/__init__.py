@@ -10,7 +10,8 @@ command line and scripts pay only for what they touch.
 The flat namespace re-exports each step's entry point: the problem
 (:class:`Problem`, :class:`Params`), the objective, initialisation, the
 solver (:func:`solve`, :func:`run_many`), the analysis (:func:`analyse`),
-sweeps and their results (:func:`run_sweep`, :func:`load_results`). The
+sweeps and their results (:func:`run_sweep`, :func:`load_results`), the
+global optimum (:func:`optimum`). The
 closed forms, Hessians and critical points are the modules
 :mod:`dufm.theory`, :mod:`dufm.hessian` and :mod:`dufm.critical`.
 """
@@ -36,6 +37,7 @@ _WHERE = {
     "RunRecord": "records", "Results": "records", "load_results": "records",
     "SweepResult": "sweep", "run_sweep": "sweep",
     "use_cpu_cores": "devices",
+    "Optimum": "optimum", "OptimumConfig": "optimum", "optimum": "optimum",
 }
 __all__ = list(_WHERE) + list(_SUBMODULES)
 
@@ -77,6 +79,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from .geometry import Analysis, SolutionType, Thresholds, analyse  # noqa: F401
     from .init import initialise  # noqa: F401
     from .objective import data_loss, forward, objective, regulariser  # noqa: F401
+    from .optimum import Optimum, OptimumConfig, optimum  # noqa: F401
     from .problem import Architecture, Decays, Params, Problem  # noqa: F401
     from .records import Results, RunRecord, load_results  # noqa: F401
     from .solve import History, Output, Run, SolverConfig, Status, run, run_many, solve  # noqa: F401

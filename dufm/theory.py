@@ -46,9 +46,32 @@ Candidates (balanced classes, every lambda > 0):
   the lone direction e_K. (For even K every column of Z sums to zero and that
   component is annihilated.) Both are exact loss values of explicit points,
   hence upper bounds on the best low-rank critical point.
+* ``circle`` (CE, linear, K >= 3; Garrod & Keating 2025 Thm 3): class means
+  equally spaced on a circle, Z = beta C (x) 1_n^T, C_jk = cos(2 pi (j-k)/K),
+  l(beta) = log sum_j exp(beta (cos(2 pi j/K) - 1)) + m lambda_eff (beta K sqrt(n)/2)^(2/m);
+  critical at every critical scale (:func:`circle`).
+* ``softmax_code`` (CE, linear, K = 12): the icosahedron in R^3, rank 3
+  (:func:`softmax_code`; the other closed-form softmax codes are the circle,
+  the simplex and the pairs).
+* ``rectified_simplex`` (CE, linear, K = r(r-1)/2, r >= 4): the edges of K_r
+  as the vertices of the rectified (r-1)-simplex, rank r - 1
+  (:func:`rectified_simplex`; K = 10: the Petersen-graph code in R^4).
 * ``zero``: all factors zero (a critical point for every L), with the optimal
-  bias: CE log K; MSE 1/2 [(1-b)^2 + (K-1)b^2] + (lambda_b K/2) b^2 with
-  b = 0 (none), 1/K (free), 1/(K(1+lambda_b)) (regularised).
+  bias for the class frequencies p = n/N: CE -sum p log softmax(b) (b = 0
+  without a bias, log p free, a root of softmax(b) - p + lambda_b b = 0
+  regularised); MSE 1/2 sum p_k ||b - e_k||^2 + (lambda_b/2)||b||^2 with
+  b = 0, p, p/(1+lambda_b).
+
+Imbalanced counts: ``dnc`` is the exact MSE optimum (per-singular-value
+scalar problems, :func:`_dnc_mse_counts`) and, for linear CE, the local
+minimum of the reduced class-mean problem below the simplex
+(:func:`_dnc_ce_counts`); the other candidates need balanced classes.
+
+The reduced class-mean problem (:class:`ClassMeanProblem`, docs/optima.md):
+a linear deep UFM's global minima are those of a K x K problem in the
+class-mean logits M; :func:`smooth_objective` is its smooth collapsed
+factorisation, :func:`polish` a local minimiser, :func:`lift` the explicit
+parameters of a class-mean matrix. :mod:`dufm.optimum` searches it globally.
 
 Each candidate with one scale s has a :class:`ReducedLoss` h(s) = g(s) +
 coef s^p (:func:`reduced_loss`). Its critical scales are found in float64 by
@@ -59,17 +82,19 @@ minimum compared with the zero scale (:meth:`ReducedLoss.minimise`).
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 import numpy as np
-from scipy.optimize import brentq
+from scipy.optimize import brentq, minimize
 
 from .objective import labels
+from .precision import float64
 from .problem import Params, Problem
 
 
-@dataclass
+@dataclass(eq=False)
 class Candidate:
     """A candidate solution: closed-form ``loss``, optimal ``scale``, explicit ``params``.
 
@@ -237,8 +262,8 @@ class ReducedLoss:
         return best
 
 
-def _require(problem: Problem, what: str):
-    if not problem.architecture.balanced:
+def _require(problem: Problem, what: str, balanced: bool = True):
+    if balanced and not problem.architecture.balanced:
         raise ValueError(f"per_class must be one count (balanced classes) for the {what} closed form")
     if min(decay_vector(problem)) <= 0:
         raise ValueError(f"every weight decay must be > 0 for the {what} closed form (with a zero decay no optimum exists)")
@@ -276,17 +301,47 @@ def mse_ufm_scale(problem: Problem) -> float:
     return float(max(0.0, 1.0 - problem.classes * Lam))
 
 
-def _zero_bias(problem: Problem) -> float:
+def _zero_bias(problem: Problem) -> np.ndarray:
+    """The optimal bias of the all-zero factors, shape (K,): p = n / N is the class frequency vector.
+
+    CE: softmax(b) = p when free (b = log p, centred), the root of
+    softmax(b) - p + lambda_b b = 0 when regularised; MSE: b = p (free),
+    p / (1 + lambda_b) (regularised); 0 without a bias.
+    """
     K = problem.classes
-    if problem.loss == "ce" or problem.bias == "none":
-        return 0.0
-    if problem.bias == "free":
-        return 1.0 / K
-    return 1.0 / (K * (1.0 + problem.bias_decay))
+    p = np.asarray(problem.counts, np.float64) / problem.samples
+    if problem.bias == "none":
+        return np.zeros(K)
+    if problem.loss == "mse":
+        return p / (1.0 + problem.bias_decay)
+    if problem.bias == "free" or problem.bias_decay == 0:
+        return np.log(p) - np.mean(np.log(p))
+    lam = problem.bias_decay
+
+    def parts(b):  # value, gradient and Hessian of -sum p log softmax(b) + (lam/2)||b||^2 (strictly convex)
+        q = np.exp(b - b.max())
+        q /= q.sum()
+        value = -float(p @ (b - b.max() - np.log(np.sum(np.exp(b - b.max()))))) + 0.5 * lam * float(b @ b)
+        return value, q - p + lam * b, np.diag(q) - np.outer(q, q) + lam * np.eye(K)
+
+    res = minimize(lambda b: parts(b)[0], np.zeros(K), jac=lambda b: parts(b)[1], hess=lambda b: parts(b)[2],
+                   method="trust-exact", options={"gtol": 1e-15})
+    return res.x
 
 
-def _with_bias(params: Params, problem: Problem, value: float) -> Params:
-    return params._replace(b=np.full(problem.classes, value)) if problem.bias != "none" else params
+def _zero_loss(problem: Problem, b: np.ndarray) -> float:
+    """The objective of the all-zero factors with bias b: CE -sum p_k log softmax(b)_k, MSE 1/2 sum p_k ||b - e_k||^2, + (lambda_b/2)||b||^2."""
+    p = np.asarray(problem.counts, np.float64) / problem.samples
+    if problem.loss == "ce":
+        data = -float(p @ (b - b.max() - np.log(np.sum(np.exp(b - b.max())))))
+    else:
+        data = 0.5 * (float(b @ b) - 2 * float(p @ b) + 1.0)
+    return data + 0.5 * problem.bias_decay * float(b @ b)
+
+
+def _with_bias(params: Params, problem: Problem, value) -> Params:
+    """``params`` with the bias set to ``value`` (a number for every class, or a (K,) vector), if the problem has one."""
+    return params._replace(b=np.broadcast_to(np.asarray(value, np.float64), (problem.classes,)).copy()) if problem.bias != "none" else params
 
 
 # ---------------------------------------------------------------------------
@@ -294,21 +349,25 @@ def _with_bias(params: Params, problem: Problem, value: float) -> Params:
 
 
 def zero(problem: Problem) -> Candidate:
-    """All factors zero, optimal bias; a critical point for every L."""
-    K = problem.classes
+    """All factors zero with the optimal bias for the class counts; a critical point for every L."""
     b = _zero_bias(problem)
-    if problem.loss == "ce":
-        loss = float(np.log(K))
-    else:
-        loss = 0.5 * ((1 - b) ** 2 + (K - 1) * b**2) + 0.5 * problem.bias_decay * K * b**2
     d = problem.widths
-    W = tuple(np.zeros((d[l + 1], d[l])) for l in range(problem.depth - 1)) + (np.zeros((K, d[-1])),)
+    W = tuple(np.zeros((d[l + 1], d[l])) for l in range(problem.depth - 1)) + (np.zeros((problem.classes, d[-1])),)
     params = _with_bias(Params(np.zeros((d[0], problem.samples)), W), problem, b)
-    return Candidate("zero", loss, 0.0, params, critical=True, rank=0)
+    return Candidate("zero", _zero_loss(problem, b), 0.0, params, critical=True, rank=0)
 
 
 def dnc(problem: Problem) -> Candidate:
-    """The deep-neural-collapse candidate at its optimal scale (see the module docstring)."""
+    """The deep-neural-collapse candidate at its optimal scale (see the module docstring).
+
+    Imbalanced counts: MSE (no bias or free bias) is the exact optimum of
+    per-singular-value scalar problems (:func:`_dnc_mse_counts`); linear CE
+    the local minimum of the reduced class-mean problem that a trust-region
+    Newton descent reaches from the simplex (:func:`_dnc_ce_counts`).
+    """
+    if not problem.architecture.balanced:
+        _require(problem, "DNC", balanced=False)
+        return _dnc_mse_counts(problem) if problem.loss == "mse" else _dnc_ce_counts(problem)
     _require(problem, "DNC")
     K, L = problem.classes, problem.depth
     m = L + 1
@@ -434,6 +493,210 @@ def low_rank(problem: Problem, two_scale: bool = False) -> Candidate:
     )
 
 
+def _dnc_mse_counts(problem: Problem) -> Candidate:
+    """The MSE optimum (no bias or free bias) with per-class counts: one scalar problem per singular value.
+
+    After the optimal free bias (b = p), the data term is (1/(2N))||A - T||_F^2
+    with A = M D^(1/2) and T = D^(1/2) (no bias) or D^(1/2)(I - w w^T),
+    w = sqrt(p) (free bias). By von Neumann's trace inequality the optimum
+    shares T's singular vectors, and each singular value a_i = x_i tau_i
+    minimises tau_i^2/(2N) (1 - x)^2 + (m/2) lambda_eff (x tau_i)^(2/m) over
+    [0, 1] (Dang et al. 2023's per-class problems; without a bias, one per
+    class). ReLU (no bias): the factors are non-negative, so the point is
+    feasible and exact.
+    """
+    if problem.bias == "regularised":
+        raise ValueError("bias must be 'none' or 'free' for the MSE DNC closed form")
+    if problem.activation == "relu" and problem.depth >= 2 and problem.bias != "none":
+        raise ValueError("bias must be 'none' for the ReLU MSE DNC closed form")
+    K, N, m = problem.classes, problem.samples, problem.depth + 1
+    root = np.sqrt(np.asarray(problem.counts, np.float64))
+    if problem.bias == "none":
+        U, tau, V = np.eye(K), root, np.eye(K)  # identity singular vectors keep every factor non-negative
+    else:
+        w = root / np.sqrt(N)
+        U, tau, Vt = np.linalg.svd(root[:, None] * (np.eye(K) - np.outer(w, w)))
+        U, tau, V = U[:, : K - 1], tau[: K - 1], Vt[: K - 1].T  # T w = 0: rank K - 1
+    lam = effective_decay(problem)
+    xs, loss = [], 0.0
+    for t in tau:
+        h = ReducedLoss(lambda x, t=t: t**2 / (2 * N) * (1 - x) ** 2, lambda x, t=t: -(t**2) / N * (1 - x),
+                        0.5 * m * lam * t ** (2.0 / m), 2.0 / m, 1.0)
+        x, value, _ = h.minimise()
+        xs.append(x)
+        loss += value
+    a = np.asarray(xs) * tau
+    keep = a > 0
+    Y = labels(problem.architecture).astype(np.float64)
+    params = balanced_factors(U[:, keep], a[keep], Y.T @ (V[:, keep] / root[:, None]), problem)
+    params = _with_bias(params, problem, np.asarray(problem.counts, np.float64) / N)
+    return Candidate("dnc", float(loss), {f"x{i}": float(x) for i, x in enumerate(xs)}, params, critical=True,
+                     rank=int(keep.sum()), note="per-class counts: the exact optimum, one scalar problem per singular value of "
+                     "D^(1/2) (no bias) or D^(1/2)(I - w w^T) (free bias)")
+
+
+def _dnc_ce_counts(problem: Problem) -> Candidate:
+    """Linear CE with per-class counts: the simplex at its best common scale, then the reduced problem's local minimum below it.
+
+    The simplex M = alpha S keeps every class's loss log(1 + (K-1)e^-alpha),
+    and its regulariser is (m/2) lambda_eff sum sigma(S D^(1/2))^(2/m) alpha^(2/m)
+    (a 1-D problem, ``simplex_loss``); it is not critical when the counts
+    differ. A trust-region Newton descent of the reduced class-mean problem
+    at rank K - 1 from it (:func:`polish`) gives the imbalanced DNC: a local
+    minimum with K - 1 unequal singular values.
+    """
+    cm = class_mean_problem(problem)
+    K, m = problem.classes, problem.depth + 1
+    S = np.eye(K) - 1.0 / K
+    sv = np.linalg.svd(S * np.sqrt(np.asarray(problem.counts, np.float64)), compute_uv=False)[: K - 1]
+    h = ReducedLoss(*_ce_margin(K), 0.5 * m * effective_decay(problem) * float(np.sum(sv ** (2.0 / m))), 2.0 / m, 800.0)
+    alpha, simplex_loss, _ = h.minimise()
+    x, _ = polish(smooth_point(alpha * S, None, cm, K - 1), cm, K - 1)
+    M, b = smooth_class_means(x, cm, K - 1)
+    rank = class_mean_svd(M, cm)[1].size
+    return Candidate("dnc", class_mean_objective(M, b, cm), alpha, lift(M, b, problem), critical=True, rank=rank,
+                     note="per-class counts: local minimum of the reduced class-mean problem reached from the simplex "
+                     "(trust-region Newton); scale and simplex_loss are the simplex's at its best common scale",
+                     extra={"simplex_loss": simplex_loss})
+
+
+def _gap_loss(gaps):
+    """g(beta) = log sum_j exp(beta gaps_j) (the CE of every class when its logit gaps are beta gaps), and its derivative."""
+    c = np.asarray(gaps, np.float64)
+
+    def g(b):
+        return np.log(np.sum(np.exp(np.multiply.outer(b, c)), axis=-1))
+
+    def dg(b):
+        e = np.exp(np.multiply.outer(b, c))
+        return np.sum(c * e, axis=-1) / np.sum(e, axis=-1)
+
+    return g, dg
+
+
+def _code_ce(problem: Problem, X: np.ndarray) -> ReducedLoss:
+    """Class means beta X X^T for a code X (K, r) of unit rows with X^T X = (K/r) I and a class-transitive symmetry group.
+
+    Every class then sees the same logit gaps beta (G_0j - 1), G = X X^T, and
+    Z = beta G (x) 1_n^T has r singular values beta K sqrt(n) / r, so
+    l(beta) = log sum_j exp(beta (G_0j - 1)) + (m/2) lambda_eff r (beta K sqrt(n)/r)^(2/m).
+    When the symmetry group also acts irreducibly on R^r, the CE gradient
+    commutes with it and is a multiple of G on G's column space, so every
+    critical scale is a critical point of the full objective.
+    """
+    K, n, m = problem.classes, problem.counts[0], problem.depth + 1
+    r = X.shape[1]
+    Y = labels(problem.architecture).astype(np.float64)
+    Q = X / np.sqrt(K / r)  # orthonormal columns
+
+    def build(beta):
+        return _with_bias(balanced_factors(Q, np.full(r, beta * K * np.sqrt(n) / r), Y.T @ Q / np.sqrt(n), problem), problem, 0.0)
+
+    coef = 0.5 * m * effective_decay(problem) * r * (K * np.sqrt(n) / r) ** (2.0 / m)
+    return ReducedLoss(*_gap_loss((X @ X.T)[0] - 1.0), coef, 2.0 / m, 800.0, build)
+
+
+def _circle_code(K: int) -> np.ndarray:
+    """The regular K-gon, (K, 2): the 2-D softmax code."""
+    theta = 2 * np.pi * np.arange(K) / K
+    return np.stack([np.cos(theta), np.sin(theta)], axis=1)
+
+
+def _icosahedron() -> np.ndarray:
+    """The 12 unit vertices of the icosahedron, (12, 3): cyclic permutations of (0, +-1, +-phi), normalised."""
+    phi = (1 + np.sqrt(5)) / 2
+    V = np.array([v for a in (-1, 1) for b in (-phi, phi) for v in ((0, a, b), (a, b, 0), (b, 0, a))], np.float64)
+    return V / np.linalg.norm(V, axis=1, keepdims=True)
+
+
+def _rectified_simplex(r: int) -> np.ndarray:
+    """The C(r, 2) unit vertices of the rectified (r-1)-simplex, (C(r, 2), r - 1): e_i + e_j - (2/r) 1 in a basis of 1^perp."""
+    E = incidence(r).T  # (C(r,2), r): row {i, j} is e_i + e_j
+    B = np.linalg.qr(np.eye(r) - 1.0 / r)[0][:, : r - 1]  # orthonormal basis of 1^perp
+    X = (E - 2.0 / r) @ B
+    return X / np.linalg.norm(X, axis=1, keepdims=True)
+
+
+def _triangular_root(K: int) -> int:
+    """r with r(r-1)/2 = K, or 0 when K is not triangular."""
+    r = int(round((1 + np.sqrt(1 + 8 * K)) / 2))
+    return r if r * (r - 1) // 2 == K else 0
+
+
+def _circle_ce(problem: Problem) -> ReducedLoss:
+    """Class means equally spaced on a circle: M = beta C, C_jk = cos(2 pi (j - k)/K) (rank 2)."""
+    return _code_ce(problem, _circle_code(problem.classes))
+
+
+def _require_code(problem: Problem, what: str, classes_ok: bool, classes_rule: str, r: int):
+    _require(problem, what)
+    if problem.loss != "ce" or (problem.activation == "relu" and problem.depth >= 2):
+        raise ValueError(f"loss must be 'ce' and activation 'linear' (or depth 1) for the {what} point")
+    if not classes_ok:
+        raise ValueError(f"classes must be {classes_rule} for the {what} point, got {problem.classes}")
+    if min(problem.widths) < r:
+        raise ValueError(f"width must be >= {r} at every layer for the {what} point, got {list(problem.widths)}")
+
+
+def softmax_code(problem: Problem) -> Candidate:
+    """The icosahedral softmax code (K = 12, rank 3): class means at the 12 vertices of the icosahedron, linear CE.
+
+    The softmax codes of Jiang et al. (2024) that have closed forms are the
+    regular K-gon in R^2 (:func:`circle`), the simplex (:func:`dnc`), the
+    cross-polytope (GK25's pairs, :func:`low_rank`, K = 2r) and, in R^3 for
+    K = 12, the icosahedron; its logit gaps are beta (-1 +- 1/sqrt 5) (five
+    each) and -2 beta, its three singular values 4 beta sqrt(n). The icosahedral
+    group is transitive on the vertices and irreducible on R^3, so every
+    critical scale is a critical point (:func:`_code_ce`). ``dufm optimum``
+    returns it as the optimum at K = 12, n = 5, lambda = 2^-10 for L = 3..7
+    (docs/optima.md).
+    """
+    _require_code(problem, "softmax_code", problem.classes == 12, "12 (the icosahedron; the 2-D code is 'circle')", 3)
+    h = _code_ce(problem, _icosahedron())
+    beta, loss, _ = h.minimise()
+    return Candidate("softmax_code", loss, beta, h.build(beta), critical=True, rank=3 if beta > 0 else 0,
+                     note="the icosahedron in R^3", extra={"code": "icosahedron"})
+
+
+def rectified_simplex(problem: Problem) -> Candidate:
+    """K = C(r, 2) classes as the edges of K_r: class means at the vertices of the rectified (r-1)-simplex, linear CE, rank r - 1.
+
+    Class {i, j} has mean direction e_i + e_j - (2/r) 1 (in 1^perp of R^r): the
+    CE analogue of Súkeník et al.'s SRG construction (the same edges of K_r).
+    The logit gaps are beta (cos - 1) with cos = (r - 4)/(2(r - 2)) for the
+    2(r - 2) classes sharing a vertex and -2/(r - 2) for the C(r-2, 2) disjoint
+    ones; the symmetric group S_r is transitive on the edges and irreducible on
+    1^perp, so every critical scale is critical (:func:`_code_ce`). r = 4 is the
+    octahedron (the pairs), r = 5 (K = 10) the Petersen-graph code in R^4: the
+    rank-4 optimum at K = 10, L = 2 for lambda = 2^-6 and the rank-4 local
+    minimum GD reaches in Fig 1 from a small init (docs/optima.md).
+    """
+    r = _triangular_root(problem.classes)
+    _require_code(problem, "rectified_simplex", r >= 4, "r(r-1)/2 for some r >= 4 (6, 10, 15, 21, ...)", r - 1)
+    h = _code_ce(problem, _rectified_simplex(r))
+    beta, loss, _ = h.minimise()
+    return Candidate("rectified_simplex", loss, beta, h.build(beta), critical=True, rank=r - 1 if beta > 0 else 0,
+                     note=f"the edges of K_{r} as the vertices of the rectified {r - 1}-simplex", extra={"r": r})
+
+
+def circle(problem: Problem) -> Candidate:
+    """The rank-2 circle point (Garrod & Keating 2025, Thm 3): class means equally spaced on a circle, linear CE, K >= 3.
+
+    Z = beta C (x) 1_n^T with C_jk = cos(2 pi (j - k)/K): logit beta for the
+    own class, beta cos(2 pi j/K) for the class j steps away; singular values
+    beta K sqrt(n) / 2 (twice), so
+    l(beta) = log sum_j exp(beta (cos(2 pi j/K) - 1)) + m lambda_eff (beta K sqrt(n)/2)^(2/m).
+    C and the CE gradient are circulant and symmetric, so they share the
+    Fourier eigenvectors: every critical scale is a critical point of the
+    full objective. It is the 2-D softmax code (the regular K-gon); K = 3
+    gives the simplex (DNC), K = 4 the pair construction, up to relabelling.
+    """
+    _require_code(problem, "circle", problem.classes >= 3, ">= 3 (rank 2)", 2)
+    h = _circle_ce(problem)
+    beta, loss, _ = h.minimise()
+    return Candidate("circle", loss, beta, h.build(beta), critical=True, rank=2 if beta > 0 else 0)
+
+
 def incidence(r: int) -> np.ndarray:
     """Vertex-edge incidence matrix E (r x C(r,2)) of the complete graph K_r, edges in lexicographic order."""
     edges = [(i, j) for i in range(r) for j in range(i + 1, r)]
@@ -461,8 +724,8 @@ def srg(problem: Problem) -> Candidate:
     """
     _require(problem, "SRG")
     K, L = problem.classes, problem.depth
-    r = int(round((1 + np.sqrt(1 + 8 * K)) / 2))
-    if r * (r - 1) // 2 != K or r < 3:
+    r = _triangular_root(K)
+    if r < 3:
         raise ValueError(f"classes must be r(r-1)/2 for some r >= 3 (3, 6, 10, 15, ...) for the SRG construction, got {K}")
     if problem.loss != "mse" or problem.activation != "relu" or L < 2 or problem.bias != "none":
         raise ValueError("the SRG construction needs loss 'mse', activation 'relu', depth >= 2 and bias 'none'")
@@ -495,8 +758,18 @@ def candidates(problem: Problem) -> dict:
     """Every candidate available for ``problem``: name -> Candidate, or the reason it is not available (str)."""
     out = {}
     makers = [("dnc", lambda: dnc(problem)), ("low_rank", lambda: low_rank(problem)), ("zero", lambda: zero(problem))]
+    # the circle and the rectified simplex are listed where they are new points: K = 3 and 4 give the simplex and the
+    # pairs (circle), r = 4 the pairs (rectified simplex); with equal losses the table's "lowest" would be a coin toss
+    if problem.classes >= 5:
+        makers.insert(2, ("circle", lambda: circle(problem)))
     if problem.classes % 2:
         makers.insert(2, ("low_rank_two_scale", lambda: low_rank(problem, two_scale=True)))
+    if problem.classes == 12:
+        makers.insert(-1, ("softmax_code", lambda: softmax_code(problem)))
+    if _triangular_root(problem.classes) >= 5:
+        makers.insert(-1, ("rectified_simplex", lambda: rectified_simplex(problem)))
+    if problem.loss == "mse":
+        makers = [mk for mk in makers if mk[0] not in ("circle", "softmax_code", "rectified_simplex")]
     if problem.loss == "mse" and problem.activation == "relu":
         makers.insert(1, ("srg", lambda: srg(problem)))
     for name, make in makers:
@@ -573,8 +846,15 @@ def reduced_loss(problem: Problem, name: str) -> ReducedLoss:
         return _dnc_mse(problem)
     if name == "low_rank" and problem.loss == "ce" and linear and problem.classes % 2 == 0:
         return _pairs_ce(problem)
+    if name == "circle" and problem.loss == "ce" and linear and problem.classes >= 3:
+        return _circle_ce(problem)
+    if name == "softmax_code" and problem.loss == "ce" and linear and problem.classes == 12:
+        return _code_ce(problem, _icosahedron())
+    if name == "rectified_simplex" and problem.loss == "ce" and linear and _triangular_root(problem.classes) >= 4:
+        return _code_ce(problem, _rectified_simplex(_triangular_root(problem.classes)))
     raise ValueError(
-        f"point must be 'dnc' (linear CE, or MSE without a regularised bias) or 'low_rank' (linear CE, even K) "
+        f"point must be 'dnc' (linear CE, or MSE without a regularised bias), 'low_rank' (linear CE, even K), 'circle' "
+        f"(linear CE, K >= 3), 'softmax_code' (linear CE, K = 12) or 'rectified_simplex' (linear CE, K = r(r-1)/2, r >= 4) "
         f"for a point at a given scale; got {name!r} for this problem"
     )
 
@@ -592,3 +872,242 @@ def at_scale(problem: Problem, name: str, scale: float) -> Params:
     if name == "zero":
         return zero(problem).params
     return reduced_loss(problem, name).build(float(scale))
+
+
+# ---------------------------------------------------------------------------
+# the reduced problem in the class-mean logits (linear models; docs/optima.md)
+
+
+class ClassMeanProblem(NamedTuple):
+    """The K x K problem a linear deep UFM reduces to at its global minima (docs/optima.md).
+
+    With features equal within each class, Z = M Y for the class-mean logits M
+    (K x K, column k = logits of class k) and, with D = diag(n_k) and
+    A = M D^(1/2) (so that sigma(Z) = sigma(A)),
+
+        F(M, b) = sum_k p_k l(M[:, k] + b, k) + (m/2) lambda_eff sum_i sigma_i(A)^(2/m) + (lambda_b/2)||b||^2,
+
+    p_k = n_k / N, l the per-sample CE or MSE. ``max_rank`` = min(K, widths)
+    caps rank A (a width below K limits the rank of Z). Hashable: the
+    compiled programs of :mod:`dufm.optimum` are specialised on it.
+    """
+
+    classes: int
+    counts: tuple[int, ...]
+    factors: int  # m = L + 1
+    loss: str
+    bias: str
+    decay: float  # lambda_eff
+    bias_decay: float
+    max_rank: int
+
+    @property
+    def weights(self):
+        """p = n / N (a JAX array when the counts are traced: see :meth:`values` and :meth:`shape`)."""
+        import jax.numpy as jnp
+
+        n = jnp.asarray(self.counts, jnp.float64)
+        return n / jnp.sum(n)
+
+    def values(self) -> tuple:
+        """(counts, decay, bias_decay) as arrays: the numbers a compiled program takes as arguments."""
+        return np.asarray(self.counts, np.float64), np.float64(self.decay), np.float64(self.bias_decay)
+
+    def shape(self) -> ClassMeanProblem:
+        """This problem with its numbers zeroed: the static key a compiled program is specialised on."""
+        return self._replace(counts=(0,) * self.classes, decay=0.0, bias_decay=0.0)
+
+    def with_values(self, counts, decay, bias_decay) -> ClassMeanProblem:
+        """This problem (shape) with the given (possibly traced) numbers."""
+        return self._replace(counts=counts, decay=decay, bias_decay=bias_decay)
+
+    def size(self, rank: int) -> int:
+        """Length of the flat smooth parameter vector x = (W, tau, H[, b]) of :func:`smooth_objective` at ``rank``."""
+        return 2 * self.classes * rank + rank + (self.classes if self.bias != "none" else 0)
+
+
+def class_mean_problem(problem: Problem) -> ClassMeanProblem:
+    """The reduced problem of a linear ``problem`` (any counts, bias and decays > 0); ValueError otherwise."""
+    if problem.activation == "relu" and problem.depth >= 2:
+        raise ValueError("activation must be 'linear' (or depth 1) for the reduced class-mean problem: "
+                         "with ReLU the minimal regulariser of a logit matrix has no closed form")
+    if min(decay_vector(problem)) <= 0:
+        raise ValueError("every weight decay must be > 0 for the reduced class-mean problem (with a zero decay no optimum exists)")
+    return ClassMeanProblem(problem.classes, problem.counts, problem.depth + 1, problem.loss, problem.bias,
+                            effective_decay(problem), float(problem.bias_decay), min(problem.classes, *problem.widths))
+
+
+def split(x, cm: ClassMeanProblem, rank: int):
+    """(W (K, r), tau (r,), H (r, K), b (K,) or None) from the flat vector x of length ``cm.size(rank)``."""
+    K, r = cm.classes, rank
+    W = x[: K * r].reshape(K, r)
+    t = x[K * r : K * r + r]
+    H = x[K * r + r : 2 * K * r + r].reshape(r, K)
+    b = x[2 * K * r + r :] if cm.bias != "none" else None
+    return W, t, H, b
+
+
+def class_mean_data(M, b, cm: ClassMeanProblem):
+    """sum_k p_k l(M[:, k] + b, k): the data term of the reduced problem (JAX or numpy arrays)."""
+    import jax
+    import jax.numpy as jnp
+
+    p = jnp.asarray(cm.weights)
+    Zc = M if b is None else M + b[:, None]
+    if cm.loss == "ce":
+        return -jnp.sum(p * jnp.diagonal(jax.nn.log_softmax(Zc, axis=0)))
+    return 0.5 * jnp.sum(p * jnp.sum((Zc - jnp.eye(cm.classes)) ** 2, axis=0))
+
+
+def smooth_objective(x, cm: ClassMeanProblem, rank: int):
+    """The reduced problem in the collapsed balanced factorisation A = W diag(t)^(m-2) H (pure, jittable).
+
+    x = (W (K, r), tau (r,), H (r, K)[, b (K,)]) flat (:func:`split`), t = tau / (m - 2)
+    (:func:`_t_scale`); value
+    data(A D^(-1/2), b) + (lambda_eff/2)(||W||^2 + ||H||^2 + (m-2)||t||^2) + (lambda_b/2)||b||^2.
+    Every interior factor of a balanced factorisation can be rotated to the
+    same diagonal matrix, so the minimum over (W, t, H) of the regulariser at
+    fixed A is (m/2) lambda_eff sum sigma(A)^(2/m): the global minima agree
+    with F's, L enters only as an exponent, and a zero singular value is an
+    ordinary (smooth) point (docs/optima.md).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    m = cm.factors
+    W, tau, H, b = split(x, cm, rank)
+    c = _t_scale(m)
+    A = (W * jax.lax.integer_pow(c * tau, m - 2)) @ H
+    M = A / jnp.sqrt(jnp.asarray(cm.counts, A.dtype))
+    reg = 0.5 * cm.decay * (jnp.sum(W**2) + jnp.sum(H**2) + (m - 2) * c**2 * jnp.sum(tau**2))
+    if b is not None:
+        reg = reg + 0.5 * cm.bias_decay * jnp.sum(b**2)
+    return class_mean_data(M, b, cm) + reg
+
+
+def _t_scale(m: int) -> float:
+    """t = tau / (m - 2): the stored tau moves sigma as much per unit as an entry of W or H does (conditioning at large m)."""
+    return 1.0 / max(m - 2, 1)
+
+
+def smooth_class_means(x, cm: ClassMeanProblem, rank: int):
+    """(M, b): the class-mean logits (K, K) and the bias (or None) of the flat point x."""
+    W, tau, H, b = (np.asarray(v) if v is not None else None for v in split(np.asarray(x), cm, rank))
+    A = (W * (_t_scale(cm.factors) * tau) ** (cm.factors - 2)) @ H
+    return A / np.sqrt(np.asarray(cm.counts, np.float64)), b
+
+
+def class_mean_svd(M, cm: ClassMeanProblem, rank_tol: float = 1e-9):
+    """(U (K, r), s (r,), V (K, r)) of A = M D^(1/2), singular values <= rank_tol x the largest (or <= 1e-12) dropped."""
+    A = np.asarray(M, np.float64) * np.sqrt(np.asarray(cm.counts, np.float64))
+    U, s, Vt = np.linalg.svd(A)
+    keep = s > max(rank_tol * s[0], 1e-12)  # 1e-12: the absolute zero of dufm.geometry (rank 0 below it)
+    return U[:, keep], s[keep], Vt[keep].T
+
+
+@functools.lru_cache(maxsize=32)
+def _data_program(shape: ClassMeanProblem):
+    import jax
+
+    return jax.jit(lambda M, b, *values: class_mean_data(M, b, shape.with_values(*values)))
+
+
+@float64
+def class_mean_objective(M, b, cm: ClassMeanProblem, rank_tol: float = 1e-9) -> float:
+    """F(M, b) exactly (float64), with the singular values of A below rank_tol x the largest taken as 0."""
+    _, s, _ = class_mean_svd(M, cm, rank_tol)
+    value = float(_data_program(cm.shape())(np.asarray(M, np.float64), None if b is None else np.asarray(b, np.float64), *cm.values()))
+    value += representation_cost(s, [cm.decay] * cm.factors) if s.size else 0.0
+    if b is not None:
+        value += 0.5 * cm.bias_decay * float(np.sum(np.asarray(b) ** 2))
+    return value
+
+
+def smooth_point(M, b, cm: ClassMeanProblem, rank: int, rank_tol: float = 1e-9) -> np.ndarray:
+    """The flat balanced point (W, tau, H[, b]) of :func:`smooth_objective` at ``rank`` whose class means are M.
+
+    W = U S^(1/m), t = s^(1/m), H = S^(1/m) V^T from the SVD of A = M D^(1/2),
+    zero-padded to ``rank`` columns; its smooth objective equals
+    :func:`class_mean_objective` (balanced factors attain the minimum).
+    """
+    U, s, V = class_mean_svd(M, cm, rank_tol)
+    k = min(len(s), rank)
+    root = s[:k] ** (1.0 / cm.factors)
+    K = cm.classes
+    W, t, H = np.zeros((K, rank)), np.zeros(rank), np.zeros((rank, K))
+    W[:, :k], t[:k], H[:k] = U[:, :k] * root, root / _t_scale(cm.factors), (V[:, :k] * root).T
+    parts = [W.ravel(), t, H.ravel()]
+    if cm.bias != "none":
+        parts.append(np.zeros(K) if b is None else np.asarray(b, np.float64))
+    return np.concatenate(parts)
+
+
+def lift(M, b, problem: Problem, rank_tol: float = 1e-9) -> Params:
+    """Explicit parameters of ``problem`` (its widths) whose class-mean logits are M, at minimal regulariser.
+
+    H_1 = G D^(-1/2) Y for the balanced factors of A = M D^(1/2) = U S V^T:
+    :func:`balanced_factors` with right factor Y^T D^(-1/2) V (orthonormal
+    columns), so sigma(Z) = sigma(A) and the objective equals F(M, b).
+    """
+    cm = class_mean_problem(problem)
+    U, s, V = class_mean_svd(M, cm, rank_tol)
+    Y = labels(problem.architecture).astype(np.float64)
+    params = balanced_factors(U, s, Y.T @ (V / np.sqrt(np.asarray(problem.counts, np.float64))[:, None]), problem)
+    return params._replace(b=None if b is None else np.asarray(b, np.float64))
+
+
+def class_means(params: Params, problem: Problem):
+    """(M, b): the class-mean logits of explicit parameters (logits without bias) and their bias."""
+    from .objective import forward
+
+    Z, _ = forward(params, problem.architecture)
+    Z = np.asarray(Z, np.float64)
+    b = None if params.b is None else np.asarray(params.b, np.float64)
+    if b is not None:
+        Z = Z - b[:, None]
+    Y = labels(problem.architecture).astype(np.float64)
+    return Z @ Y.T / np.asarray(problem.counts, np.float64), b
+
+
+@functools.lru_cache(maxsize=32)
+def _smooth_derivatives(shape: ClassMeanProblem, rank: int):
+    """Jitted value, gradient and Hessian of :func:`smooth_objective` in (x, counts, decay, bias_decay), once per shape and rank."""
+    import jax
+
+    def f(x, *values):
+        return smooth_objective(x, shape.with_values(*values), rank)
+
+    return jax.jit(f), jax.jit(jax.grad(f)), jax.jit(jax.hessian(f))
+
+
+@float64
+def polish(x0, cm: ClassMeanProblem, rank: int, tol: float = 1e-12, max_iter: int = 500):
+    """A local minimum of :func:`smooth_objective` near x0: (x, gradient norm).
+
+    ``scipy.optimize.minimize(method="trust-exact")`` with the exact JAX
+    gradient and Hessian: a trust-region Newton method (Moré-Sorensen
+    subproblem), which descends (it never stops at a saddle with a negative
+    eigenvalue in reach) and converges quadratically; the problem is small
+    (2 K r + r [+ K] variables), so the dense Hessian costs nothing. Minimum-norm
+    Newton steps on the gradient norm finish where trust-exact can no longer
+    resolve a decrease of the loss.
+    """
+    f, g, h = _smooth_derivatives(cm.shape(), rank)
+    v = cm.values()
+    res = minimize(lambda x: float(f(x, *v)), np.asarray(x0, np.float64), jac=lambda x: np.asarray(g(x, *v)),
+                   hess=lambda x: np.asarray(h(x, *v)), method="trust-exact", options={"gtol": tol, "maxiter": max_iter})
+    x, gx = res.x, np.asarray(g(res.x, *v))
+    # trust-exact stops once the loss can no longer resolve the model's predicted decrease (|grad| ~ 1e-11);
+    # minimum-norm Newton steps on the gradient (the Hessian is singular along the symmetries) finish the job
+    for _ in range(20):
+        if np.linalg.norm(gx) <= tol:
+            break
+        step = np.linalg.lstsq(np.asarray(h(x, *v)), -gx, rcond=1e-12)[0]
+        for t in 0.5 ** np.arange(8):
+            g_new = np.asarray(g(x + t * step, *v))
+            if np.linalg.norm(g_new) < np.linalg.norm(gx):
+                x, gx = x + t * step, g_new
+                break
+        else:
+            break
+    return x, float(np.linalg.norm(gx))

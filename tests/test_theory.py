@@ -179,7 +179,7 @@ def test_closed_forms_need_positive_decays_and_balanced_classes():
     with pytest.raises(ValueError, match="weight decay"):
         theory.dnc(dufm.Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.0))
     with pytest.raises(ValueError, match="per_class"):
-        theory.dnc(dufm.Problem(classes=3, per_class=(2, 3, 2), width=4, depth=2, weight_decay=0.01))
+        theory.low_rank(dufm.Problem(classes=4, per_class=(2, 3, 2, 2), width=4, depth=2, weight_decay=0.01))
     with pytest.raises(ValueError, match="width"):
         theory.dnc(dufm.Problem(classes=6, per_class=2, width=3, depth=2, weight_decay=0.01))
 
@@ -255,3 +255,152 @@ def test_at_scale_rejects_bad_input():
     with pytest.raises(ValueError, match="point must be 'dnc'"):
         theory.at_scale(p, "low_rank", 1.0)  # odd K: no critical one-scale low-rank point
     assert theory.at_scale(p, "zero", 0.0).H.shape == (6, 10)
+
+
+# ---------------------------------------------------------------------------
+# the circle, imbalanced counts, the reduced class-mean problem
+
+
+def test_circle_is_a_critical_point_at_its_optimal_scale():
+    """Garrod & Keating Thm 3's rank-2 point: explicit parameters give its loss, and the gradient vanishes."""
+    for kw in (dict(classes=7, per_class=3, width=(8, 9, 7), depth=3, feature_decay=2e-3, layer_decay=(1e-3, 4e-3, 3e-3), bias="free"),):
+        p = dufm.Problem(**kw)
+        c = theory.circle(p)
+        f, g = evaluate(p, c.params)
+        assert abs(f - c.loss) <= 1e-12 * c.loss and g <= 1e-9 and c.rank == 2, (f, c.loss, g)
+        s = np.linalg.svd(np.asarray(forward(jax.tree_util.tree_map(jnp.asarray, c.params), p.architecture)[0]), compute_uv=False)
+        assert s[0] == pytest.approx(s[1], rel=1e-12) and s[2] <= 1e-12 * s[0]
+    # the loss formula, by hand: log sum_j exp(beta (cos(2 pi j/K) - 1)) + m lambda (beta K sqrt(n)/2)^(2/m)
+    p = dufm.Problem(classes=10, per_class=5, width=12, depth=12, weight_decay=0.02 / 144)
+    c = theory.circle(p)
+    by_hand = np.log(np.sum(np.exp(c.scale * (np.cos(2 * np.pi * np.arange(10) / 10) - 1)))) \
+        + 13 * (0.02 / 144) * (c.scale * 10 * np.sqrt(5) / 2) ** (2 / 13)
+    assert c.loss == pytest.approx(by_hand, rel=1e-14)
+    assert round(c.loss, 6) == 0.004902  # docs/reproduction.md's scratch-script number at L = 12
+
+
+def test_circle_is_the_simplex_for_three_classes_and_the_pairs_for_four():
+    three = dufm.Problem(classes=3, per_class=4, width=5, depth=3, weight_decay=1e-3)
+    four = dufm.Problem(classes=4, per_class=4, width=5, depth=3, weight_decay=1e-3)
+    assert theory.circle(three).loss == pytest.approx(theory.dnc(three).loss, rel=1e-13)
+    assert theory.circle(four).loss == pytest.approx(theory.low_rank(four).loss, rel=1e-13)
+    for bad, match in ((dict(classes=2), "classes must be >= 3"), (dict(loss="mse"), "loss must be 'ce'"),
+                       (dict(per_class=(1, 2, 3)), "per_class"), (dict(width=1), "width must be >= 2")):
+        with pytest.raises(ValueError, match=match):
+            theory.circle(dufm.Problem(**{**dict(classes=3, per_class=2, width=4, depth=2, weight_decay=1e-3), **bad}))
+
+
+@pytest.mark.parametrize("K,name", [(6, "circle"), (12, "softmax_code"), (10, "rectified_simplex")])
+def test_codes_at_every_critical_scale(K, name):
+    p = dufm.Problem(classes=K, per_class=2, width=K, depth=4, weight_decay=1e-3)
+    h = theory.reduced_loss(p, name)
+    scales = h.critical_scales()
+    assert [c.kind for c in scales] == ["maximum", "minimum"]
+    for c in scales:
+        f, g = evaluate(p, theory.at_scale(p, name, c.scale))
+        assert f == pytest.approx(c.loss, rel=1e-12) and g <= 1e-10
+
+
+def test_icosahedral_softmax_code():
+    """K = 12: the icosahedron (rank 3, equal singular values), critical at its optimal scale; K != 12 is refused."""
+    p = dufm.Problem(classes=12, per_class=5, width=(12, 13, 12), depth=3, weight_decay=2**-10, bias="free")
+    c = theory.softmax_code(p)
+    f, g = evaluate(p, c.params)
+    assert abs(f - c.loss) <= 1e-12 * c.loss and g <= 1e-9 and c.rank == 3
+    s = np.linalg.svd(np.asarray(forward(jax.tree_util.tree_map(jnp.asarray, c.params), p.architecture)[0]), compute_uv=False)
+    np.testing.assert_allclose(s[:3], 4 * c.scale * np.sqrt(5), rtol=1e-12)
+    assert s[3] <= 1e-12 * s[0]
+    assert round(c.loss, 10) == 0.0669065228  # = dufm optimum at K = 12, L = 3 (docs/figures/optima_kl.json)
+    with pytest.raises(ValueError, match="classes must be 12"):
+        theory.softmax_code(dufm.Problem(classes=10, per_class=5, width=12, depth=3))
+
+
+def test_zero_uses_the_counts():
+    """The issue-11 bug: MSE, free bias, counts 1, 2, 5: b = n / N and loss 0.265625, a critical point."""
+    p = dufm.Problem(classes=3, per_class=(1, 2, 5), width=4, depth=2, weight_decay=0.01, loss="mse", bias="free")
+    z = theory.zero(p)
+    np.testing.assert_allclose(z.params.b, [1 / 8, 2 / 8, 5 / 8], rtol=0, atol=1e-16)
+    assert z.loss == 0.265625 and evaluate(p, z.params) == (0.265625, 0.0)
+
+
+IMBALANCED = [
+    dict(loss="ce"), dict(loss="ce", bias="regularised", bias_decay=0.5),  # CE with a free bias: tests/test_optimum.py
+    dict(loss="mse"), dict(loss="mse", bias="free"), dict(loss="mse", bias="regularised", bias_decay=0.5),
+    dict(loss="mse", activation="relu"), dict(loss="ce", activation="relu"),
+]
+
+
+@pytest.mark.parametrize("kw", IMBALANCED, ids=lambda kw: "-".join(str(v) for v in kw.values()))
+def test_every_candidate_with_imbalanced_counts(kw):
+    """Available candidates match the objective at their parameters; the others say they need balanced classes."""
+    p = dufm.Problem(classes=4, per_class=(1, 2, 5, 3), width=5, depth=3, feature_decay=0.02, layer_decay=(0.01, 0.03, 0.02), **kw)
+    cands = theory.candidates(p)
+    available = {k for k, c in cands.items() if not isinstance(c, str)}
+    linear = p.activation == "linear"
+    want = {"zero"} | ({"dnc"} if (p.loss == "ce" and linear) or (p.loss == "mse" and p.bias != "regularised") else set())
+    assert available == want, (available, cands)
+    for name, c in cands.items():
+        if isinstance(c, str):
+            assert "per_class" in c or "bias must be" in c or "activation must be" in c, (name, c)
+            continue
+        f, g = evaluate(p, c.params)
+        assert abs(f - c.loss) <= 1e-12 * c.loss and g <= 1e-9 and c.critical, (name, f, c.loss, g)
+
+
+def test_imbalanced_mse_minority_class_collapses():
+    """Per-class scalar problems: with counts 1 and 40 and lambda = 0.05 the minority class's singular value is 0.
+
+    (The closed form against L-BFGS on the full problem: tests/test_optimum.py.)
+    """
+    p = dufm.Problem(classes=2, per_class=(1, 40), width=3, depth=3, weight_decay=0.05, loss="mse")
+    c = theory.dnc(p)
+    assert c.rank == 1 and c.scale["x0"] == 0.0 and c.scale["x1"] > 0
+    f, g = evaluate(p, c.params)
+    assert abs(f - c.loss) <= 1e-12 * c.loss and g <= 1e-9
+
+
+def test_imbalanced_ce_dnc_is_the_local_minimum_below_the_simplex():
+    p = dufm.Problem(classes=4, per_class=(1, 2, 5, 3), width=5, depth=3, weight_decay=0.01)
+    c = theory.dnc(p)
+    assert c.rank == 3 and c.loss < c.extra["simplex_loss"]
+    balanced = dufm.Problem(classes=4, per_class=3, width=5, depth=3, weight_decay=0.01)
+    M, _ = theory.class_means(theory.dnc(balanced).params, balanced)
+    cm = theory.class_mean_problem(balanced)
+    # the simplex at its best scale is critical when the counts agree: the polish does not move it
+    x, g = theory.polish(theory.smooth_point(M, None, cm, 3), cm, 3)
+    assert g <= 1e-12 and theory.class_mean_objective(*theory.smooth_class_means(x, cm, 3), cm) == pytest.approx(
+        theory.dnc(balanced).loss, rel=1e-13)
+
+
+@pytest.mark.parametrize("kw", [dict(loss="ce", bias="free"), dict(loss="mse", bias="regularised", bias_decay=0.3)])
+def test_the_reduced_problem_at_explicit_parameters(kw, rng):
+    """F(M, b) equals the objective at the lifted parameters, and the smooth factorisation at the balanced point equals F."""
+    p = dufm.Problem(classes=4, per_class=(1, 2, 5, 3), width=(6, 5, 7), depth=3, feature_decay=0.02,
+                     layer_decay=(0.01, 0.03, 0.02), **kw)
+    cm = theory.class_mean_problem(p)
+    M, b = rng.normal(size=(4, 4)) * 3, rng.normal(size=4)
+    F = theory.class_mean_objective(M, b, cm)
+    params = theory.lift(M, b, p)
+    f, _ = evaluate(p, params)
+    assert f == pytest.approx(F, rel=1e-13)
+    Mp, bp = theory.class_means(params, p)
+    np.testing.assert_allclose(bp, b, rtol=0, atol=0)
+    np.testing.assert_allclose(Mp, M, rtol=0, atol=1e-12)
+    x = theory.smooth_point(M, b, cm, 4)
+    assert float(theory.smooth_objective(jnp.asarray(x), cm, 4)) == pytest.approx(F, rel=1e-13)
+    with pytest.raises(ValueError, match="activation must be 'linear'"):
+        theory.class_mean_problem(dufm.Problem(classes=3, per_class=2, width=4, depth=2, activation="relu"))
+
+
+def test_rectified_simplex():
+    """K = C(r, 2): the edges of K_r; r = 4 is the pairs, r = 5 the Petersen code of GD's rank-4 end points in Fig 1."""
+    p = dufm.Problem(classes=10, per_class=3, width=(10, 11), depth=2, feature_decay=1e-3, layer_decay=(2e-3, 4e-3), bias="free")
+    c = theory.rectified_simplex(p)
+    f, g = evaluate(p, c.params)
+    assert abs(f - c.loss) <= 1e-12 * c.loss and g <= 1e-9 and c.rank == 4 and c.extra["r"] == 5, (f, c.loss, g)
+    fig1 = dufm.Problem(width=10)
+    assert round(theory.rectified_simplex(fig1).loss, 12) == 0.081432153339  # experiments/README.md: GD, init std 0.01, rank 4
+    six = dufm.Problem(classes=6, per_class=3, width=6, depth=3, weight_decay=1e-3)
+    assert theory.rectified_simplex(six).loss == pytest.approx(theory.low_rank(six).loss, rel=1e-13)
+    with pytest.raises(ValueError, match="classes must be r\\(r-1\\)/2"):
+        theory.rectified_simplex(dufm.Problem(classes=7, per_class=2, width=7, depth=2))

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 import sys
 
-COMMANDS = ("solve", "theory", "sweep", "plot", "probe")  # each a module of this package with add(sub) and run(args)
+COMMANDS = ("solve", "theory", "sweep", "plot", "probe", "optimum")  # each a module of this package with add(sub) and run(args)
 
 
 def _command(name: str):

@@ -189,3 +189,53 @@ class Progress:
             c = result.status
             self._write(f"done: {result.total} runs in {result.path}: {c['converged']} converged, {c['max_steps']} hit the step limit, "
                         f"{c['diverged']} diverged (summary.csv)\n")
+
+
+def optimum_report(o) -> list[str]:
+    """``dufm optimum``'s text: the search, the optimum, its certificate, the distinct minima and the known constructions."""
+    cfg, cert = o.config, o.certificate
+    lines = [problem_line(o.problem)]
+    if o.method == "reduced":
+        lines.append(f"search:  reduced K x K problem in the class-mean logits (exact for linear models); {o.restarts} random restarts "
+                     f"+ {o.starts - o.restarts} constructions, L-BFGS to |grad| <= {cfg.tol:g} (at most {cfg.steps} steps); "
+                     f"{o.unsettled} start(s) ended above {cfg.settle_tol:g}; {o.wall_time_s:.1f} s")
+    else:
+        lines.append("NOT CERTIFIED GLOBAL: ReLU has no reduction; this is the best end point of a full-problem multi-start")
+        lines.append(f"search:  {o.restarts} random Gaussian starts + {o.starts - o.restarts} constructions, L-BFGS on the full "
+                     f"problem to |grad| <= {cfg.tol:g} (at most {cfg.steps} steps); {o.unsettled} start(s) ended above "
+                     f"{cfg.settle_tol:g}; {o.wall_time_s:.1f} s")
+    where = "reduced problem, trust-region Newton" if o.method == "reduced" else "full problem"
+    lines.append(f"optimum: loss {o.loss:.15g}, rank Z = {o.rank} (singular values <= {cfg.rank_tol:g} x the largest are zero), "
+                 f"|grad| {o.grad_norm:.2e} ({where}); first reached from: {o.start}")
+    lines.append(f"  singular values of Z: {singular_values(o.singular_values)}")
+    c = cert.classification
+    widths = o.problem.widths
+    shown = widths[0] if len(set(widths)) == 1 else list(widths)
+    lines.append(f"certificate (explicit parameters at width {shown}, {o.problem.parameter_count} parameters): "
+                 f"objective {cert.objective:.15g} (objective - loss {cert.gap:+.1e}), |grad| {cert.grad_norm:.2e} "
+                 f"({'critical' if cert.critical else 'NOT critical'}: tol {cert.tol:g})")
+    if c is None:
+        lines.append(f"  Hessian: {cert.hessian_note}")
+    else:
+        sym = ""
+        if cert.symmetry_dimension is not None:
+            same = "= " if c.nullity == cert.symmetry_dimension else "!= "
+            sym = f" {same}symmetry dimension {cert.symmetry_dimension}"
+        lines.append(f"  Hessian ({c.hessian.method}): {c.verdict}; negative / zero / positive {c.index} / {c.nullity}{sym} / "
+                     f"{c.hessian.positive}; min eigenvalue {c.hessian.min_eigenvalue:.3e}")
+        if c.index == 0 and c.nullity == cert.symmetry_dimension:
+            lines.append("  no negative eigenvalue and no null direction beyond the symmetries: a local minimum modulo symmetry")
+    what = "distinct minima" if o.method == "reduced" else "distinct end points (settled or not)"
+    lines.append(f"{what} ({len(o.distinct_minima)}; loss, rank, starts that reached it, first start):")
+    for m in o.distinct_minima[:12]:
+        lines.append(f"  {m.loss:20.15g} {m.rank:4d} {m.count:5d}  {m.start}")
+    if len(o.distinct_minima) > 12:
+        lines.append(f"  ... {len(o.distinct_minima) - 12} more (--json lists all)")
+    lines.append("known constructions (dufm theory):")
+    for name, cand in o.candidates.items():
+        if isinstance(cand, str):
+            lines.append(f"  {name:20s} {'n/a':>20s}")
+            continue
+        bound = "" if cand.exact else " (upper bound)"
+        lines.append(f"  {name:20s} {cand.loss:20.15g} rank {cand.rank}{bound}; optimum - {name} = {o.loss - cand.loss:+.3e}")
+    return lines

@@ -1,0 +1,445 @@
+"""The global optimum of a deep UFM: a multi-start search of the reduced K x K problem, a lift, a certificate.
+
+For a linear deep UFM (CE or MSE, any counts n_k, depth, decays > 0, any
+bias) the global minima are those of the reduced problem in the class-mean
+logits M (K x K) of :class:`dufm.theory.ClassMeanProblem` (derivation:
+docs/optima.md):
+
+    F(M, b) = sum_k p_k l(M[:, k] + b, k) + (m/2) lambda_eff sum_i sigma_i(M D^(1/2))^(2/m) + (lambda_b/2)||b||^2.
+
+:func:`optimum` searches it in the collapsed balanced factorisation
+A = M D^(1/2) = W diag(t)^(m-2) H (:func:`dufm.theory.smooth_objective`;
+2 K r + r [+ K] variables whatever the width and depth):
+
+1. ``restarts`` random starts — rank 1, 2, ..., r_max in turn, logit scales
+   log-uniform in [min_scale, max_scale] — plus every known construction of
+   :func:`dufm.theory.candidates` as a start, all run by optax's L-BFGS
+   (zoom line search) in one compiled, vmapped program;
+2. the end points grouped into distinct minima (rank and loss);
+3. the best one polished by a trust-region Newton method
+   (:func:`dufm.theory.polish`) to |grad| <= ``polish_tol``;
+4. lifted to explicit parameters (H_1, W_1, ..., W_L[, b]) at the
+   problem's widths (:func:`dufm.theory.lift`, balanced factors) and
+   certified there: the objective equals the reduced loss, the gradient norm
+   is <= ``certify_tol``, and the Hessian's verdict
+   (:func:`dufm.critical.classify`) where it has at most ``hessian_limit``
+   parameters.
+
+ReLU (depth >= 2) has no such reduction: :func:`optimum` then runs a
+full-problem multi-start (:func:`dufm.solve.run_many`, L-BFGS, random
+Gaussian starts plus the SRG and ReLU-DNC points) and labels the result
+``certified_global = False``.
+"""
+
+from __future__ import annotations
+
+import enum
+import functools
+import time
+from dataclasses import asdict, dataclass, replace
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax.sharding import Mesh
+from jax.sharding import PartitionSpec as P
+
+from . import critical, theory
+from .devices import pad_batch, resolve_batching
+from .geometry import Thresholds, analyse
+from .init import initialise
+from .objective import gradient_norm, objective
+from .options import check_int, check_number, option
+from .precision import float64
+from .problem import Params, Problem
+from .solve import BATCH_AXIS, SolverConfig, run_many
+from .store import plain
+
+
+class Method(enum.StrEnum):
+    """How the optimum was found. Compares equal to its string."""
+
+    REDUCED = "reduced"  # linear: the exact reduction, searched and certified
+    FULL_MULTISTART = "full multi-start"  # ReLU: local minima of the full problem only, not certified global
+
+
+@dataclass(frozen=True)
+class OptimumConfig:
+    """Effort and tolerances of :func:`optimum` (see the module docstring)."""
+
+    restarts: int = option(64, "random restarts (ranks 1..r_max in turn, log-uniform scales); the known constructions are added as starts")
+    seed: int = option(0, "seed of the random starts")
+    steps: int = option(2000, "most L-BFGS steps per start")
+    tol: float = option(1e-8, "L-BFGS gradient-norm target per start (the best minimum is then polished to polish_tol)")
+    polish_tol: float = option(1e-12, "gradient-norm target of the trust-region Newton polish of the best minimum")
+    certify_tol: float = option(1e-9, "the lifted optimum is critical when its full gradient norm is <= certify_tol")
+    hessian_limit: int = option(16000, "Hessian verdict (dufm.critical.classify) of the lifted optimum up to this many parameters; 0: never")
+    max_rank: int = option(0, "cap on rank Z; 0: min(K, widths). A cap r gives the best point of rank <= r")
+    min_scale: float = option(0.3, "smallest logit scale of a random start", flag=False)
+    max_scale: float = option(30.0, "largest logit scale of a random start", flag=False)
+    settle_tol: float = option(1e-7, "a start whose gradient norm ends <= settle_tol counts towards a minimum", flag=False)
+    distinct_tol: float = option(1e-8, "minima of one rank whose losses differ by <= distinct_tol (relative) are one", flag=False)
+    rank_tol: float = option(1e-9, "singular values <= rank_tol x the largest are zero (and dropped before the lift)", flag=False)
+
+    def __post_init__(self):
+        check_int("restarts", self.restarts, 1)
+        check_int("seed", self.seed, 0)
+        check_int("steps", self.steps, 1)
+        check_int("hessian_limit", self.hessian_limit, 0)
+        check_int("max_rank", self.max_rank, 0)
+        for name in ("tol", "polish_tol", "certify_tol", "min_scale", "max_scale", "settle_tol", "distinct_tol", "rank_tol"):
+            check_number(name, getattr(self, name))
+        if self.min_scale > self.max_scale:
+            raise ValueError(f"min_scale must be <= max_scale, got {self.min_scale} > {self.max_scale}")
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class Minimum:
+    """A distinct local minimum found by the search: ``loss``, ``rank`` of Z, ``count`` of starts that reached it.
+
+    ``singular_values`` of Z (largest first); ``start`` names the first
+    start that reached it (``random`` or a construction of dufm.theory).
+    """
+
+    loss: float
+    rank: int
+    count: int
+    singular_values: tuple[float, ...]
+    start: str
+
+    def to_dict(self) -> dict:
+        return {"loss": self.loss, "rank": self.rank, "count": self.count, "singular_values": list(self.singular_values),
+                "start": self.start}
+
+
+@dataclass(frozen=True)
+class Certificate:
+    """The lifted optimum checked on the full problem at its widths.
+
+    ``objective`` at the explicit parameters and its difference ``gap`` from
+    the reduced loss; ``grad_norm`` of the full objective against ``tol``;
+    ``classification`` (:class:`dufm.critical.Classification`) when the
+    Hessian was computed, else ``hessian_note`` says why not;
+    ``symmetry_dimension`` (:func:`symmetry_dimension`, linear models): the
+    null directions of the symmetries, which every such critical point has;
+    index 0 and nullity equal to it make a local minimum modulo symmetry.
+    """
+
+    objective: float
+    gap: float
+    grad_norm: float
+    tol: float
+    classification: critical.Classification | None = None
+    symmetry_dimension: int | None = None
+    hessian_note: str = ""
+
+    @property
+    def critical(self) -> bool:
+        return self.grad_norm <= self.tol
+
+    def to_dict(self) -> dict:
+        c = self.classification
+        return {"objective": self.objective, "gap": self.gap, "grad_norm": self.grad_norm, "tol": self.tol, "critical": self.critical,
+                "verdict": None if c is None else c.verdict, "index": None if c is None else c.index,
+                "nullity": None if c is None else c.nullity, "hessian": None if c is None else c.hessian.to_dict(),
+                "symmetry_dimension": self.symmetry_dimension, "hessian_note": self.hessian_note}
+
+
+@dataclass(frozen=True)
+class Optimum:
+    """The best point :func:`optimum` found, the landscape it saw, and its certificate.
+
+    ``loss`` is the reduced loss F(M, b) (``method`` reduced) or the full
+    objective (full multi-start); ``rank`` and ``singular_values`` are those
+    of Z = M Y; ``grad_norm`` the gradient norm where it was polished (the
+    smooth reduced problem, or the full problem); ``class_means`` M (K x K)
+    and ``bias``; ``params`` the explicit parameters at the problem's widths;
+    ``distinct_minima`` every distinct minimum, best first; ``unsettled`` the
+    starts that ended above ``settle_tol``; ``candidates`` the known
+    constructions (name -> :class:`dufm.theory.Candidate`, or why it is not
+    available).
+    """
+
+    problem: Problem
+    method: Method
+    certified_global: bool
+    loss: float
+    rank: int
+    singular_values: tuple[float, ...]
+    grad_norm: float
+    restarts: int
+    starts: int
+    unsettled: int
+    distinct_minima: tuple[Minimum, ...]
+    candidates: dict
+    class_means: np.ndarray
+    bias: np.ndarray | None
+    params: Params
+    certificate: Certificate
+    config: OptimumConfig
+    wall_time_s: float
+
+    @property
+    def start(self) -> str:
+        """The start that reached the optimum first."""
+        return self.distinct_minima[0].start
+
+    def to_dict(self) -> dict:
+        """The ``dufm optimum --json`` record."""
+        cands = {k: ({"loss": None, "reason": c} if isinstance(c, str) else {"loss": c.loss, "rank": c.rank, "critical": c.critical,
+                                                                             "exact": c.exact})
+                 for k, c in self.candidates.items()}
+        return plain({
+            "problem": self.problem.to_dict(), "method": self.method, "certified_global": self.certified_global,
+            "loss": self.loss, "rank": self.rank, "singular_values": list(self.singular_values), "grad_norm": self.grad_norm,
+            "restarts": self.restarts, "starts": self.starts, "unsettled": self.unsettled, "start": self.start,
+            "distinct_minima": [m.to_dict() for m in self.distinct_minima], "candidates": cands,
+            "class_means": self.class_means, "bias": self.bias, "certificate": self.certificate.to_dict(),
+            "config": self.config.to_dict(), "wall_time_s": self.wall_time_s,
+        })
+
+
+# ---------------------------------------------------------------------------
+# the reduced search
+
+
+@functools.lru_cache(maxsize=16)
+def _lbfgs_program(shape: theory.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str, devices: tuple):
+    """Jitted (starts (B, P), counts, decay, bias_decay) -> (x, value, grad norm, steps): optax L-BFGS from every start.
+
+    One program per problem shape (K, depth, loss, bias, rank): counts and
+    decays are arguments, so a sweep over lambda compiles once.
+
+    Each member stops at |grad| <= tol or after ``steps`` updates. The batch
+    is split over ``devices`` (``shard_map``) and each device runs its members
+    with ``vmap`` or ``lax.map`` (:func:`dufm.devices.resolve_batching`; on
+    CPU ``lax.map`` is 5x faster here: a vmapped ``while_loop`` runs every
+    member until the slowest stops, docs/optima.md).
+    """
+    opt = optax.lbfgs()
+
+    def one(x0, values):
+        f = functools.partial(theory.smooth_objective, cm=shape.with_values(*values), rank=rank)
+        value_and_grad = optax.value_and_grad_from_state(f)
+
+        def more(carry):
+            _, _, k, g = carry
+            return (k < steps) & (g > tol)
+
+        def step(carry):
+            x, state, k, _ = carry
+            value, grad = value_and_grad(x, state=state)
+            updates, state = opt.update(grad, state, x, value=value, grad=grad, value_fn=f)
+            # the zoom line search stores the gradient at the new point in the state
+            return optax.apply_updates(x, updates), state, k + 1, optax.tree_utils.tree_norm(optax.tree_utils.tree_get(state, "grad"))
+
+        g0 = jnp.linalg.norm(jax.grad(f)(x0))
+        x, _, k, g = jax.lax.while_loop(more, step, (x0, opt.init(x0), jnp.asarray(0), g0))
+        return x, f(x), g, k
+
+    if batching == "vmap":
+        local = lambda X, *values: jax.vmap(lambda x: one(x, values))(X)  # noqa: E731
+    else:
+        local = lambda X, *values: jax.lax.map(lambda x: one(x, values), X)  # noqa: E731
+    if len(devices) == 1:
+        return jax.jit(local)
+    spec = P(BATCH_AXIS)
+    mesh = Mesh(np.array(devices), (BATCH_AXIS,))
+    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec, P(), P(), P()), out_specs=spec, check_vma=False))
+
+
+def search(x0: np.ndarray, cm: theory.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str = "auto"):
+    """L-BFGS from every row of ``x0`` (B, P) in one compiled program over the local devices: (x, value, grad norm, steps) on the host."""
+    devices = tuple(jax.local_devices()[: len(x0)])
+    batching = resolve_batching(batching, devices[0].platform)
+    size = -(-len(x0) // len(devices)) * len(devices)
+    out = _lbfgs_program(cm.shape(), rank, float(tol), int(steps), batching, devices)(pad_batch(jnp.asarray(x0), size), *cm.values())
+    return tuple(np.asarray(a)[: len(x0)] for a in jax.device_get(out))
+
+
+def random_starts(cm: theory.ClassMeanProblem, rank: int, count: int, seed: int, low: float, high: float) -> np.ndarray:
+    """``count`` balanced starts (count, P): start i has rank 1 + (i mod r_max) and logit scale log-uniform in [low, high].
+
+    A = scale * U_k diag(u) V_k^T with U, V the singular vectors of a Gaussian
+    K x K matrix and u uniform in [0.5, 1]. (For L >= 2 a zero singular value
+    is a strict local minimum of the factorised problem in its own
+    directions, so a start of rank k explores the ranks <= k: cycling the
+    rank covers every rank.)
+    """
+    rng = np.random.default_rng(seed)
+    K = cm.classes
+    out = []
+    for i in range(count):
+        k = 1 + i % rank
+        U, _, Vt = np.linalg.svd(rng.normal(size=(K, K)))
+        scale = np.exp(rng.uniform(np.log(low), np.log(high)))
+        A = (U[:, :k] * (scale * rng.uniform(0.5, 1.0, k))) @ Vt[:k]
+        out.append(theory.smooth_point(A / np.sqrt(np.asarray(cm.counts, np.float64)), None, cm, rank))
+    return np.stack(out)
+
+
+def construction_starts(problem: Problem, cm: theory.ClassMeanProblem, rank: int, candidates: dict) -> tuple[list[str], list[np.ndarray]]:
+    """(names, starts) from every available construction (and, for imbalanced counts, those of the balanced problem)."""
+    pool = dict(candidates)
+    if not problem.architecture.balanced:
+        balanced = Problem(**{**_problem_kwargs(problem), "per_class": max(1, round(problem.samples / problem.classes))})
+        pool.update({f"{k} (balanced)": c for k, c in theory.candidates(balanced).items() if k not in ("zero",)})
+        reference = balanced
+    else:
+        reference = problem
+    names, starts = [], []
+    for name, c in pool.items():
+        if isinstance(c, str) or name == "zero":
+            continue
+        M, b = theory.class_means(c.params, problem if "(balanced)" not in name else reference)
+        names.append(name)
+        starts.append(theory.smooth_point(M, b if cm.bias != "none" else None, cm, rank))
+    return names, starts
+
+
+def _problem_kwargs(problem: Problem) -> dict:
+    return dict(classes=problem.classes, per_class=problem.counts, width=problem.widths, depth=problem.depth, loss=problem.loss,
+                activation=problem.activation, feature_decay=problem.lambda_H, layer_decay=problem.lambda_W, bias=problem.bias,
+                bias_decay=problem.bias_decay, dtype="float64")
+
+
+def group_minima(losses, ranks, svals, names, settled, distinct_tol: float) -> list[Minimum]:
+    """Distinct minima of the settled starts, best first: equal rank and losses within distinct_tol (relative) are one."""
+    order = sorted((i for i in range(len(losses)) if settled[i]), key=lambda i: losses[i])
+    groups: list[list[int]] = []
+    for i in order:
+        for g in groups:
+            j = g[0]
+            if ranks[j] == ranks[i] and abs(losses[i] - losses[j]) <= distinct_tol * max(1.0, abs(losses[j])):
+                g.append(i)
+                break
+        else:
+            groups.append([i])
+    return [Minimum(float(losses[g[0]]), int(ranks[g[0]]), len(g), tuple(float(s) for s in svals[g[0]]),
+                    next((names[i] for i in sorted(g) if names[i] != "random"), "random")) for g in groups]
+
+
+_value_and_grad = jax.jit(jax.value_and_grad(objective), static_argnums=2)
+
+
+def certify(params: Params, problem: Problem, loss: float, tol: float, hessian_limit: int, rank: int | None = None) -> Certificate:
+    """Objective, its gap from ``loss``, gradient norm (critical when <= tol) and, up to ``hessian_limit`` parameters, Hessian verdict.
+
+    ``rank``: of a balanced linear point, for :func:`symmetry_dimension` (the nullity a local minimum modulo symmetry has).
+    """
+    arch, decays = problem.architecture, problem.decays
+    tree = jax.tree_util.tree_map(jnp.asarray, params)
+    value, grad = _value_and_grad(tree, decays, arch)
+    value, gnorm = float(value), float(gradient_norm(grad))
+    P = problem.parameter_count
+    if P > hessian_limit:
+        return Certificate(value, value - loss, gnorm, tol, hessian_note=f"no Hessian: {P} parameters > hessian_limit {hessian_limit}")
+    c = critical.classify(tree, decays, arch, grad_tol=tol)
+    return Certificate(value, value - loss, gnorm, tol, c, symmetry_dimension(problem, rank) if rank is not None else None)
+
+
+def symmetry_dimension(problem: Problem, rank: int) -> int:
+    """Null directions every balanced rank-r critical point of a linear deep UFM has: sum_l (r d_l - r(r+1)/2), (+1).
+
+    Each hidden space R^{d_l} (l = 1..L) carries the orbit of O(d_l) through
+    rank-r balanced factors, a Stiefel manifold V_r(R^{d_l}) of dimension
+    r d_l - r(r+1)/2 (docs/landscape.md; equal to
+    :func:`dufm.critical.symmetry_dimension` where that is computed, tested);
+    CE with a free bias adds the shift b -> b + c 1.
+    """
+    orbit = sum(rank * d - rank * (rank + 1) // 2 for d in problem.widths)
+    return orbit + int(problem.loss == "ce" and problem.bias == "free")
+
+
+def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> Optimum:
+    cm = theory.class_mean_problem(problem)
+    rank = cm.max_rank if cfg.max_rank == 0 else min(cfg.max_rank, cm.max_rank)
+    names, built = construction_starts(problem, cm, rank, candidates)
+    x0 = np.concatenate([random_starts(cm, rank, cfg.restarts, cfg.seed, cfg.min_scale, cfg.max_scale), np.array(built).reshape(-1, cm.size(rank))])
+    names = ["random"] * cfg.restarts + names
+    x, _, g, _ = search(x0, cm, rank, cfg.tol, cfg.steps)
+    losses, ranks, svals = [], [], []
+    for xi in x:
+        M, b = theory.smooth_class_means(xi, cm, rank)
+        s = theory.class_mean_svd(M, cm, cfg.rank_tol)[1]
+        losses.append(theory.class_mean_objective(M, b, cm, cfg.rank_tol))
+        ranks.append(s.size)
+        svals.append(s)
+    settled = np.asarray(g) <= cfg.settle_tol
+    minima = group_minima(losses, ranks, svals, names, settled, cfg.distinct_tol)
+    if not minima:
+        raise ValueError(f"no start settled (gradient norm <= {cfg.settle_tol:g}) within {cfg.steps} L-BFGS steps; raise steps")
+    # polish the best start of the best minimum at its own rank
+    best = min((i for i in range(len(x)) if settled[i]), key=lambda i: losses[i])
+    M, b = theory.smooth_class_means(x[best], cm, rank)
+    r = max(ranks[best], 1)
+    xp, gp = theory.polish(theory.smooth_point(M, b, cm, r, cfg.rank_tol), cm, r, cfg.polish_tol)
+    M, b = theory.smooth_class_means(xp, cm, r)
+    loss = theory.class_mean_objective(M, b, cm, cfg.rank_tol)
+    s = theory.class_mean_svd(M, cm, cfg.rank_tol)[1]
+    minima[0] = Minimum(loss, s.size, minima[0].count, tuple(float(v) for v in s), minima[0].start)
+    params = theory.lift(M, b, problem, cfg.rank_tol)
+    cert = certify(params, problem, loss, cfg.certify_tol, cfg.hessian_limit, s.size)
+    return Optimum(problem, Method.REDUCED, True, loss, s.size, tuple(float(v) for v in s), gp, cfg.restarts, len(x),
+                   int(np.sum(~settled)), tuple(minima), candidates, M, b, params, cert, cfg, time.perf_counter() - t0)
+
+
+def _full(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> Optimum:
+    arch = problem.architecture
+    rng = np.random.default_rng(cfg.seed)
+    scales = np.exp(rng.uniform(np.log(0.05), np.log(1.0), cfg.restarts))  # Gaussian init std, log-uniform
+    keys = jax.random.split(jax.random.PRNGKey(cfg.seed), cfg.restarts)
+    starts = [jax.tree_util.tree_map(np.asarray, initialise(k, arch, float(s))) for k, s in zip(keys, scales)]
+    names = ["random"] * cfg.restarts
+    for name, c in candidates.items():
+        if not isinstance(c, str) and name != "zero":
+            starts.append(c.params)
+            names.append(name)
+    solver = SolverConfig(optimizer="lbfgs", steps=cfg.steps, tol=cfg.tol, log_every=min(100, cfg.steps))
+    runs = run_many(Params.stack(starts), problem.decays, arch, solver)
+    if all(r.diverged for r in runs):
+        raise ValueError("every start diverged (a non-finite or exploding loss); nothing to report")
+    th = Thresholds(rank_tol=cfg.rank_tol)
+    losses = [r.loss if not r.diverged else np.inf for r in runs]
+    analyses = [analyse(r.params, problem, th) if not r.diverged else None for r in runs]
+    ranks = [a.rank["Z"] if a else 0 for a in analyses]
+    svals = [np.asarray(a.singular_values["Z"]) if a else np.zeros(0) for a in analyses]
+    settled = np.array([(not r.diverged) and r.grad_norm <= cfg.settle_tol for r in runs])
+    # ReLU kinks slow L-BFGS: every end point that did not diverge is listed (``unsettled`` counts those above settle_tol)
+    minima = group_minima(losses, ranks, svals, names, [not r.diverged for r in runs], cfg.distinct_tol)
+    best = min((i for i, r in enumerate(runs) if not r.diverged), key=lambda i: losses[i])
+    run = runs[best]
+    M, b = theory.class_means(run.params, problem)
+    cert = certify(run.params, problem, run.loss, cfg.certify_tol, 0)
+    cert = replace(cert, hessian_note="ReLU: a full-problem multi-start, not certified global (no reduction); no Hessian at ReLU kinks")
+    return Optimum(problem, Method.FULL_MULTISTART, False, run.loss, ranks[best], tuple(float(v) for v in svals[best]), run.grad_norm,
+                   cfg.restarts, len(runs), int(np.sum(~settled)), tuple(minima), candidates, M, b, run.params, cert, cfg,
+                   time.perf_counter() - t0)
+
+
+@float64
+def optimum(problem: Problem, config: OptimumConfig | None = None, **options) -> Optimum:
+    """The global optimum of ``problem`` (linear: certified through the reduced problem; ReLU: a labelled multi-start).
+
+    ``config`` or ``options`` (the fields of :class:`OptimumConfig`) set the
+    effort. Needs float64 and every weight decay > 0 (ValueError otherwise).
+    """
+    cfg = config if config is not None else OptimumConfig(**options)
+    if config is not None and options:
+        cfg = OptimumConfig(**{**config.to_dict(), **options})
+    if problem.dtype != "float64":
+        raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
+    if min(theory.decay_vector(problem)) <= 0:
+        raise ValueError("every weight decay must be > 0 for the optimum search (with a zero decay no optimum exists)")
+    relu = problem.activation == "relu" and problem.depth >= 2
+    if relu and cfg.max_rank:
+        raise ValueError(f"max_rank must be 0 for ReLU (the full-problem multi-start has no rank cap), got {cfg.max_rank}")
+    t0 = time.perf_counter()
+    candidates = theory.candidates(problem)
+    if relu:
+        return _full(problem, cfg, candidates, t0)
+    return _reduced(problem, cfg, candidates, t0)
