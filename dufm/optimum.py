@@ -434,7 +434,8 @@ def optimum(problem: Problem, config: OptimumConfig | None = None, **options) ->
     if problem.dtype != "float64":
         raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
     if min(theory.decay_vector(problem)) <= 0:
-        raise ValueError("every weight decay must be > 0 for the optimum search (with a zero decay no optimum exists)")
+        raise ValueError(f"every weight decay must be > 0 for the optimum search (with a zero decay no optimum exists), "
+                         f"got lambda_H = {problem.lambda_H}, lambda_W = {problem.lambda_W}")
     relu = problem.activation == "relu" and problem.depth >= 2
     if relu and cfg.max_rank:
         raise ValueError(f"max_rank must be 0 for ReLU (the full-problem multi-start has no rank cap), got {cfg.max_rank}")

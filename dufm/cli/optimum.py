@@ -28,7 +28,16 @@ def run(args) -> int:
     from ..problem import Problem
 
     problem = flags.build(Problem, args)
-    result = optimum(problem, flags.build(OptimumConfig, args))
+    config = flags.build(OptimumConfig, args)
+    try:
+        result = optimum(problem, config)
+    except ValueError as e:
+        if min((problem.lambda_H, *problem.lambda_W)) > 0:
+            raise
+        # a zero decay: name the flag that set it
+        field = "feature_decay" if problem.lambda_H <= 0 else "layer_decay"
+        flag = field if getattr(args, field, None) is not None else "weight_decay"
+        raise ValueError(f"--{flag.replace('_', '-')}: {e}") from None
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
