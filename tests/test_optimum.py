@@ -126,6 +126,7 @@ def test_config_and_problem_are_validated():
     (["--layer-decay", "0,1e-3"], "--layer-decay: every weight decay must be > 0 for the optimum search (with a zero decay no "
                                   "optimum exists), got lambda_H = 0.0009765625, lambda_W = (0.0, 0.001)"),
     (["--weight-decay", "1e-3", "--feature-decay", "0"], "--feature-decay: every weight decay must be > 0"),
+    (["--dtype", "float32", "--weight-decay", "0"], "--dtype: dtype must be float64 for the optimum search"),  # not the decay's flag
     (["--dtype", "float32"], "--dtype: dtype must be float64 for the optimum search"),
     (["--polish-tol", "-1"], "--polish-tol: polish_tol must be a finite number > 0, got -1.0"),
     (["--activation", "relu", "--max-rank", "3"], "--max-rank: max_rank must be 0 for ReLU"),

@@ -102,6 +102,16 @@ def build(cls, args, prefix: str = "", **extra):
 
 
 def explain(message: str, args) -> str:
-    """The library's message, with the flag of the parameter it names in front (``--per-class: per_class must ...``)."""
+    """The library's message, with the flag of the parameter it names in front (``--per-class: per_class must ...``).
+
+    "every weight decay must be > 0" (the closed forms, the optimum search) names the decay flag given with a zero.
+    """
     m = re.match(r"([a-z_]+) must ", message)
-    return f"{_flag(m.group(1))}: {message}" if m and hasattr(args, m.group(1)) else message
+    if m and hasattr(args, m.group(1)):
+        return f"{_flag(m.group(1))}: {message}"
+    if message.startswith("every weight decay must be > 0"):
+        for name in ("feature_decay", "layer_decay", "weight_decay"):
+            value = getattr(args, name, None)
+            if value is not None and min(value if isinstance(value, (list, tuple)) else [value]) <= 0:
+                return f"{_flag(name)}: {message}"
+    return message

@@ -29,15 +29,7 @@ def run(args) -> int:
 
     problem = flags.build(Problem, args)
     config = flags.build(OptimumConfig, args)
-    try:
-        result = optimum(problem, config)
-    except ValueError as e:
-        if min((problem.lambda_H, *problem.lambda_W)) > 0:
-            raise
-        # a zero decay: name the flag that set it
-        field = "feature_decay" if problem.lambda_H <= 0 else "layer_decay"
-        flag = field if getattr(args, field, None) is not None else "weight_decay"
-        raise ValueError(f"--{flag.replace('_', '-')}: {e}") from None
+    result = optimum(problem, config)
     if args.json:
         print(json.dumps(result.to_dict()))
     else:
