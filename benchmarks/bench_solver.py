@@ -52,7 +52,7 @@ import jax.numpy as jnp
 import numpy as np
 
 import dufm
-from dufm import SolverConfig, run_many
+from dufm import SolverConfig, budget, run_many
 from dufm.devices import cpu_cores_from_env
 from dufm.objective import objective
 from dufm.solve import initial_params
@@ -77,9 +77,8 @@ PROBLEMS = [
 
 
 def flops_per_step(problem: dufm.Problem) -> float:
-    """6 N sum_l d_{l+1} d_l (d_{L+1} = K): forward + backward matrix products of one GD step."""
-    d = list(problem.widths) + [problem.classes]
-    return 6.0 * problem.samples * sum(d[l + 1] * d[l] for l in range(problem.depth))
+    """6 N sum_l d_{l+1} d_l (d_{L+1} = K): forward + backward matrix products of one GD step (dufm.budget's count)."""
+    return budget.flops_per_step(problem.architecture)
 
 
 def cpu_model() -> str:

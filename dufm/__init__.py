@@ -23,7 +23,7 @@ import sys
 import types
 from typing import TYPE_CHECKING
 
-__version__ = "0.1.0"
+from .version import __version__  # noqa: F401  (re-exported)
 
 _SUBMODULES = ("critical", "hessian", "theory")
 # name -> the module that defines it

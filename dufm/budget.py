@@ -1,7 +1,7 @@
 """What a job will take, known before it runs: memory and time estimates.
 
 A batch of B runs of one architecture holds, per run, its starting and final
-parameters (2P numbers, P = ``parameter_count``) and its history, and, for the
+parameters (2P numbers, P = ``Architecture.parameter_count``) and its history, and, for the
 runs being computed at once, the solver's working set: the carried
 parameters and optimiser state twice (the chunk's start is kept for the exact
 stop; state = 0, 1, 2 or 2m + 2 copies of P for gd, momentum, adam and
@@ -38,11 +38,6 @@ STATE_COPIES = {"gd": 0, "momentum": 1, "adam": 2, "lbfgs": 22}
 COMPILE_SECONDS = 3.0  # compiling one solver program on a 2-core CPU: 2-4 s at depths 2-4 (measured)
 
 
-def parameter_count(arch: Architecture) -> int:
-    d = list(arch.widths) + [arch.classes]
-    return d[0] * arch.samples + sum(d[l + 1] * d[l] for l in range(arch.depth)) + (arch.classes if arch.has_bias else 0)
-
-
 def flops_per_step(arch: Architecture) -> float:
     """6 N sum_l d_{l+1} d_l (d_{L+1} = K): the matrix products of one step, forward and backward."""
     d = list(arch.widths) + [arch.classes]
@@ -52,7 +47,7 @@ def flops_per_step(arch: Architecture) -> float:
 def memory_bytes(arch: Architecture, optimizer: str, steps: int, log_every: int, runs: int, concurrent: int) -> int:
     """Bytes a batch of ``runs`` needs, ``concurrent`` of them computed at once (module docstring)."""
     item = np.dtype(arch.dtype).itemsize
-    P = parameter_count(arch)
+    P = arch.parameter_count
     history = (steps // log_every + 2) * (3 + arch.depth)
     per_run = 2 * P + history
     working = (2 * (1 + STATE_COPIES[optimizer]) + 2) * P + 3 * arch.samples * (sum(arch.widths) + arch.classes)
@@ -89,14 +84,13 @@ def check_memory(arch: Architecture, optimizer: str, steps: int, log_every: int,
     concurrent = per_device if batching == "vmap" else 1
     if devices[0].platform == "cpu":  # the CPU devices share the host's memory
         need = memory_bytes(arch, optimizer, steps, log_every, runs, n * concurrent)
-        free = available_memory(devices[0])
     else:
         need = memory_bytes(arch, optimizer, steps, log_every, per_device, concurrent)
-        free = available_memory(devices[0])
+    free = available_memory(devices[0])
     if free is not None and need > free:
         raise ValueError(
             f"the problem is too large for this machine: about {_gb(need)} for {runs} run(s) of "
-            f"{parameter_count(arch)} parameters ({arch.dtype}, {optimizer}), {_gb(free)} free"
+            f"{arch.parameter_count} parameters ({arch.dtype}, {optimizer}), {_gb(free)} free"
             f"{' on the host' if devices[0].platform == 'cpu' else ' per device'}; use a smaller width or fewer seeds")
     return need
 

@@ -286,7 +286,7 @@ def construction_starts(problem: Problem, cm: theory.ClassMeanProblem, rank: int
     """(names, starts) from every available construction (and, for imbalanced counts, those of the balanced problem)."""
     pool = dict(candidates)
     if not problem.architecture.balanced:
-        balanced = Problem(**{**_problem_kwargs(problem), "per_class": max(1, round(problem.samples / problem.classes))})
+        balanced = replace(problem, per_class=max(1, round(problem.samples / problem.classes)))
         pool.update({f"{k} (balanced)": c for k, c in theory.candidates(balanced).items() if k not in ("zero",)})
         reference = balanced
     else:
@@ -299,12 +299,6 @@ def construction_starts(problem: Problem, cm: theory.ClassMeanProblem, rank: int
         names.append(name)
         starts.append(theory.smooth_point(M, b if cm.bias != "none" else None, cm, rank))
     return names, starts
-
-
-def _problem_kwargs(problem: Problem) -> dict:
-    return dict(classes=problem.classes, per_class=problem.counts, width=problem.widths, depth=problem.depth, loss=problem.loss,
-                activation=problem.activation, feature_decay=problem.lambda_H, layer_decay=problem.lambda_W, bias=problem.bias,
-                bias_decay=problem.bias_decay, dtype="float64")
 
 
 def group_minima(losses, ranks, svals, names, settled, distinct_tol: float) -> list[Minimum]:

@@ -35,7 +35,6 @@ programs, and a figure is freed once it is no longer referenced.
 
 from __future__ import annotations
 
-from dataclasses import fields
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -44,7 +43,7 @@ from matplotlib.figure import Figure
 
 from . import theory
 from .problem import Problem
-from .solve import SolverConfig
+from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS
 
 if TYPE_CHECKING:
     from .records import Results, RunRecord
@@ -55,7 +54,7 @@ FIELD_LABELS = {
 }
 
 
-GRID_FIELDS = tuple(f.name for f in fields(Problem) if f.init) + tuple(f.name for f in fields(SolverConfig))
+GRID_FIELDS = PROBLEM_FIELDS + SOLVER_FIELDS
 RUN_FIGURES = ("loss_curves", "logit_heatmaps", "singular_values", "nc1_curves", "loss_vs_dnc", "normalised_sv_vs_depth")
 
 
@@ -66,7 +65,7 @@ def _plural(k: int, what: str) -> str:
 def _excluded(results: Results) -> str:
     """What the title says of the runs drawn apart: diverged ones excluded, step-limit ones dashed or hollow."""
     k = len(results.diverged)
-    m = sum(r.status == "max_steps" for r in results.results())
+    m = sum(_limited(r) for r in results.results())
     notes = ([f"{_plural(k, 'diverged run')} excluded"] if k else []) + ([f"{m} hit the step limit (dashed / hollow)"] if m else [])
     return f" ({'; '.join(notes)})" if notes else ""
 
@@ -85,7 +84,7 @@ def _run_tag(rec: RunRecord, fields) -> str:
     return ", ".join([f"seed {rec.seed}"] + [f"{short.get(f, f)}={_hashable(rec.grid_value(f))}" for f in fields])
 
 
-def _run_label(rec: RunRecord, fields=("width",)) -> str:
+def _run_label(rec: RunRecord, fields) -> str:
     return f"{_run_tag(rec, fields)}: {rec.solution_type}" + (" (step limit)" if _limited(rec) else "")
 
 

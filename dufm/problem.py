@@ -171,6 +171,12 @@ class Architecture:
     def has_bias(self) -> bool:
         return self.bias != "none"
 
+    @property
+    def parameter_count(self) -> int:
+        """d_1 N + sum_l d_{l+1} d_l (d_{L+1} = K), plus K for a bias."""
+        d = list(self.widths) + [self.classes]
+        return d[0] * self.samples + sum(d[l + 1] * d[l] for l in range(self.depth)) + (self.classes if self.has_bias else 0)
+
 
 @dataclass(frozen=True)
 class Problem:
@@ -252,12 +258,7 @@ class Problem:
 
     @property
     def parameter_count(self) -> int:
-        d = self.widths
-        n = d[0] * self.samples
-        for l in range(self.depth - 1):
-            n += d[l + 1] * d[l]
-        n += self.classes * d[-1]
-        return n + (self.classes if self.bias != "none" else 0)
+        return self.architecture.parameter_count
 
     def to_dict(self) -> dict:
         """Plain JSON-able description (resolved counts, widths and lambdas)."""

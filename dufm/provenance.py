@@ -10,7 +10,6 @@ uncommitted changes).
 
 from __future__ import annotations
 
-import datetime
 import functools
 import platform
 import socket
@@ -21,7 +20,8 @@ from pathlib import Path
 
 import jax
 
-from .precision import float64
+from .store import now
+from .version import __version__
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,6 @@ class Environment:
         return cls(**{k: tuple(v) if k == "devices" else v for k, v in d.items() if k in known})
 
 
-def now() -> str:
-    """The current time, UTC, ISO 8601 (seconds)."""
-    return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
-
-
 def _version(package: str) -> str:
     try:
         return metadata.version(package)
@@ -82,17 +77,11 @@ def git_commit() -> str | None:
     return head.stdout.strip() + ("-dirty" if dirty.stdout.strip() else "")
 
 
-@float64
-def _x64() -> bool:
-    return bool(jax.config.jax_enable_x64)  # on inside dufm's computations (dufm.precision)
-
-
 def environment(start: str | None = None, end: str | None = None, devices=None) -> Environment:
     """The environment of a computation that ran from ``start`` to ``end`` (default: now) on ``devices`` (default: all local)."""
-    from . import __version__
-
     devices = list(devices) if devices is not None else jax.local_devices()
     return Environment(
         dufm=__version__, jax=_version("jax"), jaxlib=_version("jaxlib"), optax=_version("optax"), numpy=_version("numpy"),
         python=platform.python_version(), backend=jax.default_backend(), devices=tuple(str(d) for d in devices),
-        x64=_x64(), host=socket.gethostname(), start=start or now(), end=end or now(), git=git_commit())
+        x64=True,  # dufm scopes 64-bit mode on around its own computations (dufm.precision)
+        host=socket.gethostname(), start=start or now(), end=end or now(), git=git_commit())

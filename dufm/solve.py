@@ -57,7 +57,7 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .budget import check_memory, parameter_count
+from .budget import check_memory
 from .devices import member_devices, pad_batch, resolve_batching
 from .init import INITS, initialise
 from .objective import forward, gradient_norm, labels, objective, post_activation
@@ -346,8 +346,8 @@ def layout(arch: Architecture, cfg: SolverConfig, size: int, batching: str = "au
     """
     devices = list(devices) if devices is not None else jax.local_devices()
     batching = resolve_batching(batching, devices[0].platform)
-    if size * parameter_count(arch) > MAX_BATCH_PARAMETERS:
-        raise ValueError(f"runs x parameters must be <= {MAX_BATCH_PARAMETERS}, got {size} x {parameter_count(arch)}")
+    if size * arch.parameter_count > MAX_BATCH_PARAMETERS:
+        raise ValueError(f"runs x parameters must be <= {MAX_BATCH_PARAMETERS}, got {size} x {arch.parameter_count}")
     check_memory(arch, cfg.optimizer, cfg.steps, cfg.log_every, size, batching, devices)
     return devices, batching
 

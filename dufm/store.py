@@ -144,7 +144,8 @@ def read_json(path: Path):
         raise ValueError(f"{path} is missing") from None
 
 
-def _now() -> str:
+def now() -> str:
+    """The current time, UTC, ISO 8601 (seconds)."""
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
@@ -285,7 +286,7 @@ class Store:
             finally:
                 writer.write_summary()
                 if environment is not None:
-                    self.write_manifest({**manifest, "environment": {**environment, "end": _now()}})
+                    self.write_manifest({**manifest, "environment": {**environment, "end": now()}})
 
 
 class Writer:

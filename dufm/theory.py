@@ -321,8 +321,7 @@ def _zero_bias(problem: Problem) -> np.ndarray:
     def parts(b):  # value, gradient and Hessian of -sum p log softmax(b) + (lam/2)||b||^2 (strictly convex)
         q = np.exp(b - b.max())
         q /= q.sum()
-        value = -float(p @ (b - b.max() - np.log(np.sum(np.exp(b - b.max()))))) + 0.5 * lam * float(b @ b)
-        return value, q - p + lam * b, np.diag(q) - np.outer(q, q) + lam * np.eye(K)
+        return _zero_loss(problem, b), q - p + lam * b, np.diag(q) - np.outer(q, q) + lam * np.eye(K)
 
     res = minimize(lambda b: parts(b)[0], np.zeros(K), jac=lambda b: parts(b)[1], hess=lambda b: parts(b)[2],
                    method="trust-exact", options={"gtol": 1e-15})
@@ -612,7 +611,7 @@ def _icosahedron() -> np.ndarray:
 def _rectified_simplex(r: int) -> np.ndarray:
     """The C(r, 2) unit vertices of the rectified (r-1)-simplex, (C(r, 2), r - 1): e_i + e_j - (2/r) 1 in a basis of 1^perp."""
     E = incidence(r).T  # (C(r,2), r): row {i, j} is e_i + e_j
-    B = np.linalg.qr(np.eye(r) - 1.0 / r)[0][:, : r - 1]  # orthonormal basis of 1^perp
+    B = _simplex_basis(r)
     X = (E - 2.0 / r) @ B
     return X / np.linalg.norm(X, axis=1, keepdims=True)
 
@@ -760,16 +759,15 @@ def candidates(problem: Problem) -> dict:
     makers = [("dnc", lambda: dnc(problem)), ("low_rank", lambda: low_rank(problem)), ("zero", lambda: zero(problem))]
     # the circle and the rectified simplex are listed where they are new points: K = 3 and 4 give the simplex and the
     # pairs (circle), r = 4 the pairs (rectified simplex); with equal losses the table's "lowest" would be a coin toss
-    if problem.classes >= 5:
+    ce = problem.loss == "ce"  # the codes below are CE constructions
+    if ce and problem.classes >= 5:
         makers.insert(2, ("circle", lambda: circle(problem)))
     if problem.classes % 2:
         makers.insert(2, ("low_rank_two_scale", lambda: low_rank(problem, two_scale=True)))
-    if problem.classes == 12:
+    if ce and problem.classes == 12:
         makers.insert(-1, ("softmax_code", lambda: softmax_code(problem)))
-    if _triangular_root(problem.classes) >= 5:
+    if ce and _triangular_root(problem.classes) >= 5:
         makers.insert(-1, ("rectified_simplex", lambda: rectified_simplex(problem)))
-    if problem.loss == "mse":
-        makers = [mk for mk in makers if mk[0] not in ("circle", "softmax_code", "rectified_simplex")]
     if problem.loss == "mse" and problem.activation == "relu":
         makers.insert(1, ("srg", lambda: srg(problem)))
     for name, make in makers:

@@ -55,7 +55,7 @@ def main(argv=None) -> int:
     words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
     command, args = (words[0] if words and words[0] in COMMANDS else ""), None
     process.catch_interrupts(command)  # named before the slow imports, which an interrupt may hit
-    shown = process.one_line_warnings(lambda: command)
+    shown = process.one_line_warnings()
     try:
         from . import flags
 
@@ -68,7 +68,7 @@ def main(argv=None) -> int:
         process.check_interrupt()
         return code
     except KeyboardInterrupt:  # a SIGINT that Python delivered before the handler was installed
-        print(f"dufm{' ' + command if command else ''}: interrupted{process.HINTS.get(command, '')}", file=sys.stderr)
+        print(process.interrupted(command), file=sys.stderr)
         return 130
     except BrokenPipeError:
         process.silence_stdout()

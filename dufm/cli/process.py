@@ -23,9 +23,17 @@ _state = {"command": "", "interrupted": False, "previous": None}
 HINTS = {"sweep": "; every finished run is stored, run the same command again to resume"}
 
 
+def _prefix(command: str) -> str:
+    return f"dufm{' ' + command if command else ''}"
+
+
+def interrupted(command: str) -> str:
+    """The line an interrupted command prints."""
+    return f"{_prefix(command)}: interrupted{HINTS.get(command, '')}"
+
+
 def _stop():
-    command = _state["command"]
-    print(f"dufm{' ' + command if command else ''}: interrupted{HINTS.get(command, '')}", file=sys.stderr)
+    print(interrupted(_state["command"]), file=sys.stderr)
     leave(130)
 
 
@@ -61,14 +69,14 @@ def check_interrupt():
         _stop()
 
 
-def one_line_warnings(command):
+def one_line_warnings():
     """Print every warning as one line, ``dufm COMMAND: warning: ...`` (a damaged run set aside, say); returns what to restore."""
     import warnings
 
     previous = warnings.showwarning
 
     def show(message, category, filename, lineno, file=None, line=None):
-        print(f"dufm{' ' + command() if command() else ''}: warning: {message}", file=sys.stderr)
+        print(f"{_prefix(_state['command'])}: warning: {message}", file=sys.stderr)
 
     warnings.showwarning = show
     return previous

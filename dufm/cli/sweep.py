@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import os
-import re
 import sys
 
 from . import flags, process, text
@@ -110,8 +109,7 @@ def run(args) -> int:
     try:
         expand(config)  # every value of the config checked, before the store is touched
     except ValueError as e:
-        m = re.match(r"([a-z_]+) must ", str(e))
-        if args.config and not (m and hasattr(args, m.group(1))):  # not a flag's value: the file's
+        if args.config and flags.explain(str(e), args) == str(e):  # not a flag's value: the file's
             raise ValueError(f"config {args.config!r}: {e}") from None
         raise
     result = run_sweep(config, out=args.out, max_batch=args.max_batch, backend=args.backend, ray_address=args.ray_address,
