@@ -7,6 +7,7 @@ and nothing stored before is lost or changed.
 
 import json
 import os
+import select
 import signal
 import subprocess
 import sys
@@ -39,15 +40,23 @@ def one_line(err: str, *texts: str):
         assert text in lines[0], (text, lines[0])
 
 
-# the command as a user's terminal starts it: SIGINT at its default (a harness may have it ignored), nothing forked by hand
+# the command as a user's terminal starts it: SIGINT at its default (a harness may have it ignored), nothing forked by
+# hand. The second interpreter writes one byte to the file descriptor READY (-1: none) once it has started and before
+# dufm's code runs: an interrupt before then meets Python's own start-up, which no program can handle (docs/cli.md).
 LAUNCH = ("import os, resource, signal, sys; signal.signal(signal.SIGINT, signal.SIG_DFL); limit = int(sys.argv[1])\n"
           "if limit: signal.signal(signal.SIGXFSZ, signal.SIG_IGN); resource.setrlimit(resource.RLIMIT_FSIZE, (limit, limit))\n"
-          "os.execv(sys.executable, [sys.executable, '-m', 'dufm', *sys.argv[2:]])")
+          "os.execv(sys.executable, [sys.executable, '-c', STAGE, *sys.argv[2:]])")
+STAGE = ("import os, runpy, sys; ready = int(sys.argv[1])\n"
+         "if ready >= 0: os.write(ready, b'.'); os.close(ready)\n"
+         "sys.argv = ['dufm', *sys.argv[2:]]; runpy.run_module('dufm', run_name='__main__', alter_sys=True)")
 
 
-def dufm(*args, file_limit: int = 0, **kw):
+def dufm(*args, file_limit: int = 0, ready: int = -1, **kw):
     """``dufm ARGS`` as a new process (``file_limit``: the largest file it may write, bytes; 0 for none)."""
-    return subprocess.Popen([sys.executable, "-c", LAUNCH, str(file_limit), *args], text=True, env=ENV, **kw)
+    launch = LAUNCH.replace("STAGE", repr(STAGE))
+    pass_fds = (ready,) if ready >= 0 else ()
+    return subprocess.Popen([sys.executable, "-c", launch, str(file_limit), str(ready), *args], text=True, env=ENV,
+                            pass_fds=pass_fds, **kw)
 
 
 def snapshot(store: Path) -> dict:
@@ -244,11 +253,26 @@ def test_a_closed_pipe_is_one_line():
 
 
 def _interrupt(args, after: float):
-    proc = dufm(*args, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    """Ctrl-C ``after`` seconds after the interpreter has started (dufm's own start-up, its imports, included)."""
+    read, write = os.pipe()
+    proc = dufm(*args, ready=write, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    os.close(write)
+    assert select.select([read], [], [], 60)[0] and os.read(read, 1) == b"."
+    os.close(read)
     time.sleep(after)
     proc.send_signal(signal.SIGINT)
     out, err = proc.communicate(timeout=120)
     return proc.returncode, err
+
+
+def test_the_interrupt_handler_imports_nothing():
+    """A SIGINT can arrive in the middle of an import; a handler that imports then meets half-made modules (seen:
+    numpy's import failing on a half-imported inspect, exit 1 with a traceback)."""
+    code = ("import sys; from dufm.cli import process; before = set(sys.modules)\n"
+            "process._stop = lambda: print('stopped')\n"
+            "process._on_interrupt(2, None); print(sorted(set(sys.modules) - before))")
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=ENV, timeout=60)
+    assert out.stdout.split("\n")[:2] == ["stopped", "[]"], out.stdout + out.stderr
 
 
 @pytest.mark.parametrize("after", [0.3, 2.5])

@@ -50,13 +50,13 @@ def _error(command: str, text: str) -> int:
 
 def main(argv=None) -> int:
     """Run one command; returns the exit status (0; 2 for a failure; Ctrl-C ends the process with 130)."""
-    from . import process
-
     words = [w for w in (sys.argv[1:] if argv is None else argv) if not w.startswith("-")]
-    command, args = (words[0] if words and words[0] in COMMANDS else ""), None
-    process.catch_interrupts(command)  # named before the slow imports, which an interrupt may hit
-    shown = process.one_line_warnings()
+    command, args, shown = (words[0] if words and words[0] in COMMANDS else ""), None, None
     try:
+        from . import process
+
+        process.catch_interrupts(command)  # named before the slow imports, which an interrupt may hit
+        shown = process.one_line_warnings()
         from . import flags
 
         args = build_parser().parse_args(argv)
@@ -68,7 +68,9 @@ def main(argv=None) -> int:
         process.check_interrupt()
         return code
     except KeyboardInterrupt:  # a SIGINT that Python delivered before the handler was installed
-        print(process.interrupted(command), file=sys.stderr)
+        from .process import interrupted
+
+        print(interrupted(command), file=sys.stderr)
         return 130
     except BrokenPipeError:
         process.silence_stdout()
@@ -80,8 +82,11 @@ def main(argv=None) -> int:
     except (MemoryError, OverflowError) as e:
         return _error(command, f"the problem is too large for this machine ({type(e).__name__}: {e})")
     finally:
+        from . import process
+
         process.release_interrupts()
-        process.restore_warnings(shown)
+        if shown is not None:
+            process.restore_warnings(shown)
 
 
 def run():

@@ -38,10 +38,10 @@ def _stop():
 
 
 def _on_interrupt(signum, frame):
-    from ..store import committing
-
+    # never import here: the signal may arrive in the middle of an import, and a nested one then meets half-made modules
+    store = sys.modules.get("dufm.store")
     _state["interrupted"] = True
-    if not committing():
+    if store is None or not store.committing():
         _stop()
 
 
