@@ -36,7 +36,7 @@ _WHERE = {
     "Analysis": "geometry", "SolutionType": "geometry", "Thresholds": "geometry", "analyse": "geometry",
     "RunRecord": "records", "Results": "records", "load_results": "records",
     "SweepResult": "sweep", "run_sweep": "sweep",
-    "use_cpu_cores": "devices",
+    "use_cpu_cores": "devices", "use_compilation_cache": "cache",
     "Optimum": "optimum", "OptimumConfig": "optimum", "optimum": "optimum",
 }
 __all__ = list(_WHERE) + list(_SUBMODULES)
@@ -75,6 +75,7 @@ sys.modules[__name__].__class__ = _Package
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from . import critical, hessian, theory  # noqa: F401
+    from .cache import use_compilation_cache  # noqa: F401
     from .devices import use_cpu_cores  # noqa: F401
     from .geometry import Analysis, SolutionType, Thresholds, analyse  # noqa: F401
     from .init import initialise  # noqa: F401

@@ -59,7 +59,7 @@ from jax.sharding import PartitionSpec as P
 
 from .budget import check_memory
 from .devices import member_devices, pad_batch, resolve_batching
-from .init import INITS, initialise
+from .init import INITS, starts
 from .objective import forward, gradient_norm, labels, objective, post_activation
 from .options import check_choice, check_fraction, check_int, check_number, option
 from .precision import float64
@@ -397,12 +397,9 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     return runs
 
 
-@float64
 def initial_params(problem: Problem, seeds, cfg: SolverConfig) -> Params:
-    """Batched initial parameters, one per seed (leading axis = seeds)."""
-    keys = jnp.stack([jax.random.PRNGKey(int(s)) for s in seeds])
-    arch = problem.architecture
-    return jax.vmap(lambda k: initialise(k, arch, cfg.init_scale, cfg.init))(keys)
+    """Batched initial parameters, one per seed (leading axis = seeds): :func:`dufm.init.starts`."""
+    return starts(problem.architecture, seeds, cfg.init_scale, cfg.init)
 
 
 def check_seeds(seeds) -> list[int]:

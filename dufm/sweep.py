@@ -50,10 +50,8 @@ from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Protocol
 
-import jax
-
 from .geometry import Thresholds
-from .init import initialise
+from .init import starts
 from .problem import Decays, Params, Problem
 from .provenance import environment, now
 from .records import RunFormat, RunRecord, run_arrays
@@ -285,8 +283,14 @@ def compute_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str,
     (default: all local devices), see :func:`dufm.solve.run_many`.
     """
     specs = batch.specs
-    params0 = Params.stack([initialise(jax.random.PRNGKey(s.seed), s.problem.architecture, s.solver.init_scale, s.solver.init)
-                            for s in specs])
+    points = [None] * len(specs)
+    for kind in dict.fromkeys(s.solver.init for s in specs):  # one program draws every start of a kind
+        which = [i for i, s in enumerate(specs) if s.solver.init == kind]
+        drawn = starts(specs[0].problem.architecture, [specs[i].seed for i in which],
+                       [specs[i].solver.init_scale for i in which], kind)
+        for j, i in enumerate(which):
+            points[i] = drawn.member(j)
+    params0 = Params.stack(points)
     decays = Decays.stack([s.problem.decays for s in specs])
     arch, cfg = _group_key(specs[0])
     start = now()

@@ -87,7 +87,6 @@ from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 import numpy as np
-from scipy.optimize import brentq, minimize
 
 from .objective import labels
 from .precision import float64
@@ -243,6 +242,8 @@ class ReducedLoss:
         For small lambda the CE DNC has two: a small-scale maximum and the
         large-scale minimum (Garrod & Keating's large-scale branch, Thm 4).
         """
+        from scipy.optimize import brentq  # scipy.optimize takes about a second to import: only when used
+
         s = np.geomspace(self.upper * 1e-14, self.upper, grid)
         d = self.derivative(s)
         out = []
@@ -322,6 +323,8 @@ def _zero_bias(problem: Problem) -> np.ndarray:
         q = np.exp(b - b.max())
         q /= q.sum()
         return _zero_loss(problem, b), q - p + lam * b, np.diag(q) - np.outer(q, q) + lam * np.eye(K)
+
+    from scipy.optimize import minimize
 
     res = minimize(lambda b: parts(b)[0], np.zeros(K), jac=lambda b: parts(b)[1], hess=lambda b: parts(b)[2],
                    method="trust-exact", options={"gtol": 1e-15})
@@ -1090,6 +1093,8 @@ def polish(x0, cm: ClassMeanProblem, rank: int, tol: float = 1e-12, max_iter: in
     Newton steps on the gradient norm finish where trust-exact can no longer
     resolve a decrease of the loss.
     """
+    from scipy.optimize import minimize
+
     f, g, h = _smooth_derivatives(cm.shape(), rank)
     v = cm.values()
     res = minimize(lambda x: float(f(x, *v)), np.asarray(x0, np.float64), jac=lambda x: np.asarray(g(x, *v)),

@@ -31,7 +31,12 @@ def _command(name: str):
     return importlib.import_module(f".{name}", __name__)
 
 
-def build_parser():
+def build_parser(command: str | None = None):
+    """The parser; only ``command``'s flags are built when one is named (the others get their one-line help).
+
+    Building a command's flags imports its library modules (JAX among them),
+    so ``dufm --help`` and ``dufm theory`` do not pay for the solver's.
+    """
     from .. import __version__
     from . import flags
 
@@ -39,7 +44,11 @@ def build_parser():
     parser.add_argument("--version", action="version", version=f"dufm {__version__}")
     sub = parser.add_subparsers(dest="command", required=True, parser_class=flags.Parser, metavar="{" + ",".join(COMMANDS) + "}")
     for name in COMMANDS:
-        _command(name).add(sub)
+        module = _command(name)
+        if command is None or name == command:
+            module.add(sub)
+        else:
+            sub.add_parser(name, help=module.HELP)
     return parser
 
 
@@ -59,7 +68,7 @@ def main(argv=None) -> int:
         shown = process.one_line_warnings()
         from . import flags
 
-        args = build_parser().parse_args(argv)
+        args = build_parser(command or "").parse_args(argv)
         command = args.command
         process.name_command(command)
         if command != "theory":

@@ -89,10 +89,16 @@ def restore_warnings(previous):
 
 
 def use_cores():
-    """One JAX CPU device per core, or ``DUFM_CPU_DEVICES``; nothing when JAX already runs (main() called from Python)."""
+    """One JAX CPU device per core, or ``DUFM_CPU_DEVICES``; nothing when JAX already runs (main() called from Python).
+
+    Also turns on the persistent compilation cache unless ``DUFM_COMPILATION_CACHE=0`` (:mod:`dufm.cache`).
+    """
+    from ..cache import cache_enabled, use_compilation_cache
     from ..devices import cpu_cores_from_env, use_cpu_cores
 
     count = cpu_cores_from_env()
+    if cache_enabled():
+        use_compilation_cache()
     try:
         use_cpu_cores(count)
     except RuntimeError:
