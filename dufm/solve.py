@@ -48,7 +48,7 @@ from __future__ import annotations
 import enum
 import functools
 from dataclasses import asdict, dataclass, replace
-from typing import NamedTuple
+from typing import Any, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -66,6 +66,7 @@ from .precision import float64
 from .problem import Architecture, Decays, Params, Problem
 
 OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
+PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision names
 DEFAULT_TOL = {"float64": 1e-10, "float32": 1e-5}
 MAX_STEPS_LIMIT = 2**31 - 1
 MAX_HISTORY = 1_000_000
@@ -113,6 +114,8 @@ class SolverConfig:
     momentum: float = option(0.9, "momentum in [0, 1) of the momentum optimiser")
     log_every: int = option(100, "history interval in steps")
     divergence_factor: float = option(1e12, "diverged when the loss exceeds this factor x (|initial loss| + 1)", flag=False)
+    precision: str = option("highest", "matrix products of float32 problems: highest (full float32), high or default "
+                            "(faster, fewer mantissa bits on GPU and TPU); float64 is always full", choices=PRECISIONS)
 
     def __post_init__(self):
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -129,9 +132,14 @@ class SolverConfig:
         check_choice("init", self.init, INITS)
         check_fraction("momentum", self.momentum, closed_below=True)
         check_number("divergence_factor", self.divergence_factor)
+        check_choice("precision", self.precision, PRECISIONS)
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        """The fields; ``precision`` only when not the default, so that the run keys of earlier stores stay what they were."""
+        d = asdict(self)
+        if d["precision"] == PRECISIONS[0]:
+            del d["precision"]
+        return d
 
     def resolved(self, dtype: str) -> "SolverConfig":
         """This config with ``tol`` filled in for ``dtype`` when it is None."""
@@ -140,13 +148,82 @@ class SolverConfig:
 
 def optimizer(cfg: SolverConfig) -> optax.GradientTransformation:
     """The optax transformation named by ``cfg.optimizer``."""
-    if cfg.optimizer == "gd":
-        return optax.sgd(cfg.lr)
-    if cfg.optimizer == "momentum":
-        return optax.sgd(cfg.lr, momentum=cfg.momentum)
-    if cfg.optimizer == "adam":
-        return optax.adam(cfg.lr)
+    return _transformation(cfg.optimizer, Hyper.of(cfg))
+
+
+def _transformation(name: str, hyper: "Hyper") -> optax.GradientTransformation:
+    """The optax transformation ``name`` with the (possibly traced) numbers of ``hyper``."""
+    if name == "gd":
+        return optax.sgd(hyper.lr)
+    if name == "momentum":
+        return optax.sgd(hyper.lr, momentum=hyper.momentum)
+    if name == "adam":
+        return optax.adam(hyper.lr)
     return optax.lbfgs()
+
+
+class Hyper(NamedTuple):
+    """The solver's numbers that are inputs of the compiled program, not part of it (a leading batch axis in a batch).
+
+    A sweep over any of them compiles once: ``lr``, ``tol``, ``steps`` (the
+    step limit), ``momentum``, ``divergence_factor``. What stays static is in
+    :class:`Program`.
+    """
+
+    lr: Any
+    tol: Any
+    steps: Any
+    momentum: Any
+    divergence_factor: Any
+
+    @classmethod
+    def of(cls, cfg: SolverConfig, dtype: str | None = None) -> "Hyper":
+        """The numbers of ``cfg`` (``tol`` resolved for ``dtype``, default float64), as Python numbers."""
+        cfg = cfg.resolved(dtype or "float64")
+        return cls(cfg.lr, cfg.tol, cfg.steps, cfg.momentum, cfg.divergence_factor)
+
+    @classmethod
+    def stack(cls, cfgs, dtype: str) -> "Hyper":
+        """One row per config, as host arrays of ``dtype`` (``steps`` int32)."""
+        rows = [cls.of(c, dtype) for c in cfgs]
+        cols = [np.asarray([getattr(r, f) for r in rows], dtype) for f in cls._fields]
+        cols[cls._fields.index("steps")] = np.asarray([r.steps for r in rows], np.int32)
+        return cls(*cols)
+
+
+def _pow2(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+class Program(NamedTuple):
+    """What shapes the compiled solver (hashable, static): the rest of a :class:`SolverConfig` is :class:`Hyper`.
+
+    ``optimizer`` (a different computation), ``chunk`` (the length of the
+    inner ``lax.scan``: ``log_every``, or the step limit rounded up to a power
+    of two when that is smaller), ``capacity`` (rows of the history array on
+    the device: one per chunk and the final point, rounded up to a power of
+    two so that step limits of one octave share a program) and ``precision``
+    of float32 products. A batch's program comes from its largest step limit;
+    every member stops at its own.
+    """
+
+    optimizer: str
+    chunk: int
+    capacity: int
+    precision: str
+
+    @classmethod
+    def of(cls, cfgs) -> "Program":
+        cfgs = list(cfgs)
+        first = cfgs[0]
+        for c in cfgs[1:]:
+            for name in ("optimizer", "log_every", "precision"):
+                if getattr(c, name) != getattr(first, name):
+                    raise ValueError(f"the runs of one batch must share {name} (it shapes the compiled program), got "
+                                     f"{getattr(first, name)!r} and {getattr(c, name)!r}")
+        steps = max(c.steps for c in cfgs)
+        chunk = min(first.log_every, _pow2(steps))
+        return cls(first.optimizer, chunk, _pow2(-(-steps // chunk) + 1), first.precision)
 
 
 def nc1_trace(params: Params, arch: Architecture):
@@ -199,7 +276,16 @@ def _where(pred, new, old):
 
 
 def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) -> Output:
-    """Solve from ``params0``; pure and jittable with ``arch`` and ``cfg`` static.
+    """Solve from ``params0``; pure and jittable with ``arch`` and ``cfg`` static (:func:`run_program` with ``cfg``'s numbers).
+    """
+    cfg = cfg.resolved(arch.dtype)
+    return run_program(params0, decays, Hyper.of(cfg, arch.dtype), arch, Program.of([cfg]))
+
+
+def run_program(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, program: Program) -> Output:
+    """Solve from ``params0`` with the numbers ``hyper`` (traced or not); pure and jittable with ``arch``, ``program`` static.
+
+    The history has ``program.capacity`` rows (NaN after the run's last).
 
     Each chunk of ``log_every`` steps first runs as a plain ``lax.scan`` of
     unconditional updates that records the loss and gradient norm seen at
@@ -211,18 +297,24 @@ def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) 
     full extra pass over memory per step for wide problems); the recomputation
     happens once per run, at most ``log_every`` extra steps.
     """
-    if cfg.tol is None:
-        cfg = cfg.resolved(arch.dtype)
+    if arch.dtype == "float32":  # the products' precision is fixed when the program is traced
+        with jax.default_matmul_precision(program.precision):
+            return _run(params0, decays, hyper, arch, program)
+    return _run(params0, decays, hyper, arch, program)
+
+
+def _run(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, program: Program) -> Output:
     f = lambda p: objective(p, decays, arch)  # noqa: E731
-    opt = optimizer(cfg)
-    lbfgs = cfg.optimizer == "lbfgs"
+    opt = _transformation(program.optimizer, hyper)
+    lbfgs = program.optimizer == "lbfgs"
     value_and_grad = optax.value_and_grad_from_state(f) if lbfgs else jax.value_and_grad(f)
     state0 = opt.init(params0)
     loss0 = f(params0)
-    limit = cfg.divergence_factor * (jnp.abs(loss0) + 1.0)
-    chunk_len = min(cfg.log_every, cfg.steps)
-    n_chunks = -(-cfg.steps // chunk_len)
     dtype = loss0.dtype
+    limit = jnp.asarray(hyper.divergence_factor, dtype) * (jnp.abs(loss0) + 1.0)
+    tol, steps = jnp.asarray(hyper.tol, dtype), jnp.asarray(hyper.steps, jnp.int32)
+    chunk_len = program.chunk
+    n_chunks = (steps + chunk_len - 1) // chunk_len
     RUNNING, CONVERGED, MAX_STEPS, DIVERGED = (s.code for s in (Status.RUNNING, Status.CONVERGED, Status.MAX_STEPS, Status.DIVERGED))
 
     def evaluate(params, state):
@@ -232,7 +324,7 @@ def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) 
     def decide(status, value, gnorm, t):
         """Stop rule (module docstring); elementwise, so it also takes a chunk's records at once."""
         bad = ~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | (value > limit)
-        new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= cfg.tol, CONVERGED, jnp.where(t >= cfg.steps, MAX_STEPS, RUNNING)))
+        new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= tol, CONVERGED, jnp.where(t >= steps, MAX_STEPS, RUNNING)))
         return jnp.where(status == RUNNING, new, status)
 
     def step(ps, _):
@@ -267,12 +359,12 @@ def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) 
         c, carry, _, _ = loop
         return (c < n_chunks) & (carry[3] == RUNNING)
 
-    hist = jnp.full((n_chunks + 1, 3), jnp.nan, dtype)
-    hnc = jnp.full((n_chunks + 1, arch.depth), jnp.nan, dtype)
+    hist = jnp.full((program.capacity, 3), jnp.nan, dtype)
+    hnc = jnp.full((program.capacity, arch.depth), jnp.nan, dtype)
     carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
     c, (params, state, t, status), hist, hnc = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc))
     value, _, gnorm = evaluate(params, state)
-    status = decide(status, value, gnorm, jnp.maximum(t, cfg.steps))
+    status = decide(status, value, gnorm, jnp.maximum(t, steps))
     # a stop seen at the first step of a chunk was already recorded there: overwrite, do not repeat
     last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
     hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
@@ -281,21 +373,25 @@ def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) 
 
 
 @functools.lru_cache(maxsize=64)
-def _batch_program(arch: Architecture, cfg: SolverConfig, batching: str, mesh):
-    """Jitted ``(params0, decays) -> Output`` over a leading batch axis; sharded over ``mesh`` if given."""
+def _batch_program(arch: Architecture, program: Program, batching: str, mesh):
+    """Jitted ``(params0, decays, hyper) -> Output`` over a leading batch axis; sharded over ``mesh`` if given."""
 
-    def one(p, d):
-        return run(p, d, arch, cfg)
+    def one(p, d, h):
+        return run_program(p, d, h, arch, program)
 
     if batching == "vmap":
         local = jax.vmap(one)
     else:
-        local = lambda p, d: jax.lax.map(lambda x: one(*x), (p, d))  # noqa: E731
+        local = lambda p, d, h: jax.lax.map(lambda x: one(*x), (p, d, h))  # noqa: E731
+
+    def solver(p, d, h):
+        return local(p, d, h)
+
     if mesh is None:
-        return jax.jit(local)
+        return jax.jit(solver)
     # no collectives inside: every device runs its own members independently
     spec = P(BATCH_AXIS)
-    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec, spec), out_specs=spec, check_vma=False))
+    return jax.jit(jax.shard_map(solver, mesh=mesh, in_specs=(spec, spec, spec), out_specs=spec, check_vma=False))
 
 
 @dataclass(frozen=True, eq=False)
@@ -322,19 +418,21 @@ class Run:
         return self.status == Status.DIVERGED
 
 
-def _execute(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig, size: int, batching: str, devices):
+def _execute(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, program: Program, size: int, batching: str,
+             devices):
     """The batch's Output (padded to ``size`` members and more, trimmed back), and the device of each member."""
     B = params0.H.shape[0]
     devices = devices[:size]  # fewer members than devices: no device computes padding only
     if len(devices) == 1:
         with jax.default_device(devices[0]):
-            out = _batch_program(arch, cfg, batching, None)(*pad_batch((params0, decays), size))
+            out = _batch_program(arch, program, batching, None)(*pad_batch((params0, decays, hyper), size))
         return jax.tree_util.tree_map(lambda a: a[:B], out), [str(devices[0])] * B
     size = -(-size // len(devices)) * len(devices)
     mesh = Mesh(np.array(devices), (BATCH_AXIS,))
     sharding = NamedSharding(mesh, P(BATCH_AXIS))
-    args = jax.device_put(pad_batch((params0, Decays(*map(jnp.asarray, decays))), size), sharding)
-    out = _batch_program(arch, cfg, batching, mesh)(*args)
+    args = jax.device_put(pad_batch((params0, Decays(*map(jnp.asarray, decays)), Hyper(*map(jnp.asarray, hyper))), size),
+                          sharding)
+    out = _batch_program(arch, program, batching, mesh)(*args)
     return jax.tree_util.tree_map(lambda a: a[:B], out), member_devices(out.loss, B)
 
 
@@ -353,8 +451,8 @@ def layout(arch: Architecture, cfg: SolverConfig, size: int, batching: str = "au
 
 
 @float64
-def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig, *, seeds=None, pad_to: int | None = None,
-             batching: str = "auto", devices=None) -> list[Run]:
+def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig | Sequence[SolverConfig], *, seeds=None,
+             pad_to: int | None = None, batching: str = "auto", devices=None) -> list[Run]:
     """Run a batch of solves from the starting points ``params0`` as one compiled program; one :class:`Run` each.
 
     ``params0`` carries a leading batch axis B on every leaf; ``decays`` too
@@ -368,18 +466,27 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     :func:`dufm.devices.resolve_batching`). Each member's result is that of
     :func:`run` alone (up to the last bits of float arithmetic, whatever the
     number of devices).
+
+    ``cfg`` is one :class:`SolverConfig` for every run, or one per run: their
+    numbers (:class:`Hyper`: lr, tol, steps, momentum, divergence factor) are
+    inputs of the program and may differ; what shapes it (:class:`Program`:
+    optimiser, ``log_every``, precision) must not. The initialisation fields are
+    not used (the starts are given).
     """
-    # the starts are inputs: the initialisation fields do not shape the program, so every init shares one compilation
-    cfg = replace(cfg.resolved(arch.dtype), init_scale=1.0, init="gaussian")
     B = int(np.shape(params0.H)[0])
+    cfgs = [cfg] * B if isinstance(cfg, SolverConfig) else list(cfg)
+    if len(cfgs) != B or not all(isinstance(c, SolverConfig) for c in cfgs):
+        raise ValueError(f"cfg must be one SolverConfig or one per run ({B}), got {len(cfgs)} item(s)")
+    cfgs = [c.resolved(arch.dtype) for c in cfgs]
+    program = Program.of(cfgs)
     if seeds is not None and len(seeds) != B:
         raise ValueError(f"seeds must give one seed per run ({B}), got {len(seeds)}")
     if np.ndim(decays.H) == 0:
         decays = decays.broadcast(B)
     decays = Decays(*(np.asarray(a, arch.dtype) for a in decays)).check_batch(B, arch.depth, arch.bias)
     size = max(B, pad_to or B)
-    devices, batching = layout(arch, cfg, size, batching, devices)
-    out, where = _execute(params0, decays, arch, cfg, size, batching, devices)
+    devices, batching = layout(arch, max(cfgs, key=lambda c: c.steps), size, batching, devices)
+    out, where = _execute(params0, decays, Hyper.stack(cfgs, arch.dtype), arch, program, size, batching, devices)
     out = jax.device_get(out)
     runs = []
     for i in range(B):

@@ -45,7 +45,7 @@ import math
 import os
 import re
 import tomllib
-from dataclasses import dataclass, fields, replace
+from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
 from typing import Iterator, Protocol
@@ -243,8 +243,10 @@ def expand(config: dict) -> list[RunSpec]:
 
 
 def _group_key(spec: RunSpec):
-    # init and init_scale only shape the starting point, which is a batched input
-    return spec.problem.architecture, replace(spec.solver, init_scale=1.0, init="gaussian")
+    # the starting point and the solver's numbers (lr, tol, steps, ...) are batched inputs of the program: runs that
+    # differ only in them share one
+    c = spec.solver
+    return spec.problem.architecture, c.optimizer, c.log_every, c.precision
 
 
 def group(specs: list[RunSpec]) -> list[list[RunSpec]]:
@@ -292,9 +294,9 @@ def compute_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str,
             points[i] = drawn.member(j)
     params0 = Params.stack(points)
     decays = Decays.stack([s.problem.decays for s in specs])
-    arch, cfg = _group_key(specs[0])
     start = now()
-    runs = run_many(params0, decays, arch, cfg, seeds=[s.seed for s in specs], pad_to=batch.size, devices=devices)
+    runs = run_many(params0, decays, specs[0].problem.architecture, [s.solver for s in specs], seeds=[s.seed for s in specs],
+                    pad_to=batch.size, devices=devices)
     env = environment(start, now(), sorted({r.device for r in runs}))
     out = []
     for spec, run in zip(specs, runs):

@@ -200,3 +200,40 @@ def test_status_enumeration():
     import json
 
     assert json.dumps({"status": Status.DIVERGED}) == '{"status": "diverged"}'
+
+
+def test_one_batch_of_different_learning_rates_tolerances_step_limits_and_optimiser_numbers_equals_the_runs_alone():
+    """Hyper's numbers are inputs of one program: a member with its own lr, tol, steps, momentum and divergence factor
+    ends exactly where it ends alone (a batch of one, its own program)."""
+    p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
+    cfgs = [SolverConfig(optimizer="momentum", lr=lr, tol=tol, steps=steps, momentum=m, init_scale=0.3, log_every=50)
+            for lr, tol, steps, m in [(0.05, 1e-6, 3000, 0.9), (0.2, 1e-9, 700, 0.5), (0.1, 1e-2, 5000, 0.0),
+                                      (0.4, 1e-12, 20, 0.9)]]
+    cfgs.append(SolverConfig(optimizer="momentum", lr=80.0, steps=3000, momentum=0.9, init_scale=0.3, log_every=50,
+                             divergence_factor=10.0))
+    params0 = initial_params(p, range(len(cfgs)), cfgs[0])
+    batch = run_many(params0, p.decays, p.architecture, cfgs, seeds=list(range(len(cfgs))))
+    assert {r.status for r in batch} == {"converged", "max_steps", "diverged"}
+    for i, (cfg, r) in enumerate(zip(cfgs, batch)):
+        alone = solve(p, cfg, seeds=[i])[0]
+        assert (alone.status, alone.steps, alone.loss) == (r.status, r.steps, r.loss)
+        np.testing.assert_array_equal(alone.history.step, r.history.step)
+        np.testing.assert_array_equal(alone.history.loss, r.history.loss)
+    with pytest.raises(ValueError, match="the runs of one batch must share optimizer"):
+        run_many(params0, p.decays, p.architecture, cfgs[:-1] + [SolverConfig(optimizer="gd")])
+    with pytest.raises(ValueError, match=r"cfg must be one SolverConfig or one per run \(5\), got 2"):
+        run_many(params0, p.decays, p.architecture, cfgs[:2])
+
+
+@pytest.mark.parametrize("dtype, precision, want", [("float32", "highest", {"HIGHEST"}), ("float32", "default", {"DEFAULT"}),
+                                                    ("float64", "default", set())])
+def test_float32_products_run_at_full_precision_unless_asked(dtype, precision, want):
+    import re
+
+    p = dufm.Problem(dtype=dtype, **SMALL)
+    p0 = dufm.initialise(jax.random.PRNGKey(0), p.architecture, 0.1)
+    cfg = SolverConfig(steps=10) if precision == "highest" else SolverConfig(steps=10, precision=precision)
+    text = str(jax.make_jaxpr(lambda x: run(x, p.decays, p.architecture, cfg))(p0))
+    assert text.count("dot_general") > 10
+    assert set(re.findall(r"precision=\(Precision\.(\w+),", text)) == want
+    assert "precision" not in SolverConfig().to_dict() and SolverConfig(precision="high").to_dict()["precision"] == "high"

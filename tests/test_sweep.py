@@ -55,6 +55,28 @@ def test_sweep_results_equal_solve(tmp_path):
     assert (tmp_path / "out" / "summary.csv").read_text().count("\n") == 9
 
 
+def test_a_sweep_over_learning_rates_tolerances_and_step_limits_compiles_the_solver_once(tmp_path, caplog):
+    """lr, tol and steps are inputs of the compiled program (dufm.solve.Hyper): 5 x 3 x 2 runs in 8 batches, one compilation;
+    every run equals the same run solved alone."""
+    import logging
+
+    import jax
+
+    grid = {"lr": [0.1, 0.2, 0.3, 0.4, 0.5], "tol": [1e-3, 1e-6, 1e-9], "steps": [300, 400]}
+    config = load_config(write(tmp_path, seeds=1, max_batch=4, grid=grid))
+    with caplog.at_level(logging.WARNING, logger="jax"), jax.log_compiles():
+        result = run_sweep(config, out=tmp_path / "out")
+    assert result.ran == 30 and len(plan(expand(config), max_batch=4).batches) == 8
+    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling jit(solver)")]
+    assert len(compiled) == 1, compiled
+    res = load_results(tmp_path / "out")
+    assert {r.status for r in res.records} >= {"converged", "max_steps"}
+    for rec in res.records[::7]:
+        problem = dufm.Problem.from_dict(rec.problem.to_dict())
+        alone = solve(problem, rec.solver, seeds=[rec.seed])[0]
+        assert alone.steps == rec.steps and alone.status == rec.status and alone.loss == rec.loss
+
+
 def test_second_sweep_does_no_work_and_changed_grid_adds_only_new_runs(tmp_path, capsys):
     path = write(tmp_path)
     first = run_sweep(load_config(path), out=tmp_path / "out")
