@@ -61,6 +61,7 @@ jax.config.update("jax_enable_x64", True)  # float64 for this script's own JAX w
 
 try:
     import torch
+    from torch_fig1 import train  # the PyTorch loop, shared with bench_process.py (this script's folder is on sys.path)
 except ImportError:  # benchmark-only extra: pip install -e ".[bench]"
     torch = None
 TORCH_DEFAULT_THREADS = torch.get_num_threads() if torch is not None else 0
@@ -159,26 +160,8 @@ def torch_device() -> str:
 
 
 def torch_run(problem, p0: dufm.Params, steps: int) -> float:
-    """One seed, the public repos' way; returns the final objective (float64)."""
-    K, n, dev = problem.classes, problem.counts[0], torch_device()
-    H = torch.tensor(np.asarray(p0.H), requires_grad=True, device=dev)
-    Ws = [torch.tensor(np.asarray(W), requires_grad=True, device=dev) for W in p0.W]
-    y = torch.arange(K, device=dev).repeat_interleave(n)
-    opt = torch.optim.SGD([H, *Ws], lr=LR, weight_decay=LAMBDA)
-    for _ in range(steps):
-        opt.zero_grad()
-        Z = H
-        for W in Ws:
-            Z = W @ Z
-        loss = torch.nn.functional.cross_entropy(Z.T, y)
-        loss.backward()
-        opt.step()
-    with torch.no_grad():
-        Z = H
-        for W in Ws:
-            Z = W @ Z
-        reg = sum(float((p**2).sum()) for p in [H, *Ws])
-        return float(torch.nn.functional.cross_entropy(Z.T, y)) + 0.5 * LAMBDA * reg
+    """One seed, the public repos' way (torch_fig1.train: a Python loop of SGD steps); returns the final objective."""
+    return train(np.asarray(p0.H), [np.asarray(W) for W in p0.W], problem.classes, problem.counts[0], steps, LR, LAMBDA)
 
 
 def torch_threads(problem, p0) -> tuple[int, dict]:

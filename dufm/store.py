@@ -42,6 +42,7 @@ import json
 import math
 import os
 import shutil
+import socket
 import warnings
 import zipfile
 from contextlib import contextmanager
@@ -106,8 +107,13 @@ def run_key(config: dict) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
+def _tmp_tag() -> str:
+    """``host.pid``: whose temporary file it is (shards on several hosts may write one store)."""
+    return f"{socket.gethostname()}.{os.getpid()}"
+
+
 def _atomic_write(path: Path, data: bytes):
-    tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
+    tmp = path.with_name(f".{path.name}.{_tmp_tag()}.tmp")
     try:
         with open(tmp, "wb") as f:
             f.write(data)
@@ -149,6 +155,20 @@ def now() -> str:
     return datetime.datetime.now(datetime.timezone.utc).isoformat(timespec="seconds")
 
 
+def _orphan(tmp: Path) -> bool:
+    """Whether temporary file ``tmp`` (``.NAME.HOST.PID.tmp``) was left by a process of this host that is gone."""
+    head, _, pid = tmp.name.removesuffix(".tmp").rpartition(".")
+    if not pid.isdigit() or not head.endswith("." + socket.gethostname()):
+        return False
+    try:
+        os.kill(int(pid), 0)
+    except ProcessLookupError:
+        return True
+    except OSError:
+        return False
+    return False
+
+
 def _aside(path: Path, folder: Path) -> Path:
     """Move ``path`` into ``folder`` under a name not taken yet; returns where it went."""
     folder.mkdir(exist_ok=True)
@@ -171,27 +191,47 @@ class Store:
     def exists(self) -> bool:
         return (self.root / "manifest.json").is_file()
 
-    def create(self):
-        """Make the directories (a ValueError if the path is a file); remove a killed writer's temporary files."""
+    def create(self, shared: bool = False):
+        """Make the directories (a ValueError if the path is a file); remove killed writers' temporary files.
+
+        ``shared`` (other shards may be writing): only this host's temporary
+        files whose process is gone; otherwise every one.
+        """
         for d in (self.root, self.runs_dir):
             if d.exists() and not d.is_dir():
                 raise ValueError(f"results directory {d} exists and is not a directory")
         self.runs_dir.mkdir(parents=True, exist_ok=True)
         for tmp in [*self.runs_dir.glob(".*.tmp"), *self.root.glob(".*.tmp")]:
-            tmp.unlink(missing_ok=True)
+            if not shared or _orphan(tmp):
+                tmp.unlink(missing_ok=True)
         return self
 
     @contextmanager
-    def lock(self):
-        """Exclusive lock on the directory (released by the OS if the process dies)."""
+    def lock(self, shared: bool = False):
+        """Lock the directory for a sweep (released by the OS if the process dies).
+
+        A sweep holds it alone; shards of one sweep (``shared``) hold it
+        together, so that a whole sweep and shards never write at once.
+        """
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"results directory {self.root} exists and is not a directory")
         self.root.mkdir(parents=True, exist_ok=True)
         with open(self.root / ".lock", "w") as f:
             try:
-                fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+                fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
             except BlockingIOError:
-                raise ValueError(f"results directory {self.root} is in use by another dufm sweep") from None
+                what = "a dufm sweep that is not sharded" if shared else "another dufm sweep"
+                raise ValueError(f"results directory {self.root} is in use by {what}") from None
+            yield
+
+    @contextmanager
+    def updating(self, shared: bool = True):
+        """The lock every shard takes, waiting, to read and rewrite the shared files (manifest, summary); none if not ``shared``."""
+        if not shared:
+            yield
+            return
+        with open(self.root / ".update.lock", "w") as f:
+            fcntl.flock(f, fcntl.LOCK_EX)
             yield
 
     # manifest -------------------------------------------------------------
@@ -258,7 +298,8 @@ class Store:
         _atomic_write(self.root / "summary.csv", buf.getvalue().encode())
 
     @contextmanager
-    def writer(self, name: str, config: dict, runs: dict[str, dict], fmt: Format, environment: dict | None = None):
+    def writer(self, name: str, config: dict, runs: dict[str, dict], fmt: Format, environment: dict | None = None,
+               shared: bool = False):
         """Lock the directory, declare a grid and yield a :class:`Writer` that commits its finished runs.
 
         ``runs`` (key -> run config, in grid order) is merged into the
@@ -267,36 +308,43 @@ class Store:
         ``summary.csv`` holds their rows, rewritten after every commit and on
         the way out, whatever ends the sweep. ``environment`` (where the
         sweep runs) is written into the manifest, its ``end`` updated on the way out.
+
+        ``shared``: other processes (shards of the same sweep) write into the
+        directory at the same time. Each commits only its own runs; the
+        manifest and ``summary.csv`` are read and rewritten under
+        :meth:`updating`, and the summary also lists the runs the others stored.
         """
-        with self.lock():
-            self.create()
-            try:
-                known = self.manifest().get("runs", {})
-            except ValueError as e:
-                _aside(self.root / "manifest.json", self.damaged_dir)
-                warnings.warn(StoreWarning(f"{e}; moved to {self.damaged_dir}, a new manifest is written"), stacklevel=3)
-                known = {}
-            manifest = {"name": name, "config": config, "runs": {**known, **runs}, "grid": list(runs)}
-            if environment is not None:
-                manifest["environment"] = environment
-            self.write_manifest(manifest)
-            writer = Writer(self, list(runs), fmt)
+        with self.lock(shared):
+            self.create(shared)
+            with self.updating(shared):
+                try:
+                    known = self.manifest().get("runs", {})
+                except ValueError as e:
+                    _aside(self.root / "manifest.json", self.damaged_dir)
+                    warnings.warn(StoreWarning(f"{e}; moved to {self.damaged_dir}, a new manifest is written"), stacklevel=3)
+                    known = {}
+                manifest = {"name": name, "config": config, "runs": {**known, **runs}, "grid": list(runs)}
+                if environment is not None:
+                    manifest["environment"] = environment
+                self.write_manifest(manifest)
+                writer = Writer(self, list(runs), fmt, shared)
             try:
                 yield writer
             finally:
                 writer.write_summary()
                 if environment is not None:
-                    self.write_manifest({**manifest, "environment": {**environment, "end": now()}})
+                    with self.updating(shared):
+                        self.write_manifest({**manifest, "environment": {**environment, "end": now()}})
 
 
 class Writer:
     """An open, locked :class:`Store`: commits finished runs and keeps ``summary.csv`` equal to the grid's stored runs."""
 
-    def __init__(self, store: Store, grid: list[str], fmt: Format):
-        self.store, self.fmt, self.grid = store, fmt, set(grid)
+    def __init__(self, store: Store, grid: list[str], fmt: Format, shared: bool = False):
+        self.store, self.fmt, self.grid, self.shared = store, fmt, set(grid), shared
         # the summary rows of the grid's healthy stored runs, read once and kept up to date as runs are committed
         self.rows = store.healthy(grid, fmt.check)
-        self.write_summary()
+        self._write_summary()
 
     @property
     def stored(self) -> set[str]:
@@ -316,4 +364,15 @@ class Writer:
             _committing[0] -= 1
 
     def write_summary(self):
+        """Rewrite ``summary.csv`` (shared: with the runs other shards stored since, read from their records)."""
+        with self.store.updating(self.shared):
+            self._write_summary()
+
+    def _write_summary(self):
+        if self.shared:
+            for key in sorted((self.store.stored_keys() & self.grid) - set(self.rows)):
+                try:
+                    self.rows[key] = self.fmt.row(self.store.record(key))
+                except ValueError:  # set aside by its shard in the meantime
+                    pass
         self.store.write_summary([self.rows[k] for k in sorted(self.rows)], self.fmt.columns)

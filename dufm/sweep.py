@@ -48,7 +48,7 @@ import tomllib
 from dataclasses import dataclass, fields
 from functools import cached_property
 from pathlib import Path
-from typing import Iterator, Protocol
+from typing import Iterator, NamedTuple, Protocol
 
 from .geometry import Thresholds
 from .init import starts
@@ -363,8 +363,32 @@ def execute(work, th: Thresholds, backend: str = "local", ray_address: str | Non
     return _ray_results(work, th, _ray_address(ray_address))
 
 
+class Shard(NamedTuple):
+    """Share ``index`` (1 to ``count``) of a sweep: the runs whose key, read as a hexadecimal number, is index - 1 mod count.
+
+    The share depends on the run's key alone, so N processes started at any
+    time (a SLURM job array) split the grid without talking to each other and
+    a rerun of a shard takes the same runs; keys are content hashes, so the
+    shares are about equal.
+    """
+
+    index: int
+    count: int
+
+    @classmethod
+    def parse(cls, text) -> "Shard":
+        """``"I/N"``, 1 <= I <= N."""
+        i, _, n = str(text).partition("/")
+        if not (i.strip().isdigit() and n.strip().isdigit() and 1 <= int(i) <= int(n)):
+            raise ValueError(f"shard must be I/N with 1 <= I <= N (share I of N), got {text!r}")
+        return cls(int(i), int(n))
+
+    def owns(self, key: str) -> bool:
+        return int(key, 16) % self.count == self.index - 1
+
+
 def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str = "local", ray_address: str | None = None,
-              progress: Progress | None = None) -> SweepResult:
+              progress: Progress | None = None, shard: Shard | None = None) -> SweepResult:
     """Run (or resume) a sweep: plan, execute, commit (module docstring).
 
     Stored runs are skipped; each finished batch is committed at once, so an
@@ -374,6 +398,12 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str
     writes stay with one writer, and a run is stored iff its record exists,
     so resuming works the same with both backends. ``progress`` hears of the
     plan and of every finished batch.
+
+    ``shard`` runs only that share of the grid's runs (:class:`Shard`), as
+    one of several processes writing into the same store at once: each
+    commits its own runs, the manifest and ``summary.csv`` are updated under
+    a shared lock (:meth:`dufm.store.Store.writer`), and the result counts the
+    share. A whole sweep and shards never write one store at the same time.
     """
     if backend not in BACKENDS:
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
@@ -383,9 +413,11 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str
     th = thresholds(config)
     max_batch = max_batch if max_batch is not None else config.get("max_batch", DEFAULT_MAX_BATCH)
     plan(specs[:0], max_batch=max_batch)  # validates max_batch before the store is touched
+    mine = specs if shard is None else [s for s in specs if shard.owns(s.key)]
     store = Store(out or Path("results") / config["name"])
-    with store.writer(config["name"], config, {s.key: s.config for s in specs}, RunFormat(), environment().to_dict()) as writer:
-        work = plan(specs, writer.stored, max_batch)
+    with store.writer(config["name"], config, {s.key: s.config for s in specs}, RunFormat(), environment().to_dict(),
+                      shared=shard is not None) as writer:
+        work = plan(mine, writer.stored, max_batch)
         if progress:
             progress.start(work, store.root)
         for batch, computed in execute(work.batches, th, backend, ray_address):
@@ -393,6 +425,6 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str
             if progress:
                 progress.advance(batch)
         counts = {"converged": 0, "max_steps": 0, "diverged": 0}
-        for s in specs:
+        for s in mine:
             counts[writer.rows[s.key]["status"]] += 1
         return SweepResult(work.total, work.todo, work.stored, counts, str(store.root))

@@ -27,6 +27,8 @@ def add(sub):
     w.add_argument("--seed", type=flags.integer, help="first seed")
     w.add_argument("--max-batch", type=flags.integer, help="most runs per compiled program (default 32)")
     w.add_argument("--json", action="store_true", help="print the outcome (counts by status, path) as JSON")
+    w.add_argument("--shard", metavar="I/N", help="run share I of N of the grid, alongside the other shards' processes "
+                   "writing into the same results directory (a SLURM job array: docs/cli.md)")
     w.add_argument("--backend", choices=("local", "ray"), default="local",
                    help="local: batches run in this process on its JAX devices (default); ray: every batch is a Ray task")
     w.add_argument("--ray-address", metavar="ADDR", help="Ray cluster address for --backend ray (default: $RAY_ADDRESS; "
@@ -99,7 +101,7 @@ def config_from(args) -> dict:
 
 
 def run(args) -> int:
-    from ..sweep import expand, run_sweep
+    from ..sweep import Shard, expand, run_sweep
 
     if args.backend != "ray" and args.ray_address:
         raise ValueError("--ray-address is only used with --backend ray")
@@ -112,8 +114,9 @@ def run(args) -> int:
         if args.config and flags.explain(str(e), args) == str(e):  # not a flag's value: the file's
             raise ValueError(f"config {args.config!r}: {e}") from None
         raise
+    shard = Shard.parse(args.shard) if args.shard is not None else None
     result = run_sweep(config, out=args.out, max_batch=args.max_batch, backend=args.backend, ray_address=args.ray_address,
-                       progress=progress)
+                       progress=progress, shard=shard)
     progress.finish(result)
     if args.json:
         print(json.dumps(result.to_dict()))
