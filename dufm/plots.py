@@ -579,29 +579,44 @@ def _source(a) -> str:
 
 
 def features_metrics_vs_layer(analyses) -> Figure:
-    """NC metrics (log axis), class-mean rank and NC4 of every layer at the last checkpoint of each analysis."""
-    fig = Figure(figsize=(11.0, 3.8))
+    """NC metrics (log axis), class-mean rank and NC4 of every layer at the last checkpoint of each analysis.
+
+    Layers are matched by name (the union in file order), colours are metrics, line styles analyses;
+    values below 1e-16 (collapsed to rounding) are drawn at 1e-16.
+    """
+    fig = Figure(figsize=(11.0, 4.0))
     ax1, ax2, ax3 = fig.subplots(1, 3)
     styles = ("o-", "s--", "^:", "d-.")
+    names: list[str] = []
+    for a in analyses:
+        names += [n for n in a.layers if n not in names]
+    pos = {n: i for i, n in enumerate(names)}
+    floor = 1e-16
     for j, a in enumerate(analyses):
-        names = list(a.layers)
-        x = np.arange(len(names))
-        tag = f" ({_source(a)})" if len(analyses) > 1 else ""
-        for m in _FEATURE_METRICS:
-            ax1.semilogy(x, [_positive(getattr(a.layers[n].nc, m)) for n in names], styles[j % 4], ms=4, label=m + tag)
-        ax2.plot(x, [a.layers[n].class_mean_rank for n in names], styles[j % 4], label=f"class means{tag}")
-        ax2.axhline(a.classes - 1, color="k", ls=":", lw=1)
-        ax3.plot(x, [a.layers[n].nc.nc4 for n in names], styles[j % 4], label=_source(a))
+        x = [pos[n] for n in a.layers]
+        st = styles[j % 4]
+        for i, m in enumerate(_FEATURE_METRICS):
+            vals = [_positive(getattr(la.nc, m)) for la in a.layers.values()]
+            ax1.semilogy(x, np.maximum(vals, floor), st, color=f"C{i}", ms=4)
+        ax2.plot(x, [la.class_mean_rank for la in a.layers.values()], st, color="k", ms=5)
+        ax3.plot(x, [la.nc.nc4 for la in a.layers.values()], st, color="k", ms=5)
+    for i, m in enumerate(_FEATURE_METRICS):
+        ax1.plot([], [], "-", color=f"C{i}", label=m)
+    for j, a in enumerate(analyses):
         for ax in (ax1, ax2, ax3):
-            ax.set_xticks(x, names, rotation=30, fontsize=7)
-    ax1.set_ylabel("metric (log axis; 0 at collapse)")
+            ax.plot([], [], styles[j % 4], color="gray", label=f"{_source(a)} ({a.solution_type})")
+    ax2.axhline(analyses[0].classes - 1, color="tab:red", ls=":", lw=1, label=f"K − 1 = {analyses[0].classes - 1}")
+    for ax in (ax1, ax2, ax3):
+        ax.set_xticks(range(len(names)), names, rotation=30, fontsize=7)
+        ax.set_xlabel("layer")
+    ax1.set_ylabel(f"metric (log axis; 0 at collapse, drawn at {floor:g})")
     ax1.legend(fontsize=6)
-    ax2.set_ylabel(f"numerical rank of centred class means (σ_i > {analyses[0].thresholds.rank_tol:g} σ_1)")
-    ax2.annotate("K − 1", (0, analyses[0].classes - 1), fontsize=7, xytext=(2, 3), textcoords="offset points")
+    ax2.set_ylabel(f"rank of centred class means (σ_i > {analyses[0].thresholds.rank_tol:g} σ_1)")
+    ax2.legend(fontsize=6)
     ax3.set_ylabel("NC4: nearest-class-mean agreement")
     ax3.set_ylim(-0.02, 1.02)
-    verdicts = ", ".join(f"{_source(a)}: {a.solution_type}" for a in analyses)
-    fig.suptitle(f"NC metrics by layer (last checkpoint); network type {verdicts}", fontsize=10)
+    ax3.legend(fontsize=6)
+    fig.suptitle(f"NC metrics by layer (last checkpoint), K = {analyses[0].classes}", fontsize=10)
     fig.tight_layout()
     return fig
 
