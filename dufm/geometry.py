@@ -329,11 +329,59 @@ def nc_from_stats(st: FeatureStats, W=None, rank_tol: float = 1e-3, centred_dual
     return NCMetrics(**out)
 
 
+def _direct(F, counts, W, rank_tol: float, centred_duality: bool, last: bool) -> dict:
+    """NC1, NC2 and NC3 of dufm's features F (d, N) computed from F itself, as dufm has since its first store.
+
+    :func:`nc_from_stats` gives the same numbers to ~1e-15 relative; these keep a re-run's record equal, bit for
+    bit, to the record stored before the streamed statistics existed (tests/test_store.py).
+    """
+    F = np.asarray(F, np.float64)
+    K, N = len(counts), F.shape[1]
+    y = np.repeat(np.arange(K), counts)
+    M = class_means(F, counts)
+    muG = F.mean(axis=1, keepdims=True)
+    Mbar = M - muG
+    E = F - M[:, y]
+    trW = np.sum(E**2) / N
+    trB = np.sum(Mbar**2) / K
+    P, D, _ = np.linalg.svd(Mbar, full_matrices=False)
+    keep = D > rank_tol * D[0] if D.size and D[0] > 0 else np.zeros_like(D, bool)
+    if keep.any():
+        proj = E.T @ P[:, keep]  # N x r
+        nc1 = float(np.sum(np.sum(proj**2, axis=0) / N / (D[keep] ** 2 / K)) / K)
+    else:
+        nc1 = float("nan")
+    S = np.eye(K) - 1.0 / K
+    G = Mbar.T @ Mbar
+    G0 = M.T @ M
+    out = {
+        "nc1": nc1,
+        "nc1_trace": float(trW / trB) if trB > 0 else float("nan"),
+        "nc2_etf": float(np.linalg.norm(_norm(G) - S / np.sqrt(K - 1))),
+        "nc2_of": float(np.linalg.norm(_norm(G0) - np.eye(K) / np.sqrt(K))),
+    }
+    if W is not None:
+        W = np.asarray(W, np.float64)
+        Q, R, _ = np.linalg.svd(M, full_matrices=False)
+        Q = Q[:, R > rank_tol * R[0]] if R.size and R[0] > 0 else Q[:, :0]
+        resid = W - (W @ Q) @ Q.T
+        wn = np.linalg.norm(W)
+        out["nc3"] = float(np.linalg.norm(resid) / wn) if wn > 0 else float("nan")
+        if last:
+            ref = Mbar if centred_duality else M
+            out["nc3_duality"] = float(np.linalg.norm(_norm(W.T) - _norm(ref)))
+    return out
+
+
 def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool = True, last: bool = False, b=None) -> NCMetrics:
     """Every NC metric of dufm's features F (d, N), columns ordered by class; ``W`` is the weight matrix reading them,
-    ``b`` the last-layer bias (``nc4`` only); see the module docstring and :func:`nc_from_stats`."""
+    ``b`` the last-layer bias (``nc4`` only); see the module docstring and :func:`nc_from_stats`.
+
+    The metrics dufm stored before CDNV, the NC2 shape metrics and NC4 were added come from F directly
+    (:func:`_direct`), the added ones from the streamed statistics.
+    """
     st = stats_of(F, counts, W if last else None, b if last else None)
-    return nc_from_stats(st, W, rank_tol, centred_duality, last)
+    return replace(nc_from_stats(st, W, rank_tol, centred_duality, last), **_direct(F, counts, W, rank_tol, centred_duality, last))
 
 
 def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ranks=()) -> SolutionType:
