@@ -11,7 +11,9 @@ The flat namespace re-exports each step's entry point: the problem
 (:class:`Problem`, :class:`Params`), the objective, initialisation, the
 solver (:func:`solve`, :func:`run_many`), the analysis (:func:`analyse`),
 sweeps and their results (:func:`run_sweep`, :func:`load_results`), the
-global optimum (:func:`optimum`). The
+global optimum (:func:`optimum`), a trained network's features
+(:func:`analyse_features`; :mod:`dufm.features` reads, saves and exports
+feature files). The
 closed forms, Hessians and critical points are the modules
 :mod:`dufm.theory`, :mod:`dufm.hessian` and :mod:`dufm.critical`.
 """
@@ -25,7 +27,7 @@ from typing import TYPE_CHECKING
 
 from .version import __version__  # noqa: F401  (re-exported)
 
-_SUBMODULES = ("critical", "hessian", "theory")
+_SUBMODULES = ("critical", "features", "hessian", "theory")
 # name -> the module that defines it
 _WHERE = {
     "Architecture": "problem", "Decays": "problem", "Params": "problem", "Problem": "problem",
@@ -38,6 +40,7 @@ _WHERE = {
     "SweepResult": "sweep", "run_sweep": "sweep",
     "use_cpu_cores": "devices", "use_compilation_cache": "cache",
     "Optimum": "optimum", "OptimumConfig": "optimum", "optimum": "optimum",
+    "FeatureAnalysis": "features", "analyse_features": "features",
 }
 __all__ = list(_WHERE) + list(_SUBMODULES)
 
@@ -74,9 +77,10 @@ sys.modules[__name__].__class__ = _Package
 
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
-    from . import critical, hessian, theory  # noqa: F401
+    from . import critical, features, hessian, theory  # noqa: F401
     from .cache import use_compilation_cache  # noqa: F401
     from .devices import use_cpu_cores  # noqa: F401
+    from .features import FeatureAnalysis, analyse_features  # noqa: F401
     from .geometry import Analysis, SolutionType, Thresholds, analyse  # noqa: F401
     from .init import initialise  # noqa: F401
     from .objective import data_loss, forward, objective, regulariser  # noqa: F401

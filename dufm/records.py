@@ -222,6 +222,8 @@ class Results:
             raise ValueError(f"path must be a dufm results directory (with manifest.json), got {str(path)!r}")
         manifest = self.store.manifest()
         self.config = manifest.get("config", {})
+        if self.config.get("kind") == "features":  # its records are no runs: loading them as runs would set them aside as damaged
+            raise ValueError(f"{path} holds feature analyses (dufm analyse --out), not sweep runs: load it with dufm.features.load")
         keys = self.store.stored_keys() if every_run or "grid" not in manifest else manifest["grid"]
         self.records = list(self.store.healthy(keys, load_run).values())  # damaged runs are set aside, with a warning
 

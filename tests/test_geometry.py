@@ -111,3 +111,21 @@ def test_nc2_nc3_on_uncollapsed_data_match_an_independent_formula(rng, centred):
     W2 = rng.normal(size=(9, d))
     got = nc_metrics(F2, counts, W=W2)
     assert got.nc3 == pytest.approx(_independent_nc(F2, y, K, W2)["nc3"], rel=1e-12) and 0.5 < got.nc3 < 1
+
+
+@pytest.mark.parametrize("last", [True, False])
+def test_cdnv_nc2_shape_and_nc4_of_dufm_layout_match_their_definitions(rng, last):
+    """dufm's own (d, N) layout, columns ordered by class: the metrics added for real networks, against the definitions in
+    tests/test_features.py (written there from the papers, sharing no code with dufm); with ``last`` W is the classifier."""
+    from test_features import reference
+
+    counts = (3, 5, 2, 4)
+    K, d = 4, 7
+    y = np.repeat(np.arange(K), counts)
+    F = rng.normal(size=(d, len(y))) + 1.5 * rng.normal(size=(d, K))[:, y]
+    W, b = rng.normal(size=(K, d)), rng.normal(size=K)
+    got = nc_metrics(F, counts, W=W, last=last, b=b)
+    want = reference(F.T, y, W if last else None, b)
+    for m in ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_of", "nc2_equinorm", "nc2_equiangle", "nc4"):
+        assert getattr(got, m) == pytest.approx(want[m], rel=1e-10), m
+    assert 0 < want["nc4"] < 1 or not last

@@ -105,6 +105,12 @@ def test_a_damaged_run_is_set_aside_and_run_again(v0, damage):
             doc = json.loads(after[name])
             if name.startswith(key):  # the re-run's record also says where and when it was computed
                 assert set(doc.pop("environment")) >= {"dufm", "jax", "jaxlib", "optax", "numpy", "host", "start", "end", "x64"}
+                # and has the metrics added since store_v0 was written (every metric it had is unchanged, bit for bit)
+                for layer, metrics in doc.get("nc", {}).items():
+                    added = set(metrics) - set(json.loads(data)["nc"][layer])
+                    assert added == {"cdnv", "nc2_equinorm", "nc2_equiangle", "nc4"}, (layer, added)
+                    for m in added:
+                        metrics.pop(m)
             assert doc == json.loads(data), name
     rows = (v0 / "summary.csv").read_text().splitlines()
     assert len(rows) == 7 and rows == (V0 / "summary.csv").read_text().splitlines()

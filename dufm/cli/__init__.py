@@ -4,6 +4,7 @@
     dufm theory [problem flags] [--json]
     dufm sweep  CONFIG | --grid KEY=V1,V2 ... ;  dufm plot DIR
     dufm probe  (--point dnc|low_rank|zero [--scale S] | --solve | --result DIR [--key KEY]) [--refine] [--json]
+    dufm analyse FEATURES.npz [--json] [--out DIR]
 
 Every flag of a library configuration comes from its dataclass field
 (:mod:`dufm.cli.flags`); all text output is formatted in :mod:`dufm.cli.text`.
@@ -22,7 +23,7 @@ from __future__ import annotations
 
 import sys
 
-COMMANDS = ("solve", "theory", "sweep", "plot", "probe", "optimum")  # each a module of this package with add(sub) and run(args)
+COMMANDS = ("solve", "theory", "sweep", "plot", "probe", "optimum", "analyse")  # each a module of this package with add(sub) and run(args)
 
 
 def _command(name: str):
@@ -71,7 +72,7 @@ def main(argv=None) -> int:
         args = build_parser(command or "").parse_args(argv)
         command = args.command
         process.name_command(command)
-        if command != "theory":
+        if command not in ("theory", "analyse"):  # neither runs JAX
             process.use_cores()
         code = _command(command).run(args)
         process.check_interrupt()

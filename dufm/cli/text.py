@@ -51,6 +51,39 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
     return lines
 
 
+def analyse_report(a) -> list[str]:
+    """``dufm analyse``'s text: per checkpoint, each layer's metrics, ranks and verdict, then its spectra."""
+    th = a.thresholds
+    lines = [f"features: {a.source}: K={a.classes} classes, N={a.samples} samples (per class {_counts(a.counts)}), "
+             f"{len(a.layers)} layers" + (f", {len(a.checkpoints)} checkpoints" if a.over_training else ""),
+             f"rank: singular values > {th.rank_tol:g} x the largest; layer type from the centred class means: dnc if rank = K-1 = "
+             f"{a.classes - 1} and s_(K-1)/s_1 >= {1 - th.equal_tol:g}, low-rank below K-1, trivial if s_1/sqrt(K) <= {th.trivial_tol:g}",
+             "nc4: agreement of the nearest class mean with the classifier (c) where W_<layer> is given, else with the label (l)"]
+    head = (f"  {'layer':12s} {'d':>5s} {'rank':>5s} {'mrank':>5s} {'nc1':>10s} {'nc1_trace':>10s} {'cdnv':>10s} {'nc2_etf':>10s} "
+            f"{'equinorm':>10s} {'equiangle':>10s} {'nc3_dual':>10s} {'nc4':>8s}  type")
+    for cp in a.checkpoints:
+        lines.append("")
+        step = "" if cp.step is None else f"checkpoint {cp.step:g}: "
+        lines.append(f"{step}network: {cp.solution_type}")
+        lines.append(head)
+        for name, la in cp.layers.items():
+            m = la.nc
+            cells = " ".join(f"{v:10.3e}" if v is not None else f"{'-':>10s}"
+                             for v in (m.nc1, m.nc1_trace, m.cdnv, m.nc2_etf, m.nc2_equinorm, m.nc2_equiangle, m.nc3_duality))
+            lines.append(f"  {name[:12]:12s} {la.width:5d} {la.rank:5d} {la.class_mean_rank:5d} {cells} {m.nc4:7.4f}"
+                         f"{'c' if la.classifier else 'l'}  {la.solution_type}")
+    lines.append("")
+    lines.append("singular values (last checkpoint) [rank]: features X (N x d), class means Mbar (K x d)")
+    for name, la in a.layers.items():
+        lines.append(f"  {name[:12]:12s} X    [{la.rank:4d}] {singular_values(la.singular_values)}")
+        lines.append(f"  {'':12s} Mbar [{la.class_mean_rank:4d}] {singular_values(la.class_mean_singular_values)}")
+    return lines
+
+
+def _counts(counts) -> str:
+    return str(counts[0]) if len(set(counts)) == 1 else f"{min(counts)}..{max(counts)}"
+
+
 def theory_report(problem, rec: dict) -> list[str]:
     """``dufm theory``'s table of candidates, and which is lowest."""
     lines = [problem_line(problem), f"{'candidate':20s} {'loss':>20s} {'scale':>28s} {'rank':>5s} {'critical':>9s}"]

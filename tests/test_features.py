@@ -1,0 +1,289 @@
+"""Feature files of real networks (dufm.features, dufm analyse): every metric against an independent numpy implementation
+written here from the papers' definitions, closed forms on collapsed data, streaming, parity with dufm's own analysis,
+the checkpoint axis, the store and one-line failures."""
+
+import json
+
+import numpy as np
+import pytest
+
+import dufm
+from dufm import features, theory
+from dufm.cli import main
+from dufm.geometry import NCMetrics, analyse
+
+METRICS = ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_of", "nc2_equinorm", "nc2_equiangle", "nc3", "nc3_duality", "nc4")
+
+
+def reference(X, y, W=None, b=None):
+    """Every metric from its definition: samples as rows, loops over classes and class pairs, shares no code with dufm.
+
+    Papyan, Han & Donoho 2020 (NC1 = Tr(Sigma_W Sigma_B^+)/K, equinorm, equiangularity, self-duality, NC4);
+    Galanti et al. 2022 (CDNV); the simplex-ETF error of rhubarbwu/neural-collapse.
+    """
+    N, d = X.shape
+    K = int(y.max()) + 1
+    mu = np.array([X[y == k].mean(axis=0) for k in range(K)])
+    muG = X.mean(axis=0)
+    SW = sum(np.outer(X[i] - mu[y[i]], X[i] - mu[y[i]]) for i in range(N)) / N
+    C = mu - muG
+    SB = sum(np.outer(c, c) for c in C) / K
+    var = np.array([np.mean(np.sum((X[y == k] - mu[k]) ** 2, axis=1)) for k in range(K)])
+    pairs = [(k, j) for k in range(K) for j in range(k + 1, K)]
+    norms = np.array([np.linalg.norm(c) for c in C])
+    cos = [C[k] @ C[j] / (norms[k] * norms[j]) for k in range(K) for j in range(K) if k != j]
+    G = C @ C.T
+    etf = (np.eye(K) - np.ones((K, K)) / K) / np.sqrt(K - 1)
+    G0 = mu @ mu.T
+    dist = np.array([[np.sum((X[i] - mu[k]) ** 2) for k in range(K)] for i in range(N)])
+    near = dist.argmin(axis=1)
+    out = {
+        "nc1": np.trace(SW @ np.linalg.pinv(SB, rcond=1e-10)) / K,
+        "nc1_trace": np.trace(SW) / np.trace(SB),
+        "cdnv": np.mean([(var[k] + var[j]) / (2 * np.sum((mu[k] - mu[j]) ** 2)) for k, j in pairs]),
+        "nc2_etf": np.linalg.norm(G / np.linalg.norm(G) - etf),
+        "nc2_of": np.linalg.norm(G0 / np.linalg.norm(G0) - np.eye(K) / np.sqrt(K)),
+        "nc2_equinorm": np.sqrt(np.mean((norms - norms.mean()) ** 2)) / norms.mean(),
+        "nc2_equiangle": np.mean(np.abs(np.array(cos) + 1 / (K - 1))),
+        "nc4": np.mean(near == y),
+        "nc3": None, "nc3_duality": None,
+        "sv": np.linalg.svd(X, compute_uv=False),
+        "msv": np.linalg.svd(C, compute_uv=False),
+    }
+    if W is not None:
+        Q, R = np.linalg.qr(mu.T)  # projector onto the span of the class means
+        Q = Q[:, np.abs(np.diag(R)) > 1e-10 * np.abs(R).max()]
+        out["nc3"] = np.linalg.norm(W - W @ Q @ Q.T) / np.linalg.norm(W)
+        out["nc3_duality"] = np.linalg.norm(W.T / np.linalg.norm(W) - C.T / np.linalg.norm(C))
+        pred = np.argmax(X @ W.T + (0 if b is None else b), axis=1)
+        out["nc4"] = np.mean(near == pred)
+    return out
+
+
+def assert_metrics(layer, want, rel=1e-12):
+    for m in METRICS:
+        got = getattr(layer.nc, m)
+        if want[m] is None:
+            assert got is None, m
+        else:
+            # a metric that is zero in exact arithmetic (collapsed data) is rounding on both sides: compared absolutely
+            assert got == pytest.approx(want[m], rel=rel, abs=1e-12 if abs(want[m]) < 1e-12 else 0), m
+    np.testing.assert_allclose(layer.singular_values, want["sv"], rtol=0, atol=1e-12 * want["sv"][0])
+    np.testing.assert_allclose(layer.class_mean_singular_values, want["msv"], rtol=0, atol=1e-12 * want["msv"][0])
+
+
+def mixture(rng, K=4, n=(7, 9, 5, 8), d=6, shuffle=True):
+    y = np.repeat(np.arange(K), n)
+    if shuffle:
+        y = rng.permutation(y)
+    X = rng.normal(size=(len(y), d)) + 2.0 * rng.normal(size=(K, d))[y] + 0.5
+    return X, y
+
+
+def test_every_metric_matches_its_definition_on_random_data(rng, tmp_path):
+    """Features far from collapse (every metric O(0.1-1)), imbalanced classes, labels in random order, a classifier with a bias."""
+    X, y = mixture(rng)
+    W, b = rng.normal(size=(4, 6)), rng.normal(size=4)
+    path = features.save(tmp_path / "f.npz", y, {"h": X, "g": np.tanh(X)}, weights={"g": W}, biases={"g": b})
+    a = features.analyse_features(path)
+    assert_metrics(a.layers["h"], reference(X, y), rel=1e-10)  # nc1: two pseudo-inverses of a rank-3 matrix
+    want = reference(np.tanh(X), y, W, b)
+    assert all(0.02 < want[m] < 2 for m in METRICS if m != "nc4") and 0 < want["nc4"] < 1
+    assert_metrics(a.layers["g"], want, rel=1e-10)
+    assert a.layers["g"].classifier and not a.layers["h"].classifier
+    assert list(a.layers) == ["h", "g"]  # the file's order is the layer order
+
+
+def test_label_order_and_chunks_do_not_change_the_numbers(rng, tmp_path):
+    X, y = mixture(rng, shuffle=False)
+    W = rng.normal(size=(4, 6))
+    order = rng.permutation(len(y))
+    sorted_ = features.analyse_features({"labels": y, "h": X, "W_h": W})
+    shuffled = features.analyse_features({"labels": y[order], "h": X[order], "W_h": W})
+    np.savez_compressed(tmp_path / "c.npz", labels=y[order], h=X[order], W_h=W)
+    chunked = features.analyse_features({"labels": y, "h": X, "W_h": W}, chunk=1)
+    for other in (shuffled, features.analyse_features(tmp_path / "c.npz", chunk=5), chunked):
+        a, b = sorted_.layers["h"], other.layers["h"]
+        for m in METRICS:
+            assert getattr(b.nc, m) == pytest.approx(getattr(a.nc, m), rel=1e-12, abs=0), m
+        np.testing.assert_allclose(b.singular_values, a.singular_values, rtol=0, atol=1e-12 * a.singular_values[0])
+        s = a.class_mean_singular_values  # the last is an exact zero (K means, centred) computed as ~1e-16
+        np.testing.assert_allclose(b.class_mean_singular_values, s, rtol=0, atol=1e-12 * s[0])
+
+
+def etf_plus_noise(rng, K=4, n=10, d=6, r=3.0, sigma=0.1):
+    """Class means a simplex ETF of norm r (rotated into R^d) plus per-class noise E_k with zero mean and E_k^T E_k = n sigma^2 I."""
+    U, _ = np.linalg.qr(rng.normal(size=(d, K)))
+    means = r * np.sqrt(K / (K - 1)) * (np.eye(K) - 1 / K) @ U.T + rng.normal(size=d)  # rows mu_k, ||mu_k - mu_G|| = r
+    X, y = [], []
+    for k in range(K):
+        E = rng.normal(size=(n, d))
+        E -= E.mean(axis=0)
+        Q, _ = np.linalg.qr(E)  # orthonormal columns, orthogonal to the all-ones vector
+        X.append(means[k] + np.sqrt(n) * sigma * Q)
+        y += [k] * n
+    y = np.array(y)
+    order = rng.permutation(len(y))
+    return np.vstack(X)[order], y[order], means
+
+
+def test_collapsed_features_closed_forms(rng):
+    """An exact ETF: NC1 = CDNV = NC2 = 0 to 1e-12, NC4 = 1, self-dual classifier, type dnc; plus isotropic noise of variance
+    sigma^2: NC1 = sigma^2 (K-1)^2 / (K r^2), trace quotient d sigma^2 / r^2, CDNV = d sigma^2 (K-1) / (2 K r^2) exactly."""
+    K, n, d, r, sigma = 4, 10, 6, 3.0, 0.1
+    X, y, means = etf_plus_noise(rng, K, n, d, r, sigma)
+    collapsed = means[y]
+    W = 0.7 * (means - means.mean(axis=0))
+    a = features.analyse_features({"labels": y, "h": collapsed, "W_h": W}).layers["h"]
+    for m in ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_equinorm", "nc2_equiangle", "nc3", "nc3_duality"):
+        assert abs(getattr(a.nc, m)) <= 1e-12, m
+    assert a.nc.nc4 == 1.0 and a.class_mean_rank == K - 1 and a.solution_type == "dnc"
+    noisy = features.analyse_features({"labels": y, "h": X, "W_h": W}).layers["h"]
+    assert noisy.nc.nc1 == pytest.approx(sigma**2 * (K - 1) ** 2 / (K * r**2), rel=1e-12)
+    assert noisy.nc.nc1_trace == pytest.approx(d * sigma**2 / r**2, rel=1e-12)
+    assert noisy.nc.cdnv == pytest.approx(d * sigma**2 * (K - 1) / (2 * K * r**2), rel=1e-12)
+    assert noisy.nc.nc2_etf <= 1e-12 and noisy.nc.nc4 == 1.0
+    assert_metrics(noisy, reference(X, y, W), rel=1e-10)
+
+
+def test_low_rank_class_means_are_low_rank(rng):
+    """Class means on a line (rank 1 < K - 1): low-rank; the network is low-rank if any layer is."""
+    K, n = 4, 5
+    y = np.repeat(np.arange(K), n)
+    line = np.outer(np.arange(K, dtype=float), np.ones(3))[y] + 1e-3 * rng.normal(size=(K * n, 3))
+    etf = 2 * (np.eye(K) - 1 / K)[y]
+    a = features.analyse_features({"labels": y, "line": line, "etf": etf})
+    assert a.layers["line"].class_mean_rank == 1 and a.layers["line"].solution_type == "low-rank"
+    assert a.layers["etf"].solution_type == "dnc" and a.solution_type == "low-rank"
+
+
+def test_checkpoint_axis(rng, tmp_path):
+    X, y = mixture(rng)
+    E = np.stack([X, 0.5 * X + 0.1, X**2])
+    W = rng.normal(size=(3, 4, 6))
+    path = features.save(tmp_path / "t.npz", y, {"h": E}, weights={"h": W}, checkpoints=[10, 20, 40])
+    a = features.analyse_features(path, chunk=4)
+    assert a.over_training and [c.step for c in a.checkpoints] == [10.0, 20.0, 40.0]
+    for e in range(3):
+        assert_metrics(a.checkpoints[e].layers["h"], reference(E[e], y, W[e]), rel=1e-10)
+    d = json.loads(json.dumps(dufm.store.plain(a.to_dict())))
+    assert "layers" not in d and [c["checkpoint"] for c in d["checkpoints"]] == [10, 20, 40]
+    back = features.FeatureAnalysis.from_dict(d)
+    assert back.checkpoints[2].layers["h"].nc == a.checkpoints[2].layers["h"].nc
+
+
+def test_fortran_order_and_integer_features(rng, tmp_path):
+    X, y = mixture(rng)
+    np.savez(tmp_path / "f.npz", labels=y.astype(np.int32), h=np.asfortranarray(X), q=np.round(10 * X).astype(np.int16))
+    a = features.analyse_features(tmp_path / "f.npz", chunk=3)
+    assert_metrics(a.layers["h"], reference(X, y), rel=1e-10)
+    assert_metrics(a.layers["q"], reference(np.round(10 * X), y), rel=1e-10)
+
+
+def test_metric_parity_on_dufm_points(tmp_path):
+    """Exported dufm points (DNC and low-rank closed forms, linear CE; the SRG point, ReLU MSE) analysed from the file equal
+    dufm.analyse's metrics and spectra, and get the same verdict."""
+    cases = [(dufm.Problem(classes=6, per_class=3, width=8, depth=3, weight_decay=2**-10), ("dnc", "low_rank")),
+             (dufm.Problem(classes=6, per_class=2, width=7, depth=3, weight_decay=4e-3, loss="mse", activation="relu"), ("srg", "dnc"))]
+    for problem, names in cases:
+        for name in names:
+            params = getattr(theory, name)(problem).params
+            want = analyse(params, problem)
+            got = features.analyse_features(features.export(params, problem, tmp_path / f"{name}.npz"))
+            check_parity(want, got, last_duality=problem.loss == "ce")
+            assert got.solution_type == want.solution_type, (name, got.solution_type, want.solution_type)
+
+
+def check_parity(want, got, last_duality=True):
+    assert set(got.layers) == set(want.nc)
+    for k, la in got.layers.items():
+        w = want.nc[k]
+        for m in ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_of", "nc2_equinorm", "nc2_equiangle", "nc4"):
+            a, b = getattr(la.nc, m), getattr(w, m)
+            assert a == pytest.approx(b, rel=1e-12, abs=1e-13) or (np.isnan(a) and np.isnan(b)), (k, m, a, b)
+        if la.classifier:
+            assert la.nc.nc3 == pytest.approx(w.nc3, rel=1e-12, abs=1e-13)
+            if last_duality:
+                assert la.nc.nc3_duality == pytest.approx(w.nc3_duality, rel=1e-12, abs=1e-13)
+        s = want.singular_values[k]
+        np.testing.assert_allclose(la.singular_values, s, rtol=0, atol=1e-12 * s[0])
+        assert la.rank == want.rank[k], k
+
+
+def test_a_dufm_solve_run_exported_and_analysed_matches_what_solve_printed(capsys, tmp_path):
+    flags = ["--classes", "4", "--per-class", "3", "--width", "6", "--depth", "2", "--weight-decay", "0.01", "--steps", "3000",
+             "--init-scale", "0.3"]
+    assert main(["solve", *flags, "--json"]) == 0
+    printed = json.loads(capsys.readouterr().out)["runs"][0]
+    problem = dufm.Problem(classes=4, per_class=3, width=6, depth=2, weight_decay=0.01)
+    run = dufm.solve(problem, dufm.SolverConfig(steps=3000, init_scale=0.3), [0])[0]
+    path = features.export(run.params, problem, tmp_path / "run.npz")
+    assert main(["analyse", str(path), "--json"]) == 0
+    got = features.FeatureAnalysis.from_dict(json.loads(capsys.readouterr().out))
+    want = dufm.Analysis.from_dict(printed)
+    check_parity(want, got)
+    assert got.solution_type == want.solution_type == printed["solution_type"]
+
+
+def test_store_and_plot(rng, tmp_path, capsys):
+    X, y = mixture(rng)
+    path = features.save(tmp_path / "f.npz", y, {"h": np.stack([X, 2 * X])})
+    out = tmp_path / "out"
+    assert main(["analyse", str(path), "--out", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "network:" in text and "checkpoint 1:" in text
+    (stored,) = features.load(out)
+    assert stored.checkpoints[1].layers["h"].nc == features.analyse_features(path).checkpoints[1].layers["h"].nc
+    assert main(["plot", str(out)]) == 0
+    names = sorted(p.name for p in (out / "figures").iterdir())
+    assert names == sorted(f"{n}.{e}" for n in ("features_metrics_vs_layer", "features_spectra", "features_metrics_vs_checkpoint")
+                           for e in ("png", "pdf"))
+    assert main(["probe", "--result", str(out)]) == 2 and "feature analyses" in capsys.readouterr().err
+
+
+def test_old_records_load_without_the_new_metrics():
+    old = {"nc1": 0.1, "nc1_trace": 0.2, "nc2_etf": 0.3, "nc2_of": 0.4, "nc3": 0.5}
+    m = NCMetrics.from_dict(old)
+    assert m.cdnv is None and m.nc4 is None and NCMetrics.from_dict(m.to_dict()) == m
+
+
+def _bad(tmp_path, rng):
+    X, y = mixture(rng)
+    return {
+        "missing labels": ({"h": X}, "no array 'labels'"),
+        "mismatched N": ({"labels": y, "h": X[:-1]}, "layer 'h' has 28 samples (rows) but labels has 29"),
+        "NaN": ({"labels": y, "h": np.where(np.arange(29)[:, None] == 17, np.nan, X)},
+                "layer 'h' has non-finite features (NaN or inf), first in sample 17"),
+        "inf": ({"labels": y, "h": np.where(np.arange(29)[:, None] == 3, np.inf, X)}, "non-finite features (NaN or inf), first in sample 3"),
+        "one sample": ({"labels": np.append(y, 4), "h": np.vstack([X, X[:1]])}, "class 4 has 1 sample(s)"),
+        "float labels": ({"labels": y.astype(float), "h": X}, "labels must be integers 0..K-1, got dtype float64"),
+        "negative label": ({"labels": y - 1, "h": X}, "labels must be integers 0..K-1, got -1"),
+        "W shape": ({"labels": y, "h": X, "W_h": np.ones((4, 5))}, "W_h must have shape (K, d) = (4, 6)"),
+        "W of no layer": ({"labels": y, "h": X, "W_g": np.ones((4, 6))}, "'W_g' names no layer"),
+        "uneven checkpoints": ({"labels": y, "h": np.stack([X, X]), "g": X}, "every layer needs the same checkpoint axis"),
+        "text features": ({"labels": y, "h": X.astype(str)}, "array 'h' must be real numbers"),
+    }
+
+
+@pytest.mark.parametrize("case", ["missing labels", "mismatched N", "NaN", "inf", "one sample", "float labels", "negative label",
+                                  "W shape", "W of no layer", "uneven checkpoints", "text features"])
+def test_bad_files_are_one_line_and_write_nothing(capsys, tmp_path, rng, case):
+    arrays, message = _bad(tmp_path, rng)[case]
+    path = tmp_path / "bad.npz"
+    np.savez(path, **arrays)
+    out = tmp_path / "out"
+    assert main(["analyse", str(path), "--out", str(out)]) == 2
+    err = capsys.readouterr().err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("dufm analyse: error: ") and str(path) in lines[0] and message in lines[0], err
+    assert not out.exists()
+
+
+def test_not_an_npz_and_a_missing_file(capsys, tmp_path):
+    text = tmp_path / "f.npz"
+    text.write_text("labels,h\n")
+    for path, message in ((text, "is not an .npz file"), (tmp_path / "nope.npz", "No such file or directory")):
+        assert main(["analyse", str(path), "--out", str(tmp_path / "out")]) == 2
+        lines = capsys.readouterr().err.strip().splitlines()
+        assert len(lines) == 1 and message in lines[0] and str(path) in lines[0]
+    assert not (tmp_path / "out").exists()
