@@ -178,8 +178,9 @@ def main(argv=None) -> int:
         sweep = str(ROOT / "experiments" / "garrod2025_fig2_width.toml")
         cases.append((f"Fig 2 width sweep ({args.sweep_steps} steps)",
                       lambda out: [*dufm, "sweep", sweep, "--steps", str(args.sweep_steps), "--out", str(out)], True))
-    if has_torch:
+    if has_torch:  # PyTorch's default thread count, and one thread (faster for these small products on some machines)
         cases.append(("PyTorch loop, 10 seeds x 4000 steps", [PY, str(HERE / "torch_fig1.py")], False))
+        cases.append(("PyTorch loop, same, 1 thread", [PY, str(HERE / "torch_fig1.py"), "--threads", "1"], False))
     print(f"python {sys.version.split()[0]}; {os.cpu_count()} cores; load average {os.getloadavg()[0]:.2f} at start")
     scratch = Path(tempfile.mkdtemp(prefix="dufm-bench-"))
     try:
@@ -207,8 +208,9 @@ def main(argv=None) -> int:
     print(f"  dufm --help / import jax                        {help_ / imp:5.2f}x   target <= 0.5   "
           f"{'met' if help_ <= 0.5 * imp else 'NOT met'}")
     if has_torch:
-        ratio = res["PyTorch loop, 10 seeds x 4000 steps"]["warm"] / res["dufm solve --seeds 10 --steps 4000"]["warm"]
-        print(f"  PyTorch process / dufm solve --seeds 10 --steps 4000 (warm)  {ratio:5.2f}x   target >= 4  "
+        torch_best = min(res["PyTorch loop, 10 seeds x 4000 steps"]["warm"], res["PyTorch loop, same, 1 thread"]["warm"])
+        ratio = torch_best / res["dufm solve --seeds 10 --steps 4000"]["warm"]
+        print(f"  faster PyTorch process / dufm solve --seeds 10 --steps 4000 (warm)  {ratio:5.2f}x   target >= 4  "
               f"{'met' if ratio >= 4 else 'NOT met'}")
     else:
         print("  PyTorch: not installed (pip install torch==2.13.0, the CPU build), no ratio")

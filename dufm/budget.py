@@ -35,6 +35,7 @@ from .problem import Architecture
 
 EFFICIENCY = 0.35  # a solver step's share of the device's product rate: 0.3-0.6 measured at widths 8-1024 (docs/performance.md)
 STATE_COPIES = {"gd": 0, "momentum": 1, "adam": 2, "lbfgs": 22}
+SLOWEST_RATE = 2e8  # FLOP/s: below any CPU core's solver rate in float64 (measured 5e9 to 3e10 here)
 COMPILE_SECONDS = 3.0  # compiling one solver program on a 2-core CPU: 2-4 s at depths 2-4 (measured)
 
 
@@ -109,6 +110,16 @@ def _product_rate(d: int, n: int, dtype: str, platform: str) -> float:
         loop(w, h).block_until_ready()
         best = min(best, time.perf_counter() - t)
     return 2.0 * d * d * n * reps / best
+
+
+def seconds_at_most(arch: Architecture, steps: int, runs: int, devices: int = 1) -> float:
+    """A bound on :func:`estimate_seconds` that measures nothing: the work at ``SLOWEST_RATE`` FLOP/s per device.
+
+    A job this bound calls short needs no estimate (measuring the rate costs
+    more than such a job).
+    """
+    per_device = -(-runs // max(1, min(devices, runs)))
+    return per_device * steps * flops_per_step(arch) / SLOWEST_RATE
 
 
 @float64

@@ -200,6 +200,28 @@ def scaled_chain(factors, scale: float, problem: Problem) -> Params:
 # scalar problems
 
 
+def _bisect(f, a: float, b: float) -> float:
+    """The root of f in [a, b] (f(a), f(b) of opposite signs) to the last bit: bisection until the midpoint is an end.
+
+    Not scipy.optimize.brentq: importing scipy.optimize costs about a second,
+    more than every closed form of ``dufm solve`` together, and a grid bracket
+    (ratio 1.008) is halved to rounding in about 45 steps, each one
+    evaluation of a scalar formula (tests/test_theory.py checks against brentq).
+    """
+    fa = f(a)
+    while True:
+        m = 0.5 * (a + b)
+        if m <= a or m >= b:
+            return a if abs(fa) <= abs(f(b)) else b
+        fm = f(m)
+        if fm == 0:
+            return m
+        if (fm < 0) == (fa < 0):
+            a, fa = m, fm
+        else:
+            b = m
+
+
 class CriticalScale(NamedTuple):
     """A critical scale of a :class:`ReducedLoss`: ``scale``, ``loss`` there, and ``kind`` 'minimum' or 'maximum'."""
 
@@ -237,18 +259,16 @@ class ReducedLoss:
         return self.dg(s) + self.coef * self.power * s ** (self.power - 1)
 
     def critical_scales(self, grid: int = 4000) -> list[CriticalScale]:
-        """Every critical scale s > 0, in increasing order: each sign change of h' on a log grid refined by brentq.
+        """Every critical scale s > 0, in increasing order: each sign change of h' on a log grid, refined by bisection.
 
         For small lambda the CE DNC has two: a small-scale maximum and the
         large-scale minimum (Garrod & Keating's large-scale branch, Thm 4).
         """
-        from scipy.optimize import brentq  # scipy.optimize takes about a second to import: only when used
-
         s = np.geomspace(self.upper * 1e-14, self.upper, grid)
         d = self.derivative(s)
         out = []
         for i in np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]:
-            root = brentq(self.derivative, s[i], s[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+            root = _bisect(self.derivative, float(s[i]), float(s[i + 1]))
             out.append(CriticalScale(float(root), float(self(root)), "minimum" if d[i] < 0 else "maximum"))
         return out
 

@@ -82,6 +82,33 @@ def test_optimal_scales_are_global_minima_of_the_reduced_losses():
         assert abs(closed.scale - grid[brute.argmin()]) <= 2e-4
 
 
+@pytest.mark.parametrize("kw", [dict(), dict(weight_decay=1e-5, depth=4), dict(loss="mse", depth=3),
+                                dict(activation="relu", loss="mse", depth=3)])
+def test_critical_scales_equal_brentq_on_the_same_brackets(kw):
+    """The bisection in ReducedLoss.critical_scales against scipy's brentq, on the brackets of the same log grid."""
+    from scipy.optimize import brentq
+
+    problem = dufm.Problem(**{"classes": 10, "per_class": 5, "width": 70, "weight_decay": 2**-10, **kw})
+    names = list(theory.candidates(problem))
+    checked = 0
+    for name in names:
+        try:
+            h = theory.reduced_loss(problem, name)
+        except ValueError:  # no scalar reduction for this candidate
+            continue
+        s = np.geomspace(h.upper * 1e-14, h.upper, 4000)
+        d = h.derivative(s)
+        brackets = np.nonzero(np.sign(d[:-1]) * np.sign(d[1:]) < 0)[0]
+        got = h.critical_scales()
+        assert len(got) == len(brackets)
+        for c, i in zip(got, brackets):
+            want = brentq(h.derivative, s[i], s[i + 1], xtol=1e-300, rtol=4 * np.finfo(float).eps, maxiter=500)
+            assert abs(c.scale - want) <= 8 * np.finfo(float).eps * want, (name, c.scale, want)
+            assert abs(c.loss - h(want)) <= 1e-15 * abs(h(want))
+            checked += 1
+    assert checked >= 2
+
+
 def test_zhu_closed_form_margin():
     for lam_H, lam_W in [(1e-2, 3e-3), (5e-3, 5e-3), (1e-4, 2e-2)]:
         p = dufm.Problem(classes=4, per_class=3, width=6, depth=1, feature_decay=lam_H, layer_decay=lam_W)

@@ -32,8 +32,10 @@ def _announce(problem, cfg, runs: int):
     """Say before a long job starts how long it may take (every run to its step limit)."""
     import jax
 
-    from ..budget import estimate_seconds
+    from ..budget import estimate_seconds, seconds_at_most
 
+    if seconds_at_most(problem.architecture, cfg.steps, runs, jax.local_device_count()) <= 120:
+        return
     seconds = estimate_seconds(problem.architecture, cfg.steps, runs, jax.local_device_count())
     if seconds > 120:
         print(f"dufm solve: estimated run time up to {text.duration(seconds)} ({runs} run(s) x at most {cfg.steps} steps; "
