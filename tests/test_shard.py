@@ -21,7 +21,7 @@ ENV = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "DUFM_CPU_D
 
 def _config(tmp_path):
     # 16 runs in batches of 2: every shard commits several times while the other writes
-    return write_sweep(tmp_path, "s.toml", seeds=4, max_batch=2, solver={"steps": 3000, "tol": 0.0},
+    return write_sweep(tmp_path, "s.toml", seeds=4, max_batch=2, solver={"steps": 800, "tol": 0.0},
                        grid={"weight_decay": [0.002, 0.004, 0.006, 0.008]})
 
 
