@@ -62,8 +62,10 @@ def test_a_sweep_over_learning_rates_tolerances_and_step_limits_compiles_the_sol
 
     import jax
 
-    grid = {"lr": [0.1, 0.2, 0.3, 0.4, 0.5], "tol": [1e-3, 1e-6, 1e-9], "steps": [300, 400]}
-    config = load_config(write(tmp_path, seeds=1, max_batch=4, grid=grid))
+    grid = {"lr": [0.1, 0.2, 0.3, 0.4, 0.5], "tol": [3e-2, 1e-6, 1e-9], "steps": [300, 400]}
+    # a shape no other test uses, so that no earlier test in this process compiled its program
+    config = load_config(write_sweep(tmp_path, "once.toml", seeds=1, max_batch=4, problem={"width": 9, "per_class": 3},
+                                     solver={"log_every": 50}, grid=grid))
     with caplog.at_level(logging.WARNING, logger="jax"), jax.log_compiles():
         result = run_sweep(config, out=tmp_path / "out")
     assert result.ran == 30 and len(plan(expand(config), max_batch=4).batches) == 8
