@@ -59,7 +59,7 @@ from jax.sharding import PartitionSpec as P
 
 from .budget import check_memory
 from .devices import member_devices, pad_batch, resolve_batching
-from .init import INITS, starts
+from .init import INITS, resolve_scales, starts
 from .objective import forward, gradient_norm, labels, objective, post_activation
 from .options import check_choice, check_fraction, check_int, check_number, option
 from .precision import float64
@@ -102,15 +102,19 @@ class SolverConfig:
     ``tol`` is on the Euclidean norm of the full gradient; None (the default)
     means 1e-10 in float64 and 1e-5 in float32 (:meth:`resolved`). ``init_scale`` is the
     standard deviation of the Gaussian initialisation (or the scale of the
-    orthogonal one). ``log_every`` is the history interval in steps.
+    other kinds, :mod:`dufm.init`); ``feature_init_scale`` / ``weight_init_scale``
+    replace it for H_1 / the W_l (:meth:`init_scales`). ``log_every`` is the history interval in steps.
     """
 
     optimizer: str = option("gd", "optax optimiser", choices=OPTIMIZERS)
     lr: float = option(0.5, "learning rate > 0 (unused by lbfgs, which line-searches)")
     steps: int = option(100_000, "step limit >= 1")
     tol: float | None = option(None, "stop when the gradient norm <= tol (default 1e-10 in float64, 1e-5 in float32)")
-    init_scale: float = option(0.1, "std of the Gaussian init (scale of the orthogonal one)")
-    init: str = option("gaussian", "initialisation", choices=INITS)
+    init_scale: float = option(0.1, "std of the Gaussian init (scale of the orthogonal one; gain of gain; spectral's scale)")
+    init: str = option("gaussian", "initialisation (docs/conventions.md)", choices=INITS)
+    feature_init_scale: float | None = option(None, "scale of H_1's init (default: init_scale; 1 for pytorch, torch.randn)")
+    weight_init_scale: float | None = option(None, "scale of every W_l's init (default: init_scale; 1 for pytorch, "
+                                             "a gain on nn.Linear's bound)")
     momentum: float = option(0.9, "momentum in [0, 1) of the momentum optimiser")
     log_every: int = option(100, "history interval in steps")
     divergence_factor: float = option(1e12, "diverged when the loss exceeds this factor x (|initial loss| + 1)", flag=False)
@@ -130,16 +134,27 @@ class SolverConfig:
             check_number("tol", self.tol, allow_zero=True)
         check_number("init_scale", self.init_scale)
         check_choice("init", self.init, INITS)
+        for name in ("feature_init_scale", "weight_init_scale"):
+            if getattr(self, name) is not None:
+                check_number(name, getattr(self, name))
         check_fraction("momentum", self.momentum, closed_below=True)
         check_number("divergence_factor", self.divergence_factor)
         check_choice("precision", self.precision, PRECISIONS)
 
     def to_dict(self) -> dict:
-        """The fields; ``precision`` only when not the default, so that the run keys of earlier stores stay what they were."""
+        """The fields; ``precision`` only when not the default and the separate init scales only when given,
+        so that the run keys of earlier stores stay what they were."""
         d = asdict(self)
         if d["precision"] == PRECISIONS[0]:
             del d["precision"]
+        for name in ("feature_init_scale", "weight_init_scale"):
+            if d[name] is None:
+                del d[name]
         return d
+
+    def init_scales(self) -> tuple[float, float]:
+        """(s_H, s_W), the scales of H_1 and of the W_l: :func:`dufm.init.resolve_scales`."""
+        return resolve_scales(self.init, self.init_scale, self.feature_init_scale, self.weight_init_scale)
 
     def resolved(self, dtype: str) -> "SolverConfig":
         """This config with ``tol`` filled in for ``dtype`` when it is None."""
@@ -506,7 +521,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
 
 def initial_params(problem: Problem, seeds, cfg: SolverConfig) -> Params:
     """Batched initial parameters, one per seed (leading axis = seeds): :func:`dufm.init.starts`."""
-    return starts(problem.architecture, seeds, cfg.init_scale, cfg.init)
+    return starts(problem.architecture, seeds, [cfg.init_scales()] * len(seeds), cfg.init)
 
 
 def check_seeds(seeds) -> list[int]:

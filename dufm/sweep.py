@@ -51,7 +51,7 @@ from pathlib import Path
 from typing import Iterator, NamedTuple, Protocol
 
 from .geometry import Thresholds
-from .init import starts
+from .init import check_init, starts
 from .problem import Decays, Params, Problem
 from .provenance import environment, now
 from .records import RunFormat, RunRecord, run_arrays
@@ -234,6 +234,7 @@ def expand(config: dict) -> list[RunSpec]:
                     pk[k] = tuple(pk[k])
             problem = Problem(**pk)
             solver = SolverConfig(**sk).resolved(problem.dtype)
+            check_init(solver.init_scales(), solver.init, problem.architecture)  # the init fits every problem of the grid
             for seed in range(first, first + n_seeds):
                 spec = RunSpec(problem, solver, seed)
                 if spec.key not in seen:
@@ -289,7 +290,7 @@ def compute_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str,
     for kind in dict.fromkeys(s.solver.init for s in specs):  # one program draws every start of a kind
         which = [i for i, s in enumerate(specs) if s.solver.init == kind]
         drawn = starts(specs[0].problem.architecture, [specs[i].seed for i in which],
-                       [specs[i].solver.init_scale for i in which], kind)
+                       [specs[i].solver.init_scales() for i in which], kind)
         for j, i in enumerate(which):
             points[i] = drawn.member(j)
     params0 = Params.stack(points)

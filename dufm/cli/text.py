@@ -26,8 +26,9 @@ def problem_line(problem: Problem) -> str:
 
 def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, rank_tol: float) -> list[str]:
     """``dufm solve``'s text: the problem, the solver, the closed forms, and per run its stop reason, spectra and NC metrics."""
+    s_h, s_w = cfg.init_scales()
     lines = [problem_line(problem),
-             f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g} init={cfg.init} scale={cfg.init_scale:g}; "
+             f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g} init={cfg.init} scales H={s_h:g} W={s_w:g}; "
              f"{seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
     refs = {k: v["loss"] for k, v in theory.items() if v.get("loss") is not None}
     lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
