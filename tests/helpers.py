@@ -36,3 +36,15 @@ def write_sweep(directory: Path, filename: str = "tiny.toml", **kw) -> Path:
     path = Path(directory) / filename
     path.write_text(sweep_toml(**kw))
     return path
+
+
+def run_cli(capsys, args):
+    """``dufm ARGS`` in this process: (exit status, stdout, stderr); an argparse error's SystemExit becomes its status."""
+    from dufm.cli import main
+
+    try:
+        code = main(args)
+    except SystemExit as e:
+        code = e.code
+    out, err = capsys.readouterr()
+    return code, out, err

@@ -5,19 +5,11 @@ import subprocess
 import sys
 
 import pytest
-
-from dufm.cli import main
+from helpers import run_cli
 
 TINY = ["--classes", "4", "--per-class", "2", "--width", "5", "--depth", "2", "--weight-decay", "0.002", "--loss", "mse"]
 
 
-def run_cli(capsys, args):
-    try:
-        code = main(args)
-    except SystemExit as e:  # argparse errors
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 INVALID = [

@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 
 import pytest
-from helpers import write_sweep
+from helpers import run_cli, write_sweep
 
 from dufm.cli import main
 from dufm.records import load_results
@@ -24,13 +24,6 @@ TINY = ["--classes", "3", "--per-class", "2", "--width", "4", "--depth", "2", "-
 ENV = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "DUFM_CPU_DEVICES")}
 
 
-def run_cli(capsys, args):
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def one_line(err: str, *texts: str):

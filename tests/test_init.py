@@ -6,10 +6,9 @@ import math
 import jax
 import numpy as np
 import pytest
-from helpers import write_sweep
+from helpers import run_cli, write_sweep
 
 from dufm import Problem, SolverConfig, initialise
-from dufm.cli import main
 from dufm.init import INITS, class_basis, hadamard, label_basis, starts
 from dufm.objective import shapes
 
@@ -181,19 +180,12 @@ def test_run_keys_of_existing_configs_do_not_change():
 TINY = ["--classes", "4", "--per-class", "2", "--width", "5", "--depth", "2", "--weight-decay", "0.002"]
 
 
-def _cli(capsys, args):
-    try:
-        code = main(args)
-    except SystemExit as e:
-        code = e.code
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def test_solve_init_pytorch_runs(capsys):
     docs = {}
     for kind in ("pytorch", "gaussian"):
-        code, out, err = _cli(capsys, ["solve", *TINY, "--init", kind, "--steps", "50", "--json"])
+        code, out, err = run_cli(capsys, ["solve", *TINY, "--init", kind, "--steps", "50", "--json"])
         assert code == 0, err
         docs[kind] = json.loads(out)
     assert docs["pytorch"]["solver"]["init"] == "pytorch" and docs["pytorch"]["runs"][0]["steps"] == 50
@@ -209,17 +201,17 @@ BAD = [(["--init", "bogus"], "--init: init must be one of"),
 
 @pytest.mark.parametrize("args,message", BAD, ids=[" ".join(a) for a, _ in BAD])
 def test_bad_init_input_exits_2_with_one_line(capsys, args, message):
-    code, out, err = _cli(capsys, ["solve", *TINY, "--steps", "10", *args])
+    code, out, err = run_cli(capsys, ["solve", *TINY, "--steps", "10", *args])
     assert code == 2
     assert err.count("\n") == 1 and message in err, err
 
 
 def test_sweep_over_inits_runs_and_a_bad_init_is_one_line(tmp_path, capsys):
     cfg = write_sweep(tmp_path, solver={"init": "pytorch", "steps": 50}, grid={"init": ["pytorch", "gaussian", "gain"]}, seeds=1)
-    code, out, err = _cli(capsys, ["sweep", str(cfg), "--out", str(tmp_path / "store")])
+    code, out, err = run_cli(capsys, ["sweep", str(cfg), "--out", str(tmp_path / "store")])
     assert code == 0, err
     runs = [json.loads(p.read_text()) for p in (tmp_path / "store" / "runs").glob("*.json")]
     assert sorted(r["config"]["solver"]["init"] for r in runs) == ["gain", "gaussian", "pytorch"]
     bad = write_sweep(tmp_path, "bad.toml", solver={"init": "bogus"})
-    code, out, err = _cli(capsys, ["sweep", str(bad), "--out", str(tmp_path / "bad")])
+    code, out, err = run_cli(capsys, ["sweep", str(bad), "--out", str(tmp_path / "bad")])
     assert code == 2 and err.count("\n") == 1 and "init must be one of" in err, err
