@@ -295,9 +295,7 @@ def nc_from_stats(st: FeatureStats, W=None, rank_tol: float = 1e-3, centred_dual
         nc1 = float(np.sum(np.einsum("ij,ik,kj->j", Pk, st.within, Pk) * K / D[keep] ** 2) / K)
     else:
         nc1 = float("nan")
-    S = np.eye(K) - 1.0 / K
     G = Mbar.T @ Mbar
-    G0 = M.T @ M
     norms = np.linalg.norm(Mbar, axis=0)
     with np.errstate(invalid="ignore", divide="ignore"):
         cos = G / np.outer(norms, norms)
@@ -309,12 +307,21 @@ def nc_from_stats(st: FeatureStats, W=None, rank_tol: float = 1e-3, centred_dual
     out = {
         "nc1": nc1,
         "nc1_trace": float(trW / trB) if trB > 0 else float("nan"),
-        "nc2_etf": float(np.linalg.norm(_norm(G) - S / np.sqrt(K - 1))),
-        "nc2_of": float(np.linalg.norm(_norm(G0) - np.eye(K) / np.sqrt(K))),
+        **_mean_metrics(M, Mbar, G, W, rank_tol, centred_duality, last),
         "cdnv": float(cdnv),
         "nc2_equinorm": float(equinorm),
         "nc2_equiangle": float(np.mean(np.abs(cos[off] + 1.0 / (K - 1)))),
         "nc4": (st.ncc_classifier if last and st.ncc_classifier is not None else st.ncc_label) / N,
+    }
+    return NCMetrics(**out)
+
+
+def _mean_metrics(M, Mbar, G, W, rank_tol: float, centred_duality: bool, last: bool) -> dict:
+    """NC2 (ETF and orthogonal-frame errors) and NC3 from the class means M (d, K), Mbar = M - mu_G and G = Mbar^T Mbar."""
+    K = M.shape[1]
+    out = {
+        "nc2_etf": float(np.linalg.norm(_norm(G) - (np.eye(K) - 1.0 / K) / np.sqrt(K - 1))),
+        "nc2_of": float(np.linalg.norm(_norm(M.T @ M) - np.eye(K) / np.sqrt(K))),
     }
     if W is not None:
         W = np.asarray(W, np.float64)
@@ -326,7 +333,7 @@ def nc_from_stats(st: FeatureStats, W=None, rank_tol: float = 1e-3, centred_dual
         if last:
             ref = Mbar if centred_duality else M
             out["nc3_duality"] = float(np.linalg.norm(_norm(W.T) - _norm(ref)))
-    return NCMetrics(**out)
+    return out
 
 
 def _direct(F, counts, W, rank_tol: float, centred_duality: bool, last: bool) -> dict:
@@ -351,26 +358,11 @@ def _direct(F, counts, W, rank_tol: float, centred_duality: bool, last: bool) ->
         nc1 = float(np.sum(np.sum(proj**2, axis=0) / N / (D[keep] ** 2 / K)) / K)
     else:
         nc1 = float("nan")
-    S = np.eye(K) - 1.0 / K
-    G = Mbar.T @ Mbar
-    G0 = M.T @ M
-    out = {
+    return {
         "nc1": nc1,
         "nc1_trace": float(trW / trB) if trB > 0 else float("nan"),
-        "nc2_etf": float(np.linalg.norm(_norm(G) - S / np.sqrt(K - 1))),
-        "nc2_of": float(np.linalg.norm(_norm(G0) - np.eye(K) / np.sqrt(K))),
+        **_mean_metrics(M, Mbar, Mbar.T @ Mbar, W, rank_tol, centred_duality, last),
     }
-    if W is not None:
-        W = np.asarray(W, np.float64)
-        Q, R, _ = np.linalg.svd(M, full_matrices=False)
-        Q = Q[:, R > rank_tol * R[0]] if R.size and R[0] > 0 else Q[:, :0]
-        resid = W - (W @ Q) @ Q.T
-        wn = np.linalg.norm(W)
-        out["nc3"] = float(np.linalg.norm(resid) / wn) if wn > 0 else float("nan")
-        if last:
-            ref = Mbar if centred_duality else M
-            out["nc3_duality"] = float(np.linalg.norm(_norm(W.T) - _norm(ref)))
-    return out
 
 
 def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool = True, last: bool = False, b=None) -> NCMetrics:
