@@ -11,7 +11,7 @@ and ``.pdf``). Figure names:
 * ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
 * ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field
-* ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts
+* ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts and 95 % Wilson intervals
 * ``normalised_sv_vs_depth`` sigma_i(Z)/||Z||_F vs depth L (log axis): Garrod & Keating Thm 3
 * ``theory_ce_ratio``        closed-form low-rank / DNC loss ratio vs K for L = 1..6 (linear CE)
 * ``theory_ce_region``       (K, L) where DNC is not optimal (linear CE), with Thm 1's boundary
@@ -333,6 +333,20 @@ def rank_vs(results, opts, field):
     return fig
 
 
+def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tuple[float, float]:
+    """The Wilson score interval (low, high) for a binomial proportion successes / trials (Wilson 1927).
+
+    With z the two-sided normal quantile of ``confidence`` and p = k / n:
+    (k + z^2/2 -+ z sqrt(k (n - k) / n + z^2 / 4)) / (n + z^2); it stays in
+    [0, 1] and is not empty at k = 0 or k = n, unlike the Wald interval.
+    Computed by ``scipy.stats.binomtest(k, n).proportion_ci(method="wilson")``.
+    """
+    from scipy.stats import binomtest
+
+    ci = binomtest(int(successes), int(trials)).proportion_ci(confidence_level=confidence, method="wilson")
+    return float(ci.low), float(ci.high)
+
+
 def p_dnc_vs(results, opts, field):
     series = _series(results, field, f"p_dnc_vs_{field}")
     fig = Figure(figsize=(6.0, 4.0))
@@ -341,7 +355,9 @@ def p_dnc_vs(results, opts, field):
         xs = list(groups)
         k = [sum(r.solution_type == "dnc" for r in groups[x]) for x in xs]
         n = [len(groups[x]) for x in xs]
-        ax.plot(xs, [a / b for a, b in zip(k, n)], "o-", label=label or None)
+        p = np.array([a / b for a, b in zip(k, n)])
+        lo, hi = np.array([wilson_interval(a, b) for a, b in zip(k, n)]).T
+        ax.errorbar(xs, p, yerr=[p - lo, hi - p], fmt="o-", capsize=3, label=label or None)
         for x, a, b in zip(xs, k, n):
             ax.annotate(f"{a}/{b}{_limit_note(groups[x])}", (x, a / b), fontsize=7, xytext=(3, 4), textcoords="offset points")
     _field_axis(ax, field)
@@ -349,7 +365,7 @@ def p_dnc_vs(results, opts, field):
     ax.set_ylabel("P(DNC): fraction of runs ending at DNC")
     if len(series) > 1:
         ax.legend(fontsize=7)
-    _title(fig, results, f"P(DNC) vs {field} (labels: DNC runs / runs)")
+    _title(fig, results, f"P(DNC) vs {field} (bars: 95 % Wilson intervals; labels: DNC runs / runs)")
     return fig
 
 

@@ -76,7 +76,7 @@ parameters of a class-mean matrix. :mod:`dufm.optimum` searches it globally.
 Each candidate with one scale s has a :class:`ReducedLoss` h(s) = g(s) +
 coef s^p (:func:`reduced_loss`). Its critical scales are found in float64 by
 bracketing every sign change of h' on a fine log grid and refining with
-Brent's method (``scipy.optimize.brentq``); the optimum is the best local
+bisection to the last bit (:func:`_bisect`); the optimum is the best local
 minimum compared with the zero scale (:meth:`ReducedLoss.minimise`).
 """
 

@@ -158,3 +158,32 @@ def test_hessian_spectrum_dense_or_slq():
         plots.hessian_spectrum(eigenvalues=eigenvalues, slq=(nodes, weights))
     with pytest.raises(ValueError, match="exactly one"):
         plots.hessian_spectrum()
+
+
+def _wilson(k, n, z=1.959963984540054):
+    """Wilson's score interval written out (independent of scipy): centre -+ half width."""
+    centre = (k + z * z / 2) / (n + z * z)
+    half = z / (n + z * z) * np.sqrt(k * (n - k) / n + z * z / 4)
+    return centre - half, centre + half
+
+
+@pytest.mark.parametrize("k,n", [(0, 10), (1, 10), (5, 10), (9, 10), (10, 10), (3, 7), (0, 1), (17, 40)])
+def test_wilson_interval_is_the_closed_form(k, n):
+    lo, hi = plots.wilson_interval(k, n)
+    want = _wilson(k, n)
+    assert lo == pytest.approx(max(want[0], 0.0), abs=1e-12) and hi == pytest.approx(min(want[1], 1.0), abs=1e-12)
+    assert 0.0 <= lo <= k / n <= hi <= 1.0 and hi - lo > 0.05
+
+
+def test_p_dnc_error_bars_are_the_wilson_intervals_of_the_counts(results):
+    groups = _by(results, "depth")
+    ax = plots.figure(results, "p_dnc_vs_depth", {}).axes[0]
+    bars = {}
+    for c in ax.containers:
+        width = int(c.get_label().split("=")[1])
+        for (x0, lo), (x1, hi) in c.lines[2][0].get_segments():
+            bars[(width, int(x0))] = (lo, hi)
+    assert bars.keys() == groups.keys()
+    for key, runs in groups.items():
+        k = sum(r.solution_type == "dnc" for r in runs)
+        np.testing.assert_allclose(bars[key], _wilson(k, len(runs)), rtol=0, atol=1e-12)
