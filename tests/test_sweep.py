@@ -212,3 +212,23 @@ def test_bad_analysis_thresholds_are_rejected_before_anything_runs(tmp_path):
     with pytest.raises(ValueError, match=r"rank_tol must be a number in \(0, 1\)"):
         run_sweep({**cfg, "analysis": {"rank_tol": -5}}, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
+
+
+EXPERIMENTS = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml"))
+
+
+@pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
+def test_every_experiment_config_expands_and_names_known_figures(path):
+    from dufm import plots
+
+    config = load_config(path)
+    specs = expand(config)  # every problem and solver of the grid is valid and its init fits the shapes
+    assert specs or config.get("solve") is False
+    assert len({s.key for s in specs}) == len(specs)
+    for name in config.get("plots", {}).get("figures", []):
+        prefix = next((p for p in ("rank_vs_", "p_dnc_vs_") if name.startswith(p)), None)
+        assert name in plots.FIGURES if prefix is None else name[len(prefix):] in plots.GRID_FIELDS, name
+
+
+def test_the_experiment_configs_are_found():
+    assert len(EXPERIMENTS) >= 15  # a moved experiments/ folder must not make the test above collect nothing
