@@ -300,6 +300,22 @@ def test_recorded_spectra_are_those_of_the_points_of_the_run(loss, act, which, t
             assert np.max(np.abs(alone.history.sv[k] - s)) <= 1e-12 * np.max(s), k
 
 
+def test_recorded_spectra_of_a_vmapped_batch_equal_the_runs_alone():
+    """Under vmap the loop runs on for every member until the last stops: a stopped member's record must end where it
+    ended (the map path, one device and sharded, is covered above)."""
+    p = dufm.Problem(loss="ce", activation="linear", **TINY)
+    cfg = SolverConfig(spectra="layers", **SPECTRA_CFG)
+    mapped = solve(p, cfg, seeds=[0, 1, 2])
+    for devices in (jax.local_devices()[:1], None):
+        vmapped = solve(p, cfg, seeds=[0, 1, 2], batching="vmap", devices=devices)
+        assert len({r.steps for r in vmapped}) > 1
+        for a, b in zip(mapped, vmapped):
+            np.testing.assert_array_equal(a.history.step, b.history.step)
+            for k, s in a.history.sv.items():
+                assert np.max(np.abs(b.history.sv[k] - s)) <= 1e-12 * np.max(s), k
+            assert_spectra_of({k: s[-1] for k, s in b.history.sv.items()}, b.params, p)
+
+
 def test_recording_spectra_leaves_the_run_unchanged_bit_for_bit():
     """spectra = none is the solver as it was (no record); recording changes no number of the run itself."""
     p = dufm.Problem(loss="ce", activation="linear", **TINY)
