@@ -1,7 +1,9 @@
 """What a job will take, known before it runs: memory and time estimates.
 
 A batch of B runs of one architecture holds, per run, its starting and final
-parameters (2P numbers, P = ``Architecture.parameter_count``) and its history, and, for the
+parameters (2P numbers, P = ``Architecture.parameter_count``) and its history
+(:func:`history_rows` rows of the loss, gradient norm, step, L NC1 values and
+the recorded singular values, if any), and, for the
 runs being computed at once, the solver's working set: the carried
 parameters and optimiser state twice (the chunk's start is kept for the exact
 stop; state = 0, 1, 2 or 2m + 2 copies of P for gd, momentum, adam and
@@ -30,6 +32,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .objective import spectrum_sizes
 from .precision import float64
 from .problem import Architecture
 
@@ -45,11 +48,32 @@ def flops_per_step(arch: Architecture) -> float:
     return 6.0 * arch.samples * sum(d[l + 1] * d[l] for l in range(arch.depth))
 
 
-def memory_bytes(arch: Architecture, optimizer: str, steps: int, log_every: int, runs: int, concurrent: int) -> int:
+def _pow2(n: int) -> int:
+    return 1 << max(0, int(n) - 1).bit_length()
+
+
+def chunk_length(steps: int, log_every: int) -> int:
+    """Steps between two history rows: ``log_every``, or the step limit rounded up to a power of two when that is smaller."""
+    return min(log_every, _pow2(steps))
+
+
+def history_rows(steps: int, log_every: int) -> int:
+    """Rows of a run's history array on the device: one per chunk (:func:`chunk_length`) and the final point, rounded
+    up to a power of two so that step limits of one octave share a compiled program (:class:`dufm.solve.Program`)."""
+    return _pow2(-(-steps // chunk_length(steps, log_every)) + 1)
+
+
+def history_values(arch: Architecture, spectra: str = "none") -> int:
+    """Numbers in one history row: step, loss, gradient norm, L NC1 values and the singular values ``spectra`` records."""
+    return 3 + arch.depth + sum(spectrum_sizes(arch, spectra).values())
+
+
+def memory_bytes(arch: Architecture, optimizer: str, steps: int, log_every: int, runs: int, concurrent: int,
+                 spectra: str = "none") -> int:
     """Bytes a batch of ``runs`` needs, ``concurrent`` of them computed at once (module docstring)."""
     item = np.dtype(arch.dtype).itemsize
     P = arch.parameter_count
-    history = (steps // log_every + 2) * (3 + arch.depth)
+    history = history_rows(steps, log_every) * history_values(arch, spectra)
     per_run = 2 * P + history
     working = (2 * (1 + STATE_COPIES[optimizer]) + 2) * P + 3 * arch.samples * (sum(arch.widths) + arch.classes)
     return int(item * (runs * per_run + concurrent * working))
@@ -77,16 +101,17 @@ def _gb(n: float) -> str:
     return f"{n / 1e9:.3g} GB"
 
 
-def check_memory(arch: Architecture, optimizer: str, steps: int, log_every: int, runs: int, batching: str, devices) -> int:
+def check_memory(arch: Architecture, optimizer: str, steps: int, log_every: int, runs: int, batching: str, devices,
+                 spectra: str = "none") -> int:
     """The batch's memory estimate in bytes; a ValueError naming it when the devices cannot hold it."""
     devices = list(devices)
     n = min(len(devices), runs)
     per_device = -(-runs // n)
     concurrent = per_device if batching == "vmap" else 1
     if devices[0].platform == "cpu":  # the CPU devices share the host's memory
-        need = memory_bytes(arch, optimizer, steps, log_every, runs, n * concurrent)
+        need = memory_bytes(arch, optimizer, steps, log_every, runs, n * concurrent, spectra)
     else:
-        need = memory_bytes(arch, optimizer, steps, log_every, per_device, concurrent)
+        need = memory_bytes(arch, optimizer, steps, log_every, per_device, concurrent, spectra)
     free = available_memory(devices[0])
     if free is not None and need > free:
         raise ValueError(

@@ -60,7 +60,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from .objective import forward, post_activation
+from .objective import forward, named_matrices, post_activation
 from .options import check_fraction, option
 from .precision import float64
 from .problem import Params, Problem
@@ -175,6 +175,40 @@ def numerical_rank(s, rank_tol: float = 1e-3, zero_tol: float = 1e-12) -> int:
     if s.size == 0 or s[0] <= zero_tol:
         return 0
     return int(np.sum(s > rank_tol * s[0]))
+
+
+class SpectralEvents(NamedTuple):
+    """Where each singular value of a recorded trajectory switches on or dies (:func:`spectral_events`): row indices, -1 for none.
+
+    ``on`` (r,): the first row of the final stretch in which sigma_i counts for
+    the numerical rank, if it did not count at some earlier row; ``off`` (r,):
+    the first row of the final stretch in which it does not count, if it did
+    at some earlier row. At most one of the two is set for each i.
+    """
+
+    on: np.ndarray
+    off: np.ndarray
+
+
+def spectral_events(sv, rank_tol: float = 1e-3, zero_tol: float = 1e-12) -> SpectralEvents:
+    """When each sigma_i of a trajectory ``sv`` (T, r) (one row per record, descending) switches on or dies.
+
+    sigma_i counts at row t when sigma_i > rank_tol * sigma_1 and sigma_1 > zero_tol (so the number that count at
+    a row is its :func:`numerical_rank`). A value that flickers across the threshold is dated by its last crossing:
+    "switches on" means it rises above and stays there to the last row, "dies" that it falls below and stays.
+    """
+    sv = np.asarray(sv, np.float64)
+    if sv.ndim != 2 or sv.shape[0] < 1:
+        raise ValueError(f"sv must be a (T, r) array of singular values, one row per record, got shape {sv.shape}")
+    if not np.all(np.isfinite(sv)):
+        raise ValueError("sv must be finite (a diverged run's record has non-finite rows)")
+    check_fraction("rank_tol", rank_tol)
+    top = sv[:, :1]
+    counts = (top > zero_tol) & (sv > rank_tol * top)
+    changed = counts != counts[-1]  # rows whose state differs from the final one
+    last = sv.shape[0] - 1 - np.argmax(changed[::-1], axis=0)  # the last such row of each column
+    event = np.where(changed.any(axis=0), last + 1, -1)
+    return SpectralEvents(np.where(counts[-1], event, -1), np.where(counts[-1], -1, event))
 
 
 def class_means(F, counts) -> np.ndarray:
@@ -399,13 +433,8 @@ def analyse(params: Params, problem: Problem, th: Thresholds = Thresholds()) -> 
     Z, H = np.asarray(Z), [np.asarray(h) for h in H]
     post = [np.asarray(h) for h in post_activation(H, arch)]
     relu = problem.activation == "relu"
-    mats = {"Z": Z}
-    for l, h in enumerate(H, start=1):
-        mats[f"H{l}"] = h
-        if relu and l > 1:
-            mats[f"sigma_H{l}"] = post[l - 1]
-    for l, w in enumerate(host.W, start=1):
-        mats[f"W{l}"] = w
+    # the names and order the solver's spectra record uses too (History.sv)
+    mats = named_matrices(Z, H, host.W, arch, "layers")
     sv = {k: singular_values(v) for k, v in mats.items()}
     ranks = {k: numerical_rank(s, th.rank_tol, th.zero_tol) for k, s in sv.items()}
     centred = not (problem.loss == "mse" and problem.bias == "none")

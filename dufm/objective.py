@@ -23,12 +23,17 @@ rather than computing in float32.
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 
+from .options import check_choice
 from .precision import float64, require_float64
 from .problem import Architecture, Decays, Params
+
+SPECTRA = ("none", "output", "layers")  # whose singular values a solve records: nothing, Z, or every matrix analyse reports
 
 
 def class_index(arch: Architecture) -> np.ndarray:
@@ -63,6 +68,52 @@ def forward(params: Params, arch: Architecture):
 def post_activation(H, arch: Architecture):
     """sigma(H_l) for every layer; sigma(H_1) = H_1."""
     return [H[0]] + [activate(h, arch) for h in H[1:]]
+
+
+def named_matrices(Z, H, W, arch: Architecture, which: str = "layers") -> dict:
+    """The matrices whose spectra dufm reports, by name, in one order (:func:`dufm.geometry.analyse`, the solver's record).
+
+    ``which``: ``output`` is Z alone (K x N, the logits without bias);
+    ``layers`` is Z, then H_1 (d_1 x N), H_2, sigma_H2 (ReLU only), ...,
+    H_L, sigma_HL, then W_1 (d_2 x d_1) ... W_L (K x d_L); ``none`` nothing.
+    ``Z`` and ``H`` are :func:`forward`'s outputs, ``W`` the weights.
+    """
+    check_choice("spectra", which, SPECTRA)
+    if which == "none":
+        return {}
+    mats = {"Z": Z}
+    if which == "layers":
+        post = post_activation(H, arch)
+        for l, h in enumerate(H, start=1):
+            mats[f"H{l}"] = h
+            if arch.activation == "relu" and l > 1:
+                mats[f"sigma_H{l}"] = post[l - 1]
+        for l, w in enumerate(W, start=1):
+            mats[f"W{l}"] = w
+    return mats
+
+
+def spectrum_matrices(params: Params, arch: Architecture, which: str) -> dict:
+    """:func:`named_matrices` of ``params`` (jittable); Z without the bias, as the analysis takes it."""
+    Z, H = forward(params, replace(arch, bias="none"))
+    return named_matrices(Z, H, params.W, arch, which)
+
+
+def spectrum_sizes(arch: Architecture, which: str) -> dict[str, int]:
+    """Name -> the number of singular values (min of the matrix's shape) of each matrix :func:`spectrum_matrices` gives."""
+    check_choice("spectra", which, SPECTRA)
+    if which == "none":
+        return {}
+    K, N, d = arch.classes, arch.samples, arch.widths
+    sizes = {"Z": min(K, N)}
+    if which == "layers":
+        for l in range(1, arch.depth + 1):
+            sizes[f"H{l}"] = min(d[l - 1], N)
+            if arch.activation == "relu" and l > 1:
+                sizes[f"sigma_H{l}"] = min(d[l - 1], N)
+        rows = list(d[1:]) + [K]
+        sizes.update({f"W{l}": min(rows[l - 1], d[l - 1]) for l in range(1, arch.depth + 1)})
+    return sizes
 
 
 @float64

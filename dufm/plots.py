@@ -9,6 +9,8 @@ and ``.pdf``). Figure names:
 * ``logit_heatmaps``         class-mean logit matrices (K x K) of a few runs
 * ``singular_values``        singular values of Z and of every layer at the end point
 * ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
+* ``spectral_dynamics``      sigma_i(Z) over training (log axis; runs with ``spectra`` recorded), one panel per run,
+                             with the step each sigma_i switches on or dies and the numerical rank over time
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
 * ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field
 * ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts and 95 % Wilson intervals
@@ -42,6 +44,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import theory
+from .geometry import spectral_events
 from .problem import Problem
 from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS
 
@@ -55,7 +58,8 @@ FIELD_LABELS = {
 
 
 GRID_FIELDS = PROBLEM_FIELDS + SOLVER_FIELDS
-RUN_FIGURES = ("loss_curves", "logit_heatmaps", "singular_values", "nc1_curves", "loss_vs_dnc", "normalised_sv_vs_depth")
+RUN_FIGURES = ("loss_curves", "logit_heatmaps", "singular_values", "nc1_curves", "loss_vs_dnc", "normalised_sv_vs_depth",
+               "spectral_dynamics")
 
 
 def _plural(k: int, what: str) -> str:
@@ -245,6 +249,52 @@ def nc1_curves(results, opts):
             ax.fill_between(np.maximum(steps, 1), q25, q75, alpha=0.2)
     _training_axes(ax, "NC1 = Tr Σ_W / Tr Σ_B", 8)
     _title(fig, results, f"NC1 of every layer's input features over training, median and quartiles of {len(recs)} runs{note}")
+    return fig
+
+
+def spectral_dynamics(results, opts):
+    """sigma_i(step) of one recorded matrix (``matrix``, default Z) for the first ``max_runs`` (4) runs that recorded it.
+
+    Markers: where sigma_i switches on (a triangle up) or dies (down), relative to rank_tol sigma_1 (dotted), as
+    :func:`dufm.geometry.spectral_events` dates them; grey steps (right axis): the numerical rank at each record.
+    ``log_steps = true`` draws the steps on a log axis; ``seeds = [...]`` draws only the runs of those seeds.
+    """
+    which = opts.get("matrix", "Z")
+    seeds = opts.get("seeds")
+    recs = [r for r in results.results() if which in r.history.sv and (seeds is None or r.seed in seeds)]
+    if not recs:
+        raise ValueError(f"figure spectral_dynamics needs runs that recorded the singular values of {which} (solver spectra = "
+                         f"{'output or layers' if which == 'Z' else 'layers'}){'' if seeds is None else f' of seeds {seeds}'}, "
+                         f"and {results.path} has none")
+    recs, shown = _first(recs, opts.get("max_runs", 4))
+    fields = _label_fields(results)
+    fig = Figure(figsize=(7.6, 3.4 * len(recs)))
+    for ax, rec in zip(fig.subplots(len(recs), 1, squeeze=False)[:, 0], recs):
+        sv, steps, th = rec.history.sv[which], rec.history.step, rec.analysis.thresholds
+        x = np.maximum(steps, 1) if opts.get("log_steps") else steps
+        on, off = spectral_events(sv, th.rank_tol, th.zero_tol)
+        for i in range(sv.shape[1]):
+            color = f"C{i % 10}"
+            event = (f": on at step {steps[on[i]]}" if on[i] >= 0 else "") + (f": dies at step {steps[off[i]]}" if off[i] >= 0 else "")
+            ax.plot(x, sv[:, i], color=color, lw=1, ls="--" if _limited(rec) else "-", label=f"σ_{i + 1}{event}")
+            for rows, marker in ((on, "^"), (off, "v")):
+                if rows[i] >= 0:
+                    ax.plot(x[rows[i]], sv[rows[i], i], marker, color=color, ms=7, mec="k", mew=0.6)
+        ax.plot(x, th.rank_tol * sv[:, 0], "k:", lw=0.8, label=f"{th.rank_tol:g} σ_1 (rank threshold)")
+        ax.set_yscale("log", nonpositive="mask")
+        if opts.get("log_steps"):
+            ax.set_xscale("log")
+        ax.set_xlabel("optimiser step")
+        ax.set_ylabel(f"σ_i({which})")
+        rank = ax.twinx()
+        top = sv[:, :1]
+        rank.step(x, np.sum((top > th.zero_tol) & (sv > th.rank_tol * top), axis=1), where="post", color="0.5", lw=2, alpha=0.35)
+        rank.set_ylabel("numerical rank", color="0.4")
+        rank.set_ylim(-0.3, sv.shape[1] + 0.3)
+        ax.set_title(f"{_run_label(rec, fields)}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
+        ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.13, 0.5))
+    _title(fig, results, f"singular values of {which} over training, {len(recs)} runs{shown} (▲ switches on, ▼ dies)")
+    fig.tight_layout()
     return fig
 
 
@@ -458,6 +508,7 @@ def theory_srg_ratio(results, opts):
 FIGURES = {
     "loss_curves": loss_curves, "logit_heatmaps": logit_heatmaps, "singular_values": singular_values,
     "nc1_curves": nc1_curves, "loss_vs_dnc": loss_vs_dnc, "normalised_sv_vs_depth": normalised_sv_vs_depth,
+    "spectral_dynamics": spectral_dynamics,
     "theory_ce_ratio": theory_ce_ratio, "theory_ce_region": theory_ce_region, "theory_srg_ratio": theory_srg_ratio,
 }
 
@@ -477,11 +528,14 @@ def figure(results: Results | None, name: str, opts: dict) -> Figure:
 
 
 def default_figures(results: Results) -> list[str]:
-    """The figures that fit a sweep: its runs' curves and spectra, and the rank and P(DNC) over every field it varied."""
+    """The figures that fit a sweep: its runs' curves and spectra (over training too, if recorded), and the rank and P(DNC)
+    over every field it varied."""
     recs = results.results()
     if not recs:
         return []
     names = ["loss_curves", "singular_values", "nc1_curves", "logit_heatmaps"]
+    if any("Z" in r.history.sv for r in recs):
+        names.append("spectral_dynamics")
     if any("dnc" in _ref_losses(r) for r in recs[:1]):
         names.append("loss_vs_dnc")
     for field in varied(results):

@@ -5,19 +5,22 @@ loss, history and, unless it diverged, the :class:`~dufm.geometry.Analysis` of
 its end point; a stored one also carries its key, problem and solver. It
 round-trips through the store's JSON (:meth:`RunRecord.to_dict`,
 :meth:`RunRecord.from_dict`); the run's arrays (final parameters, spectra,
-history) sit beside it in ``.npz`` form (:func:`run_arrays`).
+history, and the recorded spectra of a run that recorded them) sit beside it
+in ``.npz`` form (:func:`run_arrays`), and a stored record's recorded spectra
+are read from there (:func:`load_run`).
 :func:`load_results` reads a directory written by :func:`dufm.sweep.run_sweep`.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 
 import numpy as np
 
 from . import theory
 from .geometry import Analysis, SolutionType, Thresholds, analyse
+from .objective import spectrum_sizes
 from .problem import Params, Problem
 from .provenance import Environment
 from .solve import History, Run, SolverConfig, Status
@@ -90,8 +93,12 @@ class RunRecord:
             return getattr(p, name)
         return getattr(self.solver, name)
 
-    def to_dict(self) -> dict:
-        """The JSON document (the store's ``runs/<key>.json``; the ``dufm solve --json`` run)."""
+    def to_dict(self, spectra: bool = True) -> dict:
+        """The JSON document (the store's ``runs/<key>.json``; the ``dufm solve --json`` run).
+
+        The recorded spectra (``history.sv``, when there are any) are in the history as ``sv``; ``spectra=False``
+        leaves them out (the store keeps them in the run's ``.npz`` only, :func:`run_arrays`).
+        """
         d = {"seed": self.seed, "status": self.status, "steps": self.steps, "lambda_H": self.lambda_H, "lambda_W": list(self.lambda_W)}
         if self.diverged:
             d.update({"loss": None, "grad_norm": None, "diverged_at_step": self.steps})
@@ -99,6 +106,8 @@ class RunRecord:
             d.update({"loss": self.loss, "grad_norm": self.grad_norm, **self.analysis.to_dict()})
         h = self.history
         d["history"] = {"step": h.step, "loss": h.loss, "grad_norm": h.grad_norm, "nc1_trace": h.nc1}
+        if spectra and h.sv:
+            d["history"]["sv"] = dict(h.sv)
         if self.key is not None:
             d.update({"key": self.key, "config": self.config})
         if self.environment is not None:
@@ -111,8 +120,9 @@ class RunRecord:
         try:
             status = Status(d["status"])
             h = d["history"]
+            sv = {k: np.array(v, float) for k, v in h.get("sv", {}).items()}
             history = History(np.asarray(h["step"], int), np.array(h["loss"], float), np.array(h["grad_norm"], float),
-                              np.array(h["nc1_trace"], float))
+                              np.array(h["nc1_trace"], float), sv)
             analysis = None if status == Status.DIVERGED else Analysis.from_dict(d)
             config = d.get("config")
             problem = Problem.from_dict(config["problem"]) if config else None
@@ -146,12 +156,21 @@ def _agree(got, want) -> bool:
 
 
 def check_arrays(rec: RunRecord, arrays: dict, source: str):
-    """A ValueError naming ``source`` unless the arrays are those of ``rec``: its history, and (finished runs)
-    parameters of the problem's shapes and the singular values it reports."""
+    """A ValueError naming ``source`` unless the arrays are those of ``rec``: its history (with one (T, r) array
+    ``history_sv_<name>`` per matrix its solver's ``spectra`` records, equal to the record's own if it has them), and
+    (finished runs) parameters of the problem's shapes and the singular values it reports."""
     h = rec.history
     for name, want in (("history_step", h.step), ("history_loss", h.loss), ("history_grad_norm", h.grad_norm), ("history_nc1", h.nc1)):
         if not _agree(arrays.get(name), want):
             raise ValueError(f"{source} does not match its record ({name})")
+    sizes = spectrum_sizes(rec.problem.architecture, rec.solver.spectra) if rec.problem and rec.solver else {}
+    recorded = sorted(k for k in arrays if k.startswith("history_sv_"))
+    if recorded != sorted(f"history_sv_{k}" for k in sizes):
+        raise ValueError(f"{source} does not match its record (recorded spectra {recorded}, the solver's {sorted(sizes)})")
+    for k, r in sizes.items():
+        got = arrays[f"history_sv_{k}"]
+        if np.shape(got) != (len(h.step), r) or (h.sv and not _agree(got, h.sv.get(k))):
+            raise ValueError(f"{source} does not match its record (history_sv_{k})")
     if rec.diverged:
         return
     params = Params.from_arrays(arrays, source)
@@ -172,8 +191,10 @@ def load_run(store: Store, key: str) -> RunRecord:
     rec = RunRecord.from_dict(store.record(key), str(path))
     if rec.key != key or rec.problem is None or rec.solver is None:
         raise ValueError(f"{path} is not the record of run {key} (damaged?)")
-    check_arrays(rec, store.arrays(key), str(store.runs_dir / f"{key}.npz"))
-    return rec
+    arrays = store.arrays(key)
+    check_arrays(rec, arrays, str(store.runs_dir / f"{key}.npz"))
+    sv = {k: arrays[f"history_sv_{k}"] for k in spectrum_sizes(rec.problem.architecture, rec.solver.spectra)}
+    return replace(rec, history=rec.history._replace(sv=sv)) if sv else rec
 
 
 class RunFormat:
@@ -189,9 +210,11 @@ class RunFormat:
 
 
 def run_arrays(run: Run, analysis: Analysis | None) -> dict[str, np.ndarray]:
-    """The arrays stored beside a run's record: history, and (unless it diverged) parameters, spectra, class-mean logits."""
+    """The arrays stored beside a run's record: history (``history_sv_<name>`` (T, r): the recorded spectra, if any),
+    and (unless it diverged) parameters, spectra, class-mean logits."""
     h = run.history
     arrays = {"history_step": h.step, "history_loss": h.loss, "history_grad_norm": h.grad_norm, "history_nc1": h.nc1}
+    arrays.update({f"history_sv_{k}": np.asarray(s) for k, s in h.sv.items()})
     if run.params is not None:
         arrays.update(run.params.to_arrays())
         arrays.update({f"sv_{k}": np.asarray(s) for k, s in analysis.singular_values.items()})
@@ -235,7 +258,7 @@ class Results:
         return len(self.records)
 
     def arrays(self, record: RunRecord | str) -> dict:
-        """The ``.npz`` arrays of a run (final parameters, spectra, history)."""
+        """The ``.npz`` arrays of a run (final parameters, spectra, history; ``history_sv_<name>`` when it recorded spectra)."""
         return self.store.arrays(record if isinstance(record, str) else record.key)
 
     def params(self, record: RunRecord | str) -> Params:

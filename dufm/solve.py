@@ -1,9 +1,10 @@
 """Compiled solvers: optax optimisers inside one ``lax.while_loop`` / ``lax.scan`` program.
 
 One run is one compiled program: an outer ``lax.while_loop`` over chunks of
-``log_every`` steps, each chunk a ``lax.scan``; the loss and gradient norm at
-the start of every chunk are written into a history array on the device.
-There is no Python and no host synchronisation per step.
+``log_every`` steps, each chunk a ``lax.scan``; the loss, gradient norm, NC1
+and (``spectra``) the singular values at the start of every chunk are written
+into history arrays on the device. There is no Python and no host
+synchronisation per step.
 
 Every step evaluates the loss and the full gradient at the current point and
 then decides, in this order:
@@ -57,10 +58,10 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
-from .budget import check_memory
+from .budget import check_memory, chunk_length, history_rows
 from .devices import member_devices, pad_batch, resolve_batching
 from .init import INITS, resolve_scales, starts
-from .objective import forward, gradient_norm, labels, objective, post_activation
+from .objective import SPECTRA, forward, gradient_norm, labels, objective, post_activation, spectrum_matrices, spectrum_sizes
 from .options import check_choice, check_fraction, check_int, check_number, option
 from .precision import float64
 from .problem import Architecture, Decays, Params, Problem
@@ -70,6 +71,7 @@ PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision name
 DEFAULT_TOL = {"float64": 1e-10, "float32": 1e-5}
 MAX_STEPS_LIMIT = 2**31 - 1
 MAX_HISTORY = 1_000_000
+MAX_SPECTRUM_VALUES = 2**24  # singular values one run's history may hold on the device (128 MiB in float64)
 MAX_BATCH_PARAMETERS = 2**31
 BATCH_AXIS = "batch"
 
@@ -103,7 +105,8 @@ class SolverConfig:
     means 1e-10 in float64 and 1e-5 in float32 (:meth:`resolved`). ``init_scale`` is the
     standard deviation of the Gaussian initialisation (or the scale of the
     other kinds, :mod:`dufm.init`); ``feature_init_scale`` / ``weight_init_scale``
-    replace it for H_1 / the W_l (:meth:`init_scales`). ``log_every`` is the history interval in steps.
+    replace it for H_1 / the W_l (:meth:`init_scales`). ``log_every`` is the history interval in steps;
+    ``spectra`` says whose singular values the history records at that interval (:data:`dufm.objective.SPECTRA`).
     """
 
     optimizer: str = option("gd", "optax optimiser", choices=OPTIMIZERS)
@@ -117,6 +120,8 @@ class SolverConfig:
                                              "a gain on nn.Linear's bound)")
     momentum: float = option(0.9, "momentum in [0, 1) of the momentum optimiser")
     log_every: int = option(100, "history interval in steps")
+    spectra: str = option("none", "singular values recorded in the history every log_every steps: none, those of Z "
+                          "(output), or of Z and every H_l, sigma(H_l), W_l (layers)", choices=SPECTRA)
     divergence_factor: float = option(1e12, "diverged when the loss exceeds this factor x (|initial loss| + 1)", flag=False)
     precision: str = option("highest", "matrix products of float32 problems: highest (full float32), high or default "
                             "(faster, fewer mantissa bits on GPU and TPU); float64 is always full", choices=PRECISIONS)
@@ -134,6 +139,7 @@ class SolverConfig:
             check_number("tol", self.tol, allow_zero=True)
         check_number("init_scale", self.init_scale)
         check_choice("init", self.init, INITS)
+        check_choice("spectra", self.spectra, SPECTRA)
         for name in ("feature_init_scale", "weight_init_scale"):
             if getattr(self, name) is not None:
                 check_number(name, getattr(self, name))
@@ -142,11 +148,13 @@ class SolverConfig:
         check_choice("precision", self.precision, PRECISIONS)
 
     def to_dict(self) -> dict:
-        """The fields; ``precision`` only when not the default and the separate init scales only when given,
-        so that the run keys of earlier stores stay what they were."""
+        """The fields; ``precision`` and ``spectra`` only when not the default and the separate init scales only when
+        given, so that the run keys of earlier stores stay what they were."""
         d = asdict(self)
         if d["precision"] == PRECISIONS[0]:
             del d["precision"]
+        if d["spectra"] == SPECTRA[0]:
+            del d["spectra"]
         for name in ("feature_init_scale", "weight_init_scale"):
             if d[name] is None:
                 del d[name]
@@ -206,8 +214,20 @@ class Hyper(NamedTuple):
         return cls(*cols)
 
 
-def _pow2(n: int) -> int:
-    return 1 << max(0, int(n) - 1).bit_length()
+def check_history(arch: Architecture, cfg: SolverConfig):
+    """A ValueError naming ``log_every`` (or ``spectra``) when the singular values ``cfg`` records would exceed
+    :data:`MAX_SPECTRUM_VALUES` on the device."""
+    per_row = sum(spectrum_sizes(arch, cfg.spectra).values())
+    if not per_row or history_rows(cfg.steps, cfg.log_every) * per_row <= MAX_SPECTRUM_VALUES:
+        return
+    rows = 1 << ((MAX_SPECTRUM_VALUES // per_row).bit_length() - 1)  # the most rows (a power of two) that fit
+    if rows < 2:
+        raise ValueError(f"spectra must be 'output' or 'none' for this problem: {cfg.spectra!r} records {per_row} singular "
+                         f"values at a time, and a record keeps two rows at least (at most {MAX_SPECTRUM_VALUES} values)")
+    least = -(-cfg.steps // (rows - 1))  # rows - 1 chunks and the final point
+    raise ValueError(f"log_every must be >= {least} to record spectra = {cfg.spectra!r} of this problem over {cfg.steps} "
+                     f"steps ({per_row} singular values a record, at most {MAX_SPECTRUM_VALUES} kept on the device), "
+                     f"got {cfg.log_every}")
 
 
 class Program(NamedTuple):
@@ -218,27 +238,29 @@ class Program(NamedTuple):
     of two when that is smaller), ``capacity`` (rows of the history array on
     the device: one per chunk and the final point, rounded up to a power of
     two so that step limits of one octave share a program) and ``precision``
-    of float32 products. A batch's program comes from its largest step limit;
-    every member stops at its own.
+    of float32 products, ``spectra`` (the singular values recorded). A
+    batch's program comes from its largest step limit; every member stops at
+    its own.
     """
 
     optimizer: str
     chunk: int
     capacity: int
     precision: str
+    spectra: str
 
     @classmethod
     def of(cls, cfgs) -> "Program":
         cfgs = list(cfgs)
         first = cfgs[0]
         for c in cfgs[1:]:
-            for name in ("optimizer", "log_every", "precision"):
+            for name in ("optimizer", "log_every", "precision", "spectra"):
                 if getattr(c, name) != getattr(first, name):
                     raise ValueError(f"the runs of one batch must share {name} (it shapes the compiled program), got "
                                      f"{getattr(first, name)!r} and {getattr(c, name)!r}")
         steps = max(c.steps for c in cfgs)
-        chunk = min(first.log_every, _pow2(steps))
-        return cls(first.optimizer, chunk, _pow2(-(-steps // chunk) + 1), first.precision)
+        return cls(first.optimizer, chunk_length(steps, first.log_every), history_rows(steps, first.log_every), first.precision,
+                   first.spectra)
 
 
 def nc1_trace(params: Params, arch: Architecture):
@@ -255,19 +277,28 @@ def nc1_trace(params: Params, arch: Architecture):
     return jnp.stack(out)
 
 
+def spectra_of(params: Params, arch: Architecture, which: str) -> dict:
+    """Name -> singular values (descending) of each matrix ``which`` records (:func:`dufm.objective.spectrum_matrices`); jittable."""
+    return {k: jnp.linalg.svd(m, compute_uv=False) for k, m in spectrum_matrices(params, arch, which).items()}
+
+
 class History(NamedTuple):
     """The trajectory, one entry per ``log_every`` steps plus the final point.
 
     ``step`` (T,), ``loss`` (T,), ``grad_norm`` (T,) and ``nc1`` (T, L):
-    :func:`nc1_trace` of every layer's input features. Inside :class:`Output`
-    the arrays are NaN-padded to the longest possible run; in :class:`Run`
-    the padding is dropped and ``step`` is an integer array.
+    :func:`nc1_trace` of every layer's input features; ``sv``: name -> (T, r)
+    singular values of the matrices ``SolverConfig.spectra`` records (names
+    and order of :func:`dufm.geometry.analyse`, r = min of the matrix's
+    shape; empty when none are recorded). Inside :class:`Output` the arrays
+    are NaN-padded to the longest possible run; in :class:`Run` the padding
+    is dropped and ``step`` is an integer array.
     """
 
     step: jax.Array
     loss: jax.Array
     grad_norm: jax.Array
     nc1: jax.Array
+    sv: dict = {}  # never mutated: a shared empty default is safe
 
 
 class Output(NamedTuple):
@@ -353,9 +384,10 @@ def _run(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, prog
         return (optax.apply_updates(params, updates), state), (value, gnorm)
 
     def chunk(loop):
-        c, (params, state, t0, status), hist, hnc = loop
+        c, (params, state, t0, status), hist, hnc, hsv = loop
         running = status == RUNNING
         nc1 = nc1_trace(params, arch)
+        sv = spectra_of(params, arch, program.spectra)
         fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
         codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
         stopped = codes != RUNNING
@@ -368,23 +400,27 @@ def _run(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, prog
         t = jnp.where(running, t0 + jnp.where(stop, k, chunk_len), t0)
         status = jnp.where(running & stop, codes[k], status)
         rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
-        return c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan))
+        hsv = {name: h.at[c].set(jnp.where(running, sv[name], jnp.nan)) for name, h in hsv.items()}
+        return c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan)), hsv
 
     def more(loop):
-        c, carry, _, _ = loop
+        c, carry = loop[:2]
         return (c < n_chunks) & (carry[3] == RUNNING)
 
     hist = jnp.full((program.capacity, 3), jnp.nan, dtype)
     hnc = jnp.full((program.capacity, arch.depth), jnp.nan, dtype)
+    hsv = {k: jnp.full((program.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, program.spectra).items()}
     carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
-    c, (params, state, t, status), hist, hnc = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc))
+    c, (params, state, t, status), hist, hnc, hsv = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc, hsv))
     value, _, gnorm = evaluate(params, state)
     status = decide(status, value, gnorm, jnp.maximum(t, steps))
     # a stop seen at the first step of a chunk was already recorded there: overwrite, do not repeat
     last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
     hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
     hnc = hnc.at[last].set(nc1_trace(params, arch))
-    return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc))
+    sv = spectra_of(params, arch, program.spectra)
+    hsv = {name: h.at[last].set(sv[name]) for name, h in hsv.items()}
+    return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc, hsv))
 
 
 @functools.lru_cache(maxsize=64)
@@ -461,7 +497,8 @@ def layout(arch: Architecture, cfg: SolverConfig, size: int, batching: str = "au
     batching = resolve_batching(batching, devices[0].platform)
     if size * arch.parameter_count > MAX_BATCH_PARAMETERS:
         raise ValueError(f"runs x parameters must be <= {MAX_BATCH_PARAMETERS}, got {size} x {arch.parameter_count}")
-    check_memory(arch, cfg.optimizer, cfg.steps, cfg.log_every, size, batching, devices)
+    check_history(arch, cfg)
+    check_memory(arch, cfg.optimizer, cfg.steps, cfg.log_every, size, batching, devices, cfg.spectra)
     return devices, batching
 
 
@@ -508,7 +545,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
         status = Status.from_code(out.status[i])
         keep = ~np.isnan(out.history.step[i])
         h = History(out.history.step[i][keep].astype(int), out.history.loss[i][keep], out.history.grad_norm[i][keep],
-                    out.history.nc1[i][keep])
+                    out.history.nc1[i][keep], {k: out.history.sv[k][i][keep] for k in spectrum_sizes(arch, program.spectra)})
         ok = status != Status.DIVERGED
         runs.append(Run(
             seed=None if seeds is None else int(seeds[i]), status=status, steps=int(out.steps[i]),

@@ -55,7 +55,7 @@ from .init import check_init, starts
 from .problem import Decays, Params, Problem
 from .provenance import environment, now
 from .records import RunFormat, RunRecord, run_arrays
-from .solve import SolverConfig, run_many
+from .solve import SolverConfig, check_history, run_many
 from .store import Store, run_key
 
 PROBLEM_FIELDS = tuple(f.name for f in fields(Problem) if f.init)
@@ -235,6 +235,7 @@ def expand(config: dict) -> list[RunSpec]:
             problem = Problem(**pk)
             solver = SolverConfig(**sk).resolved(problem.dtype)
             check_init(solver.init_scales(), solver.init, problem.architecture)  # the init fits every problem of the grid
+            check_history(problem.architecture, solver)  # and so does the record of its spectra
             for seed in range(first, first + n_seeds):
                 spec = RunSpec(problem, solver, seed)
                 if spec.key not in seen:
@@ -247,7 +248,7 @@ def _group_key(spec: RunSpec):
     # the starting point and the solver's numbers (lr, tol, steps, ...) are batched inputs of the program: runs that
     # differ only in them share one
     c = spec.solver
-    return spec.problem.architecture, c.optimizer, c.log_every, c.precision
+    return spec.problem.architecture, c.optimizer, c.log_every, c.precision, c.spectra
 
 
 def group(specs: list[RunSpec]) -> list[list[RunSpec]]:
@@ -302,7 +303,8 @@ def compute_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str,
     out = []
     for spec, run in zip(specs, runs):
         rec = RunRecord.from_run(run, spec.problem, th, key=spec.key, solver=spec.solver, environment=env)
-        out.append((spec.key, rec.to_dict(), run_arrays(run, rec.analysis)))
+        # the recorded spectra go into the .npz only: the JSON record stays small
+        out.append((spec.key, rec.to_dict(spectra=False), run_arrays(run, rec.analysis)))
     return out
 
 

@@ -44,6 +44,7 @@ INVALID = [
     (["--steps", "100000000000000000000"], "steps"),
     (["--width", "1000000000000"], "width"),
     (["--log-every", "1", "--steps", "10000000"], "log_every"),
+    (["--spectra", "all"], "--spectra: spectra must be one of none, output, layers; got 'all'"),
 ]
 
 
@@ -84,6 +85,28 @@ def test_solve_text_reports_stop_reason_and_spectra(capsys):
     code, out, _ = run_cli(capsys, ["solve", *TINY, "--steps", "20000"])
     assert code == 0
     assert "converged" in out and "solution type: dnc" in out and "singular values" in out and "NC metrics" in out
+
+
+def test_solve_records_spectra_in_json_and_dates_their_events_in_text(capsys):
+    import numpy as np
+
+    from dufm.geometry import spectral_events
+
+    args = ["solve", *TINY, "--loss", "ce", "--steps", "3000", "--log-every", "100", "--spectra", "output"]
+    code, out, _ = run_cli(capsys, [*args, "--json"])
+    assert code == 0
+    run = json.loads(out)["runs"][0]
+    steps, sv = np.array(run["history"]["step"]), np.array(run["history"]["sv"]["Z"])
+    assert list(run["history"]["sv"]) == ["Z"] and sv.shape == (len(steps), 4) and list(steps[:3]) == [0, 100, 200]
+    s = np.array(run["singular_values"]["Z"])
+    assert np.max(np.abs(sv[-1] - s)) <= 1e-12 * s[0]
+    on, off = spectral_events(sv)
+    said = [f"σ_{i + 1} on at {steps[r]}" for i, r in enumerate(on) if r >= 0]
+    said += [f"σ_{i + 1} dies at {steps[r]}" for i, r in enumerate(off) if r >= 0]
+    assert said  # CE ends at rank K - 1 = 3: sigma_4 dies
+    code, out, _ = run_cli(capsys, args)
+    line = next(x for x in out.splitlines() if "spectra recorded" in x)
+    assert code == 0 and line == f"  spectra recorded every 100 steps (Z; {len(steps)} records); Z: {'; '.join(said)}"
 
 
 def test_diverged_run_in_json(capsys):

@@ -77,6 +77,7 @@ CONFIGS = [
     ('problem = "classes = 3"\n', "[problem] must be a table"),
     ("[problem]\nwidth = -3\n", "width must be an integer >= 1, got -3"),
     ("[grid]\ncolour = [1]\n", "unknown [grid] key(s) ['colour']"),
+    ('[solver]\nspectra = "all"\n', "spectra must be one of none, output, layers; got 'all'"),
 ]
 
 

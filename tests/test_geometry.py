@@ -5,7 +5,7 @@ import pytest
 
 import dufm
 from dufm import theory
-from dufm.geometry import analyse, class_means, nc_metrics, numerical_rank, solution_type
+from dufm.geometry import analyse, class_means, nc_metrics, numerical_rank, solution_type, spectral_events
 
 
 def test_nc1_matches_direct_pseudo_inverse(rng):
@@ -46,6 +46,59 @@ def test_numerical_rank_threshold():
     assert numerical_rank(s, rank_tol=1e-3) == 3
     assert numerical_rank(s, rank_tol=1e-1) == 2
     assert numerical_rank(np.zeros(3)) == 0
+
+
+def test_spectral_events_date_the_last_crossing_of_the_rank_threshold():
+    """A constructed trajectory: sigma_1 = 10 (threshold 1e-2 at rank_tol 1e-3) until the last row, where it is 1e3."""
+    T = 8
+    sv = np.full((T, 7), 1.0)
+    sv[:, 0] = 10.0
+    sv[-1, 0] = 1e3  # sigma_1 grows: the threshold rises to 1 at the last row
+    sv[:, 1] = [1e-5, 1e-5, 1e-5, 2.0, 2.0, 2.0, 2.0, 2.0]  # switches on at row 3
+    sv[:, 2] = [1.0, 1.0, 1.0, 1.0, 1.0, 1e-4, 1e-4, 1e-4]  # dies at row 5
+    sv[:, 3] = [5.0] * 7 + [50.0]  # counts at every row: no event
+    sv[:, 4] = 1e-6  # never counts: no event
+    sv[:, 5] = [1e-6, 2.0, 1e-6, 1e-6, 2.0, 2.0, 2.0, 2.0]  # flickers, then on for good at row 4
+    sv[:, 6] = [1.0] * 7 + [1.0]  # equal to the threshold at the last row (not above it): dies there
+    on, off = spectral_events(sv, rank_tol=1e-3)
+    np.testing.assert_array_equal(on, [-1, 3, -1, -1, -1, 4, -1])
+    np.testing.assert_array_equal(off, [-1, -1, 5, -1, -1, -1, 7])
+    # the count at each row is the numerical rank of the row
+    counts = [numerical_rank(row, 1e-3) for row in sv]
+    assert counts == [4, 5, 4, 5, 6, 5, 5, 4]
+    # a zero largest singular value counts nothing (numerical_rank's zero_tol): every value switches on after it
+    z = np.vstack([np.zeros((1, 3)), np.ones((2, 3))])
+    np.testing.assert_array_equal(spectral_events(z).on, [1, 1, 1])
+    with pytest.raises(ValueError, match="sv must be finite"):
+        spectral_events(np.array([[1.0, np.nan]]))
+    with pytest.raises(ValueError, match=r"sv must be a \(T, r\) array"):
+        spectral_events(np.ones(3))
+    with pytest.raises(ValueError, match="rank_tol must be"):
+        spectral_events(sv, rank_tol=2.0)
+
+
+def test_the_recorded_matrices_are_the_analysed_ones():
+    """Names, order and sizes of dufm.objective's spectra are those of analyse (the solver records what it reports)."""
+    import jax
+
+    from dufm.init import initialise
+    from dufm.objective import spectrum_matrices, spectrum_sizes
+
+    for act in ("linear", "relu"):
+        p = dufm.Problem(classes=3, per_class=(2, 3, 2), width=(4, 6, 2), depth=3, activation=act, bias="free")
+        params = initialise(jax.random.PRNGKey(0), p.architecture, 0.5)
+        params = params._replace(b=np.ones(3))  # the bias is not part of Z's spectrum
+        a = analyse(params, p)
+        mats = spectrum_matrices(params, p.architecture, "layers")
+        assert list(mats) == list(a.singular_values) == list(spectrum_sizes(p.architecture, "layers"))
+        assert list(spectrum_sizes(p.architecture, "output")) == ["Z"] and spectrum_sizes(p.architecture, "none") == {}
+        for k, m in mats.items():
+            assert min(m.shape) == spectrum_sizes(p.architecture, "layers")[k] == len(a.singular_values[k]), k
+            s = np.linalg.svd(np.asarray(m), compute_uv=False)
+            assert np.max(np.abs(s - a.singular_values[k])) <= 1e-13 * s[0], k
+        assert ("sigma_H2" in mats) == (act == "relu")
+    with pytest.raises(ValueError, match="spectra must be one of none, output, layers; got 'all'"):
+        spectrum_sizes(p.architecture, "all")
 
 
 def test_solution_types_of_closed_forms():

@@ -187,3 +187,49 @@ def test_p_dnc_error_bars_are_the_wilson_intervals_of_the_counts(results):
     for key, runs in groups.items():
         k = sum(r.solution_type == "dnc" for r in runs)
         np.testing.assert_allclose(bars[key], _wilson(k, len(runs)), rtol=0, atol=1e-12)
+
+
+@pytest.fixture(scope="module")
+def recorded(tmp_path_factory):
+    """A tiny sweep with the singular values of Z recorded every 10 steps: 2 seeds that finish, 2 that diverge."""
+    root = tmp_path_factory.mktemp("spectra")
+    config = dict(name="spectra", seeds=2, problem=dict(classes=4, per_class=2, width=5, loss="ce", weight_decay=0.004),
+                  solver=dict(steps=300, log_every=10, init_scale=0.05, spectra="output"), grid={"lr": [0.5, 300.0]})
+    out = run_sweep(load_config(write_sweep(root, "s.toml", **config)), out=root / "out")
+    assert out.status["diverged"] == 2
+    return load_results(root / "out")
+
+
+def test_spectral_dynamics_draws_the_recorded_spectra_and_their_events(recorded, results):
+    from dufm.geometry import spectral_events
+
+    runs = recorded.results()
+    fig = plots.figure(recorded, "spectral_dynamics", {})
+    assert "2 diverged runs excluded" in fig._suptitle.get_text()
+    axes = [ax for ax in fig.axes if ax.get_ylabel() == "σ_i(Z)"]
+    assert len(axes) == len(runs) == 2 and all(ax.get_yscale() == "log" for ax in axes)
+    events = 0
+    for ax, rec in zip(axes, runs):
+        sv, steps = rec.history.sv["Z"], rec.history.step
+        curves = [line for line in ax.lines if line.get_label().startswith("σ_")]
+        assert len(curves) == 4
+        for i, line in enumerate(curves):
+            np.testing.assert_array_equal(line.get_xdata(), steps)
+            np.testing.assert_array_equal(line.get_ydata(), sv[:, i])
+        on, off = spectral_events(sv, rec.analysis.thresholds.rank_tol)
+        marks = {(line.get_marker(), float(line.get_xdata()[0]), float(line.get_ydata()[0]))
+                 for line in ax.lines if line.get_marker() in ("^", "v")}
+        want = {(m, float(steps[r[i]]), float(sv[r[i], i])) for m, r in (("^", on), ("v", off)) for i in range(4) if r[i] >= 0}
+        assert marks == want
+        events += len(want)
+    assert events > 0  # from init std 0.05 the small singular values die: the markers are exercised
+    assert plots.default_figures(recorded)[:5] == ["loss_curves", "singular_values", "nc1_curves", "logit_heatmaps",
+                                                   "spectral_dynamics"]
+    one = plots.figure(recorded, "spectral_dynamics", {"seeds": [1], "log_steps": True})
+    assert len([ax for ax in one.axes if ax.get_ylabel() == "σ_i(Z)"]) == 1 and one.axes[0].get_xscale() == "log"
+    # a store without recorded spectra: not a default figure, and refused by name
+    assert "spectral_dynamics" not in plots.default_figures(results)
+    with pytest.raises(ValueError, match="spectral_dynamics needs runs that recorded the singular values of Z"):
+        plots.figure(results, "spectral_dynamics", {})
+    with pytest.raises(ValueError, match="of H1 .solver spectra = layers"):
+        plots.figure(recorded, "spectral_dynamics", {"matrix": "H1"})

@@ -237,3 +237,131 @@ def test_float32_products_run_at_full_precision_unless_asked(dtype, precision, w
     assert text.count("dot_general") > 10
     assert set(re.findall(r"precision=\(Precision\.(\w+),", text)) == want
     assert "precision" not in SolverConfig().to_dict() and SolverConfig(precision="high").to_dict()["precision"] == "high"
+
+
+# ---------------------------------------------------------------------------
+# recorded spectra (SolverConfig.spectra)
+
+TINY = dict(classes=3, per_class=2, width=4, depth=2, weight_decay=0.002)
+SPECTRA_CFG = dict(steps=1000, tol=1e-3, init_scale=0.3, log_every=50)  # seeds 0-2 stop at different steps (805-1000)
+
+
+def numpy_matrices(params, problem) -> dict:
+    """Z (without bias), H_l, sigma(H_l) (ReLU, l >= 2), W_l from the parameters, by the definitions of docs/conventions.md."""
+    relu = problem.activation == "relu"
+    Ws = [np.asarray(w, np.float64) for w in params.W]
+    H = [np.asarray(params.H, np.float64)]
+    for W in Ws[:-1]:
+        x = np.maximum(H[-1], 0) if relu and len(H) > 1 else H[-1]
+        H.append(W @ x)
+    out = {"Z": Ws[-1] @ (np.maximum(H[-1], 0) if relu and len(H) > 1 else H[-1])}
+    for l, h in enumerate(H, start=1):
+        out[f"H{l}"] = h
+        if relu and l > 1:
+            out[f"sigma_H{l}"] = np.maximum(h, 0)
+    out.update({f"W{l}": w for l, w in enumerate(Ws, start=1)})
+    return out
+
+
+def assert_spectra_of(row: dict, params, problem):
+    """Each recorded row equals numpy's singular values of the same matrix to 1e-12 of its largest."""
+    mats = numpy_matrices(params, problem)
+    for k, s in row.items():
+        want = np.linalg.svd(mats[k], compute_uv=False)
+        assert s.shape == want.shape, k
+        assert np.max(np.abs(s - want)) <= 1e-12 * want[0], (k, s, want)
+
+
+# ReLU CE moves slower: a looser tolerance, so that its members stop at different steps too
+@pytest.mark.parametrize("loss,act,which,tol", [("ce", "linear", "layers", 1e-3), ("mse", "relu", "layers", 1e-3),
+                                                ("mse", "linear", "output", 1e-3), ("ce", "relu", "output", 1.2e-3)])
+def test_recorded_spectra_are_those_of_the_points_of_the_run(loss, act, which, tol):
+    """First row: the start; last row: the end point; rows at steps 0, k, 2k, ...; a batch member equals its run alone."""
+    p = dufm.Problem(loss=loss, activation=act, **TINY)
+    cfg = SolverConfig(spectra=which, **{**SPECTRA_CFG, "tol": tol})
+    seeds = [0, 1, 2]
+    batch = solve(p, cfg, seeds=seeds)
+    starts = initial_params(p, seeds, cfg)
+    names = ["Z"] + (["H1", "H2"] + (["sigma_H2"] if act == "relu" else []) + ["W1", "W2"] if which == "layers" else [])
+    assert len({r.steps for r in batch}) > 1  # members stop at different steps: the frozen ones keep their record
+    for i, r in enumerate(batch):
+        h = r.history
+        assert list(h.sv) == names and list(h.sv) == [k for k in analyse(r.params, p).singular_values if k in h.sv]
+        T = len(h.step)
+        assert all(s.shape == (T, min(numpy_matrices(r.params, p)[k].shape)) for k, s in h.sv.items())
+        np.testing.assert_array_equal(h.step[:-1], 50 * np.arange(T - 1))
+        assert h.step[-1] == r.steps and h.step[-1] > h.step[-2]
+        assert_spectra_of({k: s[-1] for k, s in h.sv.items()}, r.params, p)
+        assert_spectra_of({k: s[0] for k, s in h.sv.items()}, starts.member(i), p)
+        assert all(np.all(np.isfinite(s)) for s in h.sv.values())
+        alone = solve(p, cfg, seeds=[r.seed])[0]
+        assert alone.steps == r.steps
+        for k, s in h.sv.items():
+            assert np.max(np.abs(alone.history.sv[k] - s)) <= 1e-12 * np.max(s), k
+
+
+def test_recorded_spectra_of_a_vmapped_batch_equal_the_runs_alone():
+    """Under vmap the loop runs on for every member until the last stops: a stopped member's record must end where it
+    ended (the map path, one device and sharded, is covered above)."""
+    p = dufm.Problem(loss="ce", activation="linear", **TINY)
+    cfg = SolverConfig(spectra="layers", **SPECTRA_CFG)
+    mapped = solve(p, cfg, seeds=[0, 1, 2])
+    for devices in (jax.local_devices()[:1], None):
+        vmapped = solve(p, cfg, seeds=[0, 1, 2], batching="vmap", devices=devices)
+        assert len({r.steps for r in vmapped}) > 1
+        for a, b in zip(mapped, vmapped):
+            np.testing.assert_array_equal(a.history.step, b.history.step)
+            for k, s in a.history.sv.items():
+                assert np.max(np.abs(b.history.sv[k] - s)) <= 1e-12 * np.max(s), k
+            assert_spectra_of({k: s[-1] for k, s in b.history.sv.items()}, b.params, p)
+
+
+def test_recording_spectra_leaves_the_run_unchanged_bit_for_bit():
+    """spectra = none is the solver as it was (no record); recording changes no number of the run itself."""
+    p = dufm.Problem(loss="ce", activation="linear", **TINY)
+    plain = solve(p, SolverConfig(**SPECTRA_CFG), seeds=[0, 1, 2])
+    recorded = solve(p, SolverConfig(spectra="layers", **SPECTRA_CFG), seeds=[0, 1, 2])
+    for a, b in zip(plain, recorded):
+        assert a.history.sv == {} and len(b.history.sv) == 5
+        assert (a.status, a.steps, a.loss, a.grad_norm) == (b.status, b.steps, b.loss, b.grad_norm)
+        for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
+            np.testing.assert_array_equal(x, y)
+        for x, y in zip(a.history[:4], b.history[:4]):
+            np.testing.assert_array_equal(x, y)
+
+
+def test_a_diverged_run_keeps_its_recorded_spectra():
+    p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
+    r = solve(p, SolverConfig(lr=50.0, steps=10_000, init_scale=0.3, log_every=10, spectra="output"), seeds=[0])[0]
+    assert r.diverged and r.params is None
+    sv = r.history.sv["Z"]
+    assert sv.shape == (len(r.history.step), 4) and np.all(np.isfinite(sv[0]))
+    assert_spectra_of({"Z": sv[0]}, initial_params(p, [0], SolverConfig(init_scale=0.3)).member(0), p)
+
+
+def test_the_spectra_record_is_bounded():
+    from dufm.budget import history_rows, memory_bytes
+    from dufm.solve import MAX_SPECTRUM_VALUES, layout
+
+    p = dufm.Problem(classes=10, per_class=100, width=500, depth=3)  # layers: 10 + 3 x 500 + 500 + 500 + 10 values a record
+    cfg = SolverConfig(steps=100_000, log_every=10, spectra="layers")
+    with pytest.raises(ValueError, match=r"log_every must be >= 25 to record spectra = 'layers' of this problem "
+                                         r"over 100000 steps \(2520 singular values a record"):
+        layout(p.architecture, cfg, 1)
+    assert history_rows(100_000, 25) * 2520 <= MAX_SPECTRUM_VALUES < history_rows(100_000, 24) * 2520  # 25 is the least
+    layout(p.architecture, SolverConfig(steps=100_000, log_every=25, spectra="layers"), 1)
+    layout(p.architecture, SolverConfig(steps=100_000, log_every=10), 1)  # nothing recorded, nothing to bound
+    # the memory estimate holds the record: 8 bytes per singular value per row, per run
+    extra = memory_bytes(p.architecture, "gd", 1000, 10, 3, 1, "layers") - memory_bytes(p.architecture, "gd", 1000, 10, 3, 1)
+    assert extra == 8 * 3 * 128 * 2520
+
+
+def test_a_record_too_wide_for_any_interval_names_spectra(monkeypatch):
+    import sys
+
+    solve_module = sys.modules["dufm.solve"]  # dufm.solve is the function (dufm/__init__.py)
+    p = dufm.Problem(**TINY)  # layers: 3 + 4 + 4 + 4 + 3 = 18 values a record
+    monkeypatch.setattr(solve_module, "MAX_SPECTRUM_VALUES", 35)  # not two rows of 18
+    with pytest.raises(ValueError, match=r"spectra must be 'output' or 'none' for this problem: 'layers' records 18 singular"):
+        solve_module.layout(p.architecture, SolverConfig(steps=10, spectra="layers"), 1)
+    solve_module.layout(p.architecture, SolverConfig(steps=10, spectra="output"), 1)

@@ -232,3 +232,59 @@ def test_every_experiment_config_expands_and_names_known_figures(path):
 
 def test_the_experiment_configs_are_found():
     assert len(EXPERIMENTS) >= 15  # a moved experiments/ folder must not make the test above collect nothing
+
+
+def test_recorded_spectra_are_stored_beside_the_run_and_loaded_with_it(tmp_path):
+    """spectra = "output": history_sv_Z (T x K) in the .npz (not the JSON), back in the loaded record; a diverged run keeps
+    its record but is no result; a run whose arrays lack or change the record is set aside."""
+    import shutil
+    import warnings
+
+    from dufm.records import RunRecord
+    from dufm.store import StoreWarning
+
+    config = write_sweep(tmp_path, "s.toml", seeds=2, solver={"spectra": "output"}, grid={"lr": [0.5, 200.0]})
+    out = tmp_path / "out"
+    assert run_sweep(load_config(config), out=out).status["diverged"] == 2
+    res = load_results(out)
+    assert len(res.results()) == 2 and len(res.diverged) == 2
+    for rec in res.records:
+        assert rec.solver.spectra == "output" and rec.solver.to_dict()["spectra"] == "output"
+        arrays = res.arrays(rec)
+        sv = arrays["history_sv_Z"]
+        assert sv.shape == (len(rec.history.step), 3) and list(rec.history.sv) == ["Z"]
+        np.testing.assert_array_equal(rec.history.sv["Z"], sv)
+        doc = json.loads((out / "runs" / f"{rec.key}.json").read_text())
+        assert "sv" not in doc["history"] and doc["config"]["solver"]["spectra"] == "output"
+        again = RunRecord.from_dict(rec.to_dict())  # the full document carries them
+        np.testing.assert_array_equal(again.history.sv["Z"], sv)
+        if rec.diverged:
+            assert "H" not in arrays and np.all(np.isfinite(sv[0]))
+        else:
+            s = rec.analysis.singular_values["Z"]
+            assert np.max(np.abs(sv[-1] - s)) <= 1e-12 * s[0]
+    # the same grid without spectra has other keys; a solver config at the default says nothing of spectra
+    plain = expand(load_config(write_sweep(tmp_path, "p.toml", seeds=2, grid={"lr": [0.5, 200.0]})))
+    assert not {s.key for s in plain} & {r.key for r in res.records}
+    assert all("spectra" not in s.solver.to_dict() for s in plain)
+    # damaged: the record of spectra missing, or another run's
+    finished = [r.key for r in res.results()]
+    for key, damage in zip(finished, ("missing", "other run's")):
+        path = out / "runs" / f"{key}.npz"
+        with np.load(path) as z:
+            arrays = dict(z)
+        if damage == "missing":
+            del arrays["history_sv_Z"]
+        else:
+            arrays["history_sv_Z"] = arrays["history_sv_Z"][:-1]
+        np.savez(path, **arrays)
+    with pytest.warns(StoreWarning) as caught:
+        res = load_results(out)
+    said = sorted(str(w.message) for w in caught)
+    assert len(said) == 2 and len(res.results()) == 0
+    assert any("recorded spectra []" in m for m in said) and any("(history_sv_Z)" in m for m in said), said
+    shutil.rmtree(out / "damaged")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        assert run_sweep(load_config(config), out=out).ran == 2  # run again, and stored whole
+    assert len(load_results(out).results()) == 2

@@ -45,11 +45,25 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
         lines.append("  singular values [rank]:")
         for k, s in a.singular_values.items():
             lines.append(f"    {k:9s} [{a.rank[k]:3d}] {singular_values(s)}")
+        if "Z" in rec.history.sv:
+            lines.append(spectral_line(rec, cfg.log_every, rank_tol))
         lines.append("  NC metrics:        nc1   nc1_trace     nc2_etf      nc2_of         nc3")
         for k, m in a.nc.items():
             cells = " ".join(f"{v:11.3e}" if v is not None else f"{'-':>11s}" for v in (m.nc1, m.nc1_trace, m.nc2_etf, m.nc2_of, m.nc3))
             lines.append(f"    {k:9s} {cells}")
     return lines
+
+
+def spectral_line(rec, log_every: int, rank_tol: float) -> str:
+    """When each singular value of Z switched on or died over the run (:func:`dufm.geometry.spectral_events`)."""
+    from ..geometry import spectral_events
+
+    steps = rec.history.step
+    on, off = spectral_events(rec.history.sv["Z"], rank_tol, rec.analysis.thresholds.zero_tol)
+    said = [f"σ_{i + 1} on at {steps[r]}" for i, r in enumerate(on) if r >= 0]
+    said += [f"σ_{i + 1} dies at {steps[r]}" for i, r in enumerate(off) if r >= 0]
+    return (f"  spectra recorded every {log_every} steps ({', '.join(rec.history.sv)}; {len(steps)} records); Z: "
+            + ("; ".join(said) or "no singular value switches on or dies"))
 
 
 def analyse_report(a) -> list[str]:
