@@ -52,7 +52,7 @@ def run(args) -> int:
     from ..store import plain
 
     problem = flags.build(Problem, args)
-    cfg = flags.build(SolverConfig, args).resolved(problem.dtype)
+    cfg = flags.build(SolverConfig, args).resolved(problem.dtype, problem.finite_optimum)
     th = flags.build(Thresholds, args)
     # --seeds is a count here (the library takes the seeds themselves)
     seeds = range(args.seed, args.seed + check_int("seeds", args.seeds, 1))

@@ -27,9 +27,10 @@ def problem_line(problem: Problem) -> str:
 def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, rank_tol: float) -> list[str]:
     """``dufm solve``'s text: the problem, the solver, the closed forms, and per run its stop reason, spectra and NC metrics."""
     s_h, s_w = cfg.init_scales()
+    threshold = "" if cfg.loss_threshold is None else f" loss<={cfg.loss_threshold:g}"
     lines = [problem_line(problem),
-             f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g} init={cfg.init} scales H={s_h:g} W={s_w:g}; "
-             f"{seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
+             f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g}{threshold} init={cfg.init} "
+             f"scales H={s_h:g} W={s_w:g}; {seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
     refs = {k: v["loss"] for k, v in theory.items() if v.get("loss") is not None}
     lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
     for rec in records:
@@ -37,7 +38,8 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
         if rec.diverged:
             lines.append(f"seed {rec.seed}: DIVERGED at step {rec.steps} (non-finite or exploding loss); no result stored")
             continue
-        stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit"}[rec.status]
+        stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit",
+                "loss_threshold": f"reached the loss threshold (loss <= {cfg.loss_threshold:g})"}[rec.status]
         lines.append(f"seed {rec.seed}: {stop} after {rec.steps} steps; loss {rec.loss:.15g}, |grad| {rec.grad_norm:.3e}")
         a = rec.analysis
         gaps = ", ".join(f"{k} {rec.loss - v:+.3e}" for k, v in refs.items())
@@ -221,7 +223,8 @@ class Progress:
     def finish(self, result):
         if result.ran:
             c = result.status
-            self._write(f"done: {result.total} runs in {result.path}: {c['converged']} converged, {c['max_steps']} hit the step limit, "
+            reached = f"{c['loss_threshold']} reached the loss threshold, " if c.get("loss_threshold") else ""
+            self._write(f"done: {result.total} runs in {result.path}: {c['converged']} converged, {reached}{c['max_steps']} hit the step limit, "
                         f"{c['diverged']} diverged (summary.csv)\n")
 
 
