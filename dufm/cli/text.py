@@ -25,14 +25,25 @@ def problem_line(problem: Problem) -> str:
 
 
 def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, rank_tol: float) -> list[str]:
-    """``dufm solve``'s text: the problem, the solver, the closed forms, and per run its stop reason, spectra and NC metrics."""
+    """``dufm solve``'s text: the problem, the solver, the closed forms, and per run its stop reason, spectra and NC metrics.
+
+    A problem with a factor's decay 0 gets no closed-form comparison (they need every lambda > 0), and one without a
+    finite optimum no solution type; both get the scale-free quantities (:class:`dufm.geometry.Normalised`).
+    """
     s_h, s_w = cfg.init_scales()
     threshold = "" if cfg.loss_threshold is None else f" loss<={cfg.loss_threshold:g}"
     lines = [problem_line(problem),
              f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g}{threshold} init={cfg.init} "
              f"scales H={s_h:g} W={s_w:g}; {seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
     refs = {k: v["loss"] for k, v in theory.items() if v.get("loss") is not None}
-    lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
+    if problem.penalised:
+        lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
+    elif problem.finite_optimum:
+        lines.append("closed forms: none (unregularised MSE: the minimum is 0, at Z = Y, reached by many factorisations)")
+    else:
+        what = "unregularised" if problem.unregularised else "a factor's decay is 0"
+        lines.append(f"closed forms: none ({what}: the loss tends to 0 only as ||Z|| grows without bound, so there is no "
+                     "finite optimum and no solution type; scale-free quantities below)")
     for rec in records:
         lines.append("")
         if rec.diverged:
@@ -42,8 +53,12 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
                 "loss_threshold": f"reached the loss threshold (loss <= {cfg.loss_threshold:g})"}[rec.status]
         lines.append(f"seed {rec.seed}: {stop} after {rec.steps} steps; loss {rec.loss:.15g}, |grad| {rec.grad_norm:.3e}")
         a = rec.analysis
-        gaps = ", ".join(f"{k} {rec.loss - v:+.3e}" for k, v in refs.items())
-        lines.append(f"  solution type: {a.solution_type} (rank Z = {a.rank['Z']}, rank tol {rank_tol:g}); loss - closed form: {gaps}")
+        if a.solution_type is not None:
+            gaps = ", ".join(f"{k} {rec.loss - v:+.3e}" for k, v in refs.items()) if problem.penalised else ""
+            lines.append(f"  solution type: {a.solution_type} (rank Z = {a.rank['Z']}, rank tol {rank_tol:g})"
+                         + (f"; loss - closed form: {gaps}" if gaps else ""))
+        if a.normalised is not None:
+            lines += normalised_lines(a.normalised, problem, a.rank["Z"], rank_tol)
         lines.append("  singular values [rank]:")
         for k, s in a.singular_values.items():
             lines.append(f"    {k:9s} [{a.rank[k]:3d}] {singular_values(s)}")
@@ -52,6 +67,14 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
             cells = " ".join(f"{v:11.3e}" if v is not None else f"{'-':>11s}" for v in (m.nc1, m.nc1_trace, m.nc2_etf, m.nc2_of, m.nc3))
             lines.append(f"    {k:9s} {cells}")
     return lines
+
+
+def normalised_lines(n, problem, rank_z: int, rank_tol: float) -> list[str]:
+    """The scale-free quantities of an end point (:class:`dufm.geometry.Normalised`), two lines."""
+    pm = "" if n.parameter_margin is None else f", margin / ||theta||^{problem.depth + 1} {n.parameter_margin:.6g}"
+    return [f"  scale-free: ||Z||_F {n.frobenius_norm:.6g}; effective rank {n.effective_rank:.4f} (K-1 = {problem.classes - 1}), "
+            f"stable rank {n.stable_rank:.4f}, rank Z = {rank_z} (rank tol {rank_tol:g}); margin / ||Z||_F {n.margin:.6g}{pm}",
+            f"  sigma_i(Z) / ||Z||_F: {singular_values(n.singular_values)}"]
 
 
 def analyse_report(a) -> list[str]:
