@@ -11,7 +11,12 @@ and ``.pdf``). Figure names:
 * ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
 * ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field
-* ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts
+* ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts (refused for runs
+                             without a solution type: a problem without a finite optimum, e.g. CE at λ = 0)
+* ``effective_rank_vs_<field>`` mean effective rank of Z (Roy & Vetterli) vs a grid field: the
+                             implicit low-rank bias of depth at λ = 0 (Garrod, Keating & Thrampoulidis 2026)
+* ``p_full_rank_vs_<field>`` fraction of runs whose Z keeps full rank (K − 1; K for MSE without bias) vs a
+                             grid field, with run counts: NC's basin where there is no solution type
 * ``normalised_sv_vs_depth`` sigma_i(Z)/||Z||_F vs depth L (log axis): Garrod & Keating Thm 3
 * ``theory_ce_ratio``        closed-form low-rank / DNC loss ratio vs K for L = 1..6 (linear CE)
 * ``theory_ce_region``       (K, L) where DNC is not optimal (linear CE), with Thm 1's boundary
@@ -42,6 +47,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import theory
+from .geometry import effective_rank
 from .problem import Problem
 from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS
 
@@ -84,8 +90,21 @@ def _run_tag(rec: RunRecord, fields) -> str:
     return ", ".join([f"seed {rec.seed}"] + [f"{short.get(f, f)}={_hashable(rec.grid_value(f))}" for f in fields])
 
 
+def _kind(rec: RunRecord) -> str:
+    """The solution type, or for a run without one (no finite optimum) its effective rank."""
+    if rec.solution_type is not None:
+        return str(rec.solution_type)
+    return f"eff. rank {_effective_rank(rec):.2f}"
+
+
+def _effective_rank(rec: RunRecord) -> float:
+    """The effective rank of Z: the record's scale-free one where it has it, else from the singular values of Z."""
+    n = rec.analysis.normalised
+    return n.effective_rank if n is not None else effective_rank(rec.analysis.singular_values["Z"])
+
+
 def _run_label(rec: RunRecord, fields) -> str:
-    return f"{_run_tag(rec, fields)}: {rec.solution_type}" + (" (step limit)" if _limited(rec) else "")
+    return f"{_run_tag(rec, fields)}: {_kind(rec)}" + (" (step limit)" if _limited(rec) else "")
 
 
 def _first(recs: list, limit: int) -> tuple[list, str]:
@@ -179,7 +198,7 @@ def logit_heatmaps(results, opts):
         M = rec.analysis.class_mean_logits
         v = np.max(np.abs(M))
         im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v)
-        ax.set_title(f"{_run_tag(rec, fields)}{' (step limit)' if _limited(rec) else ''}\n{rec.solution_type}, "
+        ax.set_title(f"{_run_tag(rec, fields)}{' (step limit)' if _limited(rec) else ''}\n{_kind(rec)}, "
                      f"{_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
         ax.set_xlabel("class k (column = mean logit vector)")
         ax.set_ylabel("logit of class")
@@ -334,6 +353,11 @@ def rank_vs(results, opts, field):
 
 
 def p_dnc_vs(results, opts, field):
+    untyped = [r for r in results.results() if r.solution_type is None]
+    if untyped:
+        raise ValueError(f"figure p_dnc_vs_{field} counts runs by solution type, and {_plural(len(untyped), 'run')} of "
+                         f"{results.path} have none (a factor's decay is 0: no finite optimum, e.g. CE at λ = 0); "
+                         f"draw effective_rank_vs_{field} or p_full_rank_vs_{field} instead")
     series = _series(results, field, f"p_dnc_vs_{field}")
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
@@ -350,6 +374,52 @@ def p_dnc_vs(results, opts, field):
     if len(series) > 1:
         ax.legend(fontsize=7)
     _title(fig, results, f"P(DNC) vs {field} (labels: DNC runs / runs)")
+    return fig
+
+
+def effective_rank_vs(results, opts, field):
+    series = _series(results, field, f"effective_rank_vs_{field}")
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    for label, groups in series.items():
+        xs = list(groups)
+        er = [np.array([_effective_rank(r) for r in groups[x]]) for x in xs]
+        ax.errorbar(xs, [e.mean() for e in er], yerr=[e.std() for e in er], fmt="o-", capsize=3, label=label or None)
+        for x, e in zip(xs, er):
+            ax.annotate(f"n={len(e)}{_limit_note(groups[x])}", (x, e.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
+    K = {r.problem.classes for r in results.results()}
+    for k in sorted(K):
+        ax.axhline(k - 1, color="k", ls=":", lw=1, label=f"K − 1 = {k - 1} (simplex / NC)")
+    _field_axis(ax, field)
+    ax.set_ylabel("effective rank of Z, mean ± std over runs")
+    ax.legend(fontsize=7)
+    _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z vs {field}")
+    return fig
+
+
+def _full_rank(rec: RunRecord) -> int:
+    p = rec.problem
+    return p.classes if (p.loss == "mse" and p.bias == "none") else p.classes - 1
+
+
+def p_full_rank_vs(results, opts, field):
+    series = _series(results, field, f"p_full_rank_vs_{field}")
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    for label, groups in series.items():
+        xs = list(groups)
+        k = [sum(r.analysis.rank["Z"] >= _full_rank(r) for r in groups[x]) for x in xs]
+        n = [len(groups[x]) for x in xs]
+        ax.plot(xs, [a / b for a, b in zip(k, n)], "o-", label=label or None)
+        for x, a, b in zip(xs, k, n):
+            ax.annotate(f"{a}/{b}{_limit_note(groups[x])}", (x, a / b), fontsize=7, xytext=(3, 4), textcoords="offset points")
+    _field_axis(ax, field)
+    ax.set_ylim(-0.05, 1.1)
+    ax.set_ylabel("fraction of runs with rank Z = K − 1 (full)")
+    if len(series) > 1:
+        ax.legend(fontsize=7)
+    tol = results.results()[0].analysis.thresholds.rank_tol
+    _title(fig, results, f"runs ending with Z of full rank vs {field} (σ_i > {tol} σ_1; labels: full-rank runs / runs)")
     return fig
 
 
@@ -446,30 +516,37 @@ FIGURES = {
 }
 
 
+# the figures over a grid field, by the prefix of their name
+PREFIXES = {"effective_rank_vs_": effective_rank_vs, "p_full_rank_vs_": p_full_rank_vs, "rank_vs_": rank_vs,
+            "p_dnc_vs_": p_dnc_vs}
+
+
 def figure(results: Results | None, name: str, opts: dict) -> Figure:
     """Draw one named figure (see the module docstring) with options ``opts``."""
-    run_based = name in RUN_FIGURES or name.startswith(("rank_vs_", "p_dnc_vs_"))
+    run_based = name in RUN_FIGURES or name.startswith(tuple(PREFIXES))
     if run_based and results is not None and not results.results():
         raise ValueError(f"figure {name} draws finished runs, and {results.path} has none "
                          f"({_plural(len(results.diverged), 'diverged run')})")
-    for prefix, fn in (("rank_vs_", rank_vs), ("p_dnc_vs_", p_dnc_vs)):
+    for prefix, fn in PREFIXES.items():
         if name.startswith(prefix):
             return fn(results, opts, name[len(prefix):])
     if name not in FIGURES:
-        raise ValueError(f"figure must be one of {sorted(FIGURES) + ['rank_vs_<field>', 'p_dnc_vs_<field>']}, got {name!r}")
+        raise ValueError(f"figure must be one of {sorted(FIGURES) + [p + '<field>' for p in PREFIXES]}, got {name!r}")
     return FIGURES[name](results, opts)
 
 
 def default_figures(results: Results) -> list[str]:
-    """The figures that fit a sweep: its runs' curves and spectra, and the rank and P(DNC) over every field it varied."""
+    """The figures that fit a sweep: its runs' curves and spectra, and the rank and P(DNC) over every field it varied
+    (for runs without a solution type, the effective rank and the fraction of full-rank runs instead of P(DNC))."""
     recs = results.results()
     if not recs:
         return []
     names = ["loss_curves", "singular_values", "nc1_curves", "logit_heatmaps"]
     if any("dnc" in _ref_losses(r) for r in recs[:1]):
         names.append("loss_vs_dnc")
+    typed = all(r.solution_type is not None for r in recs)
     for field in varied(results):
-        names += [f"rank_vs_{field}", f"p_dnc_vs_{field}"]
+        names += [f"rank_vs_{field}"] + ([f"p_dnc_vs_{field}"] if typed else [f"effective_rank_vs_{field}", f"p_full_rank_vs_{field}"])
     return names
 
 

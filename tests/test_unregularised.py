@@ -1,6 +1,6 @@
 """The unregularised model (lambda = 0, Garrod, Keating & Thrampoulidis 2026): which problems have a finite optimum, the
 loss-threshold stop rule against a step-by-step GD loop, the scale-free quantities against independent numpy
-computations, no solution type where there is no optimum, diverged runs, bad input and the stored records
+computations, no solution type where there is no optimum, diverged runs, bad input, the stored records and the figures
 (float64 throughout)."""
 
 import json
@@ -12,7 +12,8 @@ import pytest
 from helpers import run_cli, sweep_toml, write_sweep
 from scipy.stats import entropy
 
-from dufm.geometry import analyse, effective_rank, margins, stable_rank
+from dufm import plots
+from dufm.geometry import Thresholds, analyse, effective_rank, margins, stable_rank
 from dufm.objective import objective
 from dufm.problem import Problem
 from dufm.records import RunRecord, load_results
@@ -299,3 +300,48 @@ def test_cli_sweep_config_with_a_bad_loss_threshold_is_exit_2_and_one_line(capsy
     code, out, err = run_cli(capsys, ["sweep", str(path), "--out", str(tmp_path / "out")])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "loss_threshold" in err and "Traceback" not in err
     assert not (tmp_path / "out").exists()
+
+
+# ---------------------------------------------------------------------------
+# figures of unregularised sweeps
+
+
+@pytest.fixture(scope="module")
+def zero(tmp_path_factory):
+    root = tmp_path_factory.mktemp("zero")
+    cfg = dict(name="zero", seeds=2, problem=dict(classes=4, per_class=2, width=5, loss="ce", weight_decay=0.0),
+               solver=dict(steps=300, log_every=100, init_scale=0.3),
+               grid=[{"depth": [1, 2, 3], "lr": 0.5}, {"depth": 2, "lr": 300.0}])  # lr 300 diverges
+    out = run_sweep(load_config(write_sweep(root, "z.toml", **cfg)), out=root / "out")
+    assert out.status["diverged"] == 2
+    return load_results(root / "out")
+
+
+def _drawn(fig) -> dict:
+    ax = fig.axes[0]
+    line = ax.containers[0].lines[0] if ax.containers else ax.lines[0]
+    return {int(x): y for x, y in line.get_xydata()}
+
+
+def test_p_dnc_refuses_runs_without_a_solution_type(zero):
+    with pytest.raises(ValueError, match=r"p_dnc_vs_depth counts runs by solution type, and 6 runs of .* have none .*"
+                                         r"draw effective_rank_vs_depth or p_full_rank_vs_depth instead"):
+        plots.figure(zero, "p_dnc_vs_depth", {})
+    names = plots.default_figures(zero)
+    assert names[-3:] == ["rank_vs_depth", "effective_rank_vs_depth", "p_full_rank_vs_depth"] and not any("p_dnc" in n for n in names)
+    figs = plots.figures(zero)  # the run figures label runs without a type by their effective rank
+    assert "eff. rank" in figs["singular_values"].legends[0].get_texts()[0].get_text()
+
+
+def test_effective_rank_and_full_rank_figures_draw_the_stored_spectra(zero):
+    groups = {}
+    for rec in zero.results():
+        groups.setdefault(rec.problem.depth, []).append(np.asarray(zero.arrays(rec)["sv_Z"]))
+    assert sorted(groups) == [1, 2, 3] and all(len(g) == 2 for g in groups.values())
+    drawn = _drawn(plots.figure(zero, "effective_rank_vs_depth", {}))
+    want = {L: np.mean([np.exp(entropy(s)) for s in g]) for L, g in groups.items()}
+    assert drawn.keys() == want.keys() and all(drawn[L] == pytest.approx(want[L], rel=1e-12) for L in want)
+    tol = Thresholds().rank_tol
+    drawn = _drawn(plots.figure(zero, "p_full_rank_vs_depth", {}))
+    want = {L: np.mean([np.sum(s > tol * s[0]) >= 3 for s in g]) for L, g in groups.items()}
+    assert drawn == pytest.approx(want, abs=1e-15)
