@@ -59,19 +59,23 @@ unregularised MSE problem, whose minimisers have Z = Y at any scale of the
 factors) is described by scale-free quantities instead, :class:`Normalised`
 (Garrod, Keating & Thrampoulidis 2026 study GD's direction, Z/||Z||_F):
 
-* ``singular_values`` sigma_i(Z)/||Z||_F (Z as for the solution type);
+* ``singular_values`` sigma_i(Z_c)/||Z_c||_F, with Z_c the logits the data term
+  sees (:func:`scale_free_logits`): for CE Z_c = (I - 11^T/K) Z, centred over
+  classes (CE and its margins ignore a constant added to a sample's logits,
+  and GD never moves that component of Z, a trace of the initialisation that
+  at lambda = 0 does not fade), for MSE Z (centred over samples with a bias);
 * ``effective_rank`` exp(-sum_i p_i log p_i), p_i = sigma_i / sum_j sigma_j
   (Roy & Vetterli 2007; 0 log 0 = 0): K - 1 for the simplex ETF, r for r equal
   singular values, between 1 and the rank otherwise;
-* ``stable_rank`` ||Z||_F^2 / ||Z||_2^2 (also K - 1 for the simplex);
-* ``margin`` min_i (z_{y_i,i} - max_{k != y_i} z_{k,i}) / ||Z||_F, the logits z
+* ``stable_rank`` ||Z_c||_F^2 / ||Z_c||_2^2 (also K - 1 for the simplex);
+* ``margin`` min_i (z_{y_i,i} - max_{k != y_i} z_{k,i}) / ||Z_c||_F, the logits z
   including the bias (negative while a sample is misclassified): the margin
-  of the direction Z/||Z||_F; 1/sqrt(n(K-1)) for the simplex Z = a S (x) 1_n^T;
+  of the direction Z_c/||Z_c||_F; 1/sqrt(n(K-1)) for the simplex Z = a S (x) 1_n^T;
 * ``parameter_margin`` the same minimum over ||theta||^(L+1), theta = (H_1,
   W_1, ..., W_L): the normalised margin of Lyu & Li (2020) of this
   (L+1)-homogeneous model, the quantity gradient flow on CE increases once
   every sample is classified; None with a bias (the model is then not homogeneous);
-* ``frobenius_norm`` ||Z||_F itself (it grows without bound under CE).
+* ``frobenius_norm`` ||Z_c||_F itself (it grows without bound under CE).
 """
 
 from __future__ import annotations
@@ -257,19 +261,36 @@ def margins(logits, counts) -> np.ndarray:
     return own - others.max(axis=0)
 
 
-def normalised(Z, sZ, params: Params, counts, bias=None) -> Normalised:
-    """The :class:`Normalised` quantities of logits ``Z`` (K, N; without bias), from ``sZ`` (singular values of Z as
-    the solution type reads it), the factors ``params`` (for ||theta||) and the bias (added to the logits of the margin)."""
-    fro = float(np.sqrt(np.sum(np.asarray(sZ, np.float64) ** 2)))
+def scale_free_logits(Z, problem: Problem) -> np.ndarray:
+    """The part of the logits Z (K, N; without bias) the data term sees, whose scale-free quantities are reported.
+
+    CE: Z_c = (I - 11^T/K) Z, centred over classes: the loss and every margin are unchanged by adding a constant to
+    a column's logits, and GD never moves that component (the CE gradient in Z has columns summing to 0, so 1^T W_L
+    keeps its initial value), so at lambda = 0 it is an imprint of the initialisation, not of training. MSE: Z, centred
+    over samples with a bias (which absorbs the constant part), as the solution type reads it.
+    """
+    Z = np.asarray(Z, np.float64)
+    if problem.loss == "ce":
+        return Z - Z.mean(axis=0, keepdims=True)
+    return Z - Z.mean(axis=1, keepdims=True) if problem.bias != "none" else Z
+
+
+def normalised(Z, params: Params, problem: Problem, bias=None) -> Normalised:
+    """The :class:`Normalised` quantities of logits ``Z`` (K, N; without bias): the spectrum of
+    :func:`scale_free_logits`, the margins of Z + b 1^T (``bias``) over its Frobenius norm and over ||theta||^(L+1)
+    (``params`` the factors)."""
+    X = scale_free_logits(Z, problem)
+    s = singular_values(X)
+    fro = float(np.sqrt(np.sum(s**2)))
     logits = np.asarray(Z, np.float64) + (0.0 if bias is None else np.asarray(bias, np.float64)[:, None])
-    gamma = float(np.min(margins(logits, counts)))
+    gamma = float(np.min(margins(logits, problem.counts)))
     pmargin = None
     if bias is None:
         theta2 = float(np.sum(np.asarray(params.H, np.float64) ** 2) + sum(np.sum(np.asarray(w, np.float64) ** 2) for w in params.W))
         pmargin = gamma / theta2 ** ((len(params.W) + 1) / 2) if theta2 > 0 else float("nan")
-    with np.errstate(invalid="ignore", divide="ignore"):
-        return Normalised(np.asarray(sZ, np.float64) / fro if fro > 0 else np.full(len(sZ), np.nan), effective_rank(sZ),
-                          stable_rank(sZ), gamma / fro if fro > 0 else float("nan"), pmargin, fro)
+    if fro == 0:
+        return Normalised(np.full(len(s), np.nan), 0.0, 0.0, float("nan"), pmargin, 0.0)
+    return Normalised(s / fro, effective_rank(s), stable_rank(s), gamma / fro, pmargin, fro)
 
 
 def class_means(F, counts) -> np.ndarray:
@@ -525,5 +546,5 @@ def analyse(params: Params, problem: Problem, th: Thresholds = Thresholds()) -> 
     hidden = [ranks[f"H{l}"] for l in range(1, L + 1)]
     scale_free = None
     if problem.unregularised or not problem.finite_optimum:
-        scale_free = normalised(Z, sZ, host, counts, bias)
+        scale_free = normalised(Z, host, problem, bias)
     return Analysis(sv, ranks, nc, class_means(Z, counts), solution_type(sZ, problem, th, hidden), th, scale_free)

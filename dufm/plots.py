@@ -16,8 +16,10 @@ and ``.pdf``). Figure names:
 * ``effective_rank_vs_<field>`` mean effective rank of Z (Roy & Vetterli) vs a grid field: the
                              implicit low-rank bias of depth at λ = 0 (Garrod, Keating & Thrampoulidis 2026)
 * ``p_full_rank_vs_<field>`` fraction of runs whose Z keeps full rank (K − 1; K for MSE without bias) vs a
-                             grid field, with run counts: NC's basin where there is no solution type
-* ``normalised_sv_vs_depth`` sigma_i(Z)/||Z||_F vs depth L (log axis): Garrod & Keating Thm 3
+                             grid field, with run counts: NC's basin where there is no solution type (the rank
+                             of the scale-free spectrum where a run has one: CE's class-centred logits)
+* ``normalised_sv_vs_depth`` sigma_i(Z)/||Z||_F vs depth L (log axis): Garrod & Keating Thm 3 (the scale-free
+                             spectrum where a run has one)
 * ``theory_ce_ratio``        closed-form low-rank / DNC loss ratio vs K for L = 1..6 (linear CE)
 * ``theory_ce_region``       (K, L) where DNC is not optimal (linear CE), with Thm 1's boundary
 * ``theory_srg_ratio``       L_SRG / L_DNC vs r for L in {3, 4, 5} (ReLU MSE, K = r(r-1)/2)
@@ -47,7 +49,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import theory
-from .geometry import effective_rank
+from .geometry import effective_rank, numerical_rank
 from .problem import Problem
 from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS
 
@@ -393,7 +395,7 @@ def effective_rank_vs(results, opts, field):
     _field_axis(ax, field)
     ax.set_ylabel("effective rank of Z, mean ± std over runs")
     ax.legend(fontsize=7)
-    _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z vs {field}")
+    _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z (CE at λ = 0: class-centred) vs {field}")
     return fig
 
 
@@ -402,13 +404,20 @@ def _full_rank(rec: RunRecord) -> int:
     return p.classes if (p.loss == "mse" and p.bias == "none") else p.classes - 1
 
 
+def _scale_free_rank(rec: RunRecord) -> int:
+    """The numerical rank of the record's scale-free spectrum (for CE the class-centred logits) where it has one,
+    else of Z, at the record's rank threshold."""
+    n, th = rec.analysis.normalised, rec.analysis.thresholds
+    return rec.analysis.rank["Z"] if n is None else numerical_rank(n.singular_values, th.rank_tol, 0.0)
+
+
 def p_full_rank_vs(results, opts, field):
     series = _series(results, field, f"p_full_rank_vs_{field}")
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
     for label, groups in series.items():
         xs = list(groups)
-        k = [sum(r.analysis.rank["Z"] >= _full_rank(r) for r in groups[x]) for x in xs]
+        k = [sum(_scale_free_rank(r) >= _full_rank(r) for r in groups[x]) for x in xs]
         n = [len(groups[x]) for x in xs]
         ax.plot(xs, [a / b for a, b in zip(k, n)], "o-", label=label or None)
         for x, a, b in zip(xs, k, n):
@@ -419,8 +428,17 @@ def p_full_rank_vs(results, opts, field):
     if len(series) > 1:
         ax.legend(fontsize=7)
     tol = results.results()[0].analysis.thresholds.rank_tol
-    _title(fig, results, f"runs ending with Z of full rank vs {field} (σ_i > {tol} σ_1; labels: full-rank runs / runs)")
+    _title(fig, results, f"runs ending with Z of full rank vs {field} (σ_i > {tol} σ_1; CE: class-centred Z; "
+                         "labels: full-rank runs / runs)")
     return fig
+
+
+def _normalised_spectrum(rec: RunRecord) -> np.ndarray:
+    """σ_i/‖σ‖: the record's scale-free spectrum (CE: class-centred Z) where it has one, else that of Z."""
+    if rec.analysis.normalised is not None:
+        return np.asarray(rec.analysis.normalised.singular_values)
+    s = np.asarray(rec.analysis.singular_values["Z"])
+    return s / np.linalg.norm(s)
 
 
 def normalised_sv_vs_depth(results, opts):
@@ -432,7 +450,7 @@ def normalised_sv_vs_depth(results, opts):
         K = groups[Ls[0]][0].problem.classes
         S = []
         for L in Ls:
-            sv = np.array([r.analysis.singular_values["Z"][:K] / np.linalg.norm(r.analysis.singular_values["Z"]) for r in groups[L]])
+            sv = np.array([_normalised_spectrum(r)[:K] for r in groups[L]])
             S.append(sv.mean(0))
         S = np.array(S)
         for i in range(S.shape[1]):

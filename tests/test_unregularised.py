@@ -12,8 +12,8 @@ import pytest
 from helpers import run_cli, sweep_toml, write_sweep
 from scipy.stats import entropy
 
-from dufm import plots
-from dufm.geometry import Thresholds, analyse, effective_rank, margins, stable_rank
+from dufm import plots, theory
+from dufm.geometry import Thresholds, analyse, effective_rank, margins, scale_free_logits, stable_rank
 from dufm.objective import objective
 from dufm.problem import Problem
 from dufm.records import RunRecord, load_results
@@ -75,6 +75,35 @@ def test_effective_and_stable_rank_against_independent_formulas(rng):
 def _margins_loop(Z, counts):
     y = np.repeat(np.arange(len(counts)), counts)
     return np.array([Z[y[i], i] - max(Z[k, i] for k in range(Z.shape[0]) if k != y[i]) for i in range(Z.shape[1])])
+
+
+def test_the_ce_scale_free_logits_ignore_a_constant_added_to_every_class_logit(rng):
+    p = Problem(**TINY, weight_decay=0.0)
+    Z = rng.standard_normal((3, 6))
+    shifted = Z + np.outer(np.ones(3), rng.standard_normal(6))
+    np.testing.assert_allclose(scale_free_logits(shifted, p), scale_free_logits(Z, p), rtol=0, atol=1e-14)
+    np.testing.assert_allclose(scale_free_logits(Z, p).sum(axis=0), 0, atol=1e-14)
+    np.testing.assert_array_equal(scale_free_logits(Z, Problem(**TINY, weight_decay=0.0, loss="mse")), Z)
+    centred = scale_free_logits(Z, Problem(**TINY, weight_decay=0.0, loss="mse", bias="free"))
+    np.testing.assert_allclose(centred, Z - Z.mean(axis=1, keepdims=True), rtol=0, atol=1e-15)
+
+
+@pytest.mark.parametrize("L", [1, 2, 3])
+def test_balanced_simplex_factors_have_the_closed_form_margins(L):
+    """Z = a S (x) 1_n^T from balanced factors (every factor with singular values (a sqrt n)^(1/m)): margin a,
+    ||Z||_F = a sqrt(n(K-1)), ||theta||^2 = m (K-1) (a sqrt n)^(2/m), so margin/||theta||^m = (m(K-1))^(-m/2) / sqrt n."""
+    K, n, a, m = 4, 2, 3.7, L + 1
+    U = np.linalg.qr(np.eye(K) - 1.0 / K)[0][:, : K - 1]
+    Y = np.kron(np.eye(K), np.ones((1, n)))
+    shape = dict(classes=K, per_class=n, width=5, depth=L)
+    params = theory.balanced_factors(U, np.full(K - 1, a * np.sqrt(n)), Y.T @ U / np.sqrt(n), Problem(**shape, weight_decay=0.1))
+    np.testing.assert_allclose(_forward(params, Problem(**shape)), a * np.kron(np.eye(K) - 1.0 / K, np.ones((1, n))), atol=1e-13)
+    got = analyse(params, Problem(**shape, weight_decay=0.0)).normalised
+    np.testing.assert_allclose(got.singular_values[: K - 1], 1 / np.sqrt(K - 1), rtol=1e-13)
+    assert got.effective_rank == pytest.approx(K - 1, rel=1e-12) and got.stable_rank == pytest.approx(K - 1, rel=1e-12)
+    assert got.margin == pytest.approx(1 / np.sqrt(n * (K - 1)), rel=1e-13)
+    assert got.parameter_margin == pytest.approx((m * (K - 1)) ** (-m / 2) / np.sqrt(n), rel=1e-12)
+    assert got.frobenius_norm == pytest.approx(a * np.sqrt(n * (K - 1)), rel=1e-13)
 
 
 def test_margins_against_a_loop_including_misclassified_samples(rng):
@@ -185,8 +214,9 @@ def test_a_ce_run_without_finite_optimum_reports_scale_free_quantities_and_no_so
     assert a.solution_type is None and rec.solution_type is None and rec.summary_row()["solution_type"] is None
     n = a.normalised
     Z = _forward(r.params, p)
-    s = np.linalg.svd(Z, compute_uv=False)
-    fro = np.linalg.norm(Z)
+    Zc = (np.eye(3) - 1 / 3) @ Z  # CE ignores the logits' constant part: the class-centred logits
+    s = np.linalg.svd(Zc, compute_uv=False)
+    fro = np.linalg.norm(Zc)
     logits = Z + (0.0 if r.params.b is None else np.asarray(r.params.b)[:, None])
     gamma = _margins_loop(logits, p.counts).min()
     assert gamma > 0  # every sample classified after 600 steps
@@ -200,6 +230,10 @@ def test_a_ce_run_without_finite_optimum_reports_scale_free_quantities_and_no_so
         assert n.parameter_margin == pytest.approx(gamma / np.linalg.norm(theta) ** (p.depth + 1), rel=1e-11)
     else:
         assert n.parameter_margin is None
+    if p.lambda_W[-1] == 0:  # why: GD never moves 1^T W_L (the CE gradient's columns sum to 0), so Z's constant part stays
+        start = initial_params(p, [1], cfg).member(0)
+        np.testing.assert_allclose(np.ones(3) @ r.params.W[-1], np.ones(3) @ start.W[-1], rtol=0, atol=1e-13)
+        assert np.linalg.norm(np.ones(3) @ r.params.W[-1]) > 0.1
     # the record's JSON carries them, without a solution type, and reads back the same
     doc = json.loads(json.dumps(rec.to_dict()))
     assert doc["solution_type"] is None and set(doc["normalised"]) == {"singular_values", "effective_rank", "stable_rank",
@@ -336,8 +370,10 @@ def test_p_dnc_refuses_runs_without_a_solution_type(zero):
 def test_effective_rank_and_full_rank_figures_draw_the_stored_spectra(zero):
     groups = {}
     for rec in zero.results():
-        groups.setdefault(rec.problem.depth, []).append(np.asarray(zero.arrays(rec)["sv_Z"]))
+        Z = _forward(zero.params(rec), rec.problem)
+        groups.setdefault(rec.problem.depth, []).append(np.linalg.svd(Z - Z.mean(axis=0), compute_uv=False))
     assert sorted(groups) == [1, 2, 3] and all(len(g) == 2 for g in groups.values())
+    assert any(np.sum(s > Thresholds().rank_tol * s[0]) < 3 for g in groups.values() for s in g)  # some lose a mode
     drawn = _drawn(plots.figure(zero, "effective_rank_vs_depth", {}))
     want = {L: np.mean([np.exp(entropy(s)) for s in g]) for L, g in groups.items()}
     assert drawn.keys() == want.keys() and all(drawn[L] == pytest.approx(want[L], rel=1e-12) for L in want)
