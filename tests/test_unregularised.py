@@ -318,7 +318,12 @@ def test_cli_reports_no_closed_form_and_no_solution_type_at_lambda_zero(capsys):
     code, out, _ = run_cli(capsys, SOLVE + ["--loss-threshold", "0.01"])
     assert code == 0
     assert "closed forms: none (unregularised" in out and "solution type:" not in out and "loss - closed form" not in out
-    assert "reached the loss threshold (loss <= 0.01)" in out and "effective rank" in out and "margin / ||Z||_F" in out
+    assert "reached the loss threshold (loss <= 0.01)" in out and "effective rank" in out and "margin / ||Z_c||_F" in out
+    code, out, _ = run_cli(capsys, SOLVE)  # the text of a run without a loss threshold
+    assert code == 0 and "hit the step limit after 400 steps" in out and "rank Z_c = " in out and "(NC: 2)" in out
+    code, out, _ = run_cli(capsys, SOLVE + ["--loss", "mse", "--depth", "1", "--steps", "20000"])
+    assert code == 0 and "closed forms: none (unregularised MSE" in out and "converged (|grad| <= 1e-10)" in out
+    assert "solution type: dnc" in out and "loss - closed form" not in out and "effective rank 3.0000 (NC: 3)" in out
 
 
 @pytest.mark.parametrize("value", ["-1", "nan", "inf"])

@@ -49,8 +49,10 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
         if rec.diverged:
             lines.append(f"seed {rec.seed}: DIVERGED at step {rec.steps} (non-finite or exploding loss); no result stored")
             continue
-        stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit",
-                "loss_threshold": f"reached the loss threshold (loss <= {cfg.loss_threshold:g})"}[rec.status]
+        if rec.status == "loss_threshold":
+            stop = f"reached the loss threshold (loss <= {cfg.loss_threshold:g})"
+        else:
+            stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit"}[rec.status]
         lines.append(f"seed {rec.seed}: {stop} after {rec.steps} steps; loss {rec.loss:.15g}, |grad| {rec.grad_norm:.3e}")
         a = rec.analysis
         if a.solution_type is not None:
@@ -58,7 +60,7 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
             lines.append(f"  solution type: {a.solution_type} (rank Z = {a.rank['Z']}, rank tol {rank_tol:g})"
                          + (f"; loss - closed form: {gaps}" if gaps else ""))
         if a.normalised is not None:
-            lines += normalised_lines(a.normalised, problem, a.rank["Z"], rank_tol)
+            lines += normalised_lines(a.normalised, problem, rank_tol)
         lines.append("  singular values [rank]:")
         for k, s in a.singular_values.items():
             lines.append(f"    {k:9s} [{a.rank[k]:3d}] {singular_values(s)}")
@@ -69,12 +71,20 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
     return lines
 
 
-def normalised_lines(n, problem, rank_z: int, rank_tol: float) -> list[str]:
-    """The scale-free quantities of an end point (:class:`dufm.geometry.Normalised`), two lines."""
+def normalised_lines(n, problem, rank_tol: float) -> list[str]:
+    """The scale-free quantities of an end point (:class:`dufm.geometry.Normalised`), two lines; Z_c is the part of Z
+    the data term sees (CE: centred over classes; MSE with a bias: over samples)."""
+    from ..geometry import numerical_rank
+
+    z = "Z" if (problem.loss == "mse" and problem.bias == "none") else "Z_c"
+    what = {"Z": "", "Z_c": " (Z_c = Z centred over classes)" if problem.loss == "ce" else " (Z_c = Z centred over samples)"}[z]
     pm = "" if n.parameter_margin is None else f", margin / ||theta||^{problem.depth + 1} {n.parameter_margin:.6g}"
-    return [f"  scale-free: ||Z||_F {n.frobenius_norm:.6g}; effective rank {n.effective_rank:.4f} (K-1 = {problem.classes - 1}), "
-            f"stable rank {n.stable_rank:.4f}, rank Z = {rank_z} (rank tol {rank_tol:g}); margin / ||Z||_F {n.margin:.6g}{pm}",
-            f"  sigma_i(Z) / ||Z||_F: {singular_values(n.singular_values)}"]
+    rank = numerical_rank(n.singular_values, rank_tol, 0.0)
+    full = problem.classes if z == "Z" else problem.classes - 1
+    return [f"  scale-free{what}: ||{z}||_F {n.frobenius_norm:.6g}; effective rank {n.effective_rank:.4f} "
+            f"(NC: {full}), stable rank {n.stable_rank:.4f}, rank {z} = {rank} (rank tol {rank_tol:g}); "
+            f"margin / ||{z}||_F {n.margin:.6g}{pm}",
+            f"  sigma_i({z}) / ||{z}||_F: {singular_values(n.singular_values)}"]
 
 
 def analyse_report(a) -> list[str]:
