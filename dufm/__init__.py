@@ -35,7 +35,7 @@ _WHERE = {
     "initialise": "init",
     "SolverConfig": "solve", "Status": "solve", "History": "solve", "Output": "solve", "Run": "solve", "run": "solve",
     "run_many": "solve", "solve": "solve",
-    "Analysis": "geometry", "SolutionType": "geometry", "Thresholds": "geometry", "analyse": "geometry",
+    "Analysis": "geometry", "Normalised": "geometry", "SolutionType": "geometry", "Thresholds": "geometry", "analyse": "geometry",
     "RunRecord": "records", "Results": "records", "load_results": "records",
     "SweepResult": "sweep", "run_sweep": "sweep",
     "use_cpu_cores": "devices", "use_compilation_cache": "cache",
@@ -81,7 +81,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from .cache import use_compilation_cache  # noqa: F401
     from .devices import use_cpu_cores  # noqa: F401
     from .features import FeatureAnalysis, analyse_features  # noqa: F401
-    from .geometry import Analysis, SolutionType, Thresholds, analyse  # noqa: F401
+    from .geometry import Analysis, Normalised, SolutionType, Thresholds, analyse  # noqa: F401
     from .init import initialise  # noqa: F401
     from .objective import data_loss, forward, objective, regulariser  # noqa: F401
     from .optimum import Optimum, OptimumConfig, optimum  # noqa: F401

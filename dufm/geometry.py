@@ -50,6 +50,32 @@ without bias and K - 1 otherwise:
 * ``dnc``      if rank(Z) = r_full and the nonzero singular values agree:
   sigma_r / sigma_1 >= 1 - equal_tol (default 1e-2);
 * ``other``    otherwise (full rank with unequal singular values).
+
+The solution type describes a minimiser's geometry, so it is given only for a
+problem whose objective attains its minimum (:attr:`Problem.finite_optimum`):
+with a factor's decay 0, CE drives ||Z|| to infinity and an end point is a
+point on the way, not an optimum; its type is None. Such a problem (and the
+unregularised MSE problem, whose minimisers have Z = Y at any scale of the
+factors) is described by scale-free quantities instead, :class:`Normalised`
+(Garrod, Keating & Thrampoulidis 2026 study GD's direction, Z/||Z||_F):
+
+* ``singular_values`` sigma_i(Z_c)/||Z_c||_F, with Z_c the logits the data term
+  sees (:func:`scale_free_logits`): for CE Z_c = (I - 11^T/K) Z, centred over
+  classes (CE and its margins ignore a constant added to a sample's logits,
+  and GD never moves that component of Z, a trace of the initialisation that
+  at lambda = 0 does not fade), for MSE Z (centred over samples with a bias);
+* ``effective_rank`` exp(-sum_i p_i log p_i), p_i = sigma_i / sum_j sigma_j
+  (Roy & Vetterli 2007; 0 log 0 = 0): K - 1 for the simplex ETF, r for r equal
+  singular values, between 1 and the rank otherwise;
+* ``stable_rank`` ||Z_c||_F^2 / ||Z_c||_2^2 (also K - 1 for the simplex);
+* ``margin`` min_i (z_{y_i,i} - max_{k != y_i} z_{k,i}) / ||Z_c||_F, the logits z
+  including the bias (negative while a sample is misclassified): the margin
+  of the direction Z_c/||Z_c||_F; 1/sqrt(n(K-1)) for the simplex Z = a S (x) 1_n^T;
+* ``parameter_margin`` the same minimum over ||theta||^(L+1), theta = (H_1,
+  W_1, ..., W_L): the normalised margin of Lyu & Li (2020) of this
+  (L+1)-homogeneous model, the quantity gradient flow on CE increases once
+  every sample is classified; None with a bias (the model is then not homogeneous);
+* ``frobenius_norm`` ||Z_c||_F itself (it grows without bound under CE).
 """
 
 from __future__ import annotations
@@ -121,6 +147,27 @@ class NCMetrics:
 
 
 @dataclass(frozen=True, eq=False)
+class Normalised:
+    """Scale-free quantities of the logits Z (module docstring): a problem without a finite optimum, or unregularised."""
+
+    singular_values: np.ndarray
+    effective_rank: float
+    stable_rank: float
+    margin: float
+    parameter_margin: float | None
+    frobenius_norm: float
+
+    def to_dict(self) -> dict:
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Normalised":
+        pm = d.get("parameter_margin")
+        return cls(np.asarray(d["singular_values"], np.float64), float(d["effective_rank"]), float(d["stable_rank"]),
+                   float(d["margin"]), None if pm is None else float(pm), float(d["frobenius_norm"]))
+
+
+@dataclass(frozen=True, eq=False)
 class Analysis:
     """Spectra, ranks, NC metrics and solution type of a parameter point (:func:`analyse`).
 
@@ -128,14 +175,18 @@ class Analysis:
     ``H1`` ... ``HL`` (pre-activations), ``sigma_H2`` ... (post-activations,
     ReLU only), ``W1`` ... ``WL``; ``nc`` by the feature matrices;
     ``class_mean_logits`` (K x K, column k = mean logit vector of class k).
+    ``solution_type`` is None for a problem without a finite optimum, and
+    ``normalised`` (:class:`Normalised`) is given for such a problem and for
+    an unregularised one (None otherwise, and in records stored before it).
     """
 
     singular_values: dict[str, np.ndarray]
     rank: dict[str, int]
     nc: dict[str, NCMetrics]
     class_mean_logits: np.ndarray
-    solution_type: SolutionType
+    solution_type: SolutionType | None
     thresholds: Thresholds
+    normalised: Normalised | None = None
 
     @property
     def hidden_rank(self) -> int:
@@ -143,14 +194,17 @@ class Analysis:
         return min(v for k, v in self.rank.items() if k.startswith("H"))
 
     def to_dict(self) -> dict:
-        return {
-            "solution_type": str(self.solution_type),
+        d = {
+            "solution_type": None if self.solution_type is None else str(self.solution_type),
             "rank": dict(self.rank),
             "singular_values": dict(self.singular_values),
             "nc": {k: m.to_dict() for k, m in self.nc.items()},
             "class_mean_logits": self.class_mean_logits,
             "thresholds": self.thresholds.to_dict(),
         }
+        if self.normalised is not None:  # absent otherwise: the records of regularised runs stay what they were
+            d["normalised"] = self.normalised.to_dict()
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Analysis":
@@ -159,8 +213,9 @@ class Analysis:
             rank={k: int(v) for k, v in d["rank"].items()},
             nc={k: NCMetrics.from_dict(m) for k, m in d["nc"].items()},
             class_mean_logits=np.asarray(d["class_mean_logits"], np.float64),
-            solution_type=SolutionType(d["solution_type"]),
+            solution_type=None if d["solution_type"] is None else SolutionType(d["solution_type"]),
             thresholds=Thresholds(**d["thresholds"]),
+            normalised=Normalised.from_dict(d["normalised"]) if d.get("normalised") is not None else None,
         )
 
 
@@ -209,6 +264,67 @@ def spectral_events(sv, rank_tol: float = 1e-3, zero_tol: float = 1e-12) -> Spec
     last = sv.shape[0] - 1 - np.argmax(changed[::-1], axis=0)  # the last such row of each column
     event = np.where(changed.any(axis=0), last + 1, -1)
     return SpectralEvents(np.where(counts[-1], event, -1), np.where(counts[-1], -1, event))
+
+
+def effective_rank(s) -> float:
+    """exp(-sum_i p_i log p_i) with p_i = s_i / sum_j s_j (Roy & Vetterli 2007), 0 log 0 = 0; 0 for no or zero ``s``."""
+    s = np.asarray(s, np.float64)
+    total = s.sum()
+    if s.size == 0 or total <= 0:
+        return 0.0
+    p = s[s > 0] / total
+    return float(np.exp(-np.sum(p * np.log(p))))
+
+
+def stable_rank(s) -> float:
+    """||X||_F^2 / ||X||_2^2 = sum_i s_i^2 / max_i s_i^2 from the singular values ``s``; 0 for no or zero ``s``."""
+    s = np.asarray(s, np.float64)
+    if s.size == 0 or s.max() <= 0:
+        return 0.0
+    return float(np.sum(s**2) / s.max() ** 2)
+
+
+def margins(logits, counts) -> np.ndarray:
+    """z_{y_i,i} - max_{k != y_i} z_{k,i} for every sample i: ``logits`` (K, N), columns ordered by class (``counts``)."""
+    Z = np.asarray(logits, np.float64)
+    y = np.repeat(np.arange(len(counts)), counts)
+    cols = np.arange(Z.shape[1])
+    own = Z[y, cols]
+    others = Z.copy()
+    others[y, cols] = -np.inf
+    return own - others.max(axis=0)
+
+
+def scale_free_logits(Z, problem: Problem) -> np.ndarray:
+    """The part of the logits Z (K, N; without bias) the data term sees, whose scale-free quantities are reported.
+
+    CE: Z_c = (I - 11^T/K) Z, centred over classes: the loss and every margin are unchanged by adding a constant to
+    a column's logits, and GD never moves that component (the CE gradient in Z has columns summing to 0, so 1^T W_L
+    keeps its initial value), so at lambda = 0 it is an imprint of the initialisation, not of training. MSE: Z, centred
+    over samples with a bias (which absorbs the constant part), as the solution type reads it.
+    """
+    Z = np.asarray(Z, np.float64)
+    if problem.loss == "ce":
+        return Z - Z.mean(axis=0, keepdims=True)
+    return Z - Z.mean(axis=1, keepdims=True) if problem.bias != "none" else Z
+
+
+def normalised(Z, params: Params, problem: Problem, bias=None) -> Normalised:
+    """The :class:`Normalised` quantities of logits ``Z`` (K, N; without bias): the spectrum of
+    :func:`scale_free_logits`, the margins of Z + b 1^T (``bias``) over its Frobenius norm and over ||theta||^(L+1)
+    (``params`` the factors)."""
+    X = scale_free_logits(Z, problem)
+    s = singular_values(X)
+    fro = float(np.sqrt(np.sum(s**2)))
+    logits = np.asarray(Z, np.float64) + (0.0 if bias is None else np.asarray(bias, np.float64)[:, None])
+    gamma = float(np.min(margins(logits, problem.counts)))
+    pmargin = None
+    if bias is None:
+        theta2 = float(np.sum(np.asarray(params.H, np.float64) ** 2) + sum(np.sum(np.asarray(w, np.float64) ** 2) for w in params.W))
+        pmargin = gamma / theta2 ** ((len(params.W) + 1) / 2) if theta2 > 0 else float("nan")
+    if fro == 0:
+        return Normalised(np.full(len(s), np.nan), 0.0, 0.0, float("nan"), pmargin, 0.0)
+    return Normalised(s / fro, effective_rank(s), stable_rank(s), gamma / fro, pmargin, fro)
 
 
 def class_means(F, counts) -> np.ndarray:
@@ -410,8 +526,11 @@ def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool 
     return replace(nc_from_stats(st, W, rank_tol, centred_duality, last), **_direct(F, counts, W, rank_tol, centred_duality, last))
 
 
-def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ranks=()) -> SolutionType:
-    """``dnc`` | ``low-rank`` | ``trivial`` | ``other`` from the singular values of Z (module docstring)."""
+def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ranks=()) -> SolutionType | None:
+    """``dnc`` | ``low-rank`` | ``trivial`` | ``other`` from the singular values of Z (module docstring); None for a
+    problem without a finite optimum."""
+    if not problem.finite_optimum:
+        return None
     sZ = np.asarray(sZ)
     if sZ.size == 0 or sZ[0] <= th.trivial_tol * np.sqrt(problem.samples):
         return SolutionType.TRIVIAL
@@ -454,4 +573,7 @@ def analyse(params: Params, problem: Problem, th: Thresholds = Thresholds()) -> 
     if problem.loss == "mse" and problem.bias != "none":
         sZ = singular_values(Z - Z.mean(axis=1, keepdims=True))
     hidden = [ranks[f"H{l}"] for l in range(1, L + 1)]
-    return Analysis(sv, ranks, nc, class_means(Z, counts), solution_type(sZ, problem, th, hidden), th)
+    scale_free = None
+    if problem.unregularised or not problem.finite_optimum:
+        scale_free = normalised(Z, host, problem, bias)
+    return Analysis(sv, ranks, nc, class_means(Z, counts), solution_type(sZ, problem, th, hidden), th, scale_free)

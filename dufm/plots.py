@@ -13,8 +13,15 @@ and ``.pdf``). Figure names:
                              with the step each sigma_i switches on or dies and the numerical rank over time
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
 * ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field
-* ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts and 95 % Wilson intervals
-* ``normalised_sv_vs_depth`` sigma_i(Z)/||Z||_F vs depth L (log axis): Garrod & Keating Thm 3
+* ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts and 95 % Wilson intervals (refused for runs
+                             without a solution type: a problem without a finite optimum, e.g. CE at λ = 0)
+* ``effective_rank_vs_<field>`` mean effective rank of Z (Roy & Vetterli) vs a grid field: the
+                             implicit low-rank bias of depth at λ = 0 (Garrod, Keating & Thrampoulidis 2026)
+* ``p_full_rank_vs_<field>`` fraction of runs whose Z keeps full rank (K − 1; K for MSE without bias) vs a
+                             grid field, with run counts and 95 % Wilson intervals: NC's basin where there is no solution type (the rank
+                             of the scale-free spectrum where a run has one: CE's class-centred logits)
+* ``normalised_sv_vs_depth`` sigma_i(Z)/||Z||_F vs depth L (log axis): Garrod & Keating Thm 3 (the scale-free
+                             spectrum where a run has one)
 * ``theory_ce_ratio``        closed-form low-rank / DNC loss ratio vs K for L = 1..6 (linear CE)
 * ``theory_ce_region``       (K, L) where DNC is not optimal (linear CE), with Thm 1's boundary
 * ``theory_srg_ratio``       L_SRG / L_DNC vs r for L in {3, 4, 5} (ReLU MSE, K = r(r-1)/2)
@@ -44,7 +51,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import theory
-from .geometry import spectral_events
+from .geometry import effective_rank, numerical_rank, spectral_events
 from .problem import Problem
 from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS
 
@@ -88,8 +95,21 @@ def _run_tag(rec: RunRecord, fields) -> str:
     return ", ".join([f"seed {rec.seed}"] + [f"{short.get(f, f)}={_hashable(rec.grid_value(f))}" for f in fields])
 
 
+def _kind(rec: RunRecord) -> str:
+    """The solution type, or for a run without one (no finite optimum) its effective rank."""
+    if rec.solution_type is not None:
+        return str(rec.solution_type)
+    return f"eff. rank {_effective_rank(rec):.2f}"
+
+
+def _effective_rank(rec: RunRecord) -> float:
+    """The effective rank of Z: the record's scale-free one where it has it, else from the singular values of Z."""
+    n = rec.analysis.normalised
+    return n.effective_rank if n is not None else effective_rank(rec.analysis.singular_values["Z"])
+
+
 def _run_label(rec: RunRecord, fields) -> str:
-    return f"{_run_tag(rec, fields)}: {rec.solution_type}" + (" (step limit)" if _limited(rec) else "")
+    return f"{_run_tag(rec, fields)}: {_kind(rec)}" + (" (step limit)" if _limited(rec) else "")
 
 
 def _first(recs: list, limit: int) -> tuple[list, str]:
@@ -183,7 +203,7 @@ def logit_heatmaps(results, opts):
         M = rec.analysis.class_mean_logits
         v = np.max(np.abs(M))
         im = ax.imshow(M, cmap="RdBu_r", vmin=-v, vmax=v)
-        ax.set_title(f"{_run_tag(rec, fields)}{' (step limit)' if _limited(rec) else ''}\n{rec.solution_type}, "
+        ax.set_title(f"{_run_tag(rec, fields)}{' (step limit)' if _limited(rec) else ''}\n{_kind(rec)}, "
                      f"{_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
         ax.set_xlabel("class k (column = mean logit vector)")
         ax.set_ylabel("logit of class")
@@ -397,13 +417,14 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
     return float(ci.low), float(ci.high)
 
 
-def p_dnc_vs(results, opts, field):
-    series = _series(results, field, f"p_dnc_vs_{field}")
+def _fraction_vs(results, field: str, name: str, hit, ylabel: str, title: str) -> Figure:
+    """The fraction of runs for which ``hit(run)`` holds vs ``field``, with run counts and 95 % Wilson intervals."""
+    series = _series(results, field, name)
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
     for label, groups in series.items():
         xs = list(groups)
-        k = [sum(r.solution_type == "dnc" for r in groups[x]) for x in xs]
+        k = [sum(bool(hit(r)) for r in groups[x]) for x in xs]
         n = [len(groups[x]) for x in xs]
         p = np.array([a / b for a, b in zip(k, n)])
         lo, hi = np.array([wilson_interval(a, b) for a, b in zip(k, n)]).T
@@ -412,11 +433,70 @@ def p_dnc_vs(results, opts, field):
             ax.annotate(f"{a}/{b}{_limit_note(groups[x])}", (x, a / b), fontsize=7, xytext=(3, 4), textcoords="offset points")
     _field_axis(ax, field)
     ax.set_ylim(-0.05, 1.1)
-    ax.set_ylabel("P(DNC): fraction of runs ending at DNC")
+    ax.set_ylabel(ylabel)
     if len(series) > 1:
         ax.legend(fontsize=7)
-    _title(fig, results, f"P(DNC) vs {field} (bars: 95 % Wilson intervals; labels: DNC runs / runs)")
+    _title(fig, results, title)
     return fig
+
+
+def p_dnc_vs(results, opts, field):
+    untyped = [r for r in results.results() if r.solution_type is None]
+    if untyped:
+        raise ValueError(f"figure p_dnc_vs_{field} counts runs by solution type, and {_plural(len(untyped), 'run')} of "
+                         f"{results.path} have none (a factor's decay is 0: no finite optimum, e.g. CE at λ = 0); "
+                         f"draw effective_rank_vs_{field} or p_full_rank_vs_{field} instead")
+    return _fraction_vs(results, field, f"p_dnc_vs_{field}", lambda r: r.solution_type == "dnc",
+                        "P(DNC): fraction of runs ending at DNC",
+                        f"P(DNC) vs {field} (bars: 95 % Wilson intervals; labels: DNC runs / runs)")
+
+
+def effective_rank_vs(results, opts, field):
+    series = _series(results, field, f"effective_rank_vs_{field}")
+    fig = Figure(figsize=(6.0, 4.0))
+    ax = fig.subplots()
+    for label, groups in series.items():
+        xs = list(groups)
+        er = [np.array([_effective_rank(r) for r in groups[x]]) for x in xs]
+        ax.errorbar(xs, [e.mean() for e in er], yerr=[e.std() for e in er], fmt="o-", capsize=3, label=label or None)
+        for x, e in zip(xs, er):
+            ax.annotate(f"n={len(e)}{_limit_note(groups[x])}", (x, e.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
+    K = {r.problem.classes for r in results.results()}
+    for k in sorted(K):
+        ax.axhline(k - 1, color="k", ls=":", lw=1, label=f"K − 1 = {k - 1} (simplex / NC)")
+    _field_axis(ax, field)
+    ax.set_ylabel("effective rank of Z, mean ± std over runs")
+    ax.legend(fontsize=7)
+    _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z (CE at λ = 0: class-centred) vs {field}")
+    return fig
+
+
+def _full_rank(rec: RunRecord) -> int:
+    p = rec.problem
+    return p.classes if (p.loss == "mse" and p.bias == "none") else p.classes - 1
+
+
+def _scale_free_rank(rec: RunRecord) -> int:
+    """The numerical rank of the record's scale-free spectrum (for CE the class-centred logits) where it has one,
+    else of Z, at the record's rank threshold."""
+    n, th = rec.analysis.normalised, rec.analysis.thresholds
+    return rec.analysis.rank["Z"] if n is None else numerical_rank(n.singular_values, th.rank_tol, 0.0)
+
+
+def p_full_rank_vs(results, opts, field):
+    tol = results.results()[0].analysis.thresholds.rank_tol
+    return _fraction_vs(results, field, f"p_full_rank_vs_{field}", lambda r: _scale_free_rank(r) >= _full_rank(r),
+                        "fraction of runs with rank Z = K − 1 (full)",
+                        f"runs ending with Z of full rank vs {field} (σ_i > {tol} σ_1; CE: class-centred Z; "
+                        "bars: 95 % Wilson intervals; labels: full-rank runs / runs)")
+
+
+def _normalised_spectrum(rec: RunRecord) -> np.ndarray:
+    """σ_i/‖σ‖: the record's scale-free spectrum (CE: class-centred Z) where it has one, else that of Z."""
+    if rec.analysis.normalised is not None:
+        return np.asarray(rec.analysis.normalised.singular_values)
+    s = np.asarray(rec.analysis.singular_values["Z"])
+    return s / np.linalg.norm(s)
 
 
 def normalised_sv_vs_depth(results, opts):
@@ -428,7 +508,7 @@ def normalised_sv_vs_depth(results, opts):
         K = groups[Ls[0]][0].problem.classes
         S = []
         for L in Ls:
-            sv = np.array([r.analysis.singular_values["Z"][:K] / np.linalg.norm(r.analysis.singular_values["Z"]) for r in groups[L]])
+            sv = np.array([_normalised_spectrum(r)[:K] for r in groups[L]])
             S.append(sv.mean(0))
         S = np.array(S)
         for i in range(S.shape[1]):
@@ -513,23 +593,29 @@ FIGURES = {
 }
 
 
+# the figures over a grid field, by the prefix of their name
+PREFIXES = {"effective_rank_vs_": effective_rank_vs, "p_full_rank_vs_": p_full_rank_vs, "rank_vs_": rank_vs,
+            "p_dnc_vs_": p_dnc_vs}
+
+
 def figure(results: Results | None, name: str, opts: dict) -> Figure:
     """Draw one named figure (see the module docstring) with options ``opts``."""
-    run_based = name in RUN_FIGURES or name.startswith(("rank_vs_", "p_dnc_vs_"))
+    run_based = name in RUN_FIGURES or name.startswith(tuple(PREFIXES))
     if run_based and results is not None and not results.results():
         raise ValueError(f"figure {name} draws finished runs, and {results.path} has none "
                          f"({_plural(len(results.diverged), 'diverged run')})")
-    for prefix, fn in (("rank_vs_", rank_vs), ("p_dnc_vs_", p_dnc_vs)):
+    for prefix, fn in PREFIXES.items():
         if name.startswith(prefix):
             return fn(results, opts, name[len(prefix):])
     if name not in FIGURES:
-        raise ValueError(f"figure must be one of {sorted(FIGURES) + ['rank_vs_<field>', 'p_dnc_vs_<field>']}, got {name!r}")
+        raise ValueError(f"figure must be one of {sorted(FIGURES) + [p + '<field>' for p in PREFIXES]}, got {name!r}")
     return FIGURES[name](results, opts)
 
 
 def default_figures(results: Results) -> list[str]:
     """The figures that fit a sweep: its runs' curves and spectra (over training too, if recorded), and the rank and P(DNC)
-    over every field it varied."""
+    over every field it varied (for runs without a solution type, the effective rank and the fraction of full-rank runs
+    instead of P(DNC))."""
     recs = results.results()
     if not recs:
         return []
@@ -538,8 +624,9 @@ def default_figures(results: Results) -> list[str]:
         names.append("spectral_dynamics")
     if any("dnc" in _ref_losses(r) for r in recs[:1]):
         names.append("loss_vs_dnc")
+    typed = all(r.solution_type is not None for r in recs)
     for field in varied(results):
-        names += [f"rank_vs_{field}", f"p_dnc_vs_{field}"]
+        names += [f"rank_vs_{field}"] + ([f"p_dnc_vs_{field}"] if typed else [f"effective_rank_vs_{field}", f"p_full_rank_vs_{field}"])
     return names
 
 

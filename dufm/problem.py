@@ -11,7 +11,10 @@ A :class:`Problem` fixes everything that defines the objective
   (applied after W_1 ... W_{L-1} only);
 * weight decays: one ``weight_decay`` lambda for everything, or
   ``feature_decay`` lambda_H and ``layer_decay`` lambda_W (one value or one per
-  layer); lambda_H is not divided by N;
+  layer); lambda_H is not divided by N; each lambda >= 0. With every lambda 0
+  the problem is *unregularised* (Garrod, Keating & Thrampoulidis 2026, arXiv
+  2605.23087; :attr:`Problem.unregularised`); with any factor's lambda 0 the
+  CE objective has no minimiser (:attr:`Problem.finite_optimum`);
 * ``bias``: ``"none"`` (default) | ``"free"`` | ``"regularised"`` (a last-layer
   bias b in R^K with penalty (bias_decay/2)||b||^2);
 * ``dtype``: ``"float64"`` (default) | ``"float32"``.
@@ -54,6 +57,24 @@ def _one_or_each(name: str, value, count: int, check, unit: str, per: str) -> tu
 
 def _decay(name: str, value) -> float:
     return check_number(name, value, allow_zero=True)
+
+
+def finite_optimum(loss: str, factor_decays) -> bool:
+    """Whether the objective attains its infimum, from the decays of the factors (lambda_H, lambda_W_1..lambda_W_L).
+
+    Every factor penalised: the objective is coercive in the factors, so a
+    minimiser exists. A factor with decay 0 can grow by c while the others
+    shrink by c^(-1/(number of others)) (Z unchanged, linear or ReLU: the model
+    is positively homogeneous in each factor), so the penalty tends to 0:
+    for CE the infimum is then 0 and not attained (every logit margin would have
+    to be infinite); for MSE with some but not all decays 0 the infimum is 0
+    (Z = Y) and needs the penalised factors at 0, so it is not attained either;
+    for MSE with every decay 0 it is attained (Z = Y; loss 0; a free or
+    regularised bias takes b = 0), by many factorisations. The bias decay does
+    not change the answer.
+    """
+    d = np.asarray(factor_decays, np.float64)
+    return bool(np.all(d > 0) or (loss == "mse" and np.all(d == 0)))
 
 
 class Decays(NamedTuple):
@@ -255,6 +276,21 @@ class Problem:
     @property
     def samples(self) -> int:
         return sum(self.counts)
+
+    @property
+    def unregularised(self) -> bool:
+        """Every decay is 0: lambda_H, every lambda_W and lambda_b (the model of Garrod, Keating & Thrampoulidis 2026)."""
+        return self.lambda_H == 0 and all(v == 0 for v in self.lambda_W) and self.bias_decay == 0
+
+    @property
+    def penalised(self) -> bool:
+        """Every factor (H_1, W_1 ... W_L) has a decay > 0: the closed forms apply and the end point has a scale of its own."""
+        return self.lambda_H > 0 and all(v > 0 for v in self.lambda_W)
+
+    @property
+    def finite_optimum(self) -> bool:
+        """Whether the objective attains its infimum (:func:`finite_optimum`): every factor penalised, or MSE unregularised."""
+        return finite_optimum(self.loss, (self.lambda_H, *self.lambda_W))
 
     @property
     def parameter_count(self) -> int:

@@ -31,6 +31,9 @@ SUMMARY_COLUMNS = ("key", "seed", "classes", "per_class", "width", "depth", "los
                    "rank_Z")
 
 
+NORMALISED_COLUMNS = ("effective_rank", "stable_rank", "margin")
+
+
 def _uniq(values):
     """One value if all agree, else the tuple."""
     values = tuple(values)
@@ -141,7 +144,7 @@ class RunRecord:
             "depth": p.depth, "loss_type": p.loss, "activation": p.activation, "lambda_H": p.lambda_H, "lambda_W": _uniq(p.lambda_W),
             "optimizer": s.optimizer, "lr": s.lr, "max_steps": s.steps, "tol": s.tol, "init_scale": s.init_scale,
             "status": str(self.status), "steps": self.steps, "loss": self.loss, "grad_norm": self.grad_norm,
-            "solution_type": None if self.analysis is None else str(self.analysis.solution_type),
+            "solution_type": None if self.solution_type is None else str(self.solution_type),
             "rank_Z": None if self.analysis is None else self.analysis.rank["Z"],
         }
 
@@ -276,7 +279,9 @@ class Results:
 
         Wide (default): one row per run, the :data:`SUMMARY_COLUMNS` (config
         fields; ``loss`` is the final objective, ``loss_type`` the data term)
-        and ``hidden_rank``, ``bias``, ``dtype``, ``init``, ``host``, ``start``.
+        and ``hidden_rank``, ``bias``, ``dtype``, ``init``, ``host``, ``start``, and for runs without a finite
+        optimum (or unregularised) the scale-free ``effective_rank``, ``stable_rank`` and ``margin``
+        (:class:`~dufm.geometry.Normalised`; None elsewhere).
         ``long=True``: one row per run x matrix x metric (``layer``,
         ``metric``, ``value``): every NC metric of every feature matrix and
         the numerical rank and largest singular value of every matrix, with
@@ -292,9 +297,12 @@ class Results:
             row.update(hidden_rank=None if r.analysis is None else r.analysis.hidden_rank, bias=r.problem.bias, dtype=r.problem.dtype,
                        init=r.solver.init, host=r.environment.host if r.environment else None,
                        start=r.environment.start if r.environment else None)
+            norm = None if r.analysis is None else r.analysis.normalised
+            row.update({k: None if norm is None else getattr(norm, k) for k in NORMALISED_COLUMNS})
             wide.append(row)
         if not long:
-            return pd.DataFrame(wide, columns=list(SUMMARY_COLUMNS) + ["hidden_rank", "bias", "dtype", "init", "host", "start"])
+            return pd.DataFrame(wide, columns=list(SUMMARY_COLUMNS) + ["hidden_rank", "bias", "dtype", "init", "host", "start",
+                                                                       *NORMALISED_COLUMNS])
         config = [c for c in SUMMARY_COLUMNS if c not in ("status", "steps", "loss", "grad_norm", "solution_type", "rank_Z")]
         rows = []
         for r, w in zip(self.records, wide):

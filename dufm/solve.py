@@ -12,8 +12,19 @@ then decides, in this order:
 1. ``diverged``  if the loss or the gradient norm is not finite, or the loss
    exceeds ``divergence_factor * (|initial loss| + 1)``;
 2. ``converged`` if ||grad|| <= ``tol``;
-3. ``max_steps`` if ``steps`` updates have been applied;
-4. otherwise the optimiser's update is applied.
+3. ``loss_threshold`` if the loss <= ``loss_threshold`` (when one is given);
+4. ``max_steps`` if ``steps`` updates have been applied;
+5. otherwise the optimiser's update is applied.
+
+The default ``tol`` is 1e-10 (float64) or 1e-5 (float32) for a problem whose
+objective attains its minimum, and 0 for one that does not (a CE problem with
+some factor's decay 0, :func:`dufm.problem.finite_optimum`): there the
+gradient only tends to 0 as the loss does, so a gradient tolerance would be a
+loss threshold in disguise. With ``tol = 0`` rule 2 fires only where the
+computed gradient is exactly 0: the zero point, or a point where every CE
+margin is so large that the loss and its gradient underflow to 0 in floating
+point (a fixed point of the floating-point iteration: GD cannot move from
+it); otherwise the step limit or the loss threshold ends the run.
 
 (The rules are applied to a whole chunk's records at once and the stopping
 chunk is recomputed up to the stop; see :func:`run`.) A run that has stopped
@@ -64,7 +75,7 @@ from .init import INITS, resolve_scales, starts
 from .objective import SPECTRA, forward, gradient_norm, labels, objective, post_activation, spectrum_matrices, spectrum_sizes
 from .options import check_choice, check_fraction, check_int, check_number, option
 from .precision import float64
-from .problem import Architecture, Decays, Params, Problem
+from .problem import Architecture, Decays, Params, Problem, finite_optimum
 
 OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
 PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision names
@@ -83,6 +94,7 @@ class Status(enum.StrEnum):
     CONVERGED = "converged"
     MAX_STEPS = "max_steps"
     DIVERGED = "diverged"
+    LOSS_THRESHOLD = "loss_threshold"  # appended last: the integer codes of the others stay what they were
 
     @property
     def code(self) -> int:
@@ -102,7 +114,9 @@ class SolverConfig:
     """How to solve: optimiser, step size, step limit, stopping tolerance, initialisation.
 
     ``tol`` is on the Euclidean norm of the full gradient; None (the default)
-    means 1e-10 in float64 and 1e-5 in float32 (:meth:`resolved`). ``init_scale`` is the
+    means 1e-10 in float64 and 1e-5 in float32, and 0 for a problem without a
+    finite optimum (:meth:`resolved`). ``loss_threshold`` stops a run at
+    the first step whose loss (the whole objective) is <= it; None: never. ``init_scale`` is the
     standard deviation of the Gaussian initialisation (or the scale of the
     other kinds, :mod:`dufm.init`); ``feature_init_scale`` / ``weight_init_scale``
     replace it for H_1 / the W_l (:meth:`init_scales`). ``log_every`` is the history interval in steps;
@@ -112,7 +126,9 @@ class SolverConfig:
     optimizer: str = option("gd", "optax optimiser", choices=OPTIMIZERS)
     lr: float = option(0.5, "learning rate > 0 (unused by lbfgs, which line-searches)")
     steps: int = option(100_000, "step limit >= 1")
-    tol: float | None = option(None, "stop when the gradient norm <= tol (default 1e-10 in float64, 1e-5 in float32)")
+    tol: float | None = option(None, "stop when the gradient norm <= tol (default 1e-10 in float64, 1e-5 in float32; "
+                               "0, an exactly zero gradient, for a problem without a finite optimum, e.g. CE with a decay 0)")
+    loss_threshold: float | None = option(None, "stop at the first step whose loss <= this (default: never)")
     init_scale: float = option(0.1, "std of the Gaussian init (scale of the orthogonal one; gain of gain; spectral's scale)")
     init: str = option("gaussian", "initialisation (docs/conventions.md)", choices=INITS)
     feature_init_scale: float | None = option(None, "scale of H_1's init (default: init_scale; 1 for pytorch, torch.randn)")
@@ -137,6 +153,8 @@ class SolverConfig:
             raise ValueError(f"log_every must be >= steps / {MAX_HISTORY} (the history is kept on the device), got {self.log_every}")
         if self.tol is not None:
             check_number("tol", self.tol, allow_zero=True)
+        if self.loss_threshold is not None:
+            check_number("loss_threshold", self.loss_threshold, allow_zero=True)
         check_number("init_scale", self.init_scale)
         check_choice("init", self.init, INITS)
         check_choice("spectra", self.spectra, SPECTRA)
@@ -148,14 +166,14 @@ class SolverConfig:
         check_choice("precision", self.precision, PRECISIONS)
 
     def to_dict(self) -> dict:
-        """The fields; ``precision`` and ``spectra`` only when not the default and the separate init scales only when
-        given, so that the run keys of earlier stores stay what they were."""
+        """The fields; ``precision`` and ``spectra`` only when not the default, the separate init scales and the loss
+        threshold only when given, so that the run keys of earlier stores stay what they were."""
         d = asdict(self)
         if d["precision"] == PRECISIONS[0]:
             del d["precision"]
         if d["spectra"] == SPECTRA[0]:
             del d["spectra"]
-        for name in ("feature_init_scale", "weight_init_scale"):
+        for name in ("feature_init_scale", "weight_init_scale", "loss_threshold"):
             if d[name] is None:
                 del d[name]
         return d
@@ -164,9 +182,12 @@ class SolverConfig:
         """(s_H, s_W), the scales of H_1 and of the W_l: :func:`dufm.init.resolve_scales`."""
         return resolve_scales(self.init, self.init_scale, self.feature_init_scale, self.weight_init_scale)
 
-    def resolved(self, dtype: str) -> "SolverConfig":
-        """This config with ``tol`` filled in for ``dtype`` when it is None."""
-        return self if self.tol is not None else replace(self, tol=DEFAULT_TOL[dtype])
+    def resolved(self, dtype: str, finite_optimum: bool = True) -> "SolverConfig":
+        """This config with ``tol`` filled in when it is None: :data:`DEFAULT_TOL` for ``dtype``, or 0 for a
+        problem without a finite optimum (:attr:`dufm.problem.Problem.finite_optimum`; module docstring)."""
+        if self.tol is not None:
+            return self
+        return replace(self, tol=DEFAULT_TOL[dtype] if finite_optimum else 0.0)
 
 
 def optimizer(cfg: SolverConfig) -> optax.GradientTransformation:
@@ -188,13 +209,14 @@ def _transformation(name: str, hyper: "Hyper") -> optax.GradientTransformation:
 class Hyper(NamedTuple):
     """The solver's numbers that are inputs of the compiled program, not part of it (a leading batch axis in a batch).
 
-    A sweep over any of them compiles once: ``lr``, ``tol``, ``steps`` (the
-    step limit), ``momentum``, ``divergence_factor``. What stays static is in
-    :class:`Program`.
+    A sweep over any of them compiles once: ``lr``, ``tol``, ``loss_threshold``
+    (-inf when there is none), ``steps`` (the step limit), ``momentum``,
+    ``divergence_factor``. What stays static is in :class:`Program`.
     """
 
     lr: Any
     tol: Any
+    loss_threshold: Any
     steps: Any
     momentum: Any
     divergence_factor: Any
@@ -203,7 +225,8 @@ class Hyper(NamedTuple):
     def of(cls, cfg: SolverConfig, dtype: str | None = None) -> "Hyper":
         """The numbers of ``cfg`` (``tol`` resolved for ``dtype``, default float64), as Python numbers."""
         cfg = cfg.resolved(dtype or "float64")
-        return cls(cfg.lr, cfg.tol, cfg.steps, cfg.momentum, cfg.divergence_factor)
+        threshold = -np.inf if cfg.loss_threshold is None else cfg.loss_threshold
+        return cls(cfg.lr, cfg.tol, threshold, cfg.steps, cfg.momentum, cfg.divergence_factor)
 
     @classmethod
     def stack(cls, cfgs, dtype: str) -> "Hyper":
@@ -323,8 +346,13 @@ def _where(pred, new, old):
 
 def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) -> Output:
     """Solve from ``params0``; pure and jittable with ``arch`` and ``cfg`` static (:func:`run_program` with ``cfg``'s numbers).
+
+    A ``cfg.tol`` of None is resolved from the decays (:meth:`SolverConfig.resolved`), which must then be concrete.
     """
-    cfg = cfg.resolved(arch.dtype)
+    if cfg.tol is None:
+        if any(isinstance(a, jax.core.Tracer) for a in decays):
+            raise ValueError("tol must be given when run is traced over the decays (its default depends on them)")
+        cfg = cfg.resolved(arch.dtype, finite_optimum(arch.loss, np.append(np.ravel(decays.H), np.ravel(decays.W))))
     return run_program(params0, decays, Hyper.of(cfg, arch.dtype), arch, Program.of([cfg]))
 
 
@@ -359,9 +387,11 @@ def _run(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, prog
     dtype = loss0.dtype
     limit = jnp.asarray(hyper.divergence_factor, dtype) * (jnp.abs(loss0) + 1.0)
     tol, steps = jnp.asarray(hyper.tol, dtype), jnp.asarray(hyper.steps, jnp.int32)
+    threshold = jnp.asarray(hyper.loss_threshold, dtype)
     chunk_len = program.chunk
     n_chunks = (steps + chunk_len - 1) // chunk_len
-    RUNNING, CONVERGED, MAX_STEPS, DIVERGED = (s.code for s in (Status.RUNNING, Status.CONVERGED, Status.MAX_STEPS, Status.DIVERGED))
+    RUNNING, CONVERGED, MAX_STEPS, DIVERGED, REACHED = (s.code for s in (Status.RUNNING, Status.CONVERGED, Status.MAX_STEPS,
+                                                                          Status.DIVERGED, Status.LOSS_THRESHOLD))
 
     def evaluate(params, state):
         value, grad = value_and_grad(params, state=state) if lbfgs else value_and_grad(params)
@@ -370,7 +400,8 @@ def _run(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, prog
     def decide(status, value, gnorm, t):
         """Stop rule (module docstring); elementwise, so it also takes a chunk's records at once."""
         bad = ~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | (value > limit)
-        new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= tol, CONVERGED, jnp.where(t >= steps, MAX_STEPS, RUNNING)))
+        new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= tol, CONVERGED, jnp.where(
+            value <= threshold, REACHED, jnp.where(t >= steps, MAX_STEPS, RUNNING))))
         return jnp.where(status == RUNNING, new, status)
 
     def step(ps, _):
@@ -520,7 +551,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     number of devices).
 
     ``cfg`` is one :class:`SolverConfig` for every run, or one per run: their
-    numbers (:class:`Hyper`: lr, tol, steps, momentum, divergence factor) are
+    numbers (:class:`Hyper`: lr, tol, loss threshold, steps, momentum, divergence factor) are
     inputs of the program and may differ; what shapes it (:class:`Program`:
     optimiser, ``log_every``, precision) must not. The initialisation fields are
     not used (the starts are given).
@@ -529,13 +560,14 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     cfgs = [cfg] * B if isinstance(cfg, SolverConfig) else list(cfg)
     if len(cfgs) != B or not all(isinstance(c, SolverConfig) for c in cfgs):
         raise ValueError(f"cfg must be one SolverConfig or one per run ({B}), got {len(cfgs)} item(s)")
-    cfgs = [c.resolved(arch.dtype) for c in cfgs]
     program = Program.of(cfgs)
     if seeds is not None and len(seeds) != B:
         raise ValueError(f"seeds must give one seed per run ({B}), got {len(seeds)}")
     if np.ndim(decays.H) == 0:
         decays = decays.broadcast(B)
     decays = Decays(*(np.asarray(a, arch.dtype) for a in decays)).check_batch(B, arch.depth, arch.bias)
+    # a run's default tolerance depends on its own decays (module docstring)
+    cfgs = [c.resolved(arch.dtype, finite_optimum(arch.loss, np.append(decays.H[i], decays.W[i]))) for i, c in enumerate(cfgs)]
     size = max(B, pad_to or B)
     devices, batching = layout(arch, max(cfgs, key=lambda c: c.steps), size, batching, devices)
     out, where = _execute(params0, decays, Hyper.stack(cfgs, arch.dtype), arch, program, size, batching, devices)
@@ -582,7 +614,7 @@ def solve(problem: Problem, cfg: SolverConfig | None = None, seeds=(0,), decays:
     (:func:`run_many`; the result does not depend on them beyond the last
     bits of float arithmetic). Returns one :class:`Run` per seed, in order.
     """
-    cfg = (cfg or SolverConfig()).resolved(problem.dtype)
+    cfg = cfg or SolverConfig()  # run_many resolves a default tol from each run's decays
     seeds = check_seeds(seeds)
     layout(problem.architecture, cfg, len(seeds), batching, devices)  # before any memory is spent on the starts
     params0 = initial_params(problem, seeds, cfg)

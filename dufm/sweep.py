@@ -233,7 +233,7 @@ def expand(config: dict) -> list[RunSpec]:
                 if isinstance(pk.get(k), list):
                     pk[k] = tuple(pk[k])
             problem = Problem(**pk)
-            solver = SolverConfig(**sk).resolved(problem.dtype)
+            solver = SolverConfig(**sk).resolved(problem.dtype, problem.finite_optimum)
             check_init(solver.init_scales(), solver.init, problem.architecture)  # the init fits every problem of the grid
             check_history(problem.architecture, solver)  # and so does the record of its spectra
             for seed in range(first, first + n_seeds):
@@ -427,7 +427,8 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str
             writer.commit(computed)
             if progress:
                 progress.advance(batch)
-        counts = {"converged": 0, "max_steps": 0, "diverged": 0}
+        counts = {"converged": 0, "max_steps": 0, "diverged": 0}  # and loss_threshold, where a run stopped there
         for s in mine:
-            counts[writer.rows[s.key]["status"]] += 1
+            status = writer.rows[s.key]["status"]
+            counts[status] = counts.get(status, 0) + 1
         return SweepResult(work.total, work.todo, work.stored, counts, str(store.root))

@@ -194,7 +194,7 @@ def test_run_many_is_the_one_batch_entry_point():
 def test_status_enumeration():
     from dufm.solve import Status
 
-    assert [s.code for s in Status] == [0, 1, 2, 3]
+    assert [s.code for s in Status] == [0, 1, 2, 3, 4]  # loss_threshold appended: the earlier codes stay
     assert all(Status.from_code(s.code) is s for s in Status)
     assert Status.CONVERGED == "converged" and str(Status.MAX_STEPS) == "max_steps"
     import json

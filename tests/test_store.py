@@ -6,6 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+from helpers import write_sweep
 
 from dufm import plots
 from dufm.cli import main
@@ -32,6 +33,23 @@ def test_old_records_round_trip_exactly():
         rec = RunRecord.from_dict(doc)
         assert rec.to_dict() == doc  # the typed record is a lossless view of the stored JSON
         assert rec.key == key and rec.config == doc["config"]
+
+
+def test_unregularised_records_round_trip_exactly_and_their_store_resumes_unchanged(tmp_path):
+    cfg = load_config(write_sweep(tmp_path, problem={"loss": "ce", "weight_decay": 0.0}, solver={"loss_threshold": 0.02},
+                                  grid={"depth": [1, 2]}))
+    assert run_sweep(cfg, out=tmp_path / "out").ran == 4
+    store = Store(tmp_path / "out")
+    before = {p.name: p.read_bytes() for p in (tmp_path / "out" / "runs").iterdir()}
+    for key in store.stored_keys():
+        doc = store.record(key)
+        rec = RunRecord.from_dict(doc)
+        assert rec.to_dict() == doc and doc["solution_type"] is None and doc["config"]["solver"]["loss_threshold"] == 0.02
+        assert rec.analysis.normalised.effective_rank == doc["normalised"]["effective_rank"]
+        assert summary_row(doc)["solution_type"] is None
+    assert run_sweep(cfg, out=tmp_path / "out").ran == 0
+    assert {p.name: p.read_bytes() for p in (tmp_path / "out" / "runs").iterdir()} == before
+    assert all(r.analysis.normalised is None for r in load_results(V0).results())  # old (regularised) records have none
 
 
 def test_old_store_loads_with_typed_records_and_its_summary():

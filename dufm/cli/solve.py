@@ -52,7 +52,7 @@ def run(args) -> int:
     from ..store import plain
 
     problem = flags.build(Problem, args)
-    cfg = flags.build(SolverConfig, args).resolved(problem.dtype)
+    cfg = flags.build(SolverConfig, args).resolved(problem.dtype, problem.finite_optimum)
     th = flags.build(Thresholds, args)
     # --seeds is a count here (the library takes the seeds themselves)
     seeds = range(args.seed, args.seed + check_int("seeds", args.seeds, 1))
@@ -63,7 +63,7 @@ def run(args) -> int:
     wall = time.perf_counter() - t0
     env = environment(start, now(), sorted({r.device for r in runs}))
     records = [RunRecord.from_run(r, problem, th) for r in runs]
-    theory = theory_record(problem)
+    theory = theory_record(problem) if problem.penalised else {}  # closed forms need every lambda > 0
     if args.json:
         print(json.dumps(plain({"problem": problem.to_dict(), "solver": cfg.to_dict(), "wall_time_s": wall, "runs": records,
                                 "theory": {k: v.get("loss") for k, v in theory.items()}, "environment": env})))

@@ -25,23 +25,42 @@ def problem_line(problem: Problem) -> str:
 
 
 def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, rank_tol: float) -> list[str]:
-    """``dufm solve``'s text: the problem, the solver, the closed forms, and per run its stop reason, spectra and NC metrics."""
+    """``dufm solve``'s text: the problem, the solver, the closed forms, and per run its stop reason, spectra and NC metrics.
+
+    A problem with a factor's decay 0 gets no closed-form comparison (they need every lambda > 0), and one without a
+    finite optimum no solution type; both get the scale-free quantities (:class:`dufm.geometry.Normalised`).
+    """
     s_h, s_w = cfg.init_scales()
+    threshold = "" if cfg.loss_threshold is None else f" loss<={cfg.loss_threshold:g}"
     lines = [problem_line(problem),
-             f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g} init={cfg.init} scales H={s_h:g} W={s_w:g}; "
-             f"{seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
+             f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g}{threshold} init={cfg.init} "
+             f"scales H={s_h:g} W={s_w:g}; {seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
     refs = {k: v["loss"] for k, v in theory.items() if v.get("loss") is not None}
-    lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
+    if problem.penalised:
+        lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
+    elif problem.finite_optimum:
+        lines.append("closed forms: none (unregularised MSE: the minimum is 0, at Z = Y, reached by many factorisations)")
+    else:
+        what = "unregularised" if problem.unregularised else "a factor's decay is 0"
+        lines.append(f"closed forms: none ({what}: the loss tends to 0 only as ||Z|| grows without bound, so there is no "
+                     "finite optimum and no solution type; scale-free quantities below)")
     for rec in records:
         lines.append("")
         if rec.diverged:
             lines.append(f"seed {rec.seed}: DIVERGED at step {rec.steps} (non-finite or exploding loss); no result stored")
             continue
-        stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit"}[rec.status]
+        if rec.status == "loss_threshold":
+            stop = f"reached the loss threshold (loss <= {cfg.loss_threshold:g})"
+        else:
+            stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit"}[rec.status]
         lines.append(f"seed {rec.seed}: {stop} after {rec.steps} steps; loss {rec.loss:.15g}, |grad| {rec.grad_norm:.3e}")
         a = rec.analysis
-        gaps = ", ".join(f"{k} {rec.loss - v:+.3e}" for k, v in refs.items())
-        lines.append(f"  solution type: {a.solution_type} (rank Z = {a.rank['Z']}, rank tol {rank_tol:g}); loss - closed form: {gaps}")
+        if a.solution_type is not None:
+            gaps = ", ".join(f"{k} {rec.loss - v:+.3e}" for k, v in refs.items()) if problem.penalised else ""
+            lines.append(f"  solution type: {a.solution_type} (rank Z = {a.rank['Z']}, rank tol {rank_tol:g})"
+                         + (f"; loss - closed form: {gaps}" if gaps else ""))
+        if a.normalised is not None:
+            lines += normalised_lines(a.normalised, problem, rank_tol)
         lines.append("  singular values [rank]:")
         for k, s in a.singular_values.items():
             lines.append(f"    {k:9s} [{a.rank[k]:3d}] {singular_values(s)}")
@@ -64,6 +83,22 @@ def spectral_line(rec, log_every: int, rank_tol: float) -> str:
     said += [f"σ_{i + 1} dies at {steps[r]}" for i, r in enumerate(off) if r >= 0]
     return (f"  spectra recorded every {log_every} steps ({', '.join(rec.history.sv)}; {len(steps)} records); Z: "
             + ("; ".join(said) or "no singular value switches on or dies"))
+
+
+def normalised_lines(n, problem, rank_tol: float) -> list[str]:
+    """The scale-free quantities of an end point (:class:`dufm.geometry.Normalised`), two lines; Z_c is the part of Z
+    the data term sees (CE: centred over classes; MSE with a bias: over samples)."""
+    from ..geometry import numerical_rank
+
+    z = "Z" if (problem.loss == "mse" and problem.bias == "none") else "Z_c"
+    what = {"Z": "", "Z_c": " (Z_c = Z centred over classes)" if problem.loss == "ce" else " (Z_c = Z centred over samples)"}[z]
+    pm = "" if n.parameter_margin is None else f", margin / ||theta||^{problem.depth + 1} {n.parameter_margin:.6g}"
+    rank = numerical_rank(n.singular_values, rank_tol, 0.0)
+    full = problem.classes if z == "Z" else problem.classes - 1
+    return [f"  scale-free{what}: ||{z}||_F {n.frobenius_norm:.6g}; effective rank {n.effective_rank:.4f} "
+            f"(NC: {full}), stable rank {n.stable_rank:.4f}, rank {z} = {rank} (rank tol {rank_tol:g}); "
+            f"margin / ||{z}||_F {n.margin:.6g}{pm}",
+            f"  sigma_i({z}) / ||{z}||_F: {singular_values(n.singular_values)}"]
 
 
 def analyse_report(a) -> list[str]:
@@ -235,7 +270,8 @@ class Progress:
     def finish(self, result):
         if result.ran:
             c = result.status
-            self._write(f"done: {result.total} runs in {result.path}: {c['converged']} converged, {c['max_steps']} hit the step limit, "
+            reached = f"{c['loss_threshold']} reached the loss threshold, " if c.get("loss_threshold") else ""
+            self._write(f"done: {result.total} runs in {result.path}: {c['converged']} converged, {reached}{c['max_steps']} hit the step limit, "
                         f"{c['diverged']} diverged (summary.csv)\n")
 
 
