@@ -226,7 +226,7 @@ def test_every_experiment_config_expands_and_names_known_figures(path):
     assert specs or config.get("solve") is False
     assert len({s.key for s in specs}) == len(specs)
     for name in config.get("plots", {}).get("figures", []):
-        prefix = next((p for p in ("rank_vs_", "p_dnc_vs_") if name.startswith(p)), None)
+        prefix = next((p for p in plots.PREFIXES if name.startswith(p)), None)
         assert name in plots.FIGURES if prefix is None else name[len(prefix):] in plots.GRID_FIELDS, name
 
 
