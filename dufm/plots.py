@@ -429,8 +429,9 @@ def _fraction_vs(results, field: str, name: str, hit, ylabel: str, title: str) -
         p = np.array([a / b for a, b in zip(k, n)])
         lo, hi = np.array([wilson_interval(a, b) for a, b in zip(k, n)]).T
         ax.errorbar(xs, p, yerr=[p - lo, hi - p], fmt="o-", capsize=3, label=label or None)
-        for x, a, b in zip(xs, k, n):
-            ax.annotate(f"{a}/{b}{_limit_note(groups[x])}", (x, a / b), fontsize=7, xytext=(3, 4), textcoords="offset points")
+        for x, a, b in zip(xs, k, n):  # upright beside the point: the labels of close grid values do not overlap
+            ax.annotate(f"{a}/{b}{_limit_note(groups[x])}", (x, a / b), fontsize=7, xytext=(4, 4), textcoords="offset points",
+                        rotation=90, va="bottom")
     _field_axis(ax, field)
     ax.set_ylim(-0.05, 1.1)
     ax.set_ylabel(ylabel)
