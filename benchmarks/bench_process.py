@@ -76,6 +76,7 @@ def steady_state(seeds: int, steps: int, repeat: int) -> dict:
     dufm.use_cpu_cores()
     import jax
     import jax.numpy as jnp
+    from bench_solver import best_time  # this script's folder is on sys.path
 
     from dufm import SolverConfig, run_many
     from dufm.solve import initial_params
@@ -87,8 +88,7 @@ def steady_state(seeds: int, steps: int, repeat: int) -> dict:
     out = {}
     for label, devices in (("1 device", jax.devices()[:1]), (f"{jax.device_count()} devices", jax.devices())):
         run_many(params0, problem.decays, problem.architecture, cfg, devices=devices)  # compile
-        best = min(_timed(lambda: run_many(params0, problem.decays, problem.architecture, cfg, devices=devices))
-                   for _ in range(repeat))
+        best, _ = best_time(lambda: run_many(params0, problem.decays, problem.architecture, cfg, devices=devices), repeat)
         out[label] = seeds * steps / best
 
     d, N, K = problem.widths[0], problem.samples, problem.classes
@@ -110,7 +110,7 @@ def steady_state(seeds: int, steps: int, repeat: int) -> dict:
         return jax.lax.fori_loop(0, steps, body, (W1, W2, H))
 
     jax.block_until_ready(products(W1, W2, H))
-    t = min(_timed(lambda: jax.block_until_ready(products(W1, W2, H))) for _ in range(repeat))
+    t, _ = best_time(lambda: jax.block_until_ready(products(W1, W2, H)), repeat)
     out["products alone, 1 device"] = steps / t
     return out
 
@@ -121,6 +121,7 @@ def many_seeds(seeds: int, steps: int, peak_gflops: float | None) -> None:
 
     dufm.use_cpu_cores()
     import jax
+    from bench_solver import best_time  # this script's folder is on sys.path
 
     from dufm import SolverConfig, run_many
     from dufm.budget import flops_per_step
@@ -132,18 +133,12 @@ def many_seeds(seeds: int, steps: int, peak_gflops: float | None) -> None:
         problem = dufm.Problem(dtype=dtype)
         cfg = SolverConfig(steps=steps, tol=0.0)  # precision "highest", the default
         params0 = initial_params(problem, range(seeds), cfg)
-        t_first = _timed(lambda: run_many(params0, problem.decays, problem.architecture, cfg, batching="vmap"))
-        t = _timed(lambda: run_many(params0, problem.decays, problem.architecture, cfg, batching="vmap"))
+        t_first, _ = best_time(lambda: run_many(params0, problem.decays, problem.architecture, cfg, batching="vmap"), 1)
+        t, _ = best_time(lambda: run_many(params0, problem.decays, problem.architecture, cfg, batching="vmap"), 1)
         rate = seeds * steps / t
         gflops = rate * flops_per_step(problem.architecture) / 1e9
         peak = f", {100 * gflops / peak_gflops:.1f} % of {peak_gflops:g} GFLOP/s" if peak_gflops else ""
         print(f"  {dtype}: {t:.2f} s ({t_first:.2f} s with compilation), {rate:,.0f} seed-steps/s, {gflops:.1f} GFLOP/s{peak}")
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def main(argv=None) -> int:

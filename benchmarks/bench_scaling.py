@@ -22,7 +22,6 @@ import argparse
 import json
 import os
 import sys
-import time
 from pathlib import Path
 
 import jax
@@ -34,7 +33,7 @@ from dufm.devices import cpu_cores_from_env
 from dufm.solve import initial_params
 
 sys.path.insert(0, str(Path(__file__).parent))
-from bench_solver import cpu_model, flops_per_step, matmul_gflops  # noqa: E402
+from bench_solver import best_time, cpu_model, flops_per_step, matmul_gflops  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)  # float64 for the matmul reference rate (this script's own JAX work)
 
@@ -57,22 +56,14 @@ def measure(width, depth, per_class, seeds, budget_s=0.4) -> dict:
     cfg = SolverConfig(lr=0.1, steps=steps, tol=0.0, log_every=min(100, steps))
     p0 = initial_params(problem, range(seeds), cfg)
     call = lambda: run_many(p0, problem.decays, problem.architecture, cfg)  # noqa: E731
-    t0 = time.perf_counter()
-    runs = call()
-    first = time.perf_counter() - t0
+    first, runs = best_time(call, 1)  # with compilation
     done = np.array([r.steps for r in runs])
     if not np.all(done == steps):  # a run that diverged stops early: its throughput would be meaningless
         raise RuntimeError(f"width={width} depth={depth} per_class={per_class}: runs stopped at steps {done.tolist()}, "
                            f"status {[str(r.status) for r in runs]}")
-    best = min(_timed(call) for _ in range(2))
+    best, _ = best_time(call, 2)
     per = best / (steps * seeds)
     return {"steps": steps, "s_per_seed_step": per, "gflops": fl / per / 1e9, "flops": fl, "compile_s": max(first - best, 0)}
-
-
-def _timed(fn) -> float:
-    t0 = time.perf_counter()
-    fn()
-    return time.perf_counter() - t0
 
 
 def main(argv=None) -> int:
