@@ -245,11 +245,22 @@ class SpectralEvents(NamedTuple):
     off: np.ndarray
 
 
+def counting(sv, rank_tol: float = 1e-3, zero_tol: float = 1e-12) -> np.ndarray:
+    """Which sigma_i count for the numerical rank at each row of ``sv`` (T, r), descending rows: (T, r) booleans.
+
+    sigma_i counts when sigma_i > rank_tol * sigma_1 and sigma_1 > zero_tol, so a row's count is its
+    :func:`numerical_rank`.
+    """
+    sv = np.asarray(sv, np.float64)
+    top = sv[:, :1]
+    return (top > zero_tol) & (sv > rank_tol * top)
+
+
 def spectral_events(sv, rank_tol: float = 1e-3, zero_tol: float = 1e-12) -> SpectralEvents:
     """When each sigma_i of a trajectory ``sv`` (T, r) (one row per record, descending) switches on or dies.
 
-    sigma_i counts at row t when sigma_i > rank_tol * sigma_1 and sigma_1 > zero_tol (so the number that count at
-    a row is its :func:`numerical_rank`). A value that flickers across the threshold is dated by its last crossing:
+    sigma_i counts at row t as :func:`counting` says (the number that count at a row is its
+    :func:`numerical_rank`). A value that flickers across the threshold is dated by its last crossing:
     "switches on" means it rises above and stays there to the last row, "dies" that it falls below and stays.
     """
     sv = np.asarray(sv, np.float64)
@@ -258,8 +269,7 @@ def spectral_events(sv, rank_tol: float = 1e-3, zero_tol: float = 1e-12) -> Spec
     if not np.all(np.isfinite(sv)):
         raise ValueError("sv must be finite (a diverged run's record has non-finite rows)")
     check_fraction("rank_tol", rank_tol)
-    top = sv[:, :1]
-    counts = (top > zero_tol) & (sv > rank_tol * top)
+    counts = counting(sv, rank_tol, zero_tol)
     changed = counts != counts[-1]  # rows whose state differs from the final one
     last = sv.shape[0] - 1 - np.argmax(changed[::-1], axis=0)  # the last such row of each column
     event = np.where(changed.any(axis=0), last + 1, -1)

@@ -51,7 +51,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import theory
-from .geometry import effective_rank, numerical_rank, spectral_events
+from .geometry import counting, effective_rank, numerical_rank, spectral_events
 from .problem import Problem
 from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS
 
@@ -307,8 +307,7 @@ def spectral_dynamics(results, opts):
         ax.set_xlabel("optimiser step")
         ax.set_ylabel(f"σ_i({which})")
         rank = ax.twinx()
-        top = sv[:, :1]
-        rank.step(x, np.sum((top > th.zero_tol) & (sv > th.rank_tol * top), axis=1), where="post", color="0.5", lw=2, alpha=0.35)
+        rank.step(x, counting(sv, th.rank_tol, th.zero_tol).sum(axis=1), where="post", color="0.5", lw=2, alpha=0.35)
         rank.set_ylabel("numerical rank", color="0.4")
         rank.set_ylim(-0.3, sv.shape[1] + 0.3)
         ax.set_title(f"{_run_label(rec, fields)}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
