@@ -381,18 +381,25 @@ def _limit_note(runs) -> str:
     return f", {m} at step limit" if m else ""
 
 
-def rank_vs(results, opts, field):
-    which = opts.get("rank_of", "Z")
-    series = _series(results, field, f"rank_vs_{field}")
+def _mean_vs(results, field: str, name: str, value):
+    """The mean ± std over runs of ``value(run)`` vs ``field``, one series per combination of the other varied fields,
+    with run counts; returns (figure, axes, series) for the caller's reference lines, labels and title."""
+    series = _series(results, field, name)
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
     for label, groups in series.items():
         xs = list(groups)
-        ranks = [np.array([_rank_of(r, which) for r in groups[x]]) for x in xs]
-        ax.errorbar(xs, [r.mean() for r in ranks], yerr=[r.std() for r in ranks], fmt="o-", capsize=3, label=label or None)
-        for x, r in zip(xs, ranks):
-            ax.annotate(f"n={len(r)}{_limit_note(groups[x])}", (x, r.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
+        vals = [np.array([value(r) for r in groups[x]]) for x in xs]
+        ax.errorbar(xs, [v.mean() for v in vals], yerr=[v.std() for v in vals], fmt="o-", capsize=3, label=label or None)
+        for x, v in zip(xs, vals):
+            ax.annotate(f"n={len(v)}{_limit_note(groups[x])}", (x, v.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
     _field_axis(ax, field)
+    return fig, ax, series
+
+
+def rank_vs(results, opts, field):
+    which = opts.get("rank_of", "Z")
+    fig, ax, series = _mean_vs(results, field, f"rank_vs_{field}", lambda r: _rank_of(r, which))
     what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}"
     ax.set_ylabel(f"{what.replace('smallest rank of the hidden layers', 'min hidden rank')}, mean ± std")
     if len(series) > 1:
@@ -452,19 +459,9 @@ def p_dnc_vs(results, opts, field):
 
 
 def effective_rank_vs(results, opts, field):
-    series = _series(results, field, f"effective_rank_vs_{field}")
-    fig = Figure(figsize=(6.0, 4.0))
-    ax = fig.subplots()
-    for label, groups in series.items():
-        xs = list(groups)
-        er = [np.array([_effective_rank(r) for r in groups[x]]) for x in xs]
-        ax.errorbar(xs, [e.mean() for e in er], yerr=[e.std() for e in er], fmt="o-", capsize=3, label=label or None)
-        for x, e in zip(xs, er):
-            ax.annotate(f"n={len(e)}{_limit_note(groups[x])}", (x, e.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
-    K = {r.problem.classes for r in results.results()}
-    for k in sorted(K):
+    fig, ax, _ = _mean_vs(results, field, f"effective_rank_vs_{field}", _effective_rank)
+    for k in sorted({r.problem.classes for r in results.results()}):
         ax.axhline(k - 1, color="k", ls=":", lw=1, label=f"K − 1 = {k - 1} (simplex / NC)")
-    _field_axis(ax, field)
     ax.set_ylabel("effective rank of Z, mean ± std over runs")
     ax.legend(fontsize=7)
     _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z (CE at λ = 0: class-centred) vs {field}")
