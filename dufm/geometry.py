@@ -157,6 +157,10 @@ class Normalised:
     parameter_margin: float | None
     frobenius_norm: float
 
+    def rank(self, rank_tol: float = 1e-3) -> int:
+        """The numerical rank of the scale-free logits: singular values above ``rank_tol`` times the largest."""
+        return numerical_rank(self.singular_values, rank_tol, 0.0)
+
     def to_dict(self) -> dict:
         return asdict(self)
 
@@ -536,6 +540,11 @@ def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool 
     return replace(nc_from_stats(st, W, rank_tol, centred_duality, last), **_direct(F, counts, W, rank_tol, centred_duality, last))
 
 
+def full_rank(problem: Problem) -> int:
+    """r_full, the rank of the logits at DNC (module docstring): K for MSE without bias, K - 1 otherwise."""
+    return problem.classes if (problem.loss == "mse" and problem.bias == "none") else problem.classes - 1
+
+
 def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ranks=()) -> SolutionType | None:
     """``dnc`` | ``low-rank`` | ``trivial`` | ``other`` from the singular values of Z (module docstring); None for a
     problem without a finite optimum."""
@@ -544,7 +553,7 @@ def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ra
     sZ = np.asarray(sZ)
     if sZ.size == 0 or sZ[0] <= th.trivial_tol * np.sqrt(problem.samples):
         return SolutionType.TRIVIAL
-    full = problem.classes if (problem.loss == "mse" and problem.bias == "none") else problem.classes - 1
+    full = full_rank(problem)
     r = numerical_rank(sZ, th.rank_tol, th.zero_tol)
     if r < full or any(h < full for h in hidden_ranks):
         return SolutionType.LOW_RANK

@@ -51,7 +51,7 @@ import numpy as np
 from matplotlib.figure import Figure
 
 from . import theory
-from .geometry import counting, effective_rank, numerical_rank, spectral_events
+from .geometry import counting, effective_rank, full_rank, spectral_events
 from .problem import Problem
 from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS
 
@@ -468,21 +468,16 @@ def effective_rank_vs(results, opts, field):
     return fig
 
 
-def _full_rank(rec: RunRecord) -> int:
-    p = rec.problem
-    return p.classes if (p.loss == "mse" and p.bias == "none") else p.classes - 1
-
-
 def _scale_free_rank(rec: RunRecord) -> int:
     """The numerical rank of the record's scale-free spectrum (for CE the class-centred logits) where it has one,
     else of Z, at the record's rank threshold."""
-    n, th = rec.analysis.normalised, rec.analysis.thresholds
-    return rec.analysis.rank["Z"] if n is None else numerical_rank(n.singular_values, th.rank_tol, 0.0)
+    n = rec.analysis.normalised
+    return rec.analysis.rank["Z"] if n is None else n.rank(rec.analysis.thresholds.rank_tol)
 
 
 def p_full_rank_vs(results, opts, field):
     tol = results.results()[0].analysis.thresholds.rank_tol
-    return _fraction_vs(results, field, f"p_full_rank_vs_{field}", lambda r: _scale_free_rank(r) >= _full_rank(r),
+    return _fraction_vs(results, field, f"p_full_rank_vs_{field}", lambda r: _scale_free_rank(r) >= full_rank(r.problem),
                         "fraction of runs with rank Z = K − 1 (full)",
                         f"runs ending with Z of full rank vs {field} (σ_i > {tol} σ_1; CE: class-centred Z; "
                         "bars: 95 % Wilson intervals; labels: full-rank runs / runs)")

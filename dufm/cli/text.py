@@ -88,15 +88,13 @@ def spectral_line(rec, log_every: int, rank_tol: float) -> str:
 def normalised_lines(n, problem, rank_tol: float) -> list[str]:
     """The scale-free quantities of an end point (:class:`dufm.geometry.Normalised`), two lines; Z_c is the part of Z
     the data term sees (CE: centred over classes; MSE with a bias: over samples)."""
-    from ..geometry import numerical_rank
+    from ..geometry import full_rank
 
     z = "Z" if (problem.loss == "mse" and problem.bias == "none") else "Z_c"
     what = {"Z": "", "Z_c": " (Z_c = Z centred over classes)" if problem.loss == "ce" else " (Z_c = Z centred over samples)"}[z]
     pm = "" if n.parameter_margin is None else f", margin / ||theta||^{problem.depth + 1} {n.parameter_margin:.6g}"
-    rank = numerical_rank(n.singular_values, rank_tol, 0.0)
-    full = problem.classes if z == "Z" else problem.classes - 1
     return [f"  scale-free{what}: ||{z}||_F {n.frobenius_norm:.6g}; effective rank {n.effective_rank:.4f} "
-            f"(NC: {full}), stable rank {n.stable_rank:.4f}, rank {z} = {rank} (rank tol {rank_tol:g}); "
+            f"(NC: {full_rank(problem)}), stable rank {n.stable_rank:.4f}, rank {z} = {n.rank(rank_tol)} (rank tol {rank_tol:g}); "
             f"margin / ||{z}||_F {n.margin:.6g}{pm}",
             f"  sigma_i({z}) / ||{z}||_F: {singular_values(n.singular_values)}"]
 
