@@ -253,6 +253,10 @@ def check_history(arch: Architecture, cfg: SolverConfig):
                      f"got {cfg.log_every}")
 
 
+# the SolverConfig fields that shape the compiled program (Program): the runs of one batch must share them
+PROGRAM_FIELDS = ("optimizer", "log_every", "precision", "spectra")
+
+
 class Program(NamedTuple):
     """What shapes the compiled solver (hashable, static): the rest of a :class:`SolverConfig` is :class:`Hyper`.
 
@@ -277,7 +281,7 @@ class Program(NamedTuple):
         cfgs = list(cfgs)
         first = cfgs[0]
         for c in cfgs[1:]:
-            for name in ("optimizer", "log_every", "precision", "spectra"):
+            for name in PROGRAM_FIELDS:
                 if getattr(c, name) != getattr(first, name):
                     raise ValueError(f"the runs of one batch must share {name} (it shapes the compiled program), got "
                                      f"{getattr(first, name)!r} and {getattr(c, name)!r}")

@@ -55,7 +55,7 @@ from .init import check_init, starts
 from .problem import Decays, Params, Problem
 from .provenance import environment, now
 from .records import RunFormat, RunRecord, run_arrays
-from .solve import SolverConfig, check_history, run_many
+from .solve import PROGRAM_FIELDS, SolverConfig, check_history, run_many
 from .store import Store, run_key
 
 PROBLEM_FIELDS = tuple(f.name for f in fields(Problem) if f.init)
@@ -247,8 +247,7 @@ def expand(config: dict) -> list[RunSpec]:
 def _group_key(spec: RunSpec):
     # the starting point and the solver's numbers (lr, tol, steps, ...) are batched inputs of the program: runs that
     # differ only in them share one
-    c = spec.solver
-    return spec.problem.architecture, c.optimizer, c.log_every, c.precision, c.spectra
+    return (spec.problem.architecture, *(getattr(spec.solver, name) for name in PROGRAM_FIELDS))
 
 
 def group(specs: list[RunSpec]) -> list[list[RunSpec]]:
