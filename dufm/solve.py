@@ -190,11 +190,6 @@ class SolverConfig:
         return replace(self, tol=DEFAULT_TOL[dtype] if finite_optimum else 0.0)
 
 
-def optimizer(cfg: SolverConfig) -> optax.GradientTransformation:
-    """The optax transformation named by ``cfg.optimizer``."""
-    return _transformation(cfg.optimizer, Hyper.of(cfg))
-
-
 def _transformation(name: str, hyper: "Hyper") -> optax.GradientTransformation:
     """The optax transformation ``name`` with the (possibly traced) numbers of ``hyper``."""
     if name == "gd":
