@@ -16,7 +16,7 @@ import argparse
 import time
 
 from dufm import Problem, SolverConfig, analyse, solve, theory
-from dufm.critical import refine
+from dufm.landscape.critical import refine
 
 PROBLEM = Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2.0**-10)
 

@@ -79,7 +79,7 @@ def steady_state(seeds: int, steps: int, repeat: int) -> dict:
     from bench_solver import best_time  # this script's folder is on sys.path
 
     from dufm import SolverConfig, run_many
-    from dufm.solve import initial_params
+    from dufm.solving.solver import initial_params
 
     jax.config.update("jax_enable_x64", True)
     problem = dufm.Problem()
@@ -124,8 +124,8 @@ def many_seeds(seeds: int, steps: int, peak_gflops: float | None) -> None:
     from bench_solver import best_time  # this script's folder is on sys.path
 
     from dufm import SolverConfig, run_many
-    from dufm.budget import flops_per_step
-    from dufm.solve import initial_params
+    from dufm.solving.budget import flops_per_step
+    from dufm.solving.solver import initial_params
 
     print(f"\n{seeds} Fig 1 seeds x {steps} GD steps in one program (vmap over seeds, sharded over "
           f"{jax.device_count()} {jax.devices()[0].platform} device(s): {jax.devices()[0].device_kind})")

@@ -29,8 +29,8 @@ import numpy as np
 
 import dufm
 from dufm import SolverConfig, run_many
-from dufm.devices import cpu_cores_from_env
-from dufm.solve import initial_params
+from dufm.runtime import cpu_cores_from_env
+from dufm.solving.solver import initial_params
 
 sys.path.insert(0, str(Path(__file__).parent))
 from bench_solver import best_time, cpu_model, flops_per_step, matmul_gflops  # noqa: E402

@@ -52,10 +52,11 @@ import jax.numpy as jnp
 import numpy as np
 
 import dufm
-from dufm import SolverConfig, budget, run_many
-from dufm.devices import cpu_cores_from_env
-from dufm.objective import objective
-from dufm.solve import initial_params
+from dufm import SolverConfig, run_many
+from dufm.model.objective import objective
+from dufm.runtime import cpu_cores_from_env
+from dufm.solving import budget
+from dufm.solving.solver import initial_params
 
 jax.config.update("jax_enable_x64", True)  # float64 for this script's own JAX work (matmul, naive-jax loop)
 
@@ -78,7 +79,7 @@ PROBLEMS = [
 
 
 def flops_per_step(problem: dufm.Problem) -> float:
-    """6 N sum_l d_{l+1} d_l (d_{L+1} = K): forward + backward matrix products of one GD step (dufm.budget's count)."""
+    """6 N sum_l d_{l+1} d_l (d_{L+1} = K): forward + backward matrix products of one GD step (dufm.solving.budget's count)."""
     return budget.flops_per_step(problem.architecture)
 
 

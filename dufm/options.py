@@ -1,7 +1,7 @@
 """Documented configuration fields: a dataclass field that carries its help text.
 
-Every configuration dataclass (:class:`~dufm.problem.Problem`,
-:class:`~dufm.solve.SolverConfig`, :class:`~dufm.geometry.Thresholds`,
+Every configuration dataclass (:class:`~dufm.Problem`,
+:class:`~dufm.SolverConfig`, :class:`~dufm.Thresholds`,
 :class:`~dufm.critical.RefineConfig`, :class:`~dufm.critical.ClassifyConfig`)
 states each default and its meaning once, here, in the field; the command line
 builds its flags from these fields (``dufm.cli.flags``). The ``check_*``

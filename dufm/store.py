@@ -56,7 +56,7 @@ class StoreWarning(UserWarning):
     """A damaged file of a results store was found and set aside into its ``damaged/`` folder."""
 
 
-class Format(Protocol):
+class Schema(Protocol):
     """What a valid stored run is, and its row of ``summary.csv`` (the records layer provides it)."""
 
     columns: Sequence[str]
@@ -68,21 +68,21 @@ class Format(Protocol):
         """The summary row of a record about to be committed."""
 
 
-def plain(x):
+def jsonable(x):
     """JSON-able data: numpy arrays and scalars to lists and numbers, NaN and inf to None, enumerations to
     their values, NamedTuples and objects with ``to_dict()`` to dicts, tuples to lists."""
     if isinstance(x, dict):
-        return {str(k): plain(v) for k, v in x.items()}
+        return {str(k): jsonable(v) for k, v in x.items()}
     if isinstance(x, enum.Enum):
-        return plain(x.value)
+        return jsonable(x.value)
     if hasattr(x, "_asdict"):
-        return plain(x._asdict())
+        return jsonable(x._asdict())
     if hasattr(x, "to_dict") and not isinstance(x, type):
-        return plain(x.to_dict())
+        return jsonable(x.to_dict())
     if isinstance(x, (list, tuple)):
-        return [plain(v) for v in x]
+        return [jsonable(v) for v in x]
     if isinstance(x, np.ndarray):
-        return plain(x.tolist())
+        return jsonable(x.tolist())
     if isinstance(x, (bool, np.bool_)):
         return bool(x)
     if isinstance(x, np.integer):
@@ -103,7 +103,7 @@ def committing() -> bool:
 
 def run_key(config: dict) -> str:
     """Content hash (16 hex digits) of a run config (canonical JSON)."""
-    blob = json.dumps(plain(config), sort_keys=True, separators=(",", ":"))
+    blob = json.dumps(jsonable(config), sort_keys=True, separators=(",", ":"))
     return hashlib.sha256(blob.encode()).hexdigest()[:16]
 
 
@@ -131,7 +131,7 @@ def _atomic_write(path: Path, data: bytes):
 
 
 def write_json(path: Path, obj):
-    _atomic_write(Path(path), (json.dumps(plain(obj), indent=1) + "\n").encode())
+    _atomic_write(Path(path), (json.dumps(jsonable(obj), indent=1) + "\n").encode())
 
 
 def write_npz(path: Path, arrays: dict):
@@ -293,12 +293,12 @@ class Store:
         w = csv.writer(buf)
         w.writerow(columns)
         for r in rows:
-            w.writerow(["" if r.get(c) is None else (json.dumps(plain(r[c])) if isinstance(r.get(c), (list, tuple, dict)) else r[c])
+            w.writerow(["" if r.get(c) is None else (json.dumps(jsonable(r[c])) if isinstance(r.get(c), (list, tuple, dict)) else r[c])
                         for c in columns])
         _atomic_write(self.root / "summary.csv", buf.getvalue().encode())
 
     @contextmanager
-    def writer(self, name: str, config: dict, runs: dict[str, dict], fmt: Format, environment: dict | None = None,
+    def writer(self, name: str, config: dict, runs: dict[str, dict], fmt: Schema, environment: dict | None = None,
                shared: bool = False):
         """Lock the directory, declare a grid and yield a :class:`Writer` that commits its finished runs.
 
@@ -340,7 +340,7 @@ class Store:
 class Writer:
     """An open, locked :class:`Store`: commits finished runs and keeps ``summary.csv`` equal to the grid's stored runs."""
 
-    def __init__(self, store: Store, grid: list[str], fmt: Format, shared: bool = False):
+    def __init__(self, store: Store, grid: list[str], fmt: Schema, shared: bool = False):
         self.store, self.fmt, self.grid, self.shared = store, fmt, set(grid), shared
         # the summary rows of the grid's healthy stored runs, read once and kept up to date as runs are committed
         self.rows = store.healthy(grid, fmt.check)

@@ -26,8 +26,8 @@ import jax
 import numpy as np
 
 from dufm import critical, hessian
-from dufm.objective import gradient_norm, objective
-from dufm.store import plain
+from dufm.model.objective import gradient_norm, objective
+from dufm.store import jsonable
 
 jax.config.update("jax_enable_x64", True)  # the scripts' own jax.grad / jax.jvp of float64 points
 
@@ -119,7 +119,7 @@ def save(name: str, record: dict) -> Path:
     """Write ``record`` (plain-ified) to results/landscape/<name>.json."""
     RESULTS.mkdir(parents=True, exist_ok=True)
     path = RESULTS / f"{name}.json"
-    path.write_text(json.dumps(plain(record), indent=1))
+    path.write_text(json.dumps(jsonable(record), indent=1))
     print("wrote", path.relative_to(ROOT), flush=True)
     return path
 

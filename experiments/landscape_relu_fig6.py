@@ -30,7 +30,7 @@ import numpy as np
 from landscape_common import Timer, save, table
 
 from dufm import Problem, SolverConfig, analyse, critical, hessian, solve, theory
-from dufm.objective import forward
+from dufm.model.objective import forward
 
 SEEDS = [0, 1]
 clock = Timer()

@@ -32,7 +32,7 @@ from jax.flatten_util import ravel_pytree  # noqa: E402
 from landscape_common import FIGURES, Timer, probe, save, symmetry_basis, table, verdict  # noqa: E402
 
 from dufm import Problem, hessian, plots, theory  # noqa: E402
-from dufm.objective import forward  # noqa: E402
+from dufm.model.objective import forward
 
 K, N_PER, WIDTH = 10, 5, 20
 DEPTHS = (1, 2, 3)

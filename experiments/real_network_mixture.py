@@ -33,7 +33,7 @@ import optax
 
 import dufm
 from dufm import features, plots
-from dufm.store import plain
+from dufm.store import jsonable
 
 ROOT = Path(__file__).resolve().parents[1]
 FIGS = ROOT / "docs" / "figures"
@@ -155,7 +155,7 @@ def main():
     for name, fig in figs.items():
         print(plots.save(fig, FIGS / f"{name}.png"))
     report["wall_time_s"] = time.perf_counter() - t0
-    (FIGS / "real_network.json").write_text(json.dumps(plain(report), indent=1) + "\n")
+    (FIGS / "real_network.json").write_text(json.dumps(jsonable(report), indent=1) + "\n")
     print(f"done in {report['wall_time_s']:.0f} s")
 
 

@@ -1,6 +1,6 @@
 """Test configuration, as optimistix does it: float64 for the whole suite.
 
-dufm's own entry points scope float64 themselves (dufm.precision); the tests
+dufm's own entry points scope float64 themselves (dufm.runtime); the tests
 also build JAX arrays and transformations of their own, so the suite turns
 JAX's 64-bit mode on for its process (tests/test_precision.py checks dufm with
 it off). The suite also makes one JAX CPU device per core, as the ``dufm``

@@ -3,7 +3,7 @@
 import pytest
 
 import dufm
-from dufm.budget import estimate_seconds, flops_per_step, seconds_at_most
+from dufm.solving.budget import estimate_seconds, flops_per_step, seconds_at_most
 
 
 @pytest.mark.parametrize("kw", [dict(), dict(width=256, depth=3), dict(classes=3, per_class=2, width=4)])

@@ -7,7 +7,7 @@ import sys
 
 import pytest
 
-from dufm.cache import cache_enabled, default_cache_dir, use_compilation_cache
+from dufm.runtime import cache_enabled, default_cache_dir, use_compilation_cache
 
 TINY = ["--classes", "3", "--per-class", "2", "--width", "5", "--depth", "2", "--loss", "mse", "--weight-decay", "0.003",
         "--steps", "700", "--seeds", "3", "--json"]

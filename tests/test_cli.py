@@ -90,7 +90,7 @@ def test_solve_text_reports_stop_reason_and_spectra(capsys):
 def test_solve_records_spectra_in_json_and_dates_their_events_in_text(capsys):
     import numpy as np
 
-    from dufm.geometry import spectral_events
+    from dufm.analysis.spectra import spectral_events
 
     args = ["solve", *TINY, "--loss", "ce", "--steps", "3000", "--log-every", "100", "--spectra", "output"]
     code, out, _ = run_cli(capsys, [*args, "--json"])
@@ -151,7 +151,7 @@ def test_probe_point_json_schema_matches_the_library(capsys):
     import numpy as np
 
     from dufm import Problem, theory
-    from dufm.critical import classify
+    from dufm.landscape.critical import classify
 
     code, out, err = run_cli(capsys, ["probe", "--point", "dnc", *PROBE_TINY, "--json"])
     assert code == 0, err
@@ -196,7 +196,7 @@ def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
 
 
 def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
-    from dufm.records import load_results
+    from dufm.experiments.records import load_results
 
     res_dir = tmp_path / "res"
     code, _, err = run_cli(capsys, ["sweep", "--name", "p", "--out", str(res_dir), *PROBE_TINY, "--steps", "2000", "--seeds", "1"])
@@ -282,8 +282,8 @@ def test_probe_result_with_a_bias_several_runs_and_a_key_equals_probing_the_para
     import numpy as np
 
     from dufm import plots
-    from dufm.critical import classify
-    from dufm.records import load_results
+    from dufm.experiments.records import load_results
+    from dufm.landscape.critical import classify
 
     res_dir = tmp_path / "res"
     code, _, err = run_cli(capsys, ["sweep", "--name", "b", "--out", str(res_dir), *PROBE_TINY, "--bias", "free", "--steps", "800",
@@ -313,7 +313,7 @@ def test_float32_end_to_end(capsys, tmp_path):
     """--dtype float32: solve, sweep and analysis run in float32 and agree with float64 to what float32 allows."""
     import numpy as np
 
-    from dufm.records import load_results
+    from dufm.experiments.records import load_results
 
     args = [*TINY, "--steps", "4000", "--tol", "0", "--dtype", "float32"]
     code, out, _ = run_cli(capsys, ["solve", *args, "--json"])

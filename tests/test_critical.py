@@ -6,12 +6,12 @@ import numpy as np
 import pytest
 
 from dufm import Problem, SolverConfig, hessian, solve, theory
-from dufm.critical import classify, refine, symmetry_dimension, symmetry_tangents
-from dufm.geometry import analyse
-from dufm.init import initialise
-from dufm.objective import gradient_norm, objective
-from dufm.problem import Params
-from dufm.solve import run_many
+from dufm.analysis.solution import analyse
+from dufm.landscape.critical import classify, refine, symmetry_dimension, symmetry_tangents
+from dufm.model.init import initialise
+from dufm.model.objective import gradient_norm, objective
+from dufm.model.problem import Params
+from dufm.solving.solver import run_many
 
 FIG1 = Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2.0**-10)
 

@@ -1,7 +1,7 @@
 """A batch sharded over several devices gives the results of one device.
 
 The devices are 2 host CPU devices, which must be made before JAX's first
-computation (:func:`dufm.devices.use_cpu_cores`, the documented way), so the
+computation (:func:`dufm.use_cpu_cores`, the documented way), so the
 runs happen in a subprocess that writes its results to an ``.npz`` for this
 process to compare.
 """
@@ -13,7 +13,8 @@ import sys
 import numpy as np
 import pytest
 
-from dufm.devices import cpu_cores_from_env, pad_batch, resolve_batching, use_cpu_cores
+from dufm.runtime import cpu_cores_from_env, use_cpu_cores
+from dufm.solving.programs import pad_batch, resolve_batching
 
 CHILD = r"""
 import sys
@@ -21,7 +22,7 @@ import dufm
 dufm.use_cpu_cores(2)
 import jax
 import numpy as np
-from dufm.solve import SolverConfig, initial_params, run_many
+from dufm.solving.solver import SolverConfig, initial_params, run_many
 
 assert len(jax.devices()) == 2, jax.devices()
 p = dufm.Problem(classes=4, per_class=3, width=6, depth=2, loss="mse", weight_decay=2e-3)

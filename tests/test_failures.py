@@ -18,7 +18,7 @@ import pytest
 from helpers import run_cli, write_sweep
 
 from dufm.cli import main
-from dufm.records import load_results
+from dufm.experiments.records import load_results
 
 TINY = ["--classes", "3", "--per-class", "2", "--width", "4", "--depth", "2", "--loss", "mse", "--weight-decay", "0.002"]
 ENV = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "DUFM_CPU_DEVICES")}

@@ -9,8 +9,9 @@ import pytest
 
 import dufm
 from dufm import features, theory
+from dufm.analysis.collapse import NCMetrics
+from dufm.analysis.solution import analyse
 from dufm.cli import main
-from dufm.geometry import NCMetrics, analyse
 
 METRICS = ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_of", "nc2_equinorm", "nc2_equiangle", "nc3", "nc3_duality", "nc4")
 
@@ -166,7 +167,7 @@ def test_checkpoint_axis(rng, tmp_path):
     assert a.over_training and [c.step for c in a.checkpoints] == [10.0, 20.0, 40.0]
     for e in range(3):
         assert_metrics(a.checkpoints[e].layers["h"], reference(E[e], y, W[e]), rel=1e-10)
-    d = json.loads(json.dumps(dufm.store.plain(a.to_dict())))
+    d = json.loads(json.dumps(dufm.store.jsonable(a.to_dict())))
     assert "layers" not in d and [c["checkpoint"] for c in d["checkpoints"]] == [10, 20, 40]
     back = features.FeatureAnalysis.from_dict(d)
     assert back.checkpoints[2].layers["h"].nc == a.checkpoints[2].layers["h"].nc

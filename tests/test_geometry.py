@@ -5,7 +5,9 @@ import pytest
 
 import dufm
 from dufm import theory
-from dufm.geometry import analyse, class_means, nc_metrics, numerical_rank, solution_type, spectral_events
+from dufm.analysis.collapse import class_means, nc_metrics
+from dufm.analysis.solution import analyse, solution_type
+from dufm.analysis.spectra import numerical_rank, spectral_events
 
 
 def test_nc1_matches_direct_pseudo_inverse(rng):
@@ -78,11 +80,11 @@ def test_spectral_events_date_the_last_crossing_of_the_rank_threshold():
 
 
 def test_the_recorded_matrices_are_the_analysed_ones():
-    """Names, order and sizes of dufm.objective's spectra are those of analyse (the solver records what it reports)."""
+    """Names, order and sizes of dufm.model.objective's spectra are those of analyse (the solver records what it reports)."""
     import jax
 
-    from dufm.init import initialise
-    from dufm.objective import spectrum_matrices, spectrum_sizes
+    from dufm.model.init import initialise
+    from dufm.model.objective import spectrum_matrices, spectrum_sizes
 
     for act in ("linear", "relu"):
         p = dufm.Problem(classes=3, per_class=(2, 3, 2), width=(4, 6, 2), depth=3, activation=act, bias="free")
@@ -114,7 +116,7 @@ def test_solution_types_of_closed_forms():
 
 
 def test_mse_with_regularised_bias_is_dnc_and_srg_is_low_rank():
-    from dufm.solve import SolverConfig, solve
+    from dufm.solving.solver import SolverConfig, solve
 
     p = dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=5e-3, loss="mse", bias="regularised", bias_decay=1.0)
     r = solve(p, SolverConfig(steps=100_000, init_scale=0.3))[0]
@@ -125,7 +127,7 @@ def test_mse_with_regularised_bias_is_dnc_and_srg_is_low_rank():
 
 
 def _independent_nc(F, y, K, W=None, centred=True):
-    """NC2 and NC3 written from their definitions (module docstring of dufm.geometry), loops over classes, no shared code."""
+    """NC2 and NC3 written from their definitions (module docstring of dufm.analysis), loops over classes, no shared code."""
     d, N = F.shape
     M = np.zeros((d, K))
     for k in range(K):

@@ -8,7 +8,7 @@ import pytest
 from jax.flatten_util import ravel_pytree
 
 from dufm import Problem, hessian, objective, theory
-from dufm.init import initialise
+from dufm.model.init import initialise
 
 
 def _point(problem, seed=0, scale=0.3):

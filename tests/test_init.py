@@ -9,8 +9,8 @@ import pytest
 from helpers import run_cli, write_sweep
 
 from dufm import Problem, SolverConfig, initialise
-from dufm.init import INITS, class_basis, hadamard, label_basis, starts
-from dufm.objective import shapes
+from dufm.model.init import INITS, class_basis, hadamard, label_basis, starts
+from dufm.model.objective import shapes
 
 CASES = [Problem(), Problem(activation="relu", bias="free", depth=3), Problem(dtype="float32")]
 # spectral needs every width >= K and, for CE, K a power of two

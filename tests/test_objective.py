@@ -10,8 +10,8 @@ from jax.test_util import check_grads
 from scipy.special import logsumexp
 
 import dufm
-from dufm.init import initialise
-from dufm.objective import forward, objective
+from dufm.model.init import initialise
+from dufm.model.objective import forward, objective
 
 CASES = list(itertools.product(["ce", "mse"], ["linear", "relu"], [1, 2, 4], ["none", "free", "regularised"]))
 

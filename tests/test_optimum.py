@@ -9,8 +9,8 @@ import pytest
 import dufm
 from dufm import critical, theory
 from dufm.cli import main
-from dufm.optimum import Method, OptimumConfig, optimum
-from dufm.solve import SolverConfig, run_many
+from dufm.solving.solver import SolverConfig, run_many
+from dufm.theory.optimum import Method, OptimumConfig, optimum
 
 SMALL = [  # K <= 4, d <= 6, L <= 3, imbalanced: CE with a free bias; MSE with a free bias and unequal decays (balanced CE:
     # test_small_K_at_depth_two_is_dnc_and_fig1_reaches_the_pairs)

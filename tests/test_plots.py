@@ -10,8 +10,9 @@ from helpers import write_sweep
 from matplotlib.figure import Figure
 
 from dufm import plots, theory
-from dufm.records import load_results
-from dufm.sweep import load_config, run_sweep
+from dufm.experiments.config import load_config
+from dufm.experiments.records import load_results
+from dufm.experiments.sweep import run_sweep
 
 FIGURES = ["loss_curves", "logit_heatmaps", "singular_values", "nc1_curves", "loss_vs_dnc", "rank_vs_depth", "p_dnc_vs_depth",
            "normalised_sv_vs_depth", "theory_ce_ratio", "theory_ce_region"]
@@ -201,7 +202,7 @@ def recorded(tmp_path_factory):
 
 
 def test_spectral_dynamics_draws_the_recorded_spectra_and_their_events(recorded, results):
-    from dufm.geometry import spectral_events
+    from dufm.analysis.spectra import spectral_events
 
     runs = recorded.results()
     fig = plots.figure(recorded, "spectral_dynamics", {})

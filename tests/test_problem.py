@@ -3,7 +3,7 @@
 import pytest
 
 import dufm
-from dufm.solve import SolverConfig
+from dufm.solving.solver import SolverConfig
 
 BASE = dict(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01)
 

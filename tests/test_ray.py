@@ -5,8 +5,9 @@ import pytest
 from helpers import write_sweep
 
 from dufm.cli import main
-from dufm.records import load_results
-from dufm.sweep import load_config, run_sweep
+from dufm.experiments.config import load_config
+from dufm.experiments.records import load_results
+from dufm.experiments.sweep import run_sweep
 
 ray = pytest.importorskip("ray", reason="Ray is not installed (pip install -e '.[ray]'); the Ray backend cannot be tested")
 

@@ -12,9 +12,10 @@ import pytest
 from helpers import write_sweep
 
 from dufm.cli import main
-from dufm.records import load_results
+from dufm.experiments.config import expand, load_config
+from dufm.experiments.records import load_results
+from dufm.experiments.sweep import Shard, run_sweep
 from dufm.store import Store
-from dufm.sweep import Shard, expand, load_config, run_sweep
 
 ENV = {k: v for k, v in os.environ.items() if k not in ("XLA_FLAGS", "DUFM_CPU_DEVICES")}
 

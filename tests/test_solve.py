@@ -6,8 +6,8 @@ import pytest
 
 import dufm
 from dufm import theory
-from dufm.geometry import analyse
-from dufm.solve import Decays, SolverConfig, initial_params, run, run_many, solve
+from dufm.analysis.solution import analyse
+from dufm.solving.solver import Decays, SolverConfig, initial_params, run, run_many, solve
 
 SMALL = dict(classes=4, per_class=3, width=6)
 
@@ -192,7 +192,7 @@ def test_run_many_is_the_one_batch_entry_point():
 
 
 def test_status_enumeration():
-    from dufm.solve import Status
+    from dufm.solving.solver import Status
 
     assert [s.code for s in Status] == [0, 1, 2, 3, 4]  # loss_threshold appended: the earlier codes stay
     assert all(Status.from_code(s.code) is s for s in Status)
@@ -319,9 +319,9 @@ def test_recorded_spectra_of_a_vmapped_batch_equal_the_runs_alone():
 def test_recording_spectra_leaves_the_run_unchanged_bit_for_bit():
     """spectra = none is the solver as it was (no record); recording changes no number of the run itself."""
     p = dufm.Problem(loss="ce", activation="linear", **TINY)
-    plain = solve(p, SolverConfig(**SPECTRA_CFG), seeds=[0, 1, 2])
+    jsonable = solve(p, SolverConfig(**SPECTRA_CFG), seeds=[0, 1, 2])
     recorded = solve(p, SolverConfig(spectra="layers", **SPECTRA_CFG), seeds=[0, 1, 2])
-    for a, b in zip(plain, recorded):
+    for a, b in zip(jsonable, recorded):
         assert a.history.sv == {} and len(b.history.sv) == 5
         assert (a.status, a.steps, a.loss, a.grad_norm) == (b.status, b.steps, b.loss, b.grad_norm)
         for x, y in zip(jax.tree_util.tree_leaves(a.params), jax.tree_util.tree_leaves(b.params)):
@@ -340,8 +340,8 @@ def test_a_diverged_run_keeps_its_recorded_spectra():
 
 
 def test_the_spectra_record_is_bounded():
-    from dufm.budget import history_rows, memory_bytes
-    from dufm.solve import MAX_SPECTRUM_VALUES, layout
+    from dufm.solving.budget import history_rows, memory_bytes
+    from dufm.solving.solver import MAX_SPECTRUM_VALUES, layout
 
     p = dufm.Problem(classes=10, per_class=100, width=500, depth=3)  # layers: 10 + 3 x 500 + 500 + 500 + 10 values a record
     cfg = SolverConfig(steps=100_000, log_every=10, spectra="layers")
@@ -357,9 +357,8 @@ def test_the_spectra_record_is_bounded():
 
 
 def test_a_record_too_wide_for_any_interval_names_spectra(monkeypatch):
-    import sys
+    from dufm.solving import solver as solve_module
 
-    solve_module = sys.modules["dufm.solve"]  # dufm.solve is the function (dufm/__init__.py)
     p = dufm.Problem(**TINY)  # layers: 3 + 4 + 4 + 4 + 3 = 18 values a record
     monkeypatch.setattr(solve_module, "MAX_SPECTRUM_VALUES", 35)  # not two rows of 18
     with pytest.raises(ValueError, match=r"spectra must be 'output' or 'none' for this problem: 'layers' records 18 singular"):

@@ -10,9 +10,10 @@ from helpers import write_sweep
 
 from dufm import plots
 from dufm.cli import main
-from dufm.records import RunRecord, load_results, summary_row
-from dufm.store import Store, StoreWarning, plain
-from dufm.sweep import load_config, run_sweep
+from dufm.experiments.config import load_config
+from dufm.experiments.records import RunRecord, load_results, summary_row
+from dufm.experiments.sweep import run_sweep
+from dufm.store import Store, StoreWarning, jsonable
 
 DATA = Path(__file__).parent / "data"
 V0 = DATA / "store_v0"  # written by dufm at commit a20d8dd from data/store_v0.toml: 4 finished runs (linear MSE, ReLU CE), 2 diverged
@@ -45,11 +46,11 @@ def test_unregularised_records_round_trip_exactly_and_their_store_resumes_unchan
         doc = store.record(key)
         rec = RunRecord.from_dict(doc)
         assert rec.to_dict() == doc and doc["solution_type"] is None and doc["config"]["solver"]["loss_threshold"] == 0.02
-        assert rec.analysis.normalised.effective_rank == doc["normalised"]["effective_rank"]
+        assert rec.analysis.scale_free.effective_rank == doc["normalised"]["effective_rank"]
         assert summary_row(doc)["solution_type"] is None
     assert run_sweep(cfg, out=tmp_path / "out").ran == 0
     assert {p.name: p.read_bytes() for p in (tmp_path / "out" / "runs").iterdir()} == before
-    assert all(r.analysis.normalised is None for r in load_results(V0).results())  # old (regularised) records have none
+    assert all(r.analysis.scale_free is None for r in load_results(V0).results())  # old (regularised) records have none
 
 
 def test_old_store_loads_with_typed_records_and_its_summary():
@@ -159,10 +160,10 @@ def test_a_damaged_manifest_is_set_aside_and_rebuilt(v0):
 
 
 def test_plain_makes_typed_values_json():
-    from dufm.solve import Status
+    from dufm.solving.solver import Status
     from dufm.theory import CriticalScale
 
-    doc = plain({"s": Status.CONVERGED, "c": CriticalScale(1.0, 2.0, "minimum"), "x": np.float32(np.nan), "t": (np.int64(3),),
+    doc = jsonable({"s": Status.CONVERGED, "c": CriticalScale(1.0, 2.0, "minimum"), "x": np.float32(np.nan), "t": (np.int64(3),),
                  "a": np.eye(2)})
     assert json.loads(json.dumps(doc)) == {"s": "converged", "c": {"scale": 1.0, "loss": 2.0, "kind": "minimum"}, "x": None,
                                             "t": [3], "a": [[1.0, 0.0], [0.0, 1.0]]}

@@ -13,9 +13,10 @@ import pytest
 from helpers import write_sweep
 
 import dufm
-from dufm.records import load_results
-from dufm.solve import SolverConfig, solve
-from dufm.sweep import expand, group, load_config, plan, run_sweep
+from dufm.experiments.config import expand, load_config
+from dufm.experiments.records import load_results
+from dufm.experiments.sweep import group, plan, run_sweep
+from dufm.solving.solver import SolverConfig, solve
 
 
 def write(tmp_path, seeds=2, max_batch=32, steps=400, grid=None, name="tiny.toml"):
@@ -56,7 +57,7 @@ def test_sweep_results_equal_solve(tmp_path):
 
 
 def test_a_sweep_over_learning_rates_tolerances_and_step_limits_compiles_the_solver_once(tmp_path, caplog):
-    """lr, tol and steps are inputs of the compiled program (dufm.solve.Hyper): 5 x 3 x 2 runs in 8 batches, one compilation;
+    """lr, tol and steps are inputs of the compiled program (dufm.solving.solver.ProgramInputs): 5 x 3 x 2 runs in 8 batches, one compilation;
     every run equals the same run solved alone."""
     import logging
 
@@ -220,6 +221,7 @@ EXPERIMENTS = sorted((Path(__file__).parent.parent / "experiments").glob("*.toml
 @pytest.mark.parametrize("path", EXPERIMENTS, ids=[p.stem for p in EXPERIMENTS])
 def test_every_experiment_config_expands_and_names_known_figures(path):
     from dufm import plots
+    from dufm.experiments.config import GRID_FIELDS
 
     config = load_config(path)
     specs = expand(config)  # every problem and solver of the grid is valid and its init fits the shapes
@@ -227,7 +229,7 @@ def test_every_experiment_config_expands_and_names_known_figures(path):
     assert len({s.key for s in specs}) == len(specs)
     for name in config.get("plots", {}).get("figures", []):
         prefix = next((p for p in plots.PREFIXES if name.startswith(p)), None)
-        assert name in plots.FIGURES if prefix is None else name[len(prefix):] in plots.GRID_FIELDS, name
+        assert name in plots.FIGURES if prefix is None else name[len(prefix):] in GRID_FIELDS, name
 
 
 def test_the_experiment_configs_are_found():
@@ -240,7 +242,7 @@ def test_recorded_spectra_are_stored_beside_the_run_and_loaded_with_it(tmp_path)
     import shutil
     import warnings
 
-    from dufm.records import RunRecord
+    from dufm.experiments.records import RunRecord
     from dufm.store import StoreWarning
 
     config = write_sweep(tmp_path, "s.toml", seeds=2, solver={"spectra": "output"}, grid={"lr": [0.5, 200.0]})
@@ -264,9 +266,9 @@ def test_recorded_spectra_are_stored_beside_the_run_and_loaded_with_it(tmp_path)
             s = rec.analysis.singular_values["Z"]
             assert np.max(np.abs(sv[-1] - s)) <= 1e-12 * s[0]
     # the same grid without spectra has other keys; a solver config at the default says nothing of spectra
-    plain = expand(load_config(write_sweep(tmp_path, "p.toml", seeds=2, grid={"lr": [0.5, 200.0]})))
-    assert not {s.key for s in plain} & {r.key for r in res.records}
-    assert all("spectra" not in s.solver.to_dict() for s in plain)
+    jsonable = expand(load_config(write_sweep(tmp_path, "p.toml", seeds=2, grid={"lr": [0.5, 200.0]})))
+    assert not {s.key for s in jsonable} & {r.key for r in res.records}
+    assert all("spectra" not in s.solver.to_dict() for s in jsonable)
     # damaged: the record of spectra missing, or another run's
     finished = [r.key for r in res.results()]
     for key, damage in zip(finished, ("missing", "other run's")):

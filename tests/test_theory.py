@@ -7,7 +7,7 @@ import pytest
 
 import dufm
 from dufm import theory
-from dufm.objective import forward, gradient_norm, objective
+from dufm.model.objective import forward, gradient_norm, objective
 
 PROBLEMS = [
     dict(classes=10, per_class=5, width=70, depth=2, weight_decay=2**-10),  # Garrod & Keating Fig 1
@@ -253,7 +253,7 @@ def test_every_critical_scale_is_a_critical_point_with_the_reduced_loss(kw, name
     import jax
     import jax.numpy as jnp
 
-    from dufm.objective import gradient_norm
+    from dufm.model.objective import gradient_norm
 
     p = dufm.Problem(**kw)
     reduced = theory.reduced_loss(p, name)

@@ -13,12 +13,14 @@ from helpers import run_cli, sweep_toml, write_sweep
 from scipy.stats import entropy
 
 from dufm import plots, theory
-from dufm.geometry import Thresholds, analyse, effective_rank, margins, scale_free_logits, stable_rank
-from dufm.objective import objective
-from dufm.problem import Problem
-from dufm.records import RunRecord, load_results
-from dufm.solve import Decays, SolverConfig, Status, initial_params, run, run_many, solve
-from dufm.sweep import expand, load_config, run_sweep
+from dufm.analysis.solution import Thresholds, analyse
+from dufm.analysis.spectra import effective_rank, margins, scale_free_logits, stable_rank
+from dufm.experiments.config import expand, load_config
+from dufm.experiments.records import RunRecord, load_results
+from dufm.experiments.sweep import run_sweep
+from dufm.model.objective import objective
+from dufm.model.problem import Problem
+from dufm.solving.solver import Decays, SolverConfig, Status, initial_params, run, run_many, solve
 
 TINY = dict(classes=3, per_class=2, width=4, depth=2)
 
@@ -98,7 +100,7 @@ def test_balanced_simplex_factors_have_the_closed_form_margins(L):
     shape = dict(classes=K, per_class=n, width=5, depth=L)
     params = theory.balanced_factors(U, np.full(K - 1, a * np.sqrt(n)), Y.T @ U / np.sqrt(n), Problem(**shape, weight_decay=0.1))
     np.testing.assert_allclose(_forward(params, Problem(**shape)), a * np.kron(np.eye(K) - 1.0 / K, np.ones((1, n))), atol=1e-13)
-    got = analyse(params, Problem(**shape, weight_decay=0.0)).normalised
+    got = analyse(params, Problem(**shape, weight_decay=0.0)).scale_free
     np.testing.assert_allclose(got.singular_values[: K - 1], 1 / np.sqrt(K - 1), rtol=1e-13)
     assert got.effective_rank == pytest.approx(K - 1, rel=1e-12) and got.stable_rank == pytest.approx(K - 1, rel=1e-12)
     assert got.margin == pytest.approx(1 / np.sqrt(n * (K - 1)), rel=1e-13)
@@ -212,7 +214,7 @@ def test_a_ce_run_without_finite_optimum_reports_scale_free_quantities_and_no_so
     rec = RunRecord.from_run(r, p, solver=cfg.resolved(p.dtype, p.finite_optimum))
     a = rec.analysis
     assert a.solution_type is None and rec.solution_type is None and rec.summary_row()["solution_type"] is None
-    n = a.normalised
+    n = a.scale_free
     Z = _forward(r.params, p)
     Zc = (np.eye(3) - 1 / 3) @ Z  # CE ignores the logits' constant part: the class-centred logits
     s = np.linalg.svd(Zc, compute_uv=False)
@@ -239,8 +241,8 @@ def test_a_ce_run_without_finite_optimum_reports_scale_free_quantities_and_no_so
     assert doc["solution_type"] is None and set(doc["normalised"]) == {"singular_values", "effective_rank", "stable_rank",
                                                                        "margin", "parameter_margin", "frobenius_norm"}
     back = RunRecord.from_dict(doc).analysis
-    assert back.solution_type is None and back.normalised.effective_rank == n.effective_rank
-    np.testing.assert_array_equal(back.normalised.singular_values, n.singular_values)
+    assert back.solution_type is None and back.scale_free.effective_rank == n.effective_rank
+    np.testing.assert_array_equal(back.scale_free.singular_values, n.singular_values)
     assert RunRecord.from_dict(doc).to_dict() == doc
 
 
@@ -252,7 +254,7 @@ def test_unregularised_mse_converges_to_z_equal_y_and_keeps_its_solution_type():
     np.testing.assert_allclose(_forward(r.params, p), Y, atol=1e-9)
     a = analyse(r.params, p)
     assert a.solution_type == "dnc"  # Z = Y: the orthogonal frame (MSE without bias)
-    n = a.normalised
+    n = a.scale_free
     np.testing.assert_allclose(n.singular_values, 1 / np.sqrt(3), atol=1e-9)
     assert n.effective_rank == pytest.approx(3, abs=1e-8) and n.margin == pytest.approx(1 / np.sqrt(6), abs=1e-9)
 
@@ -261,7 +263,7 @@ def test_a_regularised_run_has_no_scale_free_quantities_and_its_record_is_unchan
     p = Problem(**TINY, weight_decay=0.01)
     r = solve(p, SolverConfig(lr=0.5, steps=300, init_scale=0.3))[0]
     a = analyse(r.params, p)
-    assert a.normalised is None and a.solution_type is not None and "normalised" not in a.to_dict()
+    assert a.scale_free is None and a.solution_type is not None and "normalised" not in a.to_dict()
 
 
 def test_a_diverging_unregularised_run_is_reported_diverged_with_its_step_and_never_stored_as_a_result(tmp_path):
@@ -287,7 +289,7 @@ def test_a_step_to_exactly_zero_loss_is_a_floating_point_fixed_point_and_stops_a
     p = Problem(**TINY, weight_decay=0.0)
     r = solve(p, SolverConfig(lr=3000.0, steps=2000, init_scale=0.3), seeds=[0])[0]
     assert r.status == "converged" and r.steps == 1 and r.loss == 0.0 and r.grad_norm == 0.0
-    n = analyse(r.params, p).normalised
+    n = analyse(r.params, p).scale_free
     assert n.margin > 0 and n.margin * n.frobenius_norm > 36  # every margin beyond float64's exp(-margin) underflow
 
 
@@ -298,7 +300,7 @@ def test_a_sweep_counts_runs_that_reached_the_loss_threshold(tmp_path):
     assert out.status == {"converged": 0, "max_steps": 0, "diverged": 0, "loss_threshold": 4}
     for rec in load_results(tmp_path / "out").records:
         assert rec.status == "loss_threshold" and rec.loss <= 0.05 < rec.history.loss[-2]
-        assert rec.solver.loss_threshold == 0.05 and rec.analysis.normalised is not None
+        assert rec.solver.loss_threshold == 0.05 and rec.analysis.scale_free is not None
 
 
 # ---------------------------------------------------------------------------

@@ -13,7 +13,7 @@ closed output pipe exit 2, Ctrl-C exits 130 (:mod:`dufm.cli.process`).
 
 The command owns its process, so before computing it makes one JAX CPU
 device per core (``DUFM_CPU_DEVICES=n`` sets the count, 1 turns this off):
-a batch of runs is then split over the cores (:func:`dufm.devices.use_cpu_cores`).
+a batch of runs is then split over the cores (:func:`dufm.use_cpu_cores`).
 
 Nothing is imported at module level: an interrupt while the libraries load
 is caught like any other.

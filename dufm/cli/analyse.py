@@ -14,8 +14,8 @@ DESCRIPTION = ("NC1 (Papyan; trace quotient), CDNV, NC2 (ETF error, equinorm, eq
 
 
 def add(sub):
-    from ..features import CHUNK
-    from ..geometry import Thresholds
+    from ..analysis.solution import Thresholds
+    from ..features.analysis import CHUNK
 
     p = sub.add_parser("analyse", help=HELP, description=DESCRIPTION)
     p.add_argument("file", help="feature file (.npz)")
@@ -26,15 +26,16 @@ def add(sub):
 
 
 def run(args) -> int:
-    from ..features import analyse_features, store
-    from ..geometry import Thresholds
-    from ..store import plain
+    from ..analysis.solution import Thresholds
+    from ..features.analysis import analyse_features
+    from ..features.records import store
+    from ..store import jsonable
 
     th = flags.build(Thresholds, args)
     analysis = analyse_features(args.file, th, args.chunk)
     key = None if args.out is None else store(analysis, args.out)  # after the whole analysis: a failure writes nothing
     if args.json:
-        print(json.dumps(plain({**analysis.to_dict(), **({"stored": {"dir": args.out, "key": key}} if key else {})})))
+        print(json.dumps(jsonable({**analysis.to_dict(), **({"stored": {"dir": args.out, "key": key}} if key else {})})))
     else:
         print("\n".join(text.analyse_report(analysis)))
         if key:

@@ -1,7 +1,7 @@
 """Flags of the ``dufm`` command, derived from the library's configuration dataclasses.
 
-Each flag of a :class:`~dufm.problem.Problem`, :class:`~dufm.solve.SolverConfig`,
-:class:`~dufm.geometry.Thresholds`, :class:`~dufm.critical.RefineConfig` or
+Each flag of a :class:`~dufm.Problem`, :class:`~dufm.SolverConfig`,
+:class:`~dufm.Thresholds`, :class:`~dufm.critical.RefineConfig` or
 :class:`~dufm.critical.ClassifyConfig` field comes from the field itself
 (:func:`dufm.options.option`): its name (``per_class`` -> ``--per-class``),
 its default and its help text are stated once, in the library. Values are

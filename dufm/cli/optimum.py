@@ -14,8 +14,8 @@ DESCRIPTION = ("Find the global optimum of a linear deep UFM through the reduced
 
 
 def add(sub):
-    from ..optimum import OptimumConfig
-    from ..problem import Problem
+    from ..model.problem import Problem
+    from ..theory.optimum import OptimumConfig
 
     p = sub.add_parser("optimum", help=HELP, description=DESCRIPTION)
     flags.add_fields(p.add_argument_group("problem (defaults: Garrod & Keating Fig 1)"), Problem)
@@ -24,8 +24,8 @@ def add(sub):
 
 
 def run(args) -> int:
-    from ..optimum import OptimumConfig, optimum
-    from ..problem import Problem
+    from ..model.problem import Problem
+    from ..theory.optimum import OptimumConfig, optimum
 
     problem = flags.build(Problem, args)
     config = flags.build(OptimumConfig, args)

@@ -17,7 +17,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from .. import features, plots
-    from ..records import load_results
+    from ..experiments.records import load_results
 
     if features.is_feature_store(args.results):  # written by dufm analyse --out
         figures = plots.feature_figures(features.load(args.results), args.figure or None)

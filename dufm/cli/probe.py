@@ -17,9 +17,9 @@ REFINE = "refine_"
 
 
 def add(sub):
-    from ..critical import ClassifyConfig, RefineConfig
-    from ..problem import Problem
-    from ..solve import SolverConfig
+    from ..landscape.critical import ClassifyConfig, RefineConfig
+    from ..model.problem import Problem
+    from ..solving.solver import SolverConfig
 
     pr = sub.add_parser("probe", help=HELP, description=DESCRIPTION)
     src = pr.add_argument_group("the point (one of)")
@@ -45,7 +45,7 @@ def add(sub):
 def _point(args):
     """(params, problem, description) of the point named by the probe flags."""
     from .. import theory
-    from ..problem import Problem
+    from ..model.problem import Problem
 
     chosen = [name for name, on in (("--point", args.point is not None), ("--solve", args.solve), ("--result", args.result is not None)) if on]
     if len(chosen) != 1:
@@ -57,7 +57,7 @@ def _point(args):
     if args.result is not None:
         import warnings
 
-        from ..records import load_results
+        from ..experiments.records import load_results
 
         with warnings.catch_warnings(record=True) as said:
             warnings.simplefilter("always")
@@ -76,7 +76,7 @@ def _point(args):
         return res.params(rec), rec.problem, {"source": "result", "result": str(args.result), "key": key, "stored_loss": rec.loss}
     problem = flags.build(Problem, args)
     if args.solve:
-        from ..solve import SolverConfig, solve
+        from ..solving.solver import SolverConfig, solve
 
         run = solve(problem, flags.build(SolverConfig, args), [args.seed])[0]
         if run.diverged:
@@ -99,9 +99,9 @@ def _point(args):
 
 
 def run(args) -> int:
-    from ..critical import ClassifyConfig, RefineConfig, classify, refine, symmetry_dimension
-    from ..plots import check_path
-    from ..store import plain
+    from ..landscape.critical import ClassifyConfig, RefineConfig, classify, refine, symmetry_dimension
+    from ..plots.common import check_path
+    from ..store import jsonable
 
     # every option is checked before anything is computed
     refine_options = flags.given(args, RefineConfig, REFINE)
@@ -122,7 +122,7 @@ def run(args) -> int:
     symmetry = symmetry_dimension(params, arch) if args.symmetry else None
     if args.plot:
         from .. import plots
-        from ..hessian import slq_density
+        from ..landscape.hessian import slq_density
 
         slq = None if c.eigenvalues is not None else slq_density(params, decays, arch)
         title = f"{info.get('point', info['source'])}: {c.verdict}"
@@ -133,7 +133,7 @@ def run(args) -> int:
             out["symmetry_dimension"] = symmetry
         out.update(problem=problem.to_dict(), point=info, refinement=refinement and refinement.to_dict(),
                    wall_time_s=time.perf_counter() - t0)
-        print(json.dumps(plain(out)))
+        print(json.dumps(jsonable(out)))
         return 0
     print("\n".join(text.probe_report(problem, info, refinement, c, classify_cfg.zero_tol, symmetry, args.plot)))
     return 0

@@ -91,10 +91,9 @@ def restore_warnings(previous):
 def use_cores():
     """One JAX CPU device per core, or ``DUFM_CPU_DEVICES``; nothing when JAX already runs (main() called from Python).
 
-    Also turns on the persistent compilation cache unless ``DUFM_COMPILATION_CACHE=0`` (:mod:`dufm.cache`).
+    Also turns on the persistent compilation cache unless ``DUFM_COMPILATION_CACHE=0`` (:mod:`dufm.runtime`).
     """
-    from ..cache import cache_enabled, use_compilation_cache
-    from ..devices import cpu_cores_from_env, use_cpu_cores
+    from ..runtime import cache_enabled, cpu_cores_from_env, use_compilation_cache, use_cpu_cores
 
     count = cpu_cores_from_env()
     if cache_enabled():

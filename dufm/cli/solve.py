@@ -14,9 +14,9 @@ DESCRIPTION = ("Solve a deep UFM from random initialisations (one compiled progr
 
 
 def add(sub):
-    from ..geometry import Thresholds
-    from ..problem import Problem
-    from ..solve import SolverConfig
+    from ..analysis.solution import Thresholds
+    from ..model.problem import Problem
+    from ..solving.solver import SolverConfig
 
     p = sub.add_parser("solve", help=HELP, description=DESCRIPTION)
     flags.add_fields(p.add_argument_group("problem (defaults: Garrod & Keating Fig 1)"), Problem)
@@ -32,7 +32,7 @@ def _announce(problem, cfg, runs: int):
     """Say before a long job starts how long it may take (every run to its step limit)."""
     import jax
 
-    from ..budget import estimate_seconds, seconds_at_most
+    from ..solving.budget import estimate_seconds, seconds_at_most
 
     if seconds_at_most(problem.architecture, cfg.steps, runs, jax.local_device_count()) <= 120:
         return
@@ -43,13 +43,13 @@ def _announce(problem, cfg, runs: int):
 
 
 def run(args) -> int:
-    from ..geometry import Thresholds
+    from ..analysis.solution import Thresholds
+    from ..experiments.provenance import environment, now
+    from ..experiments.records import RunRecord, theory_record
+    from ..model.problem import Problem
     from ..options import check_int
-    from ..problem import Problem
-    from ..provenance import environment, now
-    from ..records import RunRecord, theory_record
-    from ..solve import SolverConfig, layout, solve
-    from ..store import plain
+    from ..solving.solver import SolverConfig, layout, solve
+    from ..store import jsonable
 
     problem = flags.build(Problem, args)
     cfg = flags.build(SolverConfig, args).resolved(problem.dtype, problem.finite_optimum)
@@ -65,7 +65,7 @@ def run(args) -> int:
     records = [RunRecord.from_run(r, problem, th) for r in runs]
     theory = theory_record(problem) if problem.penalised else {}  # closed forms need every lambda > 0
     if args.json:
-        print(json.dumps(plain({"problem": problem.to_dict(), "solver": cfg.to_dict(), "wall_time_s": wall, "runs": records,
+        print(json.dumps(jsonable({"problem": problem.to_dict(), "solver": cfg.to_dict(), "wall_time_s": wall, "runs": records,
                                 "theory": {k: v.get("loss") for k, v in theory.items()}, "environment": env})))
         return 0
     print("\n".join(text.solve_report(problem, cfg, len(runs), wall, records, theory, th.rank_tol)))

@@ -14,8 +14,8 @@ DESCRIPTION = ("Run or resume a sweep: a TOML config (see experiments/) or flags
 
 
 def add(sub):
-    from ..problem import Problem
-    from ..solve import SolverConfig
+    from ..model.problem import Problem
+    from ..solving.solver import SolverConfig
 
     w = sub.add_parser("sweep", help=HELP, description=DESCRIPTION)
     w.add_argument("config", nargs="?", help="sweep config (TOML); without it, the sweep is built from the flags")
@@ -38,7 +38,7 @@ def add(sub):
 
 
 class _Progress(text.Progress):
-    """The sweep's progress, with an ETA from the time estimate of every batch (:func:`dufm.budget.estimate_seconds`)."""
+    """The sweep's progress, with an ETA from the time estimate of every batch (:func:`dufm.solving.budget.estimate_seconds`)."""
 
     def __init__(self, stream, ray):
         super().__init__(stream, ray, cost=lambda batch: self.costs[id(batch)])
@@ -47,7 +47,7 @@ class _Progress(text.Progress):
     def start(self, plan, path):
         import jax
 
-        from ..budget import COMPILE_SECONDS, estimate_seconds
+        from ..solving.budget import COMPILE_SECONDS, estimate_seconds
 
         seen = set()
         for batch in plan.batches:  # every run to its step limit, and a compilation for the first batch of each group
@@ -74,9 +74,9 @@ def _grid_value(text: str):
 
 def config_from(args) -> dict:
     """The sweep config: the TOML file (or a bare one named by --name), with the flags applied over it."""
-    from ..problem import Problem
-    from ..solve import SolverConfig
-    from ..sweep import PROBLEM_FIELDS, SOLVER_FIELDS, load_config
+    from ..experiments.config import PROBLEM_FIELDS, SOLVER_FIELDS, load_config
+    from ..model.problem import Problem
+    from ..solving.solver import SolverConfig
 
     config = load_config(args.config) if args.config else {"name": "sweep"}
     if args.name is not None:
@@ -101,7 +101,8 @@ def config_from(args) -> dict:
 
 
 def run(args) -> int:
-    from ..sweep import Shard, expand, run_sweep
+    from ..experiments.config import expand
+    from ..experiments.sweep import Shard, run_sweep
 
     if args.backend != "ray" and args.ray_address:
         raise ValueError("--ray-address is only used with --backend ray")

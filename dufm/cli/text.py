@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..problem import Problem
+from ..model.problem import Problem
 
 
 def singular_values(s, most: int = 10) -> str:
@@ -28,7 +28,7 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
     """``dufm solve``'s text: the problem, the solver, the closed forms, and per run its stop reason, spectra and NC metrics.
 
     A problem with a factor's decay 0 gets no closed-form comparison (they need every lambda > 0), and one without a
-    finite optimum no solution type; both get the scale-free quantities (:class:`dufm.geometry.Normalised`).
+    finite optimum no solution type; both get the scale-free quantities (:class:`dufm.ScaleFree`).
     """
     s_h, s_w = cfg.init_scales()
     threshold = "" if cfg.loss_threshold is None else f" loss<={cfg.loss_threshold:g}"
@@ -59,8 +59,8 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
             gaps = ", ".join(f"{k} {rec.loss - v:+.3e}" for k, v in refs.items()) if problem.penalised else ""
             lines.append(f"  solution type: {a.solution_type} (rank Z = {a.rank['Z']}, rank tol {rank_tol:g})"
                          + (f"; loss - closed form: {gaps}" if gaps else ""))
-        if a.normalised is not None:
-            lines += normalised_lines(a.normalised, problem, rank_tol)
+        if a.scale_free is not None:
+            lines += scale_free_lines(a.scale_free, problem, rank_tol)
         lines.append("  singular values [rank]:")
         for k, s in a.singular_values.items():
             lines.append(f"    {k:9s} [{a.rank[k]:3d}] {singular_values(s)}")
@@ -74,8 +74,8 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
 
 
 def spectral_line(rec, log_every: int, rank_tol: float) -> str:
-    """When each singular value of Z switched on or died over the run (:func:`dufm.geometry.spectral_events`)."""
-    from ..geometry import spectral_events
+    """When each singular value of Z switched on or died over the run (:func:`dufm.analysis.spectra.spectral_events`)."""
+    from ..analysis.spectra import spectral_events
 
     steps = rec.history.step
     on, off = spectral_events(rec.history.sv["Z"], rank_tol, rec.analysis.thresholds.zero_tol)
@@ -85,16 +85,16 @@ def spectral_line(rec, log_every: int, rank_tol: float) -> str:
             + ("; ".join(said) or "no singular value switches on or dies"))
 
 
-def normalised_lines(n, problem, rank_tol: float) -> list[str]:
-    """The scale-free quantities of an end point (:class:`dufm.geometry.Normalised`), two lines; Z_c is the part of Z
+def scale_free_lines(n, problem, rank_tol: float) -> list[str]:
+    """The scale-free quantities of an end point (:class:`dufm.ScaleFree`), two lines; Z_c is the part of Z
     the data term sees (CE: centred over classes; MSE with a bias: over samples)."""
-    from ..geometry import full_rank
+    from ..analysis.solution import dnc_rank
 
     z = "Z" if (problem.loss == "mse" and problem.bias == "none") else "Z_c"
     what = {"Z": "", "Z_c": " (Z_c = Z centred over classes)" if problem.loss == "ce" else " (Z_c = Z centred over samples)"}[z]
     pm = "" if n.parameter_margin is None else f", margin / ||theta||^{problem.depth + 1} {n.parameter_margin:.6g}"
     return [f"  scale-free{what}: ||{z}||_F {n.frobenius_norm:.6g}; effective rank {n.effective_rank:.4f} "
-            f"(NC: {full_rank(problem)}), stable rank {n.stable_rank:.4f}, rank {z} = {n.rank(rank_tol)} (rank tol {rank_tol:g}); "
+            f"(NC: {dnc_rank(problem)}), stable rank {n.stable_rank:.4f}, rank {z} = {n.rank(rank_tol)} (rank tol {rank_tol:g}); "
             f"margin / ||{z}||_F {n.margin:.6g}{pm}",
             f"  sigma_i({z}) / ||{z}||_F: {singular_values(n.singular_values)}"]
 

@@ -11,7 +11,7 @@ DESCRIPTION = "Closed-form candidate solutions (DNC, Garrod-Keating low-rank, ze
 
 
 def add(sub):
-    from ..problem import Problem
+    from ..model.problem import Problem
 
     p = sub.add_parser("theory", help=HELP, description=DESCRIPTION)
     flags.add_fields(p.add_argument_group("problem (defaults: Garrod & Keating Fig 1)"), Problem)
@@ -19,14 +19,14 @@ def add(sub):
 
 
 def run(args) -> int:
-    from ..problem import Problem
-    from ..records import theory_record
-    from ..store import plain
+    from ..experiments.records import theory_record
+    from ..model.problem import Problem
+    from ..store import jsonable
 
     problem = flags.build(Problem, args)
     rec = theory_record(problem)
     if args.json:
-        print(json.dumps(plain({"problem": problem.to_dict(), **rec})))
+        print(json.dumps(jsonable({"problem": problem.to_dict(), **rec})))
     else:
         print("\n".join(text.theory_report(problem, rec)))
     return 0

@@ -32,9 +32,9 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .objective import spectrum_sizes
-from .precision import float64
-from .problem import Architecture
+from ..model.objective import spectrum_sizes
+from ..model.problem import Architecture
+from ..runtime import float64
 
 EFFICIENCY = 0.35  # a solver step's share of the device's product rate: 0.3-0.6 measured at widths 8-1024 (docs/performance.md)
 STATE_COPIES = {"gd": 0, "momentum": 1, "adam": 2, "lbfgs": 22}
@@ -59,7 +59,7 @@ def chunk_length(steps: int, log_every: int) -> int:
 
 def history_rows(steps: int, log_every: int) -> int:
     """Rows of a run's history array on the device: one per chunk (:func:`chunk_length`) and the final point, rounded
-    up to a power of two so that step limits of one octave share a compiled program (:class:`dufm.solve.Program`)."""
+    up to a power of two so that step limits of one octave share a compiled program (:class:`dufm.solving.solver.ProgramKey`)."""
     return _pow2(-(-steps // chunk_length(steps, log_every)) + 1)
 
 

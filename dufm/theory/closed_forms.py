@@ -6,10 +6,8 @@ problem's widths, so it can be fed back into :func:`dufm.objective`, the
 solver or a Hessian. Conventions are docs/conventions.md's; m = L + 1 factors;
 a = (lambda_H, lambda_W_1, ..., lambda_W_L); lambda_eff = (prod a)^(1/m).
 
-Representation cost (weighted Schatten quasi-norm):
-    min { sum_l (a_l/2)||F_l||_F^2 : F_L ... F_0 = Z } = (m/2) lambda_eff sum_i sigma_i(Z)^(2/m),
-attained by the balanced factors F_l = c_l Q_{l+1} Sigma^(1/m) Q_l^T with
-c_l^2 = lambda_eff / a_l (:func:`balanced_factors`).
+Every candidate's regulariser is the representation cost of its logits, attained
+by balanced factors (:mod:`dufm.theory.factors`).
 
 Candidates (balanced classes, every lambda > 0):
 
@@ -67,12 +65,6 @@ scalar problems, :func:`_dnc_mse_counts`) and, for linear CE, the local
 minimum of the reduced class-mean problem below the simplex
 (:func:`_dnc_ce_counts`); the other candidates need balanced classes.
 
-The reduced class-mean problem (:class:`ClassMeanProblem`, docs/optima.md):
-a linear deep UFM's global minima are those of a K x K problem in the
-class-mean logits M; :func:`smooth_objective` is its smooth collapsed
-factorisation, :func:`polish` a local minimiser, :func:`lift` the explicit
-parameters of a class-mean matrix. :mod:`dufm.optimum` searches it globally.
-
 Each candidate with one scale s has a :class:`ReducedLoss` h(s) = g(s) +
 coef s^p (:func:`reduced_loss`). Its critical scales are found in float64 by
 bracketing every sign change of h' on a fine log grid and refining with
@@ -82,15 +74,15 @@ minimum compared with the zero scale (:meth:`ReducedLoss.minimise`).
 
 from __future__ import annotations
 
-import functools
 from dataclasses import dataclass, field
 from typing import Callable, NamedTuple
 
 import numpy as np
 
-from .objective import labels
-from .precision import float64
-from .problem import Params, Problem
+from ..model.objective import labels
+from ..model.problem import Params, Problem
+from .factors import balanced_factors, decay_vector, effective_decay, embedding, geometric_mean, scaled_chain
+from .reduced import class_mean_objective, class_mean_problem, class_mean_svd, lift, polish, smooth_class_means, smooth_point
 
 
 @dataclass(eq=False)
@@ -121,79 +113,6 @@ class Candidate:
             d["note"] = self.note
         d.update(self.extra)
         return d
-
-
-# ---------------------------------------------------------------------------
-# representation cost and balanced factors
-
-
-def decay_vector(problem: Problem) -> np.ndarray:
-    """a = (lambda_H, lambda_W_1, ..., lambda_W_L)."""
-    return np.array([problem.lambda_H, *problem.lambda_W], dtype=np.float64)
-
-
-def _geomean(x) -> float:
-    """(prod x)^(1/len(x)) in logs, so that deep products of small decays do not underflow."""
-    x = np.asarray(x, np.float64)
-    return 0.0 if np.any(x == 0) else float(np.exp(np.mean(np.log(x))))
-
-
-def effective_decay(problem: Problem) -> float:
-    """lambda_eff = (lambda_H prod_l lambda_W_l)^(1/(L+1))."""
-    return _geomean(decay_vector(problem))
-
-
-def representation_cost(singular_values, decays) -> float:
-    """min sum_l (a_l/2)||F_l||^2 over F_{m-1}...F_0 = Z: (m/2)(prod a)^(1/m) sum sigma^(2/m)."""
-    a = np.asarray(decays, dtype=np.float64)
-    m = a.size
-    s = np.asarray(singular_values, dtype=np.float64)
-    return float(0.5 * m * _geomean(a) * np.sum(s ** (2.0 / m)))
-
-
-def schatten_cost(Z, decays) -> float:
-    """:func:`representation_cost` of a matrix Z."""
-    return representation_cost(np.linalg.svd(np.asarray(Z, np.float64), compute_uv=False), decays)
-
-
-def _embed(d: int, r: int) -> np.ndarray:
-    return np.eye(d, r)
-
-
-def balanced_factors(U, s, V, problem: Problem) -> Params:
-    """Parameters whose product is U diag(s) V^T with minimal weighted norm.
-
-    U (K, r), s (r,), V (N, r) with orthonormal columns; each width must be >= r.
-    H_1 = c_0 E_1 S^(1/m) V^T, W_l = c_l E_{l+1} S^(1/m) E_l^T, W_L = c_L U S^(1/m) E_L^T
-    with E_l the first r columns of I_{d_l} and c_l^2 = lambda_eff / a_l. With
-    U, V >= 0 every factor is non-negative (so ReLU acts as the identity).
-    """
-    a = decay_vector(problem)
-    m = a.size
-    c = np.sqrt(_geomean(a) / a)
-    r = len(s)
-    d = problem.widths
-    if min(d) < r:
-        raise ValueError(f"width must be >= {r} at every layer for this construction, got {list(d)}")
-    root = np.diag(np.asarray(s, np.float64) ** (1.0 / m))
-    H = c[0] * _embed(d[0], r) @ root @ V.T
-    W = [c[l + 1] * _embed(d[l + 1], r) @ root @ _embed(d[l], r).T for l in range(problem.depth - 1)]
-    W.append(c[-1] * U @ root @ _embed(d[-1], r).T)
-    return Params(H, tuple(W))
-
-
-def scaled_chain(factors, scale: float, problem: Problem) -> Params:
-    """Scale the chain A_0, ..., A_L (product P) to product ``scale`` * P at minimal weighted norm.
-
-    t_l^2 = scale^(2/m) (prod_j a_j ||A_j||^2)^(1/m) / (a_l ||A_l||^2); the cost is
-    (m/2)(prod_j a_j ||A_j||^2)^(1/m) scale^(2/m).
-    """
-    a = decay_vector(problem)
-    m = a.size
-    norms = np.array([np.sum(A**2) for A in factors])
-    t = np.sqrt(scale ** (2.0 / m) * _geomean(a * norms) / (a * norms))
-    F = [ti * A for ti, A in zip(t, factors)]
-    return Params(F[0], tuple(F[1:]))
 
 
 # ---------------------------------------------------------------------------
@@ -405,11 +324,11 @@ def dnc(problem: Problem) -> Candidate:
         if min(d) < K:
             raise ValueError(f"width must be >= {K} at every layer for the ReLU DNC construction, got {list(d)}")
         S = np.eye(K) - 1.0 / K
-        chain = [_embed(d[0], K) @ Y] + [_embed(d[l + 1], K) @ _embed(d[l], K).T for l in range(L - 1)]
-        chain.append(S @ _embed(d[-1], K).T)
+        chain = [embedding(d[0], K) @ Y] + [embedding(d[l + 1], K) @ embedding(d[l], K).T for l in range(L - 1)]
+        chain.append(S @ embedding(d[-1], K).T)
         a = decay_vector(problem)
         norms = np.array([np.sum(A**2) for A in chain])
-        alpha_r, loss, _ = ReducedLoss(*_ce_margin(K), 0.5 * m * _geomean(a * norms), 2.0 / m, 800.0).minimise()
+        alpha_r, loss, _ = ReducedLoss(*_ce_margin(K), 0.5 * m * geometric_mean(a * norms), 2.0 / m, 800.0).minimise()
         params = _with_bias(scaled_chain(chain, alpha_r, problem), problem, 0.0)
         return Candidate(
             "dnc", loss, alpha_r, params, critical=True, exact=False, lower_bound=lin_loss, rank=K - 1 if alpha_r > 0 else 0,
@@ -757,14 +676,14 @@ def srg(problem: Problem) -> Candidate:
     E = incidence(r)
     Y = labels(problem.architecture).astype(np.float64)
     M = E.T @ E - 1.0
-    chain = [_embed(d[0], r) @ E @ Y]
-    chain += [_embed(d[l + 1], r) @ _embed(d[l], r).T for l in range(L - 2)]
-    chain.append(_embed(d[-1], K) @ M @ np.linalg.pinv(E) @ _embed(d[-2], r).T)
-    chain.append(_embed(d[-1], K).T)
+    chain = [embedding(d[0], r) @ E @ Y]
+    chain += [embedding(d[l + 1], r) @ embedding(d[l], r).T for l in range(L - 2)]
+    chain.append(embedding(d[-1], K) @ M @ np.linalg.pinv(E) @ embedding(d[-2], r).T)
+    chain.append(embedding(d[-1], K).T)
     a = decay_vector(problem)
     m = L + 1
     norms = np.array([np.sum(A**2) for A in chain])
-    coef = 0.5 * m * _geomean(a * norms)
+    coef = 0.5 * m * geometric_mean(a * norms)
     g = lambda x: 0.5 * (1 - x) ** 2  # noqa: E731
     dg = lambda x: -(1 - x)  # noqa: E731
     x, loss, _ = ReducedLoss(g, dg, coef, 2.0 / m, 1.0).minimise()
@@ -893,244 +812,3 @@ def at_scale(problem: Problem, name: str, scale: float) -> Params:
     if name == "zero":
         return zero(problem).params
     return reduced_loss(problem, name).build(float(scale))
-
-
-# ---------------------------------------------------------------------------
-# the reduced problem in the class-mean logits (linear models; docs/optima.md)
-
-
-class ClassMeanProblem(NamedTuple):
-    """The K x K problem a linear deep UFM reduces to at its global minima (docs/optima.md).
-
-    With features equal within each class, Z = M Y for the class-mean logits M
-    (K x K, column k = logits of class k) and, with D = diag(n_k) and
-    A = M D^(1/2) (so that sigma(Z) = sigma(A)),
-
-        F(M, b) = sum_k p_k l(M[:, k] + b, k) + (m/2) lambda_eff sum_i sigma_i(A)^(2/m) + (lambda_b/2)||b||^2,
-
-    p_k = n_k / N, l the per-sample CE or MSE. ``max_rank`` = min(K, widths)
-    caps rank A (a width below K limits the rank of Z). Hashable: the
-    compiled programs of :mod:`dufm.optimum` are specialised on it.
-    """
-
-    classes: int
-    counts: tuple[int, ...]
-    factors: int  # m = L + 1
-    loss: str
-    bias: str
-    decay: float  # lambda_eff
-    bias_decay: float
-    max_rank: int
-
-    @property
-    def weights(self):
-        """p = n / N (a JAX array when the counts are traced: see :meth:`values` and :meth:`shape`)."""
-        import jax.numpy as jnp
-
-        n = jnp.asarray(self.counts, jnp.float64)
-        return n / jnp.sum(n)
-
-    def values(self) -> tuple:
-        """(counts, decay, bias_decay) as arrays: the numbers a compiled program takes as arguments."""
-        return np.asarray(self.counts, np.float64), np.float64(self.decay), np.float64(self.bias_decay)
-
-    def shape(self) -> ClassMeanProblem:
-        """This problem with its numbers zeroed: the static key a compiled program is specialised on."""
-        return self._replace(counts=(0,) * self.classes, decay=0.0, bias_decay=0.0)
-
-    def with_values(self, counts, decay, bias_decay) -> ClassMeanProblem:
-        """This problem (shape) with the given (possibly traced) numbers."""
-        return self._replace(counts=counts, decay=decay, bias_decay=bias_decay)
-
-    def size(self, rank: int) -> int:
-        """Length of the flat smooth parameter vector x = (W, tau, H[, b]) of :func:`smooth_objective` at ``rank``."""
-        return 2 * self.classes * rank + rank + (self.classes if self.bias != "none" else 0)
-
-
-def class_mean_problem(problem: Problem) -> ClassMeanProblem:
-    """The reduced problem of a linear ``problem`` (any counts, bias and decays > 0); ValueError otherwise."""
-    if problem.activation == "relu" and problem.depth >= 2:
-        raise ValueError("activation must be 'linear' (or depth 1) for the reduced class-mean problem: "
-                         "with ReLU the minimal regulariser of a logit matrix has no closed form")
-    if min(decay_vector(problem)) <= 0:
-        raise ValueError("every weight decay must be > 0 for the reduced class-mean problem (with a zero decay no optimum exists)")
-    return ClassMeanProblem(problem.classes, problem.counts, problem.depth + 1, problem.loss, problem.bias,
-                            effective_decay(problem), float(problem.bias_decay), min(problem.classes, *problem.widths))
-
-
-def split(x, cm: ClassMeanProblem, rank: int):
-    """(W (K, r), tau (r,), H (r, K), b (K,) or None) from the flat vector x of length ``cm.size(rank)``."""
-    K, r = cm.classes, rank
-    W = x[: K * r].reshape(K, r)
-    t = x[K * r : K * r + r]
-    H = x[K * r + r : 2 * K * r + r].reshape(r, K)
-    b = x[2 * K * r + r :] if cm.bias != "none" else None
-    return W, t, H, b
-
-
-def class_mean_data(M, b, cm: ClassMeanProblem):
-    """sum_k p_k l(M[:, k] + b, k): the data term of the reduced problem (JAX or numpy arrays)."""
-    import jax
-    import jax.numpy as jnp
-
-    p = jnp.asarray(cm.weights)
-    Zc = M if b is None else M + b[:, None]
-    if cm.loss == "ce":
-        return -jnp.sum(p * jnp.diagonal(jax.nn.log_softmax(Zc, axis=0)))
-    return 0.5 * jnp.sum(p * jnp.sum((Zc - jnp.eye(cm.classes)) ** 2, axis=0))
-
-
-def smooth_objective(x, cm: ClassMeanProblem, rank: int):
-    """The reduced problem in the collapsed balanced factorisation A = W diag(t)^(m-2) H (pure, jittable).
-
-    x = (W (K, r), tau (r,), H (r, K)[, b (K,)]) flat (:func:`split`), t = tau / (m - 2)
-    (:func:`_t_scale`); value
-    data(A D^(-1/2), b) + (lambda_eff/2)(||W||^2 + ||H||^2 + (m-2)||t||^2) + (lambda_b/2)||b||^2.
-    Every interior factor of a balanced factorisation can be rotated to the
-    same diagonal matrix, so the minimum over (W, t, H) of the regulariser at
-    fixed A is (m/2) lambda_eff sum sigma(A)^(2/m): the global minima agree
-    with F's, L enters only as an exponent, and a zero singular value is an
-    ordinary (smooth) point (docs/optima.md).
-    """
-    import jax
-    import jax.numpy as jnp
-
-    m = cm.factors
-    W, tau, H, b = split(x, cm, rank)
-    c = _t_scale(m)
-    A = (W * jax.lax.integer_pow(c * tau, m - 2)) @ H
-    M = A / jnp.sqrt(jnp.asarray(cm.counts, A.dtype))
-    reg = 0.5 * cm.decay * (jnp.sum(W**2) + jnp.sum(H**2) + (m - 2) * c**2 * jnp.sum(tau**2))
-    if b is not None:
-        reg = reg + 0.5 * cm.bias_decay * jnp.sum(b**2)
-    return class_mean_data(M, b, cm) + reg
-
-
-def _t_scale(m: int) -> float:
-    """t = tau / (m - 2): the stored tau moves sigma as much per unit as an entry of W or H does (conditioning at large m)."""
-    return 1.0 / max(m - 2, 1)
-
-
-def smooth_class_means(x, cm: ClassMeanProblem, rank: int):
-    """(M, b): the class-mean logits (K, K) and the bias (or None) of the flat point x."""
-    W, tau, H, b = (np.asarray(v) if v is not None else None for v in split(np.asarray(x), cm, rank))
-    A = (W * (_t_scale(cm.factors) * tau) ** (cm.factors - 2)) @ H
-    return A / np.sqrt(np.asarray(cm.counts, np.float64)), b
-
-
-def class_mean_svd(M, cm: ClassMeanProblem, rank_tol: float = 1e-9):
-    """(U (K, r), s (r,), V (K, r)) of A = M D^(1/2), singular values <= rank_tol x the largest (or <= 1e-12) dropped."""
-    A = np.asarray(M, np.float64) * np.sqrt(np.asarray(cm.counts, np.float64))
-    U, s, Vt = np.linalg.svd(A)
-    keep = s > max(rank_tol * s[0], 1e-12)  # 1e-12: the absolute zero of dufm.geometry (rank 0 below it)
-    return U[:, keep], s[keep], Vt[keep].T
-
-
-@functools.lru_cache(maxsize=32)
-def _data_program(shape: ClassMeanProblem):
-    import jax
-
-    return jax.jit(lambda M, b, *values: class_mean_data(M, b, shape.with_values(*values)))
-
-
-@float64
-def class_mean_objective(M, b, cm: ClassMeanProblem, rank_tol: float = 1e-9) -> float:
-    """F(M, b) exactly (float64), with the singular values of A below rank_tol x the largest taken as 0."""
-    _, s, _ = class_mean_svd(M, cm, rank_tol)
-    value = float(_data_program(cm.shape())(np.asarray(M, np.float64), None if b is None else np.asarray(b, np.float64), *cm.values()))
-    value += representation_cost(s, [cm.decay] * cm.factors) if s.size else 0.0
-    if b is not None:
-        value += 0.5 * cm.bias_decay * float(np.sum(np.asarray(b) ** 2))
-    return value
-
-
-def smooth_point(M, b, cm: ClassMeanProblem, rank: int, rank_tol: float = 1e-9) -> np.ndarray:
-    """The flat balanced point (W, tau, H[, b]) of :func:`smooth_objective` at ``rank`` whose class means are M.
-
-    W = U S^(1/m), t = s^(1/m), H = S^(1/m) V^T from the SVD of A = M D^(1/2),
-    zero-padded to ``rank`` columns; its smooth objective equals
-    :func:`class_mean_objective` (balanced factors attain the minimum).
-    """
-    U, s, V = class_mean_svd(M, cm, rank_tol)
-    k = min(len(s), rank)
-    root = s[:k] ** (1.0 / cm.factors)
-    K = cm.classes
-    W, t, H = np.zeros((K, rank)), np.zeros(rank), np.zeros((rank, K))
-    W[:, :k], t[:k], H[:k] = U[:, :k] * root, root / _t_scale(cm.factors), (V[:, :k] * root).T
-    parts = [W.ravel(), t, H.ravel()]
-    if cm.bias != "none":
-        parts.append(np.zeros(K) if b is None else np.asarray(b, np.float64))
-    return np.concatenate(parts)
-
-
-def lift(M, b, problem: Problem, rank_tol: float = 1e-9) -> Params:
-    """Explicit parameters of ``problem`` (its widths) whose class-mean logits are M, at minimal regulariser.
-
-    H_1 = G D^(-1/2) Y for the balanced factors of A = M D^(1/2) = U S V^T:
-    :func:`balanced_factors` with right factor Y^T D^(-1/2) V (orthonormal
-    columns), so sigma(Z) = sigma(A) and the objective equals F(M, b).
-    """
-    cm = class_mean_problem(problem)
-    U, s, V = class_mean_svd(M, cm, rank_tol)
-    Y = labels(problem.architecture).astype(np.float64)
-    params = balanced_factors(U, s, Y.T @ (V / np.sqrt(np.asarray(problem.counts, np.float64))[:, None]), problem)
-    return params._replace(b=None if b is None else np.asarray(b, np.float64))
-
-
-def class_means(params: Params, problem: Problem):
-    """(M, b): the class-mean logits of explicit parameters (logits without bias) and their bias."""
-    from .objective import forward
-
-    Z, _ = forward(params, problem.architecture)
-    Z = np.asarray(Z, np.float64)
-    b = None if params.b is None else np.asarray(params.b, np.float64)
-    if b is not None:
-        Z = Z - b[:, None]
-    Y = labels(problem.architecture).astype(np.float64)
-    return Z @ Y.T / np.asarray(problem.counts, np.float64), b
-
-
-@functools.lru_cache(maxsize=32)
-def _smooth_derivatives(shape: ClassMeanProblem, rank: int):
-    """Jitted value, gradient and Hessian of :func:`smooth_objective` in (x, counts, decay, bias_decay), once per shape and rank."""
-    import jax
-
-    def f(x, *values):
-        return smooth_objective(x, shape.with_values(*values), rank)
-
-    return jax.jit(f), jax.jit(jax.grad(f)), jax.jit(jax.hessian(f))
-
-
-@float64
-def polish(x0, cm: ClassMeanProblem, rank: int, tol: float = 1e-12, max_iter: int = 500):
-    """A local minimum of :func:`smooth_objective` near x0: (x, gradient norm).
-
-    ``scipy.optimize.minimize(method="trust-exact")`` with the exact JAX
-    gradient and Hessian: a trust-region Newton method (Moré-Sorensen
-    subproblem), which descends (it never stops at a saddle with a negative
-    eigenvalue in reach) and converges quadratically; the problem is small
-    (2 K r + r [+ K] variables), so the dense Hessian costs nothing. Minimum-norm
-    Newton steps on the gradient norm finish where trust-exact can no longer
-    resolve a decrease of the loss.
-    """
-    from scipy.optimize import minimize
-
-    f, g, h = _smooth_derivatives(cm.shape(), rank)
-    v = cm.values()
-    res = minimize(lambda x: float(f(x, *v)), np.asarray(x0, np.float64), jac=lambda x: np.asarray(g(x, *v)),
-                   hess=lambda x: np.asarray(h(x, *v)), method="trust-exact", options={"gtol": tol, "maxiter": max_iter})
-    x, gx = res.x, np.asarray(g(res.x, *v))
-    # trust-exact stops once the loss can no longer resolve the model's predicted decrease (|grad| ~ 1e-11);
-    # minimum-norm Newton steps on the gradient (the Hessian is singular along the symmetries) finish the job
-    for _ in range(20):
-        if np.linalg.norm(gx) <= tol:
-            break
-        step = np.linalg.lstsq(np.asarray(h(x, *v)), -gx, rcond=1e-12)[0]
-        for t in 0.5 ** np.arange(8):
-            g_new = np.asarray(g(x + t * step, *v))
-            if np.linalg.norm(g_new) < np.linalg.norm(gx):
-                x, gx = x + t * step, g_new
-                break
-        else:
-            break
-    return x, float(np.linalg.norm(gx))

@@ -2,13 +2,13 @@
 
 For a linear deep UFM (CE or MSE, any counts n_k, depth, decays > 0, any
 bias) the global minima are those of the reduced problem in the class-mean
-logits M (K x K) of :class:`dufm.theory.ClassMeanProblem` (derivation:
+logits M (K x K) of :class:`dufm.theory.reduced.ClassMeanProblem` (derivation:
 docs/optima.md):
 
     F(M, b) = sum_k p_k l(M[:, k] + b, k) + (m/2) lambda_eff sum_i sigma_i(M D^(1/2))^(2/m) + (lambda_b/2)||b||^2.
 
 :func:`optimum` searches it in the collapsed balanced factorisation
-A = M D^(1/2) = W diag(t)^(m-2) H (:func:`dufm.theory.smooth_objective`;
+A = M D^(1/2) = W diag(t)^(m-2) H (:func:`dufm.theory.reduced.smooth_objective`;
 2 K r + r [+ K] variables whatever the width and depth):
 
 1. ``restarts`` random starts — rank 1, 2, ..., r_max in turn, logit scales
@@ -17,16 +17,16 @@ A = M D^(1/2) = W diag(t)^(m-2) H (:func:`dufm.theory.smooth_objective`;
    (zoom line search) in one compiled, vmapped program;
 2. the end points grouped into distinct minima (rank and loss);
 3. the best one polished by a trust-region Newton method
-   (:func:`dufm.theory.polish`) to |grad| <= ``polish_tol``;
+   (:func:`dufm.theory.reduced.polish`) to |grad| <= ``polish_tol``;
 4. lifted to explicit parameters (H_1, W_1, ..., W_L[, b]) at the
-   problem's widths (:func:`dufm.theory.lift`, balanced factors) and
+   problem's widths (:func:`dufm.theory.reduced.lift`, balanced factors) and
    certified there: the objective equals the reduced loss, the gradient norm
    is <= ``certify_tol``, and the Hessian's verdict
    (:func:`dufm.critical.classify`) where it has at most ``hessian_limit``
    parameters.
 
 ReLU (depth >= 2) has no such reduction: :func:`optimum` then runs a
-full-problem multi-start (:func:`dufm.solve.run_many`, L-BFGS, random
+full-problem multi-start (:func:`dufm.run_many`, L-BFGS, random
 Gaussian starts plus the SRG and ReLU-DNC points) and labels the result
 ``certified_global = False``.
 """
@@ -45,16 +45,18 @@ import optax
 from jax.sharding import Mesh
 from jax.sharding import PartitionSpec as P
 
-from . import critical, theory
-from .devices import pad_batch, resolve_batching
-from .geometry import Thresholds, analyse
-from .init import initialise
-from .objective import gradient_norm, objective
-from .options import check_int, check_number, option
-from .precision import float64
-from .problem import Params, Problem
-from .solve import BATCH_AXIS, SolverConfig, run_many
-from .store import plain
+from ..analysis.solution import Thresholds, analyse
+from ..landscape import critical
+from ..model.init import initialise
+from ..model.objective import gradient_norm, objective
+from ..model.problem import Params, Problem
+from ..options import check_int, check_number, option
+from ..runtime import float64
+from ..solving.programs import pad_batch, resolve_batching
+from ..solving.solver import BATCH_AXIS, SolverConfig, run_many
+from ..store import jsonable
+from . import closed_forms, reduced
+from .factors import decay_vector
 
 
 class Method(enum.StrEnum):
@@ -193,7 +195,7 @@ class Optimum:
         cands = {k: ({"loss": None, "reason": c} if isinstance(c, str) else {"loss": c.loss, "rank": c.rank, "critical": c.critical,
                                                                              "exact": c.exact})
                  for k, c in self.candidates.items()}
-        return plain({
+        return jsonable({
             "problem": self.problem.to_dict(), "method": self.method, "certified_global": self.certified_global,
             "loss": self.loss, "rank": self.rank, "singular_values": list(self.singular_values), "grad_norm": self.grad_norm,
             "restarts": self.restarts, "starts": self.starts, "unsettled": self.unsettled, "start": self.start,
@@ -208,7 +210,7 @@ class Optimum:
 
 
 @functools.lru_cache(maxsize=16)
-def _lbfgs_program(shape: theory.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str, devices: tuple):
+def _lbfgs_program(shape: reduced.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str, devices: tuple):
     """Jitted (starts (B, P), counts, decay, bias_decay) -> (x, value, grad norm, steps): optax L-BFGS from every start.
 
     One program per problem shape (K, depth, loss, bias, rank): counts and
@@ -216,14 +218,14 @@ def _lbfgs_program(shape: theory.ClassMeanProblem, rank: int, tol: float, steps:
 
     Each member stops at |grad| <= tol or after ``steps`` updates. The batch
     is split over ``devices`` (``shard_map``) and each device runs its members
-    with ``vmap`` or ``lax.map`` (:func:`dufm.devices.resolve_batching`; on
+    with ``vmap`` or ``lax.map`` (:func:`dufm.solving.programs.resolve_batching`; on
     CPU ``lax.map`` is 5x faster here: a vmapped ``while_loop`` runs every
     member until the slowest stops, docs/optima.md).
     """
     opt = optax.lbfgs()
 
     def one(x0, values):
-        f = functools.partial(theory.smooth_objective, cm=shape.with_values(*values), rank=rank)
+        f = functools.partial(reduced.smooth_objective, cm=shape.with_values(*values), rank=rank)
         value_and_grad = optax.value_and_grad_from_state(f)
 
         def more(carry):
@@ -252,7 +254,7 @@ def _lbfgs_program(shape: theory.ClassMeanProblem, rank: int, tol: float, steps:
     return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec, P(), P(), P()), out_specs=spec, check_vma=False))
 
 
-def search(x0: np.ndarray, cm: theory.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str = "auto"):
+def search(x0: np.ndarray, cm: reduced.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str = "auto"):
     """L-BFGS from every row of ``x0`` (B, P) in one compiled program over the local devices: (x, value, grad norm, steps) on the host."""
     devices = tuple(jax.local_devices()[: len(x0)])
     batching = resolve_batching(batching, devices[0].platform)
@@ -261,7 +263,7 @@ def search(x0: np.ndarray, cm: theory.ClassMeanProblem, rank: int, tol: float, s
     return tuple(np.asarray(a)[: len(x0)] for a in jax.device_get(out))
 
 
-def random_starts(cm: theory.ClassMeanProblem, rank: int, count: int, seed: int, low: float, high: float) -> np.ndarray:
+def random_starts(cm: reduced.ClassMeanProblem, rank: int, count: int, seed: int, low: float, high: float) -> np.ndarray:
     """``count`` balanced starts (count, P): start i has rank 1 + (i mod r_max) and logit scale log-uniform in [low, high].
 
     A = scale * U_k diag(u) V_k^T with U, V the singular vectors of a Gaussian
@@ -278,16 +280,16 @@ def random_starts(cm: theory.ClassMeanProblem, rank: int, count: int, seed: int,
         U, _, Vt = np.linalg.svd(rng.normal(size=(K, K)))
         scale = np.exp(rng.uniform(np.log(low), np.log(high)))
         A = (U[:, :k] * (scale * rng.uniform(0.5, 1.0, k))) @ Vt[:k]
-        out.append(theory.smooth_point(A / np.sqrt(np.asarray(cm.counts, np.float64)), None, cm, rank))
+        out.append(reduced.smooth_point(A / np.sqrt(np.asarray(cm.counts, np.float64)), None, cm, rank))
     return np.stack(out)
 
 
-def construction_starts(problem: Problem, cm: theory.ClassMeanProblem, rank: int, candidates: dict) -> tuple[list[str], list[np.ndarray]]:
+def construction_starts(problem: Problem, cm: reduced.ClassMeanProblem, rank: int, candidates: dict) -> tuple[list[str], list[np.ndarray]]:
     """(names, starts) from every available construction (and, for imbalanced counts, those of the balanced problem)."""
     pool = dict(candidates)
     if not problem.architecture.balanced:
         balanced = replace(problem, per_class=max(1, round(problem.samples / problem.classes)))
-        pool.update({f"{k} (balanced)": c for k, c in theory.candidates(balanced).items() if k not in ("zero",)})
+        pool.update({f"{k} (balanced)": c for k, c in closed_forms.candidates(balanced).items() if k not in ("zero",)})
         reference = balanced
     else:
         reference = problem
@@ -295,9 +297,9 @@ def construction_starts(problem: Problem, cm: theory.ClassMeanProblem, rank: int
     for name, c in pool.items():
         if isinstance(c, str) or name == "zero":
             continue
-        M, b = theory.class_means(c.params, problem if "(balanced)" not in name else reference)
+        M, b = reduced.class_means(c.params, problem if "(balanced)" not in name else reference)
         names.append(name)
-        starts.append(theory.smooth_point(M, b if cm.bias != "none" else None, cm, rank))
+        starts.append(reduced.smooth_point(M, b if cm.bias != "none" else None, cm, rank))
     return names, starts
 
 
@@ -350,7 +352,7 @@ def symmetry_dimension(problem: Problem, rank: int) -> int:
 
 
 def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> Optimum:
-    cm = theory.class_mean_problem(problem)
+    cm = reduced.class_mean_problem(problem)
     rank = cm.max_rank if cfg.max_rank == 0 else min(cfg.max_rank, cm.max_rank)
     names, built = construction_starts(problem, cm, rank, candidates)
     x0 = np.concatenate([random_starts(cm, rank, cfg.restarts, cfg.seed, cfg.min_scale, cfg.max_scale), np.array(built).reshape(-1, cm.size(rank))])
@@ -358,9 +360,9 @@ def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) 
     x, _, g, _ = search(x0, cm, rank, cfg.tol, cfg.steps)
     losses, ranks, svals = [], [], []
     for xi in x:
-        M, b = theory.smooth_class_means(xi, cm, rank)
-        s = theory.class_mean_svd(M, cm, cfg.rank_tol)[1]
-        losses.append(theory.class_mean_objective(M, b, cm, cfg.rank_tol))
+        M, b = reduced.smooth_class_means(xi, cm, rank)
+        s = reduced.class_mean_svd(M, cm, cfg.rank_tol)[1]
+        losses.append(reduced.class_mean_objective(M, b, cm, cfg.rank_tol))
         ranks.append(s.size)
         svals.append(s)
     settled = np.asarray(g) <= cfg.settle_tol
@@ -369,14 +371,14 @@ def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) 
         raise ValueError(f"no start settled (gradient norm <= {cfg.settle_tol:g}) within {cfg.steps} L-BFGS steps; raise steps")
     # polish the best start of the best minimum at its own rank
     best = min((i for i in range(len(x)) if settled[i]), key=lambda i: losses[i])
-    M, b = theory.smooth_class_means(x[best], cm, rank)
+    M, b = reduced.smooth_class_means(x[best], cm, rank)
     r = max(ranks[best], 1)
-    xp, gp = theory.polish(theory.smooth_point(M, b, cm, r, cfg.rank_tol), cm, r, cfg.polish_tol)
-    M, b = theory.smooth_class_means(xp, cm, r)
-    loss = theory.class_mean_objective(M, b, cm, cfg.rank_tol)
-    s = theory.class_mean_svd(M, cm, cfg.rank_tol)[1]
+    xp, gp = reduced.polish(reduced.smooth_point(M, b, cm, r, cfg.rank_tol), cm, r, cfg.polish_tol)
+    M, b = reduced.smooth_class_means(xp, cm, r)
+    loss = reduced.class_mean_objective(M, b, cm, cfg.rank_tol)
+    s = reduced.class_mean_svd(M, cm, cfg.rank_tol)[1]
     minima[0] = Minimum(loss, s.size, minima[0].count, tuple(float(v) for v in s), minima[0].start)
-    params = theory.lift(M, b, problem, cfg.rank_tol)
+    params = reduced.lift(M, b, problem, cfg.rank_tol)
     cert = certify(params, problem, loss, cfg.certify_tol, cfg.hessian_limit, s.size)
     return Optimum(problem, Method.REDUCED, True, loss, s.size, tuple(float(v) for v in s), gp, cfg.restarts, len(x),
                    int(np.sum(~settled)), tuple(minima), candidates, M, b, params, cert, cfg, time.perf_counter() - t0)
@@ -407,7 +409,7 @@ def _full(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> 
     minima = group_minima(losses, ranks, svals, names, [not r.diverged for r in runs], cfg.distinct_tol)
     best = min((i for i, r in enumerate(runs) if not r.diverged), key=lambda i: losses[i])
     run = runs[best]
-    M, b = theory.class_means(run.params, problem)
+    M, b = reduced.class_means(run.params, problem)
     cert = certify(run.params, problem, run.loss, cfg.certify_tol, 0)
     cert = replace(cert, hessian_note="ReLU: a full-problem multi-start, not certified global (no reduction); no Hessian at ReLU kinks")
     return Optimum(problem, Method.FULL_MULTISTART, False, run.loss, ranks[best], tuple(float(v) for v in svals[best]), run.grad_norm,
@@ -427,14 +429,14 @@ def optimum(problem: Problem, config: OptimumConfig | None = None, **options) ->
         cfg = OptimumConfig(**{**config.to_dict(), **options})
     if problem.dtype != "float64":
         raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
-    if min(theory.decay_vector(problem)) <= 0:
+    if min(decay_vector(problem)) <= 0:
         raise ValueError(f"every weight decay must be > 0 for the optimum search (with a zero decay no optimum exists), "
                          f"got lambda_H = {problem.lambda_H}, lambda_W = {problem.lambda_W}")
     relu = problem.activation == "relu" and problem.depth >= 2
     if relu and cfg.max_rank:
         raise ValueError(f"max_rank must be 0 for ReLU (the full-problem multi-start has no rank cap), got {cfg.max_rank}")
     t0 = time.perf_counter()
-    candidates = theory.candidates(problem)
+    candidates = closed_forms.candidates(problem)
     if relu:
         return _full(problem, cfg, candidates, t0)
     return _reduced(problem, cfg, candidates, t0)

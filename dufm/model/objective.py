@@ -1,6 +1,6 @@
 """Forward pass, losses and regularisation of the deep UFM (pure, jittable).
 
-Parameters are a :class:`~dufm.problem.Params` pytree ``(H, W, b)``. Columns
+Parameters are a :class:`~dufm.Params` pytree ``(H, W, b)``. Columns
 of H_1 are ordered by class (class 0's n_0 samples first), so the labels are
 Y = blockdiag(1_{n_0}^T, ..., 1_{n_{K-1}}^T) (K x N).
 
@@ -15,7 +15,7 @@ with sigma the identity or ReLU, never applied to H_1 or to the logits Z.
 (Súkeník et al. 2023; Garrod & Keating 2025; docs/conventions.md.)
 
 Called from plain Python, these functions run in float64 whatever the
-process's JAX setting (:func:`dufm.precision.float64`). Inside your own
+process's JAX setting (:func:`dufm.runtime.float64`). Inside your own
 ``jax.jit`` / ``jax.grad`` of a float64 problem, turn on JAX's 64-bit mode
 yourself: a float64 problem meeting float32 arrays raises a ValueError
 rather than computing in float32.
@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .options import check_choice
-from .precision import float64, require_float64
+from ..options import check_choice
+from ..runtime import float64, require_float64
 from .problem import Architecture, Decays, Params
 
 SPECTRA = ("none", "output", "layers")  # whose singular values a solve records: nothing, Z, or every matrix analyse reports
@@ -71,7 +71,7 @@ def post_activation(H, arch: Architecture):
 
 
 def named_matrices(Z, H, W, arch: Architecture, which: str = "layers") -> dict:
-    """The matrices whose spectra dufm reports, by name, in one order (:func:`dufm.geometry.analyse`, the solver's record).
+    """The matrices whose spectra dufm reports, by name, in one order (:func:`dufm.analyse`, the solver's record).
 
     ``which``: ``output`` is Z alone (K x N, the logits without bias);
     ``layers`` is Z, then H_1 (d_1 x N), H_2, sigma_H2 (ReLU only), ...,

@@ -35,7 +35,7 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from .options import check_choice, check_int, check_number, option
+from ..options import check_choice, check_int, check_number, option
 
 LOSSES = ("ce", "mse")
 ACTIVATIONS = ("linear", "relu")

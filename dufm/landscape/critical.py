@@ -44,12 +44,12 @@ import optax
 from jax.flatten_util import ravel_pytree
 from matfree import lstsq
 
+from ..model.objective import gradient_norm, objective
+from ..model.problem import Architecture, Decays, Params
+from ..options import check_choice, check_fraction, check_int, check_number, option
+from ..runtime import float64
+from ..solving.solver import SolverConfig, Status, run_many
 from . import hessian
-from .objective import gradient_norm, objective
-from .options import check_choice, check_fraction, check_int, check_number, option
-from .precision import float64
-from .problem import Architecture, Decays, Params
-from .solve import SolverConfig, Status, run_many
 
 METHODS = ("auto", "dense", "inertia", "lanczos")
 MODES = ("nearest", "descent")  # refine: which critical point
@@ -191,7 +191,7 @@ def refine(params: Params, decays: Decays, arch: Architecture, **options) -> Ref
       point nearest in Newton's sense, of any index (minimum, saddle,
       maximum). Use it to locate and certify saddles.
     * ``"descent"`` — first L-BFGS on f (``optax.lbfgs``, a descent method
-      with a zoom line search, run by :func:`dufm.solve.run_many`) until
+      with a zoom line search, run by :func:`dufm.run_many`) until
       ||grad f|| <= max(``tol``, min(``descent_tol``, ||grad f(params)|| / 100
       rounded down to a power of 10)) or ``descent_steps``, then Newton-MR
       from there: the critical point that descent from ``params`` leads to,

@@ -1,14 +1,14 @@
 """Typed records of runs (what ``dufm solve --json`` prints and the results store holds), and loading a results directory.
 
 A :class:`RunRecord` is everything known about one finished run: its status,
-loss, history and, unless it diverged, the :class:`~dufm.geometry.Analysis` of
+loss, history and, unless it diverged, the :class:`~dufm.Analysis` of
 its end point; a stored one also carries its key, problem and solver. It
 round-trips through the store's JSON (:meth:`RunRecord.to_dict`,
 :meth:`RunRecord.from_dict`); the run's arrays (final parameters, spectra,
 history, and the recorded spectra of a run that recorded them) sit beside it
 in ``.npz`` form (:func:`run_arrays`), and a stored record's recorded spectra
 are read from there (:func:`load_run`).
-:func:`load_results` reads a directory written by :func:`dufm.sweep.run_sweep`.
+:func:`load_results` reads a directory written by :func:`dufm.run_sweep`.
 """
 
 from __future__ import annotations
@@ -18,13 +18,13 @@ from pathlib import Path
 
 import numpy as np
 
-from . import theory
-from .geometry import Analysis, SolutionType, Thresholds, analyse
-from .objective import spectrum_sizes
-from .problem import Params, Problem
+from .. import theory
+from ..analysis.solution import Analysis, SolutionType, Thresholds, analyse
+from ..model.objective import spectrum_sizes
+from ..model.problem import Params, Problem
+from ..solving.solver import History, Run, SolverConfig, Status
+from ..store import Store, jsonable
 from .provenance import Environment
-from .solve import History, Run, SolverConfig, Status
-from .store import Store, plain
 
 SUMMARY_COLUMNS = ("key", "seed", "classes", "per_class", "width", "depth", "loss_type", "activation", "lambda_H", "lambda_W",
                    "optimizer", "lr", "max_steps", "tol", "init_scale", "status", "steps", "loss", "grad_norm", "solution_type",
@@ -115,7 +115,7 @@ class RunRecord:
             d.update({"key": self.key, "config": self.config})
         if self.environment is not None:
             d["environment"] = self.environment.to_dict()
-        return plain(d)
+        return jsonable(d)
 
     @classmethod
     def from_dict(cls, d: dict, source: str = "record") -> "RunRecord":
@@ -200,7 +200,7 @@ def load_run(store: Store, key: str) -> RunRecord:
     return replace(rec, history=rec.history._replace(sv=sv)) if sv else rec
 
 
-class RunFormat:
+class RunSchema:
     """The results store's :class:`~dufm.store.Format` for runs: a stored run is valid if :func:`load_run` accepts it."""
 
     columns = SUMMARY_COLUMNS
@@ -230,7 +230,7 @@ def theory_record(problem: Problem) -> dict:
     out = {}
     for name, c in theory.candidates(problem).items():
         out[name] = {"loss": None, "scale": None, "reason": c} if isinstance(c, str) else c.to_dict()
-    return plain(out)
+    return jsonable(out)
 
 
 class Results:
@@ -281,7 +281,7 @@ class Results:
         fields; ``loss`` is the final objective, ``loss_type`` the data term)
         and ``hidden_rank``, ``bias``, ``dtype``, ``init``, ``host``, ``start``, and for runs without a finite
         optimum (or unregularised) the scale-free ``effective_rank``, ``stable_rank`` and ``margin``
-        (:class:`~dufm.geometry.Normalised`; None elsewhere).
+        (:class:`~dufm.ScaleFree`; None elsewhere).
         ``long=True``: one row per run x matrix x metric (``layer``,
         ``metric``, ``value``): every NC metric of every feature matrix and
         the numerical rank and largest singular value of every matrix, with
@@ -297,7 +297,7 @@ class Results:
             row.update(hidden_rank=None if r.analysis is None else r.analysis.hidden_rank, bias=r.problem.bias, dtype=r.problem.dtype,
                        init=r.solver.init, host=r.environment.host if r.environment else None,
                        start=r.environment.start if r.environment else None)
-            norm = None if r.analysis is None else r.analysis.normalised
+            norm = None if r.analysis is None else r.analysis.scale_free
             row.update({k: None if norm is None else getattr(norm, k) for k in NORMALISED_COLUMNS})
             wide.append(row)
         if not long:
@@ -327,5 +327,5 @@ class Results:
 
 
 def load_results(path, every_run: bool = False) -> Results:
-    """Load a sweep directory written by :func:`dufm.sweep.run_sweep` / ``dufm sweep`` (see :class:`Results`)."""
+    """Load a sweep directory written by :func:`dufm.run_sweep` / ``dufm sweep`` (see :class:`Results`)."""
     return Results(path, every_run)

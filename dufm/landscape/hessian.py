@@ -1,6 +1,6 @@
 """The Hessian of the deep UFM objective: products, dense matrix, spectra, traces.
 
-Parameters are the pytree of :mod:`dufm.objective`; flat vectors follow
+Parameters are the pytree of :mod:`dufm.model.objective`; flat vectors follow
 ``jax.flatten_util.ravel_pytree(params)`` (P = ``Problem.parameter_count``
 entries: H_1, then W_1 ... W_L, then b). Everything is float64 when the
 problem is.
@@ -38,9 +38,9 @@ from jax.flatten_util import ravel_pytree
 from matfree import decomp, stochtrace
 from scipy.linalg import lapack
 
-from .objective import objective
-from .precision import float64
-from .problem import Architecture, Decays
+from ..model.objective import objective
+from ..model.problem import Architecture, Decays
+from ..runtime import float64
 
 
 class RitzExtremes(NamedTuple):

@@ -29,8 +29,8 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
+from ..runtime import float64
 from .objective import labels, shapes
-from .precision import float64
 from .problem import Architecture, Params
 
 # (key, arch, feature scale, weight scale) -> [H_1, W_1, ..., W_L]; the scales are traced scalars of arch's dtype

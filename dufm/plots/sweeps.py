@@ -1,9 +1,8 @@
-"""Figures of a sweep and of Hessian probes, as matplotlib :class:`~matplotlib.figure.Figure` objects.
+"""Figures of a sweep, drawn from its loaded results (:class:`~dufm.experiments.records.Results`).
 
-``figures(results, names)`` draws each named figure of a loaded
-:class:`~dufm.records.Results` and returns them by name; :func:`save` writes
-one as PNG or PDF (``dufm plot`` saves each as ``<results>/figures/<name>.png``
-and ``.pdf``). Figure names:
+``figures(results, names)`` draws each named figure and returns them by name
+(``dufm plot`` saves each as ``<results>/figures/<name>.png`` and ``.pdf``).
+Figure names:
 
 * ``loss_curves``            training loss vs step, closed-form DNC / low-rank losses as reference lines
 * ``logit_heatmaps``         class-mean logit matrices (K x K) of a few runs
@@ -35,36 +34,29 @@ refused), and draws one curve per combination of the other fields that vary
 run figure (a ValueError). Options come from the sweep config's ``[plots]``
 table; without a list of figures, :func:`default_figures` picks those that fit
 what the sweep varied.
-
-Figures are built as bare :class:`~matplotlib.figure.Figure` objects, never
-through :mod:`matplotlib.pyplot`: importing this module chooses no backend
-and registers nothing process-wide, so it is safe inside notebooks and other
-programs, and a figure is freed once it is no longer referenced.
 """
 
 from __future__ import annotations
 
-from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
 
-from . import theory
-from .geometry import counting, effective_rank, full_rank, spectral_events
-from .problem import Problem
-from .sweep import PROBLEM_FIELDS, SOLVER_FIELDS
+from .. import theory
+from ..analysis.solution import dnc_rank
+from ..analysis.spectra import effective_rank, rank_mask, spectral_events
+from ..experiments.config import GRID_FIELDS
+from .theory import theory_ce_ratio, theory_ce_region, theory_srg_ratio
 
 if TYPE_CHECKING:
-    from .records import Results, RunRecord
+    from ..experiments.records import Results, RunRecord
 
 FIELD_LABELS = {
     "width": "width d", "depth": "depth L (number of weight matrices)", "weight_decay": "weight decay λ (log₂ axis)",
     "init_scale": "init std", "classes": "classes K", "per_class": "samples per class n", "lr": "learning rate",
 }
 
-
-GRID_FIELDS = PROBLEM_FIELDS + SOLVER_FIELDS
 RUN_FIGURES = ("loss_curves", "logit_heatmaps", "singular_values", "nc1_curves", "loss_vs_dnc", "normalised_sv_vs_depth",
                "spectral_dynamics")
 
@@ -104,7 +96,7 @@ def _kind(rec: RunRecord) -> str:
 
 def _effective_rank(rec: RunRecord) -> float:
     """The effective rank of Z: the record's scale-free one where it has it, else from the singular values of Z."""
-    n = rec.analysis.normalised
+    n = rec.analysis.scale_free
     return n.effective_rank if n is not None else effective_rank(rec.analysis.singular_values["Z"])
 
 
@@ -276,7 +268,7 @@ def spectral_dynamics(results, opts):
     """sigma_i(step) of one recorded matrix (``matrix``, default Z) for the first ``max_runs`` (4) runs that recorded it.
 
     Markers: where sigma_i switches on (a triangle up) or dies (down), relative to rank_tol sigma_1 (dotted), as
-    :func:`dufm.geometry.spectral_events` dates them; grey steps (right axis): the numerical rank at each record.
+    :func:`dufm.analysis.spectra.spectral_events` dates them; grey steps (right axis): the numerical rank at each record.
     ``log_steps = true`` draws the steps on a log axis; ``seeds = [...]`` draws only the runs of those seeds.
     """
     which = opts.get("matrix", "Z")
@@ -307,7 +299,7 @@ def spectral_dynamics(results, opts):
         ax.set_xlabel("optimiser step")
         ax.set_ylabel(f"σ_i({which})")
         rank = ax.twinx()
-        rank.step(x, counting(sv, th.rank_tol, th.zero_tol).sum(axis=1), where="post", color="0.5", lw=2, alpha=0.35)
+        rank.step(x, rank_mask(sv, th.rank_tol, th.zero_tol).sum(axis=1), where="post", color="0.5", lw=2, alpha=0.35)
         rank.set_ylabel("numerical rank", color="0.4")
         rank.set_ylim(-0.3, sv.shape[1] + 0.3)
         ax.set_title(f"{_run_label(rec, fields)}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
@@ -471,13 +463,13 @@ def effective_rank_vs(results, opts, field):
 def _scale_free_rank(rec: RunRecord) -> int:
     """The numerical rank of the record's scale-free spectrum (for CE the class-centred logits) where it has one,
     else of Z, at the record's rank threshold."""
-    n = rec.analysis.normalised
+    n = rec.analysis.scale_free
     return rec.analysis.rank["Z"] if n is None else n.rank(rec.analysis.thresholds.rank_tol)
 
 
 def p_full_rank_vs(results, opts, field):
     tol = results.results()[0].analysis.thresholds.rank_tol
-    return _fraction_vs(results, field, f"p_full_rank_vs_{field}", lambda r: _scale_free_rank(r) >= full_rank(r.problem),
+    return _fraction_vs(results, field, f"p_full_rank_vs_{field}", lambda r: _scale_free_rank(r) >= dnc_rank(r.problem),
                         "fraction of runs with rank Z = K − 1 (full)",
                         f"runs ending with Z of full rank vs {field} (σ_i > {tol} σ_1; CE: class-centred Z; "
                         "bars: 95 % Wilson intervals; labels: full-rank runs / runs)")
@@ -485,8 +477,8 @@ def p_full_rank_vs(results, opts, field):
 
 def _normalised_spectrum(rec: RunRecord) -> np.ndarray:
     """σ_i/‖σ‖: the record's scale-free spectrum (CE: class-centred Z) where it has one, else that of Z."""
-    if rec.analysis.normalised is not None:
-        return np.asarray(rec.analysis.normalised.singular_values)
+    if rec.analysis.scale_free is not None:
+        return np.asarray(rec.analysis.scale_free.singular_values)
     s = np.asarray(rec.analysis.singular_values["Z"])
     return s / np.linalg.norm(s)
 
@@ -511,70 +503,6 @@ def normalised_sv_vs_depth(results, opts):
     ax.legend(fontsize=6, ncol=2)
     _title(fig, results, "normalised singular values of Z vs depth (Garrod & Keating Thm 3)")
     return fig
-
-
-def _ce_pair(K, L, n, lam):
-    p = Problem(classes=K, per_class=n, width=max(K, 2), depth=L, weight_decay=lam)
-    return theory.dnc(p).loss, theory.low_rank(p).loss
-
-
-def theory_ce_ratio(results, opts):
-    n, lam = opts.get("per_class", 5), opts.get("weight_decay", 2.0**-10)
-    Ks = list(range(opts.get("k_min", 2), opts.get("k_max", 30) + 1))
-    curves = {f"L = {L}": [lr / d for d, lr in (_ce_pair(K, L, n, lam) for K in Ks)] for L in range(1, opts.get("max_depth", 6) + 1)}
-    return _ratio_figure(Ks, curves, "classes K (odd K: single-scale construction)", "ℓ_low-rank / ℓ_DNC (closed forms)",
-                         f"linear CE deep UFM, n = {n}, λ = {lam:g}: low-rank beats DNC below the dashed line")
-
-
-def _ratio_figure(xs, curves: dict, xlabel: str, ylabel: str, title: str):
-    fig = Figure(figsize=(6.4, 4.2))
-    ax = fig.subplots()
-    for label, ys in curves.items():
-        ax.plot(xs, ys, "o-", ms=3, label=label)
-    ax.axhline(1.0, color="k", ls="--", lw=1)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.legend(fontsize=8)
-    fig.suptitle(title, fontsize=10)
-    return fig
-
-
-def theory_ce_region(results, opts):
-    n, lam = opts.get("per_class", 5), opts.get("weight_decay", 2.0**-10)
-    Ks = np.arange(2, opts.get("k_max", 20) + 1)
-    Ls = np.arange(1, opts.get("max_depth", 8) + 1)
-    # K = 2: the pair construction *is* the simplex, so the two losses agree; count only a clear win
-    pairs = {(K, L): _ce_pair(K, L, n, lam) for K in Ks for L in Ls}
-    grid = np.array([[pairs[K, L][1] < pairs[K, L][0] * (1 - 1e-9) for K in Ks] for L in Ls])
-    fig = Figure(figsize=(6.4, 4.2))
-    ax = fig.subplots()
-    ax.imshow(grid, origin="lower", cmap="Reds", vmin=0, vmax=1.6, extent=(Ks[0] - 0.5, Ks[-1] + 0.5, Ls[0] - 0.5, Ls[-1] + 0.5), aspect="auto")
-    # Thm 1: DNC not optimal for K >= 4, L >= 3 or K >= 6, L = 2
-    bx = [3.5, 3.5, 5.5, 5.5, Ks[-1] + 0.5]
-    by = [Ls[-1] + 0.5, 2.5, 2.5, 1.5, 1.5]
-    ax.plot(bx, by, "k-", lw=2, label="Thm 1 boundary (K ≥ 4, L ≥ 3 or K ≥ 6, L = 2)")
-    ax.set_xlabel("classes K")
-    ax.set_ylabel("depth L")
-    ax.set_xticks(Ks[::2])
-    ax.set_yticks(Ls)
-    ax.legend(fontsize=7, loc="upper right")
-    fig.suptitle(f"linear CE, n = {n}, λ = {lam:g}: red = low-rank construction below DNC (closed forms)", fontsize=10)
-    return fig
-
-
-def theory_srg_ratio(results, opts):
-    n, lam = opts.get("per_class", 5), opts.get("weight_decay", 0.004)
-    rs = list(range(3, opts.get("r_max", 12) + 1))
-    curves = {}
-    for L in opts.get("depths", [3, 4, 5]):
-        ratio = []
-        for r in rs:
-            K = r * (r - 1) // 2
-            p = Problem(classes=K, per_class=n, width=K, depth=L, weight_decay=lam, loss="mse", activation="relu")
-            ratio.append(theory.srg(p).loss / theory.dnc(p).loss)
-        curves[f"L = {L}"] = ratio
-    return _ratio_figure(rs, curves, "r (K = r(r-1)/2 classes)", "L_SRG / L_DNC (explicit SRG point / closed-form DNC)",
-                         f"ReLU MSE deep UFM, n = {n}, λ = {lam:g} (all layers): the SRG point beats DNC below the dashed line")
 
 
 FIGURES = {
@@ -635,196 +563,3 @@ def figures(results: Results, names=None) -> dict[str, Figure]:
     return {name: figure(results, name, opts) for name in names}
 
 
-def check_path(path) -> Path:
-    """``path`` as a Path if it names a format :func:`save` writes (``.png`` or ``.pdf``); else a ValueError."""
-    path = Path(path)
-    if path.suffix.lower() not in (".png", ".pdf"):
-        raise ValueError(f"plot path must end in .png or .pdf, got {str(path)!r}")
-    return path
-
-
-def save(fig: Figure, path) -> Path:
-    """Write ``fig`` to ``path`` (``.png`` or ``.pdf``, the format following the suffix); returns the path."""
-    path = check_path(path)
-    fig.savefig(path, dpi=150, bbox_inches="tight")
-    return path
-
-
-# ---------------------------------------------------------------------------
-# Hessian figures (dufm probe --plot, experiments/landscape_*.py)
-
-
-def hessian_spectrum(eigenvalues=None, slq=None, title: str = "", bins: int = 120, zero_tol: float = 1e-8) -> Figure:
-    """Eigenvalue histogram (dense spectrum) or SLQ density estimate of a Hessian, on a symlog axis.
-
-    ``eigenvalues``: all P eigenvalues; ``slq``: ``(nodes, weights)`` from
-    :func:`dufm.hessian.slq_density` (drawn as a weighted histogram of the
-    Gauss nodes, i.e. the estimated fraction of eigenvalues per bin). The
-    middle bin holds |lambda| <= zero_tol x max|lambda| (the numerical zeros).
-    """
-    if (eigenvalues is None) == (slq is None):
-        raise ValueError("give exactly one of eigenvalues and slq")
-    fig = Figure(figsize=(6.4, 3.8))
-    ax = fig.subplots()
-    if eigenvalues is not None:
-        x, w, what = np.asarray(eigenvalues), None, f"{len(eigenvalues)} eigenvalues (dense)"
-    else:
-        x, w = np.ravel(slq[0]), np.ravel(slq[1]) / np.shape(slq[0])[0]
-        what = f"SLQ density estimate ({np.shape(slq[0])[0]} probes x {np.shape(slq[0])[1]} nodes)"
-    scale = max(np.max(np.abs(x)), 1e-300)
-    tau = scale * zero_tol
-    side = np.geomspace(tau, scale * (1 + 1e-9), bins // 2)
-    edges = np.concatenate([-side[::-1], side])  # the middle bin is [-tau, tau]: the numerical zeros
-    counts, _ = np.histogram(np.clip(x, edges[0], edges[-1]), bins=edges, weights=w)
-    ax.stairs(counts, edges, fill=True, alpha=0.7)
-    ax.set_xscale("symlog", linthresh=tau, linscale=0.5)
-    decades = np.arange(np.ceil(np.log10(tau)), np.floor(np.log10(scale)) + 1)
-    step = max(1, int(np.ceil(len(decades) / 4)))
-    ticks = 10.0 ** decades[::-step][::-1]
-    ax.set_xticks(np.concatenate([-ticks[::-1], [0.0], ticks]))
-    ax.annotate(f"zero: |λ| ≤ {tau:.1e}", xy=(0, 1), xycoords=("data", "axes fraction"), xytext=(0, -12),
-                textcoords="offset points", ha="center", fontsize=7)
-    ax.set_yscale("log")
-    ax.set_xlabel("Hessian eigenvalue (symlog axis)")
-    ax.set_ylabel("count" if w is None else "fraction of eigenvalues")
-    ax.set_title((title + "\n" if title else "") + what, fontsize=9)
-    return fig
-
-
-def curves_vs(x, curves: dict, xlabel: str, ylabel: str, title: str = "", logx: bool = True, symlogy: float | None = None,
-              zero_line: bool = False) -> Figure:
-    """A line figure of several named curves against one x axis (Hessian quantities vs lambda, width, ...)."""
-    fig = Figure(figsize=(6.4, 4.0))
-    ax = fig.subplots()
-    for label, y in curves.items():
-        ax.plot(x, y, marker="o", ms=3, label=label)
-    if logx:
-        ax.set_xscale("log", base=2)
-    if symlogy:
-        ax.set_yscale("symlog", linthresh=symlogy)
-    if zero_line:
-        ax.axhline(0.0, color="k", lw=0.6)
-    ax.set_xlabel(xlabel)
-    ax.set_ylabel(ylabel)
-    ax.set_title(title, fontsize=9)
-    ax.legend(fontsize=8)
-    ax.grid(alpha=0.3)
-    return fig
-
-
-# ---------------------------------------------------------------------------
-# feature analyses of real networks (dufm analyse --out DIR; dufm plot DIR)
-
-FEATURE_FIGURES = ("features_metrics_vs_layer", "features_spectra", "features_metrics_vs_checkpoint")
-_FEATURE_METRICS = ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_equinorm", "nc2_equiangle")
-
-
-def _positive(v):
-    return np.nan if v is None or not np.isfinite(v) or v <= 0 else v
-
-
-def _source(a) -> str:
-    return Path(a.source).name
-
-
-def features_metrics_vs_layer(analyses) -> Figure:
-    """NC metrics (log axis), class-mean rank and NC4 of every layer at the last checkpoint of each analysis.
-
-    Layers are matched by name (the union in file order), colours are metrics, line styles analyses;
-    values below 1e-16 (collapsed to rounding) are drawn at 1e-16.
-    """
-    fig = Figure(figsize=(11.0, 4.0))
-    ax1, ax2, ax3 = fig.subplots(1, 3)
-    styles = ("o-", "s--", "^:", "d-.")
-    names: list[str] = []
-    for a in analyses:
-        names += [n for n in a.layers if n not in names]
-    pos = {n: i for i, n in enumerate(names)}
-    floor = 1e-16
-    for j, a in enumerate(analyses):
-        x = [pos[n] for n in a.layers]
-        st = styles[j % 4]
-        for i, m in enumerate(_FEATURE_METRICS):
-            vals = [_positive(getattr(la.nc, m)) for la in a.layers.values()]
-            ax1.semilogy(x, np.maximum(vals, floor), st, color=f"C{i}", ms=4)
-        ax2.plot(x, [la.class_mean_rank for la in a.layers.values()], st, color="k", ms=5)
-        ax3.plot(x, [la.nc.nc4 for la in a.layers.values()], st, color="k", ms=5)
-    for i, m in enumerate(_FEATURE_METRICS):
-        ax1.plot([], [], "-", color=f"C{i}", label=m)
-    for j, a in enumerate(analyses):
-        for ax in (ax1, ax2, ax3):
-            ax.plot([], [], styles[j % 4], color="gray", label=f"{_source(a)} ({a.solution_type})")
-    ax2.axhline(analyses[0].classes - 1, color="tab:red", ls=":", lw=1, label=f"K − 1 = {analyses[0].classes - 1}")
-    for ax in (ax1, ax2, ax3):
-        ax.set_xticks(range(len(names)), names, rotation=30, fontsize=7)
-        ax.set_xlabel("layer")
-    ax1.set_ylabel(f"metric (log axis; 0 at collapse, drawn at {floor:g})")
-    ax1.legend(fontsize=6)
-    ax2.set_ylabel(f"rank of centred class means (σ_i > {analyses[0].thresholds.rank_tol:g} σ_1)")
-    ax2.legend(fontsize=6)
-    ax3.set_ylabel("NC4: nearest-class-mean agreement")
-    ax3.set_ylim(-0.02, 1.02)
-    ax3.legend(fontsize=6)
-    fig.suptitle(f"NC metrics by layer (last checkpoint), K = {analyses[0].classes}", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def features_spectra(analyses) -> Figure:
-    """Normalised singular values s_i/s_1 of every layer's centred class means and features (last checkpoint, first analysis)."""
-    a = analyses[0]
-    fig = Figure(figsize=(10.0, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    for name, la in a.layers.items():
-        for ax, s in ((ax1, la.class_mean_singular_values), (ax2, la.singular_values)):
-            s = np.asarray(s)
-            if s.size and s[0] > 0:
-                ax.semilogy(np.arange(1, s.size + 1), np.maximum(s / s[0], 1e-17), "o-", ms=3, label=name)
-    tol = a.thresholds.rank_tol
-    for ax, what in ((ax1, "centred class means Mbar (K × d)"), (ax2, "features X (N × d)")):
-        ax.axhline(tol, color="k", ls=":", lw=1, label=f"rank threshold {tol:g}")
-        ax.set_xlabel("index i")
-        ax.set_ylabel("σ_i / σ_1")
-        ax.set_title(what, fontsize=9)
-        ax.legend(fontsize=7)
-    ax1.axvline(a.classes - 1, color="tab:gray", ls="--", lw=1)
-    fig.suptitle(f"{_source(a)}: singular values per layer (last checkpoint); K = {a.classes}", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def features_metrics_vs_checkpoint(analyses) -> Figure:
-    """NC1 trace quotient and class-mean rank of every layer over checkpoints (first analysis with a checkpoint axis)."""
-    over = [a for a in analyses if a.over_training]
-    if not over:
-        raise ValueError("figure features_metrics_vs_checkpoint needs features with a checkpoint axis (E, N, d); these have none")
-    a = over[0]
-    steps = [c.step for c in a.checkpoints]
-    fig = Figure(figsize=(10.0, 3.8))
-    ax1, ax2 = fig.subplots(1, 2)
-    for name in a.layers:
-        ax1.semilogy(steps, [_positive(c.layers[name].nc.nc1_trace) for c in a.checkpoints], "o-", ms=3, label=name)
-        ax2.plot(steps, [c.layers[name].class_mean_rank for c in a.checkpoints], "o-", ms=3, label=name)
-    ax2.axhline(a.classes - 1, color="k", ls=":", lw=1, label="K − 1")
-    ax1.set_ylabel("NC1 = Tr Σ_W / Tr Σ_B")
-    ax2.set_ylabel("rank of centred class means")
-    for ax in (ax1, ax2):
-        ax.set_xlabel("checkpoint")
-        ax.legend(fontsize=7)
-    fig.suptitle(f"{_source(a)}: NC1 and class-mean rank over training", fontsize=10)
-    fig.tight_layout()
-    return fig
-
-
-def feature_figures(analyses, names=None) -> dict[str, Figure]:
-    """Draw the feature figures ``names`` (default: all that fit) of a list of :class:`~dufm.features.FeatureAnalysis`."""
-    if not analyses:
-        raise ValueError("there is no feature analysis to draw")
-    fns = {"features_metrics_vs_layer": features_metrics_vs_layer, "features_spectra": features_spectra,
-           "features_metrics_vs_checkpoint": features_metrics_vs_checkpoint}
-    if names is None:
-        names = [n for n in FEATURE_FIGURES if n != "features_metrics_vs_checkpoint" or any(a.over_training for a in analyses)]
-    for n in names:
-        if n not in fns:
-            raise ValueError(f"figure must be one of {list(FEATURE_FIGURES)} for a feature analysis, got {n!r}")
-    return {n: fns[n](analyses) for n in names}

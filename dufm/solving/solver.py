@@ -18,7 +18,7 @@ then decides, in this order:
 
 The default ``tol`` is 1e-10 (float64) or 1e-5 (float32) for a problem whose
 objective attains its minimum, and 0 for one that does not (a CE problem with
-some factor's decay 0, :func:`dufm.problem.finite_optimum`): there the
+some factor's decay 0, :func:`dufm.model.problem.finite_optimum`): there the
 gradient only tends to 0 as the loss does, so a gradient tolerance would be a
 loss threshold in disguise. With ``tol = 0`` rule 2 fires only where the
 computed gradient is exactly 0: the zero point, or a point where every CE
@@ -41,10 +41,10 @@ over the local devices (a 1-D mesh on the batch axis, ``shard_map``), and on
 each device either ``vmap``-ped into batched matrix products (GPU/TPU) or run
 member after member with ``lax.map`` (CPU, where unbatched products are
 faster and no member waits for the slowest). The ``dufm`` command makes every
-CPU core a JAX device; a script opts in with :func:`dufm.devices.use_cpu_cores`.
+CPU core a JAX device; a script opts in with :func:`dufm.use_cpu_cores`.
 
 :func:`run` is the pure, jittable single-run program (init/apply in the
-jax-md sense: :func:`dufm.init.initialise` gives the start, :func:`run` the
+jax-md sense: :func:`dufm.initialise` gives the start, :func:`run` the
 :class:`Output`); :func:`run_many` turns a batch of outputs into host-side
 :class:`Run` records; :func:`solve` draws the starts from seeds.
 
@@ -69,13 +69,13 @@ import optax
 from jax.sharding import Mesh, NamedSharding
 from jax.sharding import PartitionSpec as P
 
+from ..model.init import INITS, resolve_scales, starts
+from ..model.objective import SPECTRA, forward, gradient_norm, labels, objective, post_activation, spectrum_matrices, spectrum_sizes
+from ..model.problem import Architecture, Decays, Params, Problem, finite_optimum
+from ..options import check_choice, check_fraction, check_int, check_number, option
+from ..runtime import float64
 from .budget import check_memory, chunk_length, history_rows
-from .devices import member_devices, pad_batch, resolve_batching
-from .init import INITS, resolve_scales, starts
-from .objective import SPECTRA, forward, gradient_norm, labels, objective, post_activation, spectrum_matrices, spectrum_sizes
-from .options import check_choice, check_fraction, check_int, check_number, option
-from .precision import float64
-from .problem import Architecture, Decays, Params, Problem, finite_optimum
+from .programs import member_devices, pad_batch, resolve_batching
 
 OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
 PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision names
@@ -118,9 +118,9 @@ class SolverConfig:
     finite optimum (:meth:`resolved`). ``loss_threshold`` stops a run at
     the first step whose loss (the whole objective) is <= it; None: never. ``init_scale`` is the
     standard deviation of the Gaussian initialisation (or the scale of the
-    other kinds, :mod:`dufm.init`); ``feature_init_scale`` / ``weight_init_scale``
+    other kinds, :mod:`dufm.model.init`); ``feature_init_scale`` / ``weight_init_scale``
     replace it for H_1 / the W_l (:meth:`init_scales`). ``log_every`` is the history interval in steps;
-    ``spectra`` says whose singular values the history records at that interval (:data:`dufm.objective.SPECTRA`).
+    ``spectra`` says whose singular values the history records at that interval (:data:`dufm.model.objective.SPECTRA`).
     """
 
     optimizer: str = option("gd", "optax optimiser", choices=OPTIMIZERS)
@@ -179,18 +179,18 @@ class SolverConfig:
         return d
 
     def init_scales(self) -> tuple[float, float]:
-        """(s_H, s_W), the scales of H_1 and of the W_l: :func:`dufm.init.resolve_scales`."""
+        """(s_H, s_W), the scales of H_1 and of the W_l: :func:`dufm.model.init.resolve_scales`."""
         return resolve_scales(self.init, self.init_scale, self.feature_init_scale, self.weight_init_scale)
 
     def resolved(self, dtype: str, finite_optimum: bool = True) -> "SolverConfig":
         """This config with ``tol`` filled in when it is None: :data:`DEFAULT_TOL` for ``dtype``, or 0 for a
-        problem without a finite optimum (:attr:`dufm.problem.Problem.finite_optimum`; module docstring)."""
+        problem without a finite optimum (:attr:`dufm.Problem.finite_optimum`; module docstring)."""
         if self.tol is not None:
             return self
         return replace(self, tol=DEFAULT_TOL[dtype] if finite_optimum else 0.0)
 
 
-def _transformation(name: str, hyper: "Hyper") -> optax.GradientTransformation:
+def _transformation(name: str, hyper: "ProgramInputs") -> optax.GradientTransformation:
     """The optax transformation ``name`` with the (possibly traced) numbers of ``hyper``."""
     if name == "gd":
         return optax.sgd(hyper.lr)
@@ -201,7 +201,7 @@ def _transformation(name: str, hyper: "Hyper") -> optax.GradientTransformation:
     return optax.lbfgs()
 
 
-class Hyper(NamedTuple):
+class ProgramInputs(NamedTuple):
     """The solver's numbers that are inputs of the compiled program, not part of it (a leading batch axis in a batch).
 
     A sweep over any of them compiles once: ``lr``, ``tol``, ``loss_threshold``
@@ -217,14 +217,14 @@ class Hyper(NamedTuple):
     divergence_factor: Any
 
     @classmethod
-    def of(cls, cfg: SolverConfig, dtype: str | None = None) -> "Hyper":
+    def of(cls, cfg: SolverConfig, dtype: str | None = None) -> "ProgramInputs":
         """The numbers of ``cfg`` (``tol`` resolved for ``dtype``, default float64), as Python numbers."""
         cfg = cfg.resolved(dtype or "float64")
         threshold = -np.inf if cfg.loss_threshold is None else cfg.loss_threshold
         return cls(cfg.lr, cfg.tol, threshold, cfg.steps, cfg.momentum, cfg.divergence_factor)
 
     @classmethod
-    def stack(cls, cfgs, dtype: str) -> "Hyper":
+    def stack(cls, cfgs, dtype: str) -> "ProgramInputs":
         """One row per config, as host arrays of ``dtype`` (``steps`` int32)."""
         rows = [cls.of(c, dtype) for c in cfgs]
         cols = [np.asarray([getattr(r, f) for r in rows], dtype) for f in cls._fields]
@@ -249,10 +249,10 @@ def check_history(arch: Architecture, cfg: SolverConfig):
 
 
 # the SolverConfig fields that shape the compiled program (Program): the runs of one batch must share them
-PROGRAM_FIELDS = ("optimizer", "log_every", "precision", "spectra")
+PROGRAM_KEY_FIELDS = ("optimizer", "log_every", "precision", "spectra")
 
 
-class Program(NamedTuple):
+class ProgramKey(NamedTuple):
     """What shapes the compiled solver (hashable, static): the rest of a :class:`SolverConfig` is :class:`Hyper`.
 
     ``optimizer`` (a different computation), ``chunk`` (the length of the
@@ -272,11 +272,11 @@ class Program(NamedTuple):
     spectra: str
 
     @classmethod
-    def of(cls, cfgs) -> "Program":
+    def of(cls, cfgs) -> "ProgramKey":
         cfgs = list(cfgs)
         first = cfgs[0]
         for c in cfgs[1:]:
-            for name in PROGRAM_FIELDS:
+            for name in PROGRAM_KEY_FIELDS:
                 if getattr(c, name) != getattr(first, name):
                     raise ValueError(f"the runs of one batch must share {name} (it shapes the compiled program), got "
                                      f"{getattr(first, name)!r} and {getattr(c, name)!r}")
@@ -300,7 +300,7 @@ def nc1_trace(params: Params, arch: Architecture):
 
 
 def spectra_of(params: Params, arch: Architecture, which: str) -> dict:
-    """Name -> singular values (descending) of each matrix ``which`` records (:func:`dufm.objective.spectrum_matrices`); jittable."""
+    """Name -> singular values (descending) of each matrix ``which`` records (:func:`dufm.model.objective.spectrum_matrices`); jittable."""
     return {k: jnp.linalg.svd(m, compute_uv=False) for k, m in spectrum_matrices(params, arch, which).items()}
 
 
@@ -310,7 +310,7 @@ class History(NamedTuple):
     ``step`` (T,), ``loss`` (T,), ``grad_norm`` (T,) and ``nc1`` (T, L):
     :func:`nc1_trace` of every layer's input features; ``sv``: name -> (T, r)
     singular values of the matrices ``SolverConfig.spectra`` records (names
-    and order of :func:`dufm.geometry.analyse`, r = min of the matrix's
+    and order of :func:`dufm.analyse`, r = min of the matrix's
     shape; empty when none are recorded). Inside :class:`Output` the arrays
     are NaN-padded to the longest possible run; in :class:`Run` the padding
     is dropped and ``step`` is an integer array.
@@ -352,10 +352,10 @@ def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) 
         if any(isinstance(a, jax.core.Tracer) for a in decays):
             raise ValueError("tol must be given when run is traced over the decays (its default depends on them)")
         cfg = cfg.resolved(arch.dtype, finite_optimum(arch.loss, np.append(np.ravel(decays.H), np.ravel(decays.W))))
-    return run_program(params0, decays, Hyper.of(cfg, arch.dtype), arch, Program.of([cfg]))
+    return run_traced(params0, decays, ProgramInputs.of(cfg, arch.dtype), arch, ProgramKey.of([cfg]))
 
 
-def run_program(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, program: Program) -> Output:
+def run_traced(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architecture, program: ProgramKey) -> Output:
     """Solve from ``params0`` with the numbers ``hyper`` (traced or not); pure and jittable with ``arch``, ``program`` static.
 
     The history has ``program.capacity`` rows (NaN after the run's last).
@@ -376,7 +376,7 @@ def run_program(params0: Params, decays: Decays, hyper: Hyper, arch: Architectur
     return _run(params0, decays, hyper, arch, program)
 
 
-def _run(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, program: Program) -> Output:
+def _run(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architecture, program: ProgramKey) -> Output:
     f = lambda p: objective(p, decays, arch)  # noqa: E731
     opt = _transformation(program.optimizer, hyper)
     lbfgs = program.optimizer == "lbfgs"
@@ -454,11 +454,11 @@ def _run(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, prog
 
 
 @functools.lru_cache(maxsize=64)
-def _batch_program(arch: Architecture, program: Program, batching: str, mesh):
+def _batch_program(arch: Architecture, program: ProgramKey, batching: str, mesh):
     """Jitted ``(params0, decays, hyper) -> Output`` over a leading batch axis; sharded over ``mesh`` if given."""
 
     def one(p, d, h):
-        return run_program(p, d, h, arch, program)
+        return run_traced(p, d, h, arch, program)
 
     if batching == "vmap":
         local = jax.vmap(one)
@@ -499,7 +499,7 @@ class Run:
         return self.status == Status.DIVERGED
 
 
-def _execute(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, program: Program, size: int, batching: str,
+def _execute(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architecture, program: ProgramKey, size: int, batching: str,
              devices):
     """The batch's Output (padded to ``size`` members and more, trimmed back), and the device of each member."""
     B = params0.H.shape[0]
@@ -511,7 +511,7 @@ def _execute(params0: Params, decays: Decays, hyper: Hyper, arch: Architecture, 
     size = -(-size // len(devices)) * len(devices)
     mesh = Mesh(np.array(devices), (BATCH_AXIS,))
     sharding = NamedSharding(mesh, P(BATCH_AXIS))
-    args = jax.device_put(pad_batch((params0, Decays(*map(jnp.asarray, decays)), Hyper(*map(jnp.asarray, hyper))), size),
+    args = jax.device_put(pad_batch((params0, Decays(*map(jnp.asarray, decays)), ProgramInputs(*map(jnp.asarray, hyper))), size),
                           sharding)
     out = _batch_program(arch, program, batching, mesh)(*args)
     return jax.tree_util.tree_map(lambda a: a[:B], out), member_devices(out.loss, B)
@@ -521,7 +521,7 @@ def layout(arch: Architecture, cfg: SolverConfig, size: int, batching: str = "au
     """The devices and batching a batch of ``size`` runs uses, once it is known to fit them (a ValueError if not).
 
     Checks the batch's size against the solver's limits and its memory
-    estimate against what the devices have free (:func:`dufm.budget.check_memory`).
+    estimate against what the devices have free (:func:`dufm.solving.budget.check_memory`).
     """
     devices = list(devices) if devices is not None else jax.local_devices()
     batching = resolve_batching(batching, devices[0].platform)
@@ -545,7 +545,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     ``devices`` (default: every local device of the default backend) with a
     1-D mesh on the batch axis, padded to a multiple of the device count;
     ``batching`` says how each device runs its members (see
-    :func:`dufm.devices.resolve_batching`). Each member's result is that of
+    :func:`dufm.solving.programs.resolve_batching`). Each member's result is that of
     :func:`run` alone (up to the last bits of float arithmetic, whatever the
     number of devices).
 
@@ -559,7 +559,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     cfgs = [cfg] * B if isinstance(cfg, SolverConfig) else list(cfg)
     if len(cfgs) != B or not all(isinstance(c, SolverConfig) for c in cfgs):
         raise ValueError(f"cfg must be one SolverConfig or one per run ({B}), got {len(cfgs)} item(s)")
-    program = Program.of(cfgs)
+    program = ProgramKey.of(cfgs)
     if seeds is not None and len(seeds) != B:
         raise ValueError(f"seeds must give one seed per run ({B}), got {len(seeds)}")
     if np.ndim(decays.H) == 0:
@@ -569,7 +569,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     cfgs = [c.resolved(arch.dtype, finite_optimum(arch.loss, np.append(decays.H[i], decays.W[i]))) for i, c in enumerate(cfgs)]
     size = max(B, pad_to or B)
     devices, batching = layout(arch, max(cfgs, key=lambda c: c.steps), size, batching, devices)
-    out, where = _execute(params0, decays, Hyper.stack(cfgs, arch.dtype), arch, program, size, batching, devices)
+    out, where = _execute(params0, decays, ProgramInputs.stack(cfgs, arch.dtype), arch, program, size, batching, devices)
     out = jax.device_get(out)
     runs = []
     for i in range(B):
@@ -588,7 +588,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
 
 
 def initial_params(problem: Problem, seeds, cfg: SolverConfig) -> Params:
-    """Batched initial parameters, one per seed (leading axis = seeds): :func:`dufm.init.starts`."""
+    """Batched initial parameters, one per seed (leading axis = seeds): :func:`dufm.model.init.starts`."""
     return starts(problem.architecture, seeds, [cfg.init_scales()] * len(seeds), cfg.init)
 
 

@@ -20,8 +20,8 @@ from pathlib import Path
 
 import jax
 
-from .store import now
-from .version import __version__
+from ..store import now
+from ..version import __version__
 
 
 @dataclass(frozen=True)
@@ -83,5 +83,5 @@ def environment(start: str | None = None, end: str | None = None, devices=None) 
     return Environment(
         dufm=__version__, jax=_version("jax"), jaxlib=_version("jaxlib"), optax=_version("optax"), numpy=_version("numpy"),
         python=platform.python_version(), backend=jax.default_backend(), devices=tuple(str(d) for d in devices),
-        x64=True,  # dufm scopes 64-bit mode on around its own computations (dufm.precision)
+        x64=True,  # dufm scopes 64-bit mode on around its own computations (dufm.runtime)
         host=socket.gethostname(), start=start or now(), end=end or now(), git=git_commit())

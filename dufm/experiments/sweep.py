@@ -13,7 +13,7 @@ A sweep config (TOML, or the same dict built from CLI flags)::
     lr = 0.5
     [grid]                            # Cartesian product of lists (any problem/solver field)
     width = [20, 50, 70]
-    [analysis]                        # dufm.geometry.Thresholds fields
+    [analysis]                        # dufm.Thresholds fields
     rank_tol = 1e-3
     [plots]                           # which figures `dufm plot` draws, with options
     figures = ["p_dnc_vs_width", "rank_vs_width"]
@@ -40,47 +40,22 @@ changed grid runs only the new ones.
 
 from __future__ import annotations
 
-import itertools
 import math
 import os
-import re
-import tomllib
-from dataclasses import dataclass, fields
-from functools import cached_property
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterator, NamedTuple, Protocol
 
-from .geometry import Thresholds
-from .init import check_init, starts
-from .problem import Decays, Params, Problem
+from ..analysis.solution import Thresholds
+from ..model.init import starts
+from ..model.problem import Decays, Params
+from ..solving.solver import PROGRAM_KEY_FIELDS, run_many
+from ..store import Store
+from .config import DEFAULT_MAX_BATCH, RunSpec, expand, thresholds
 from .provenance import environment, now
-from .records import RunFormat, RunRecord, run_arrays
-from .solve import PROGRAM_FIELDS, SolverConfig, check_history, run_many
-from .store import Store, run_key
+from .records import RunRecord, RunSchema, run_arrays
 
-PROBLEM_FIELDS = tuple(f.name for f in fields(Problem) if f.init)
-SOLVER_FIELDS = tuple(f.name for f in fields(SolverConfig))
-TOP_KEYS = {"name", "title", "description", "seeds", "seed", "max_batch", "solve", "problem", "solver", "grid", "analysis", "plots"}
 BACKENDS = ("local", "ray")
-DEFAULT_MAX_BATCH = 32
-NAME = re.compile(r"[A-Za-z0-9._-]+")
-
-
-@dataclass(frozen=True)
-class RunSpec:
-    """One run of a sweep: its problem, solver config, seed, and store key (a hash of the three)."""
-
-    problem: Problem
-    solver: SolverConfig
-    seed: int
-
-    @property
-    def config(self) -> dict:
-        return {"problem": self.problem.to_dict(), "solver": self.solver.to_dict(), "seed": self.seed}
-
-    @cached_property
-    def key(self) -> str:
-        return run_key(self.config)
 
 
 @dataclass(frozen=True)
@@ -128,126 +103,10 @@ class Progress(Protocol):
     def advance(self, batch: Batch) -> None: ...
 
 
-def load_config(path) -> dict:
-    """Read a TOML sweep config; ``name`` defaults to the file's stem. Every problem with it names the file."""
-    path = Path(path)
-    if not path.is_file():
-        raise ValueError(f"config must be an existing TOML file, got {str(path)!r}")
-    try:
-        cfg = tomllib.loads(path.read_bytes().decode("utf-8"))
-    except UnicodeDecodeError:
-        raise ValueError(f"config {str(path)!r} is not a text (UTF-8) TOML file") from None
-    except tomllib.TOMLDecodeError as e:
-        raise ValueError(f"config {str(path)!r} is not valid TOML: {e}") from None
-    cfg.setdefault("name", path.stem)
-    try:
-        check_config(cfg)
-    except ValueError as e:
-        raise ValueError(f"config {str(path)!r}: {e}") from None
-    return cfg
-
-
-def check_name(name) -> str:
-    """``name`` if it is a plain name for a results directory (no path, not '.' or '..', not empty)."""
-    if not isinstance(name, str) or not NAME.fullmatch(name) or name in (".", ".."):
-        raise ValueError(f"name must be a plain name (letters, digits, '.', '_', '-'; no path), got {name!r}; "
-                         "choose the directory with --out")
-    return name
-
-
-def check_config(config: dict) -> dict:
-    """The config, if its keys and the types of its sections are a sweep config's (a ValueError naming the key)."""
-    if not isinstance(config, dict):
-        raise ValueError(f"a sweep config must be a table of keys, got {type(config).__name__}")
-    unknown = set(config) - TOP_KEYS
-    if unknown:
-        raise ValueError(f"unknown sweep config key(s) {sorted(unknown)}; allowed: {sorted(TOP_KEYS)}")
-    check_name(config.get("name"))
-    for key in ("title", "description"):
-        if key in config and not isinstance(config[key], str):
-            raise ValueError(f"{key} must be a string, got {config[key]!r}")
-    if not isinstance(config.get("solve", True), bool):
-        raise ValueError(f"solve must be true or false, got {config['solve']!r}")
-    for section in ("problem", "solver", "analysis", "plots"):
-        if not isinstance(config.get(section, {}), dict):
-            raise ValueError(f"[{section}] must be a table, got {config[section]!r}")
-    grids = config.get("grid", {})
-    grids = grids if isinstance(grids, list) else [grids]
-    for g in grids:
-        if not isinstance(g, dict):
-            raise ValueError(f"[grid] must be a table or an array of tables, got {g!r}")
-        for axis, values in g.items():
-            if isinstance(values, list) and not values:
-                raise ValueError(f"[grid] {axis} must list at least one value, got []")
-    figures = config.get("plots", {}).get("figures", [])
-    if not (isinstance(figures, list) and all(isinstance(f, str) for f in figures)):
-        raise ValueError(f"[plots] figures must be a list of figure names, got {figures!r}")
-    thresholds(config)
-    return config
-
-
-def _as_list(v):
-    return list(v) if isinstance(v, list) else [v]
-
-
-def thresholds(config: dict) -> Thresholds:
-    """The config's ``[analysis]`` thresholds (unknown keys are a ValueError)."""
-    analysis = config.get("analysis", {})
-    known = {f.name for f in fields(Thresholds)}
-    if not isinstance(analysis, dict) or set(analysis) - known:
-        bad = sorted(set(analysis) - known) if isinstance(analysis, dict) else analysis
-        raise ValueError(f"unknown [analysis] key(s) {bad}; allowed: {sorted(known)}")
-    return Thresholds(**analysis)
-
-
-def expand(config: dict) -> list[RunSpec]:
-    """Every run of a sweep config, validated (a ValueError names the offending key)."""
-    check_config(config)
-    for section, allowed in (("problem", PROBLEM_FIELDS), ("solver", SOLVER_FIELDS)):
-        bad = set(config.get(section, {})) - set(allowed)
-        if bad:
-            raise ValueError(f"unknown [{section}] key(s) {sorted(bad)}; allowed: {list(allowed)}")
-    if config.get("solve", True) is False:  # a theory-only config: figures from closed forms, no runs
-        return []
-    grids = config.get("grid", {})
-    grids = grids if isinstance(grids, list) else [grids]
-    for g in grids:
-        bad = set(g) - set(PROBLEM_FIELDS) - set(SOLVER_FIELDS)
-        if bad:
-            raise ValueError(f"unknown [grid] key(s) {sorted(bad)}; allowed: problem and solver fields")
-    n_seeds, first = config.get("seeds", 1), config.get("seed", 0)
-    if isinstance(n_seeds, bool) or not isinstance(n_seeds, int) or n_seeds < 1:
-        raise ValueError(f"seeds must be an integer >= 1, got {n_seeds!r}")
-    if isinstance(first, bool) or not isinstance(first, int) or first < 0:
-        raise ValueError(f"seed must be an integer >= 0, got {first!r}")
-    base_p = dict(config.get("problem", {}))
-    base_s = dict(config.get("solver", {}))
-    specs, seen = [], set()
-    for g in grids:
-        names = list(g)
-        for values in itertools.product(*(_as_list(g[n]) for n in names)):
-            point = dict(zip(names, values))
-            pk = {**base_p, **{k: v for k, v in point.items() if k in PROBLEM_FIELDS}}
-            sk = {**base_s, **{k: v for k, v in point.items() if k in SOLVER_FIELDS}}
-            for k in ("per_class", "width", "layer_decay"):
-                if isinstance(pk.get(k), list):
-                    pk[k] = tuple(pk[k])
-            problem = Problem(**pk)
-            solver = SolverConfig(**sk).resolved(problem.dtype, problem.finite_optimum)
-            check_init(solver.init_scales(), solver.init, problem.architecture)  # the init fits every problem of the grid
-            check_history(problem.architecture, solver)  # and so does the record of its spectra
-            for seed in range(first, first + n_seeds):
-                spec = RunSpec(problem, solver, seed)
-                if spec.key not in seen:
-                    seen.add(spec.key)
-                    specs.append(spec)
-    return specs
-
-
 def _group_key(spec: RunSpec):
     # the starting point and the solver's numbers (lr, tol, steps, ...) are batched inputs of the program: runs that
     # differ only in them share one
-    return (spec.problem.architecture, *(getattr(spec.solver, name) for name in PROGRAM_FIELDS))
+    return (spec.problem.architecture, *(getattr(spec.solver, name) for name in PROGRAM_KEY_FIELDS))
 
 
 def group(specs: list[RunSpec]) -> list[list[RunSpec]]:
@@ -278,12 +137,12 @@ def plan(specs: list[RunSpec], stored=frozenset(), max_batch: int = DEFAULT_MAX_
     return Plan(len(specs), len(specs) - len(todo), tuple(work))
 
 
-def compute_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str, dict, dict]]:
+def solve_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str, dict, dict]]:
     """Run one batch and analyse it: ``(key, record, arrays)`` per spec, ready for :meth:`dufm.store.Writer.commit`.
 
     Pure computation, no disk: the same function runs in this process (local
     backend) or in a Ray task. The program is sharded over ``devices``
-    (default: all local devices), see :func:`dufm.solve.run_many`.
+    (default: all local devices), see :func:`dufm.run_many`.
     """
     specs = batch.specs
     points = [None] * len(specs)
@@ -310,7 +169,7 @@ def compute_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str,
 def _local_results(work, th) -> Iterator:
     """Yield each batch's results in order, computed in this process."""
     for batch in work:
-        yield batch, compute_batch(batch, th)
+        yield batch, solve_batch(batch, th)
 
 
 def _ray_results(work, th, address: str) -> Iterator:
@@ -332,7 +191,7 @@ def _ray_results(work, th, address: str) -> Iterator:
         except (ConnectionError, RuntimeError) as e:
             raise ValueError(f"cannot connect to Ray at {address!r}: {str(e).splitlines()[0] if str(e) else type(e).__name__}") from None
     try:
-        task = ray.remote(num_cpus=1)(compute_batch)
+        task = ray.remote(num_cpus=1)(solve_batch)
         pending = {task.remote(batch, th): batch for batch in work}
         while pending:
             done, _ = ray.wait(list(pending), num_returns=1)
@@ -417,7 +276,7 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str
     plan(specs[:0], max_batch=max_batch)  # validates max_batch before the store is touched
     mine = specs if shard is None else [s for s in specs if shard.owns(s.key)]
     store = Store(out or Path("results") / config["name"])
-    with store.writer(config["name"], config, {s.key: s.config for s in specs}, RunFormat(), environment().to_dict(),
+    with store.writer(config["name"], config, {s.key: s.config for s in specs}, RunSchema(), environment().to_dict(),
                       shared=shard is not None) as writer:
         work = plan(mine, writer.stored, max_batch)
         if progress:

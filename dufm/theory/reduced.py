@@ -1,0 +1,257 @@
+"""The reduced problem in the class-mean logits of a linear deep UFM (docs/optima.md).
+
+A linear deep UFM's global minima are those of a K x K problem in the
+class-mean logits M (:class:`ClassMeanProblem`); :func:`smooth_objective` is
+its smooth collapsed factorisation, :func:`polish` a local minimiser,
+:func:`lift` the explicit parameters of a class-mean matrix at the problem's
+widths. :mod:`dufm.theory.optimum` searches it globally.
+"""
+
+from __future__ import annotations
+
+import functools
+from typing import NamedTuple
+
+import numpy as np
+
+from ..model.objective import labels
+from ..model.problem import Params, Problem
+from ..runtime import float64
+from .factors import balanced_factors, decay_vector, effective_decay, representation_cost
+
+
+class ClassMeanProblem(NamedTuple):
+    """The K x K problem a linear deep UFM reduces to at its global minima (docs/optima.md).
+
+    With features equal within each class, Z = M Y for the class-mean logits M
+    (K x K, column k = logits of class k) and, with D = diag(n_k) and
+    A = M D^(1/2) (so that sigma(Z) = sigma(A)),
+
+        F(M, b) = sum_k p_k l(M[:, k] + b, k) + (m/2) lambda_eff sum_i sigma_i(A)^(2/m) + (lambda_b/2)||b||^2,
+
+    p_k = n_k / N, l the per-sample CE or MSE. ``max_rank`` = min(K, widths)
+    caps rank A (a width below K limits the rank of Z). Hashable: the
+    compiled programs of :mod:`dufm.theory.optimum` are specialised on it.
+    """
+
+    classes: int
+    counts: tuple[int, ...]
+    factors: int  # m = L + 1
+    loss: str
+    bias: str
+    decay: float  # lambda_eff
+    bias_decay: float
+    max_rank: int
+
+    @property
+    def weights(self):
+        """p = n / N (a JAX array when the counts are traced: see :meth:`values` and :meth:`shape`)."""
+        import jax.numpy as jnp
+
+        n = jnp.asarray(self.counts, jnp.float64)
+        return n / jnp.sum(n)
+
+    def values(self) -> tuple:
+        """(counts, decay, bias_decay) as arrays: the numbers a compiled program takes as arguments."""
+        return np.asarray(self.counts, np.float64), np.float64(self.decay), np.float64(self.bias_decay)
+
+    def shape(self) -> ClassMeanProblem:
+        """This problem with its numbers zeroed: the static key a compiled program is specialised on."""
+        return self._replace(counts=(0,) * self.classes, decay=0.0, bias_decay=0.0)
+
+    def with_values(self, counts, decay, bias_decay) -> ClassMeanProblem:
+        """This problem (shape) with the given (possibly traced) numbers."""
+        return self._replace(counts=counts, decay=decay, bias_decay=bias_decay)
+
+    def size(self, rank: int) -> int:
+        """Length of the flat smooth parameter vector x = (W, tau, H[, b]) of :func:`smooth_objective` at ``rank``."""
+        return 2 * self.classes * rank + rank + (self.classes if self.bias != "none" else 0)
+
+
+def class_mean_problem(problem: Problem) -> ClassMeanProblem:
+    """The reduced problem of a linear ``problem`` (any counts, bias and decays > 0); ValueError otherwise."""
+    if problem.activation == "relu" and problem.depth >= 2:
+        raise ValueError("activation must be 'linear' (or depth 1) for the reduced class-mean problem: "
+                         "with ReLU the minimal regulariser of a logit matrix has no closed form")
+    if min(decay_vector(problem)) <= 0:
+        raise ValueError("every weight decay must be > 0 for the reduced class-mean problem (with a zero decay no optimum exists)")
+    return ClassMeanProblem(problem.classes, problem.counts, problem.depth + 1, problem.loss, problem.bias,
+                            effective_decay(problem), float(problem.bias_decay), min(problem.classes, *problem.widths))
+
+
+def split(x, cm: ClassMeanProblem, rank: int):
+    """(W (K, r), tau (r,), H (r, K), b (K,) or None) from the flat vector x of length ``cm.size(rank)``."""
+    K, r = cm.classes, rank
+    W = x[: K * r].reshape(K, r)
+    t = x[K * r : K * r + r]
+    H = x[K * r + r : 2 * K * r + r].reshape(r, K)
+    b = x[2 * K * r + r :] if cm.bias != "none" else None
+    return W, t, H, b
+
+
+def class_mean_data(M, b, cm: ClassMeanProblem):
+    """sum_k p_k l(M[:, k] + b, k): the data term of the reduced problem (JAX or numpy arrays)."""
+    import jax
+    import jax.numpy as jnp
+
+    p = jnp.asarray(cm.weights)
+    Zc = M if b is None else M + b[:, None]
+    if cm.loss == "ce":
+        return -jnp.sum(p * jnp.diagonal(jax.nn.log_softmax(Zc, axis=0)))
+    return 0.5 * jnp.sum(p * jnp.sum((Zc - jnp.eye(cm.classes)) ** 2, axis=0))
+
+
+def smooth_objective(x, cm: ClassMeanProblem, rank: int):
+    """The reduced problem in the collapsed balanced factorisation A = W diag(t)^(m-2) H (pure, jittable).
+
+    x = (W (K, r), tau (r,), H (r, K)[, b (K,)]) flat (:func:`split`), t = tau / (m - 2)
+    (:func:`_t_scale`); value
+    data(A D^(-1/2), b) + (lambda_eff/2)(||W||^2 + ||H||^2 + (m-2)||t||^2) + (lambda_b/2)||b||^2.
+    Every interior factor of a balanced factorisation can be rotated to the
+    same diagonal matrix, so the minimum over (W, t, H) of the regulariser at
+    fixed A is (m/2) lambda_eff sum sigma(A)^(2/m): the global minima agree
+    with F's, L enters only as an exponent, and a zero singular value is an
+    ordinary (smooth) point (docs/optima.md).
+    """
+    import jax
+    import jax.numpy as jnp
+
+    m = cm.factors
+    W, tau, H, b = split(x, cm, rank)
+    c = _t_scale(m)
+    A = (W * jax.lax.integer_pow(c * tau, m - 2)) @ H
+    M = A / jnp.sqrt(jnp.asarray(cm.counts, A.dtype))
+    reg = 0.5 * cm.decay * (jnp.sum(W**2) + jnp.sum(H**2) + (m - 2) * c**2 * jnp.sum(tau**2))
+    if b is not None:
+        reg = reg + 0.5 * cm.bias_decay * jnp.sum(b**2)
+    return class_mean_data(M, b, cm) + reg
+
+
+def _t_scale(m: int) -> float:
+    """t = tau / (m - 2): the stored tau moves sigma as much per unit as an entry of W or H does (conditioning at large m)."""
+    return 1.0 / max(m - 2, 1)
+
+
+def smooth_class_means(x, cm: ClassMeanProblem, rank: int):
+    """(M, b): the class-mean logits (K, K) and the bias (or None) of the flat point x."""
+    W, tau, H, b = (np.asarray(v) if v is not None else None for v in split(np.asarray(x), cm, rank))
+    A = (W * (_t_scale(cm.factors) * tau) ** (cm.factors - 2)) @ H
+    return A / np.sqrt(np.asarray(cm.counts, np.float64)), b
+
+
+def class_mean_svd(M, cm: ClassMeanProblem, rank_tol: float = 1e-9):
+    """(U (K, r), s (r,), V (K, r)) of A = M D^(1/2), singular values <= rank_tol x the largest (or <= 1e-12) dropped."""
+    A = np.asarray(M, np.float64) * np.sqrt(np.asarray(cm.counts, np.float64))
+    U, s, Vt = np.linalg.svd(A)
+    keep = s > max(rank_tol * s[0], 1e-12)  # 1e-12: the absolute zero of dufm.analysis (rank 0 below it)
+    return U[:, keep], s[keep], Vt[keep].T
+
+
+@functools.lru_cache(maxsize=32)
+def _data_program(shape: ClassMeanProblem):
+    import jax
+
+    return jax.jit(lambda M, b, *values: class_mean_data(M, b, shape.with_values(*values)))
+
+
+@float64
+def class_mean_objective(M, b, cm: ClassMeanProblem, rank_tol: float = 1e-9) -> float:
+    """F(M, b) exactly (float64), with the singular values of A below rank_tol x the largest taken as 0."""
+    _, s, _ = class_mean_svd(M, cm, rank_tol)
+    value = float(_data_program(cm.shape())(np.asarray(M, np.float64), None if b is None else np.asarray(b, np.float64), *cm.values()))
+    value += representation_cost(s, [cm.decay] * cm.factors) if s.size else 0.0
+    if b is not None:
+        value += 0.5 * cm.bias_decay * float(np.sum(np.asarray(b) ** 2))
+    return value
+
+
+def smooth_point(M, b, cm: ClassMeanProblem, rank: int, rank_tol: float = 1e-9) -> np.ndarray:
+    """The flat balanced point (W, tau, H[, b]) of :func:`smooth_objective` at ``rank`` whose class means are M.
+
+    W = U S^(1/m), t = s^(1/m), H = S^(1/m) V^T from the SVD of A = M D^(1/2),
+    zero-padded to ``rank`` columns; its smooth objective equals
+    :func:`class_mean_objective` (balanced factors attain the minimum).
+    """
+    U, s, V = class_mean_svd(M, cm, rank_tol)
+    k = min(len(s), rank)
+    root = s[:k] ** (1.0 / cm.factors)
+    K = cm.classes
+    W, t, H = np.zeros((K, rank)), np.zeros(rank), np.zeros((rank, K))
+    W[:, :k], t[:k], H[:k] = U[:, :k] * root, root / _t_scale(cm.factors), (V[:, :k] * root).T
+    parts = [W.ravel(), t, H.ravel()]
+    if cm.bias != "none":
+        parts.append(np.zeros(K) if b is None else np.asarray(b, np.float64))
+    return np.concatenate(parts)
+
+
+def lift(M, b, problem: Problem, rank_tol: float = 1e-9) -> Params:
+    """Explicit parameters of ``problem`` (its widths) whose class-mean logits are M, at minimal regulariser.
+
+    H_1 = G D^(-1/2) Y for the balanced factors of A = M D^(1/2) = U S V^T:
+    :func:`balanced_factors` with right factor Y^T D^(-1/2) V (orthonormal
+    columns), so sigma(Z) = sigma(A) and the objective equals F(M, b).
+    """
+    cm = class_mean_problem(problem)
+    U, s, V = class_mean_svd(M, cm, rank_tol)
+    Y = labels(problem.architecture).astype(np.float64)
+    params = balanced_factors(U, s, Y.T @ (V / np.sqrt(np.asarray(problem.counts, np.float64))[:, None]), problem)
+    return params._replace(b=None if b is None else np.asarray(b, np.float64))
+
+
+def class_means(params: Params, problem: Problem):
+    """(M, b): the class-mean logits of explicit parameters (logits without bias) and their bias."""
+    from ..model.objective import forward
+
+    Z, _ = forward(params, problem.architecture)
+    Z = np.asarray(Z, np.float64)
+    b = None if params.b is None else np.asarray(params.b, np.float64)
+    if b is not None:
+        Z = Z - b[:, None]
+    Y = labels(problem.architecture).astype(np.float64)
+    return Z @ Y.T / np.asarray(problem.counts, np.float64), b
+
+
+@functools.lru_cache(maxsize=32)
+def _smooth_derivatives(shape: ClassMeanProblem, rank: int):
+    """Jitted value, gradient and Hessian of :func:`smooth_objective` in (x, counts, decay, bias_decay), once per shape and rank."""
+    import jax
+
+    def f(x, *values):
+        return smooth_objective(x, shape.with_values(*values), rank)
+
+    return jax.jit(f), jax.jit(jax.grad(f)), jax.jit(jax.hessian(f))
+
+
+@float64
+def polish(x0, cm: ClassMeanProblem, rank: int, tol: float = 1e-12, max_iter: int = 500):
+    """A local minimum of :func:`smooth_objective` near x0: (x, gradient norm).
+
+    ``scipy.optimize.minimize(method="trust-exact")`` with the exact JAX
+    gradient and Hessian: a trust-region Newton method (Moré-Sorensen
+    subproblem), which descends (it never stops at a saddle with a negative
+    eigenvalue in reach) and converges quadratically; the problem is small
+    (2 K r + r [+ K] variables), so the dense Hessian costs nothing. Minimum-norm
+    Newton steps on the gradient norm finish where trust-exact can no longer
+    resolve a decrease of the loss.
+    """
+    from scipy.optimize import minimize
+
+    f, g, h = _smooth_derivatives(cm.shape(), rank)
+    v = cm.values()
+    res = minimize(lambda x: float(f(x, *v)), np.asarray(x0, np.float64), jac=lambda x: np.asarray(g(x, *v)),
+                   hess=lambda x: np.asarray(h(x, *v)), method="trust-exact", options={"gtol": tol, "maxiter": max_iter})
+    x, gx = res.x, np.asarray(g(res.x, *v))
+    # trust-exact stops once the loss can no longer resolve the model's predicted decrease (|grad| ~ 1e-11);
+    # minimum-norm Newton steps on the gradient (the Hessian is singular along the symmetries) finish the job
+    for _ in range(20):
+        if np.linalg.norm(gx) <= tol:
+            break
+        step = np.linalg.lstsq(np.asarray(h(x, *v)), -gx, rcond=1e-12)[0]
+        for t in 0.5 ** np.arange(8):
+            g_new = np.asarray(g(x + t * step, *v))
+            if np.linalg.norm(g_new) < np.linalg.norm(gx):
+                x, gx = x + t * step, g_new
+                break
+        else:
+            break
+    return x, float(np.linalg.norm(gx))
