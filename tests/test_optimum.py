@@ -135,3 +135,30 @@ def test_cli_bad_input(argv, message, capsys):
     assert main(["optimum", *argv]) == 2
     err = capsys.readouterr().err
     assert err.count("\n") == 1 and message in err, err
+
+
+def test_the_search_compiles_once_over_tolerances_step_limits_and_decays(caplog):
+    """tol, steps, counts and decays are inputs of the L-BFGS search program (like the solver's ProgramInputs): three
+    searches that differ in all of them compile one program; each member's end point depends on its start alone (the
+    batch reversed puts every start at another place, on another device, and gives it the same end point, bit for bit)."""
+    import logging
+
+    from dufm.theory import reduced
+    from dufm.theory.optimum import random_starts, search
+
+    # a shape (K = 5, rank 2) no other test searches, so that no earlier test in this process compiled it
+    problems = [dufm.Problem(classes=5, per_class=2, width=3, depth=2, weight_decay=lam) for lam in (2e-3, 5e-3, 1e-2)]
+    efforts = [(1e-6, 40), (1e-9, 200), (1e-12, 7)]
+    with caplog.at_level(logging.WARNING, logger="jax"), jax.log_compiles():
+        outs = []
+        for p, (tol, steps) in zip(problems, efforts):
+            cm = reduced.class_mean_problem(p)
+            x0 = random_starts(cm, 2, 5, seed=1, low=0.5, high=5.0)
+            outs.append((cm, x0, tol, steps, search(x0, cm, 2, tol, steps)))
+    compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling jit(lbfgs_search)")]
+    assert len(compiled) == 1, compiled
+    for cm, x0, tol, steps, (x, value, g, k) in outs:
+        assert np.all(k <= steps) and np.all((g <= tol) | (k == steps))
+        back = search(x0[::-1], cm, 2, tol, steps)
+        np.testing.assert_array_equal(back[0][::-1], x)
+        np.testing.assert_array_equal(back[3][::-1], k)

@@ -10,10 +10,16 @@ optimum search (:mod:`dufm.theory.optimum`) both run through it.
 
 from __future__ import annotations
 
+from typing import Callable, Sequence
+
 import jax
 import jax.numpy as jnp
+import numpy as np
+from jax.sharding import Mesh, NamedSharding
+from jax.sharding import PartitionSpec as P
 
 BATCHING = ("auto", "vmap", "map")
+BATCH_AXIS = "batch"
 
 
 def resolve_batching(batching: str = "auto", platform: str | None = None) -> str:
@@ -49,3 +55,62 @@ def member_devices(array, count: int) -> list[str]:
             if i < count:
                 where[i] = str(shard.device)
     return where
+
+
+def batch_devices(devices: Sequence, size: int) -> tuple:
+    """The devices a batch of ``size`` members runs on: the first ``size`` of ``devices`` (no device computes padding only)."""
+    return tuple(devices)[: max(1, size)]
+
+
+def batch_program(one: Callable, batching: str, devices: Sequence, shared: int = 0, name: str = "batch") -> Callable:
+    """``one`` (a pure function of one member) compiled over a batch: ``program(*batched, *shared)``, named ``name``
+    (JAX's compile log says ``jit(name)``).
+
+    The first arguments carry a leading batch axis; the last ``shared`` ones
+    are the same for every member (traced, not compiled in: a sweep over them
+    compiles once). ``batching`` (``vmap`` or ``map``, :func:`resolve_batching`)
+    says how a device runs its members; with several ``devices`` the batch is
+    split over them by ``shard_map`` on a 1-D mesh (no collectives: every
+    device runs its own members independently). Callers cache the result per
+    static key: compiling is the expensive part.
+    """
+    if batching not in ("vmap", "map"):
+        raise ValueError(f"batching must be 'vmap' or 'map' here (resolve 'auto' first), got {batching!r}")
+
+    def local(*args):
+        batched, common = args[: len(args) - shared], args[len(args) - shared:]
+        if batching == "vmap":
+            return jax.vmap(lambda *member: one(*member, *common))(*batched)
+        return jax.lax.map(lambda member: one(*member, *common), batched)
+
+    if len(devices) == 1:
+        return jax.jit(_named(local, name))
+    mesh = Mesh(np.array(devices), (BATCH_AXIS,))
+
+    def sharded(*args):
+        specs = (P(BATCH_AXIS),) * (len(args) - shared) + (P(),) * shared
+        return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P(BATCH_AXIS), check_vma=False)(*args)
+
+    return jax.jit(_named(sharded, name))
+
+
+def _named(fn: Callable, name: str) -> Callable:
+    fn.__name__ = fn.__qualname__ = name
+    return fn
+
+
+def run_batch(program: Callable, batched: tuple, shared: tuple, size: int, devices: Sequence):
+    """Call :func:`batch_program`'s ``program`` on a batch of B members padded to ``size`` (and to a multiple of the
+    device count); returns the outputs trimmed back to B members, and the device that computed each member.
+
+    ``devices`` are those the program was compiled for (:func:`batch_devices`).
+    """
+    B = jax.tree_util.tree_leaves(batched)[0].shape[0]
+    if len(devices) == 1:
+        with jax.default_device(devices[0]):
+            out = program(*pad_batch(batched, size), *shared)
+        return jax.tree_util.tree_map(lambda a: a[:B], out), [str(devices[0])] * B
+    size = -(-size // len(devices)) * len(devices)
+    sharding = NamedSharding(Mesh(np.array(devices), (BATCH_AXIS,)), P(BATCH_AXIS))
+    out = program(*jax.device_put(pad_batch(jax.tree_util.tree_map(jnp.asarray, batched), size), sharding), *shared)
+    return jax.tree_util.tree_map(lambda a: a[:B], out), member_devices(jax.tree_util.tree_leaves(out)[0], B)

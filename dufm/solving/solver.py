@@ -57,6 +57,7 @@ line search picks the step).
 
 from __future__ import annotations
 
+import contextlib
 import enum
 import functools
 from dataclasses import asdict, dataclass, replace
@@ -66,8 +67,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh, NamedSharding
-from jax.sharding import PartitionSpec as P
 
 from ..model.init import INITS, resolve_scales, starts
 from ..model.objective import SPECTRA, forward, gradient_norm, labels, objective, post_activation, spectrum_matrices, spectrum_sizes
@@ -75,7 +74,7 @@ from ..model.problem import Architecture, Decays, Params, Problem, finite_optimu
 from ..options import check_choice, check_fraction, check_int, check_number, option
 from ..runtime import float64
 from .budget import check_memory, chunk_length, history_rows
-from .programs import member_devices, pad_batch, resolve_batching
+from .programs import batch_devices, batch_program, resolve_batching, run_batch
 
 OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
 PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision names
@@ -84,7 +83,6 @@ MAX_STEPS_LIMIT = 2**31 - 1
 MAX_HISTORY = 1_000_000
 MAX_SPECTRUM_VALUES = 2**24  # singular values one run's history may hold on the device (128 MiB in float64)
 MAX_BATCH_PARAMETERS = 2**31
-BATCH_AXIS = "batch"
 
 
 class Status(enum.StrEnum):
@@ -190,14 +188,14 @@ class SolverConfig:
         return replace(self, tol=DEFAULT_TOL[dtype] if finite_optimum else 0.0)
 
 
-def _transformation(name: str, hyper: "ProgramInputs") -> optax.GradientTransformation:
-    """The optax transformation ``name`` with the (possibly traced) numbers of ``hyper``."""
+def _transformation(name: str, inputs: "ProgramInputs") -> optax.GradientTransformation:
+    """The optax transformation ``name`` with the (possibly traced) numbers of ``inputs``."""
     if name == "gd":
-        return optax.sgd(hyper.lr)
+        return optax.sgd(inputs.lr)
     if name == "momentum":
-        return optax.sgd(hyper.lr, momentum=hyper.momentum)
+        return optax.sgd(inputs.lr, momentum=inputs.momentum)
     if name == "adam":
-        return optax.adam(hyper.lr)
+        return optax.adam(inputs.lr)
     return optax.lbfgs()
 
 
@@ -206,7 +204,7 @@ class ProgramInputs(NamedTuple):
 
     A sweep over any of them compiles once: ``lr``, ``tol``, ``loss_threshold``
     (-inf when there is none), ``steps`` (the step limit), ``momentum``,
-    ``divergence_factor``. What stays static is in :class:`Program`.
+    ``divergence_factor``. What stays static is the :class:`ProgramKey`.
     """
 
     lr: Any
@@ -248,12 +246,13 @@ def check_history(arch: Architecture, cfg: SolverConfig):
                      f"got {cfg.log_every}")
 
 
-# the SolverConfig fields that shape the compiled program (Program): the runs of one batch must share them
+# the SolverConfig fields that shape the compiled program (its ProgramKey): the runs of one batch must share them
 PROGRAM_KEY_FIELDS = ("optimizer", "log_every", "precision", "spectra")
 
 
 class ProgramKey(NamedTuple):
-    """What shapes the compiled solver (hashable, static): the rest of a :class:`SolverConfig` is :class:`Hyper`.
+    """The static part of a batch's solver settings: the compiled program is specialised (and cached) on it; the rest of a
+    :class:`SolverConfig` is :class:`ProgramInputs`.
 
     ``optimizer`` (a different computation), ``chunk`` (the length of the
     inner ``lax.scan``: ``log_every``, or the step limit rounded up to a power
@@ -344,7 +343,7 @@ def _where(pred, new, old):
 
 
 def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) -> Output:
-    """Solve from ``params0``; pure and jittable with ``arch`` and ``cfg`` static (:func:`run_program` with ``cfg``'s numbers).
+    """Solve from ``params0``; pure and jittable with ``arch`` and ``cfg`` static (:func:`run_traced` with ``cfg``'s numbers).
 
     A ``cfg.tol`` of None is resolved from the decays (:meth:`SolverConfig.resolved`), which must then be concrete.
     """
@@ -355,10 +354,10 @@ def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) 
     return run_traced(params0, decays, ProgramInputs.of(cfg, arch.dtype), arch, ProgramKey.of([cfg]))
 
 
-def run_traced(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architecture, program: ProgramKey) -> Output:
-    """Solve from ``params0`` with the numbers ``hyper`` (traced or not); pure and jittable with ``arch``, ``program`` static.
+def run_traced(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Architecture, key: ProgramKey) -> Output:
+    """Solve from ``params0`` with the numbers ``inputs`` (traced or not); pure and jittable with ``arch``, ``key`` static.
 
-    The history has ``program.capacity`` rows (NaN after the run's last).
+    The history has ``key.capacity`` rows (NaN after the run's last).
 
     Each chunk of ``log_every`` steps first runs as a plain ``lax.scan`` of
     unconditional updates that records the loss and gradient norm seen at
@@ -370,24 +369,23 @@ def run_traced(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Arch
     full extra pass over memory per step for wide problems); the recomputation
     happens once per run, at most ``log_every`` extra steps.
     """
-    if arch.dtype == "float32":  # the products' precision is fixed when the program is traced
-        with jax.default_matmul_precision(program.precision):
-            return _run(params0, decays, hyper, arch, program)
-    return _run(params0, decays, hyper, arch, program)
+    # the products' precision is fixed when the program is traced; float64 products are always full
+    with jax.default_matmul_precision(key.precision) if arch.dtype == "float32" else contextlib.nullcontext():
+        return _descend(params0, decays, inputs, arch, key)
 
 
-def _run(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architecture, program: ProgramKey) -> Output:
+def _descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Architecture, key: ProgramKey) -> Output:
     f = lambda p: objective(p, decays, arch)  # noqa: E731
-    opt = _transformation(program.optimizer, hyper)
-    lbfgs = program.optimizer == "lbfgs"
+    opt = _transformation(key.optimizer, inputs)
+    lbfgs = key.optimizer == "lbfgs"
     value_and_grad = optax.value_and_grad_from_state(f) if lbfgs else jax.value_and_grad(f)
     state0 = opt.init(params0)
     loss0 = f(params0)
     dtype = loss0.dtype
-    limit = jnp.asarray(hyper.divergence_factor, dtype) * (jnp.abs(loss0) + 1.0)
-    tol, steps = jnp.asarray(hyper.tol, dtype), jnp.asarray(hyper.steps, jnp.int32)
-    threshold = jnp.asarray(hyper.loss_threshold, dtype)
-    chunk_len = program.chunk
+    limit = jnp.asarray(inputs.divergence_factor, dtype) * (jnp.abs(loss0) + 1.0)
+    tol, steps = jnp.asarray(inputs.tol, dtype), jnp.asarray(inputs.steps, jnp.int32)
+    threshold = jnp.asarray(inputs.loss_threshold, dtype)
+    chunk_len = key.chunk
     n_chunks = (steps + chunk_len - 1) // chunk_len
     RUNNING, CONVERGED, MAX_STEPS, DIVERGED, REACHED = (s.code for s in (Status.RUNNING, Status.CONVERGED, Status.MAX_STEPS,
                                                                           Status.DIVERGED, Status.LOSS_THRESHOLD))
@@ -417,7 +415,7 @@ def _run(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architectu
         c, (params, state, t0, status), hist, hnc, hsv = loop
         running = status == RUNNING
         nc1 = nc1_trace(params, arch)
-        sv = spectra_of(params, arch, program.spectra)
+        sv = spectra_of(params, arch, key.spectra)
         fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
         codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
         stopped = codes != RUNNING
@@ -437,9 +435,9 @@ def _run(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architectu
         c, carry = loop[:2]
         return (c < n_chunks) & (carry[3] == RUNNING)
 
-    hist = jnp.full((program.capacity, 3), jnp.nan, dtype)
-    hnc = jnp.full((program.capacity, arch.depth), jnp.nan, dtype)
-    hsv = {k: jnp.full((program.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, program.spectra).items()}
+    hist = jnp.full((key.capacity, 3), jnp.nan, dtype)
+    hnc = jnp.full((key.capacity, arch.depth), jnp.nan, dtype)
+    hsv = {k: jnp.full((key.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, key.spectra).items()}
     carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
     c, (params, state, t, status), hist, hnc, hsv = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc, hsv))
     value, _, gnorm = evaluate(params, state)
@@ -448,31 +446,15 @@ def _run(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architectu
     last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
     hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
     hnc = hnc.at[last].set(nc1_trace(params, arch))
-    sv = spectra_of(params, arch, program.spectra)
+    sv = spectra_of(params, arch, key.spectra)
     hsv = {name: h.at[last].set(sv[name]) for name, h in hsv.items()}
     return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc, hsv))
 
 
 @functools.lru_cache(maxsize=64)
-def _batch_program(arch: Architecture, program: ProgramKey, batching: str, mesh):
-    """Jitted ``(params0, decays, hyper) -> Output`` over a leading batch axis; sharded over ``mesh`` if given."""
-
-    def one(p, d, h):
-        return run_traced(p, d, h, arch, program)
-
-    if batching == "vmap":
-        local = jax.vmap(one)
-    else:
-        local = lambda p, d, h: jax.lax.map(lambda x: one(*x), (p, d, h))  # noqa: E731
-
-    def solver(p, d, h):
-        return local(p, d, h)
-
-    if mesh is None:
-        return jax.jit(solver)
-    # no collectives inside: every device runs its own members independently
-    spec = P(BATCH_AXIS)
-    return jax.jit(jax.shard_map(solver, mesh=mesh, in_specs=(spec, spec, spec), out_specs=spec, check_vma=False))
+def _batch_program(arch: Architecture, key: ProgramKey, batching: str, devices: tuple):
+    """:func:`run_traced` compiled over a batch of ``(params0, decays, inputs)`` (:func:`dufm.solving.programs.batch_program`)."""
+    return batch_program(functools.partial(run_traced, arch=arch, key=key), batching, devices, name="solver")
 
 
 @dataclass(frozen=True, eq=False)
@@ -497,24 +479,6 @@ class Run:
     @property
     def diverged(self) -> bool:
         return self.status == Status.DIVERGED
-
-
-def _execute(params0: Params, decays: Decays, hyper: ProgramInputs, arch: Architecture, program: ProgramKey, size: int, batching: str,
-             devices):
-    """The batch's Output (padded to ``size`` members and more, trimmed back), and the device of each member."""
-    B = params0.H.shape[0]
-    devices = devices[:size]  # fewer members than devices: no device computes padding only
-    if len(devices) == 1:
-        with jax.default_device(devices[0]):
-            out = _batch_program(arch, program, batching, None)(*pad_batch((params0, decays, hyper), size))
-        return jax.tree_util.tree_map(lambda a: a[:B], out), [str(devices[0])] * B
-    size = -(-size // len(devices)) * len(devices)
-    mesh = Mesh(np.array(devices), (BATCH_AXIS,))
-    sharding = NamedSharding(mesh, P(BATCH_AXIS))
-    args = jax.device_put(pad_batch((params0, Decays(*map(jnp.asarray, decays)), ProgramInputs(*map(jnp.asarray, hyper))), size),
-                          sharding)
-    out = _batch_program(arch, program, batching, mesh)(*args)
-    return jax.tree_util.tree_map(lambda a: a[:B], out), member_devices(out.loss, B)
 
 
 def layout(arch: Architecture, cfg: SolverConfig, size: int, batching: str = "auto", devices=None):
@@ -550,8 +514,8 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     number of devices).
 
     ``cfg`` is one :class:`SolverConfig` for every run, or one per run: their
-    numbers (:class:`Hyper`: lr, tol, loss threshold, steps, momentum, divergence factor) are
-    inputs of the program and may differ; what shapes it (:class:`Program`:
+    numbers (:class:`ProgramInputs`: lr, tol, loss threshold, steps, momentum, divergence factor) are
+    inputs of the program and may differ; what shapes it (:class:`ProgramKey`:
     optimiser, ``log_every``, precision) must not. The initialisation fields are
     not used (the starts are given).
     """
@@ -559,7 +523,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     cfgs = [cfg] * B if isinstance(cfg, SolverConfig) else list(cfg)
     if len(cfgs) != B or not all(isinstance(c, SolverConfig) for c in cfgs):
         raise ValueError(f"cfg must be one SolverConfig or one per run ({B}), got {len(cfgs)} item(s)")
-    program = ProgramKey.of(cfgs)
+    key = ProgramKey.of(cfgs)
     if seeds is not None and len(seeds) != B:
         raise ValueError(f"seeds must give one seed per run ({B}), got {len(seeds)}")
     if np.ndim(decays.H) == 0:
@@ -569,14 +533,16 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     cfgs = [c.resolved(arch.dtype, finite_optimum(arch.loss, np.append(decays.H[i], decays.W[i]))) for i, c in enumerate(cfgs)]
     size = max(B, pad_to or B)
     devices, batching = layout(arch, max(cfgs, key=lambda c: c.steps), size, batching, devices)
-    out, where = _execute(params0, decays, ProgramInputs.stack(cfgs, arch.dtype), arch, program, size, batching, devices)
+    devices = batch_devices(devices, size)
+    inputs = ProgramInputs.stack(cfgs, arch.dtype)
+    out, where = run_batch(_batch_program(arch, key, batching, devices), (params0, decays, inputs), (), size, devices)
     out = jax.device_get(out)
     runs = []
     for i in range(B):
         status = Status.from_code(out.status[i])
         keep = ~np.isnan(out.history.step[i])
         h = History(out.history.step[i][keep].astype(int), out.history.loss[i][keep], out.history.grad_norm[i][keep],
-                    out.history.nc1[i][keep], {k: out.history.sv[k][i][keep] for k in spectrum_sizes(arch, program.spectra)})
+                    out.history.nc1[i][keep], {k: out.history.sv[k][i][keep] for k in spectrum_sizes(arch, key.spectra)})
         ok = status != Status.DIVERGED
         runs.append(Run(
             seed=None if seeds is None else int(seeds[i]), status=status, steps=int(out.steps[i]),

@@ -42,8 +42,6 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 import optax
-from jax.sharding import Mesh
-from jax.sharding import PartitionSpec as P
 
 from ..analysis.solution import Thresholds, analyse
 from ..landscape import critical
@@ -52,8 +50,8 @@ from ..model.objective import gradient_norm, objective
 from ..model.problem import Params, Problem
 from ..options import check_int, check_number, option
 from ..runtime import float64
-from ..solving.programs import pad_batch, resolve_batching
-from ..solving.solver import BATCH_AXIS, SolverConfig, run_many
+from ..solving.programs import batch_devices, batch_program, resolve_batching, run_batch
+from ..solving.solver import SolverConfig, run_many
 from ..store import jsonable
 from . import closed_forms, reduced
 from .factors import decay_vector
@@ -210,21 +208,20 @@ class Optimum:
 
 
 @functools.lru_cache(maxsize=16)
-def _lbfgs_program(shape: reduced.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str, devices: tuple):
-    """Jitted (starts (B, P), counts, decay, bias_decay) -> (x, value, grad norm, steps): optax L-BFGS from every start.
+def _lbfgs_program(shape: reduced.ClassMeanProblem, rank: int, batching: str, devices: tuple):
+    """Compiled (starts (B, P); tol, steps, counts, decay, bias_decay) -> (x, value, grad norm, steps): optax L-BFGS from
+    every start (:func:`dufm.solving.programs.batch_program`).
 
-    One program per problem shape (K, depth, loss, bias, rank): counts and
-    decays are arguments, so a sweep over lambda compiles once.
-
-    Each member stops at |grad| <= tol or after ``steps`` updates. The batch
-    is split over ``devices`` (``shard_map``) and each device runs its members
-    with ``vmap`` or ``lax.map`` (:func:`dufm.solving.programs.resolve_batching`; on
-    CPU ``lax.map`` is 5x faster here: a vmapped ``while_loop`` runs every
-    member until the slowest stops, docs/optima.md).
+    One program per problem shape (K, depth, loss, bias), rank and layout: the
+    tolerance, the step limit, the counts and the decays are inputs, so a
+    sweep over lambda or a change of effort compiles once. Each member stops at
+    |grad| <= tol or after ``steps`` updates. On CPU ``lax.map`` is 5x faster
+    here than ``vmap``: a vmapped ``while_loop`` runs every member until the
+    slowest stops (docs/optima.md).
     """
     opt = optax.lbfgs()
 
-    def one(x0, values):
+    def one(x0, tol, steps, *values):
         f = functools.partial(reduced.smooth_objective, cm=shape.with_values(*values), rank=rank)
         value_and_grad = optax.value_and_grad_from_state(f)
 
@@ -240,27 +237,19 @@ def _lbfgs_program(shape: reduced.ClassMeanProblem, rank: int, tol: float, steps
             return optax.apply_updates(x, updates), state, k + 1, optax.tree_utils.tree_norm(optax.tree_utils.tree_get(state, "grad"))
 
         g0 = jnp.linalg.norm(jax.grad(f)(x0))
-        x, _, k, g = jax.lax.while_loop(more, step, (x0, opt.init(x0), jnp.asarray(0), g0))
+        x, _, k, g = jax.lax.while_loop(more, step, (x0, opt.init(x0), jnp.zeros((), steps.dtype), g0))
         return x, f(x), g, k
 
-    if batching == "vmap":
-        local = lambda X, *values: jax.vmap(lambda x: one(x, values))(X)  # noqa: E731
-    else:
-        local = lambda X, *values: jax.lax.map(lambda x: one(x, values), X)  # noqa: E731
-    if len(devices) == 1:
-        return jax.jit(local)
-    spec = P(BATCH_AXIS)
-    mesh = Mesh(np.array(devices), (BATCH_AXIS,))
-    return jax.jit(jax.shard_map(local, mesh=mesh, in_specs=(spec, P(), P(), P()), out_specs=spec, check_vma=False))
+    return batch_program(one, batching, devices, shared=5, name="lbfgs_search")
 
 
 def search(x0: np.ndarray, cm: reduced.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str = "auto"):
     """L-BFGS from every row of ``x0`` (B, P) in one compiled program over the local devices: (x, value, grad norm, steps) on the host."""
-    devices = tuple(jax.local_devices()[: len(x0)])
+    devices = batch_devices(jax.local_devices(), len(x0))
     batching = resolve_batching(batching, devices[0].platform)
-    size = -(-len(x0) // len(devices)) * len(devices)
-    out = _lbfgs_program(cm.shape(), rank, float(tol), int(steps), batching, devices)(pad_batch(jnp.asarray(x0), size), *cm.values())
-    return tuple(np.asarray(a)[: len(x0)] for a in jax.device_get(out))
+    program = _lbfgs_program(cm.shape(), rank, batching, devices)
+    out, _ = run_batch(program, (jnp.asarray(x0),), (np.float64(tol), np.int64(steps), *cm.values()), len(x0), devices)
+    return tuple(np.asarray(a) for a in jax.device_get(out))
 
 
 def random_starts(cm: reduced.ClassMeanProblem, rank: int, count: int, seed: int, low: float, high: float) -> np.ndarray:
