@@ -22,7 +22,7 @@ one GD step (forward W_l H_l, backward dW_l and dH_l; Fig 1 shapes, float64)
 timed alone inside one compiled loop, one seed after another as ``run_many``
 runs them on a CPU device.
 
-Targets (issue 14): solve --steps 1 --seeds 10 (warm) <= 2x the floor with a
+Targets: solve --steps 1 --seeds 10 (warm) <= 2x the floor with a
 computation; --help <= 0.5x ``import jax``; solve --seeds 10 --steps 4000
 (warm) >= 4x faster than the PyTorch process; >= 1.7x from one device to
 two; >= 70 % of the products' roofline.
