@@ -12,8 +12,8 @@ seed, to convergence), ``dufm solve --steps 1 --seeds 10``,
 (experiments/garrod2025_fig2_width.toml, 7 widths x 10 seeds, with its step
 limit cut to ``--sweep-steps``), and benchmarks/torch_fig1.py (the same ten
 runs as a PyTorch loop, float64). "cold" runs against an empty compilation
-cache (a new ``DUFM_CACHE_DIR`` each time), "warm" against the one the
-previous run filled.
+cache (a new ``DUFM_CACHE_DIR`` each time), "warm" against one that a run of
+the same command has filled.
 
 Then, in this process, the steady state of 10 Fig 1 seeds (4000 GD steps,
 ``run_many``): on one CPU device and on all (the core-scaling ratio), and
