@@ -12,8 +12,8 @@ seed, to convergence), ``dufm solve --steps 1 --seeds 10``,
 (experiments/garrod2025_fig2_width.toml, 7 widths x 10 seeds, with its step
 limit cut to ``--sweep-steps``), and benchmarks/torch_fig1.py (the same ten
 runs as a PyTorch loop, float64). "cold" runs against an empty compilation
-cache (a new ``DUFM_CACHE_DIR`` each time), "warm" against the one the
-previous run filled.
+cache (a new ``DUFM_CACHE_DIR`` each time), "warm" against one that a run of
+the same command has filled.
 
 Then, in this process, the steady state of 10 Fig 1 seeds (4000 GD steps,
 ``run_many``): on one CPU device and on all (the core-scaling ratio), and
@@ -22,7 +22,7 @@ one GD step (forward W_l H_l, backward dW_l and dH_l; Fig 1 shapes, float64)
 timed alone inside one compiled loop, one seed after another as ``run_many``
 runs them on a CPU device.
 
-Targets (issue 14): solve --steps 1 --seeds 10 (warm) <= 2x the floor with a
+Targets: solve --steps 1 --seeds 10 (warm) <= 2x the floor with a
 computation; --help <= 0.5x ``import jax``; solve --seeds 10 --steps 4000
 (warm) >= 4x faster than the PyTorch process; >= 1.7x from one device to
 two; >= 70 % of the products' roofline.

@@ -8,8 +8,8 @@ time; every point runs a fixed number of GD steps (tol = 0) with
 :func:`dufm.run_many` on all local devices (the script calls
 :func:`dufm.use_cpu_cores` first: one JAX CPU device per core, or
 ``DUFM_CPU_DEVICES=n``), compile time excluded; the time includes copying the
-results to the host (``run_many`` returns host data; measurements made before
-``run_many`` timed the device program alone, with ``jax.block_until_ready``).
+results to the host (``run_many`` returns host data: the time is what a caller
+waits for, not the device program alone).
 Prints seconds per seed-step and the achieved GFLOP/s (6 N sum_l d_{l+1} d_l
 FLOPs per seed-step, d_{L+1} = K; see bench_solver.py) and plots the time per
 seed-step against each quantity with the FLOP model's prediction at the

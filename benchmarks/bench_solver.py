@@ -10,8 +10,8 @@ Three implementations of the same problem, run side by side in one process:
   first: one device per CPU core, or ``DUFM_CPU_DEVICES=n``, ``1`` for one);
   ``dufm 1dev`` is the same on one device. Its time includes copying the
   results to the host and building the :class:`dufm.Run` records
-  (``run_many`` returns host data; measurements made before ``run_many``
-  timed the device program alone, with ``jax.block_until_ready``).
+  (``run_many`` returns host data: the time is what a caller waits for, not
+  the device program alone).
 * ``torch``: written the way the public neural-collapse repos do it: tensors
   with ``requires_grad``, ``torch.optim.SGD`` (weight decay through the
   optimiser), a Python loop per step, seeds one after another, float64.

@@ -9,8 +9,8 @@
 * :func:`table` — print rows as an aligned text table.
 * :func:`save` — write a JSON record under results/landscape/.
 
-Importing this module turns on JAX's 64-bit mode for the process (``import dufm`` no
-longer does): the landscape scripts apply JAX transformations of their own (``jax.grad``,
+Importing this module turns on JAX's 64-bit mode for the process (``import dufm`` does
+not): the landscape scripts apply JAX transformations of their own (``jax.grad``,
 ``jax.jvp``) to float64 points.
 
 Run the scripts from the repository root: ``python experiments/landscape_thm4.py``.

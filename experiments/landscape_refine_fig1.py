@@ -25,8 +25,8 @@ Where the ``nearest`` refined point is not GD's limit, GD's continuation is trac
 steps and its closest approach to the refined point (smallest sv diff, with |grad| there) is
 reported, and GD's limit is classified too.
 
-``--max-steps 20000`` reproduces the earlier run whose GD was cut off before its tolerance:
-points in transit between critical points, not GD end points (docs/landscape.md).
+``--max-steps 20000`` gives the study of GD cut off before its tolerance: points in transit
+between critical points, not GD end points (docs/landscape.md).
 
     python experiments/landscape_refine_fig1.py                     # ~6 min on 2 shared CPU cores
     python experiments/landscape_refine_fig1.py --max-steps 20000   # ~10 min

@@ -67,8 +67,8 @@ def main():
     # --- what the null space is made of -----------------------------------------------------------
     # sigma never acts on H_1, so the first hidden space (between H_1 and W_1) keeps the linear O(d) symmetry
     # H_1 -> Q H_1, W_1 -> W_1 Q^T: an orbit of dimension r d - r(r+1)/2 with r = rank H_1 = K.
-    # (critical.symmetry_tangents returns no tangents at all for ReLU; the tangents are taken from the linear
-    # architecture of the same shapes, first space only.) At d = 70 the check is matrix-free (HVPs).
+    # (the tangents are taken from the linear architecture of the same shapes, first space only: what
+    # critical.symmetry_tangents returns for the ReLU architecture.) At d = 70 the check is matrix-free (HVPs).
     K, d = p.classes, p.widths[0]
     lin = Problem(classes=K, per_class=5, width=d, depth=3, loss="ce", activation="linear", weight_decay=2.0**-9)
     T1 = critical.symmetry_tangents(cand.params, lin.architecture)[: d * (d - 1) // 2]
