@@ -1,9 +1,12 @@
-"""Shared test helpers: the tiny sweep configs the sweep, Ray and plot tests run."""
+"""Shared test helpers: the tiny sweep configs the sweep, Ray and plot tests run; comparing results computed elsewhere."""
 
 from __future__ import annotations
 
 import json
+import math
 from pathlib import Path
+
+import numpy as np
 
 # a problem that solves in well under a second: K = 3, n = 2, d = 4, L = 2, MSE
 TINY_PROBLEM = dict(classes=3, per_class=2, width=4, depth=2, loss="mse", weight_decay=0.002)
@@ -48,3 +51,51 @@ def run_cli(capsys, args):
         code = e.code
     out, err = capsys.readouterr()
     return code, out, err
+
+
+# Results computed on another machine (a fixture) agree with this machine's to this tolerance, not bit for bit: XLA's
+# floating point is reproducible on one machine, not across instruction sets.
+ELSEWHERE_RTOL = 1e-12
+
+
+def assert_arrays_close(a, b, rtol: float = ELSEWHERE_RTOL, what: str = "array"):
+    """Equal shapes, NaN where the other has NaN, and max|a - b| <= rtol x max|a| (tolerance relative to the array's
+    scale: a singular value at the rounding floor of a spectrum may differ by more than rtol of itself)."""
+    a, b = np.asarray(a), np.asarray(b)
+    assert a.shape == b.shape and a.dtype.kind == b.dtype.kind, (what, a.shape, b.shape)
+    if a.dtype.kind not in "fc":
+        np.testing.assert_array_equal(a, b, err_msg=what)
+        return
+    assert np.array_equal(np.isnan(a), np.isnan(b)), what
+    finite = np.isfinite(a)
+    scale = float(np.max(np.abs(a[finite]))) if finite.any() else 0.0
+    np.testing.assert_array_equal(a[~finite & ~np.isnan(a)], b[~finite & ~np.isnan(a)], err_msg=what)
+    assert np.all(np.abs(a[finite] - b[finite]) <= rtol * max(scale, 1e-300)), (what, float(np.max(np.abs(a[finite] - b[finite]))), scale)
+
+
+def assert_documents_close(a, b, rtol: float = ELSEWHERE_RTOL, path: str = ""):
+    """JSON documents equal but for their numbers, which agree as :func:`assert_arrays_close` says (a list of numbers
+    as one array; a scalar relative to max(|a|, 1): metrics are O(1) quantities that are 0 at collapse)."""
+    if isinstance(a, dict):
+        assert isinstance(b, dict) and set(a) == set(b), (path, sorted(set(a) ^ set(b)) if isinstance(b, dict) else b)
+        for k in a:
+            assert_documents_close(a[k], b[k], rtol, f"{path}/{k}")
+    elif isinstance(a, list) and a and all(isinstance(v, (int, float)) or v is None for v in _flat(a)):
+        assert isinstance(b, list), path
+        assert_arrays_close(np.array(a, dtype=float), np.array(b, dtype=float), rtol, path)
+    elif isinstance(a, list):
+        assert isinstance(b, list) and len(a) == len(b), path
+        for i, (x, y) in enumerate(zip(a, b)):
+            assert_documents_close(x, y, rtol, f"{path}[{i}]")
+    elif isinstance(a, float) and isinstance(b, float) and not isinstance(a, bool):
+        assert (math.isnan(a) and math.isnan(b)) or abs(a - b) <= rtol * max(abs(a), 1.0), (path, a, b)
+    else:
+        assert a == b, (path, a, b)
+
+
+def _flat(x):
+    for v in x:
+        if isinstance(v, list):
+            yield from _flat(v)
+        else:
+            yield v

@@ -38,7 +38,7 @@ features it is an unobservable variance, which :mod:`dufm.features` refuses.
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import asdict, dataclass
 from typing import NamedTuple
 
 import numpy as np
@@ -164,6 +164,13 @@ def stats_of(F, counts, W=None, b=None) -> FeatureStats:
     return feature_stats(lambda: [(F.T, y)], len(counts), W, b)
 
 
+def nc1_trace(within_trace, centred_means):
+    """NC1 as a trace quotient: Tr Sigma_W / Tr Sigma_B with Tr Sigma_B = ||Mbar||_F^2 / K, from Tr Sigma_W and the
+    centred class means Mbar (d, K). numpy or JAX arrays (the solver records it on the device every ``log_every``
+    steps); the one definition of ``nc1_trace``."""
+    return within_trace / ((centred_means**2).sum() / centred_means.shape[-1])
+
+
 def _norm(x):
     n = np.linalg.norm(x)
     return x / n if n > 0 else x * np.nan
@@ -180,7 +187,6 @@ def nc_from_stats(st: FeatureStats, W=None, rank_tol: float = 1e-3, centred_dual
     K, N = len(st.counts), st.samples
     M = st.means.T  # d x K, the layout of the formulas
     Mbar = M - st.global_mean[:, None]
-    trW = float(np.trace(st.within))
     trB = np.sum(Mbar**2) / K
     P, D, _ = np.linalg.svd(Mbar, full_matrices=False)
     keep = D > rank_tol * D[0] if D.size and D[0] > 0 else np.zeros_like(D, bool)
@@ -201,7 +207,7 @@ def nc_from_stats(st: FeatureStats, W=None, rank_tol: float = 1e-3, centred_dual
         equinorm = np.std(norms) / np.mean(norms)
     out = {
         "nc1": nc1,
-        "nc1_trace": float(trW / trB) if trB > 0 else float("nan"),
+        "nc1_trace": float(nc1_trace(np.trace(st.within), Mbar)) if trB > 0 else float("nan"),
         **_mean_metrics(M, Mbar, G, W, rank_tol, centred_duality, last),
         "cdnv": float(cdnv),
         "nc2_equinorm": float(equinorm),
@@ -231,41 +237,7 @@ def _mean_metrics(M, Mbar, G, W, rank_tol: float, centred_duality: bool, last: b
     return out
 
 
-def _direct(F, counts, W, rank_tol: float, centred_duality: bool, last: bool) -> dict:
-    """NC1, NC2 and NC3 of dufm's features F (d, N) computed from F itself, as dufm has since its first store.
-
-    :func:`nc_from_stats` gives the same numbers to ~1e-15 relative; these keep a re-run's record equal, bit for
-    bit, to the record stored before the streamed statistics existed (tests/test_store.py).
-    """
-    F = np.asarray(F, np.float64)
-    K, N = len(counts), F.shape[1]
-    y = np.repeat(np.arange(K), counts)
-    M = class_means(F, counts)
-    muG = F.mean(axis=1, keepdims=True)
-    Mbar = M - muG
-    E = F - M[:, y]
-    trW = np.sum(E**2) / N
-    trB = np.sum(Mbar**2) / K
-    P, D, _ = np.linalg.svd(Mbar, full_matrices=False)
-    keep = D > rank_tol * D[0] if D.size and D[0] > 0 else np.zeros_like(D, bool)
-    if keep.any():
-        proj = E.T @ P[:, keep]  # N x r
-        nc1 = float(np.sum(np.sum(proj**2, axis=0) / N / (D[keep] ** 2 / K)) / K)
-    else:
-        nc1 = float("nan")
-    return {
-        "nc1": nc1,
-        "nc1_trace": float(trW / trB) if trB > 0 else float("nan"),
-        **_mean_metrics(M, Mbar, Mbar.T @ Mbar, W, rank_tol, centred_duality, last),
-    }
-
-
 def nc_metrics(F, counts, W=None, rank_tol: float = 1e-3, centred_duality: bool = True, last: bool = False, b=None) -> NCMetrics:
     """Every NC metric of dufm's features F (d, N), columns ordered by class; ``W`` is the weight matrix reading them,
-    ``b`` the last-layer bias (``nc4`` only); see the module docstring and :func:`nc_from_stats`.
-
-    The metrics dufm stored before CDNV, the NC2 shape metrics and NC4 were added come from F directly
-    (:func:`_direct`), the added ones from the streamed statistics.
-    """
-    st = stats_of(F, counts, W if last else None, b if last else None)
-    return replace(nc_from_stats(st, W, rank_tol, centred_duality, last), **_direct(F, counts, W, rank_tol, centred_duality, last))
+    ``b`` the last-layer bias (``nc4`` only): :func:`nc_from_stats` of :func:`stats_of`, as for a network's features."""
+    return nc_from_stats(stats_of(F, counts, W if last else None, b if last else None), W, rank_tol, centred_duality, last)

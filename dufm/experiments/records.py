@@ -33,6 +33,12 @@ SUMMARY_COLUMNS = ("key", "seed", "classes", "per_class", "width", "depth", "los
 
 NORMALISED_COLUMNS = ("effective_rank", "stable_rank", "margin")
 
+# The version of a run record's JSON (``record_format``; a record without one is format 1). Format 2 computes every NC
+# metric from the streamed statistics of :func:`dufm.analysis.collapse.nc_from_stats`; format 1 computed nc1, nc1_trace,
+# nc2_etf, nc2_of, nc3 and nc3_duality from the feature matrix directly: the same formulas, rounded differently (the two
+# agree to 1e-12, tests/test_store.py). Records of both formats load; a run is never recomputed because of its format.
+RECORD_FORMAT = 2
+
 
 def _uniq(values):
     """One value if all agree, else the tuple."""
@@ -46,7 +52,8 @@ class RunRecord:
 
     ``key`` and ``solver`` are set for a stored sweep run, whose JSON then
     carries them with the problem (``dufm solve --json`` states the problem
-    and solver once for all its runs instead).
+    and solver once for all its runs instead). ``record_format`` is the version
+    of the JSON it was read from or is written as (:data:`RECORD_FORMAT`).
     """
 
     seed: int | None
@@ -62,6 +69,7 @@ class RunRecord:
     problem: Problem | None = None
     solver: SolverConfig | None = None
     environment: Environment | None = None
+    record_format: int = RECORD_FORMAT
 
     @classmethod
     def from_run(cls, run: Run, problem: Problem, thresholds: Thresholds = Thresholds(), *, key: str | None = None,
@@ -115,6 +123,8 @@ class RunRecord:
             d.update({"key": self.key, "config": self.config})
         if self.environment is not None:
             d["environment"] = self.environment.to_dict()
+        if self.record_format != 1:  # a format-1 record has no key: it round-trips unchanged
+            d["record_format"] = self.record_format
         return jsonable(d)
 
     @classmethod
@@ -130,9 +140,9 @@ class RunRecord:
             config = d.get("config")
             problem = Problem.from_dict(config["problem"]) if config else None
             solver = SolverConfig(**config["solver"]) if config else None
-            env = Environment.from_dict(d["environment"]) if "environment" in d else None  # stores before 2026-12 have none
+            env = Environment.from_dict(d["environment"]) if "environment" in d else None  # provenance is optional
             return cls(d["seed"], status, int(d["steps"]), float(d["lambda_H"]), tuple(float(v) for v in d["lambda_W"]),
-                       d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver, env)
+                       d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver, env, int(d.get("record_format", 1)))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{source} is not a dufm run record (damaged or of another version): {type(e).__name__}: {e}") from None
 

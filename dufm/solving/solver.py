@@ -68,6 +68,7 @@ import jax.numpy as jnp
 import numpy as np
 import optax
 
+from ..analysis.collapse import nc1_trace
 from ..model.init import INITS, resolve_scales, starts
 from ..model.objective import SPECTRA, forward, gradient_norm, labels, objective, post_activation, spectrum_matrices, spectrum_sizes
 from ..model.problem import Architecture, Decays, Params, Problem, finite_optimum
@@ -284,8 +285,8 @@ class ProgramKey(NamedTuple):
                    first.spectra)
 
 
-def nc1_trace(params: Params, arch: Architecture):
-    """Tr Sigma_W / Tr Sigma_B of sigma(H_l) for l = 1..L, shape (L,) (on device, jittable)."""
+def nc1_history(params: Params, arch: Architecture):
+    """:func:`dufm.analysis.collapse.nc1_trace` of sigma(H_l) for l = 1..L, shape (L,) (on device, jittable)."""
     _, H = forward(params, arch)
     Y = jnp.asarray(labels(arch))
     counts = jnp.asarray(arch.counts, Y.dtype)
@@ -293,8 +294,7 @@ def nc1_trace(params: Params, arch: Architecture):
     for F in post_activation(H, arch):
         M = (F @ Y.T) / counts
         within = jnp.sum((F - M @ Y) ** 2) / arch.samples
-        between = jnp.sum((M - jnp.mean(F, axis=1, keepdims=True)) ** 2) / arch.classes
-        out.append(within / between)
+        out.append(nc1_trace(within, M - jnp.mean(F, axis=1, keepdims=True)))
     return jnp.stack(out)
 
 
@@ -307,7 +307,7 @@ class History(NamedTuple):
     """The trajectory, one entry per ``log_every`` steps plus the final point.
 
     ``step`` (T,), ``loss`` (T,), ``grad_norm`` (T,) and ``nc1`` (T, L):
-    :func:`nc1_trace` of every layer's input features; ``sv``: name -> (T, r)
+    :func:`nc1_history` of every layer's input features; ``sv``: name -> (T, r)
     singular values of the matrices ``SolverConfig.spectra`` records (names
     and order of :func:`dufm.analyse`, r = min of the matrix's
     shape; empty when none are recorded). Inside :class:`Output` the arrays
@@ -414,7 +414,7 @@ def _descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archi
     def chunk(loop):
         c, (params, state, t0, status), hist, hnc, hsv = loop
         running = status == RUNNING
-        nc1 = nc1_trace(params, arch)
+        nc1 = nc1_history(params, arch)
         sv = spectra_of(params, arch, key.spectra)
         fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
         codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
@@ -445,7 +445,7 @@ def _descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archi
     # a stop seen at the first step of a chunk was already recorded there: overwrite, do not repeat
     last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
     hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
-    hnc = hnc.at[last].set(nc1_trace(params, arch))
+    hnc = hnc.at[last].set(nc1_history(params, arch))
     sv = spectra_of(params, arch, key.spectra)
     hsv = {name: h.at[last].set(sv[name]) for name, h in hsv.items()}
     return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc, hsv))
