@@ -46,7 +46,7 @@ _EXPORTS = {
     "analyse": "analysis.solution", "ScaleFree": "analysis.spectra",
     "Optimum": "theory.optimum", "OptimumConfig": "theory.optimum", "optimum": "theory.optimum",
     "RunRecord": "experiments.records", "Results": "experiments.records", "load_results": "experiments.records",
-    "SweepResult": "experiments.sweep", "run_sweep": "experiments.sweep",
+    "SweepConfig": "experiments.config", "SweepResult": "experiments.sweep", "run_sweep": "experiments.sweep",
     "FeatureAnalysis": "features.analysis", "analyse_features": "features.analysis",
     "use_cpu_cores": "runtime", "use_compilation_cache": "runtime",
 }
@@ -82,6 +82,7 @@ if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eag
     from . import features, plots, theory  # noqa: F401
     from .analysis.solution import Analysis, SolutionType, Thresholds, analyse  # noqa: F401
     from .analysis.spectra import ScaleFree  # noqa: F401
+    from .experiments.config import SweepConfig  # noqa: F401
     from .experiments.records import Results, RunRecord, load_results  # noqa: F401
     from .experiments.sweep import SweepResult, run_sweep  # noqa: F401
     from .features.analysis import FeatureAnalysis, analyse_features  # noqa: F401

@@ -114,6 +114,13 @@ def test_max_batch_zero(capsys, tmp_path):
     one_line(err, "--max-batch: max_batch must be an integer >= 1, got 0")
 
 
+def test_a_bad_grid_value(capsys, tmp_path):
+    code, _, err = run_cli(capsys, ["sweep", "--name", "x", "--out", str(tmp_path / "o"), "--grid", "width=4,0", *TINY])
+    assert code == 2
+    one_line(err, "--grid: width must be an integer >= 1, got 0")
+    assert not (tmp_path / "o").exists()
+
+
 # ---------------------------------------------------------------------------
 # the file system
 

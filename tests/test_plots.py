@@ -10,7 +10,7 @@ from helpers import write_sweep
 from matplotlib.figure import Figure
 
 from dufm import plots, theory
-from dufm.experiments.config import load_config
+from dufm.experiments.config import SweepConfig
 from dufm.experiments.records import load_results
 from dufm.experiments.sweep import run_sweep
 
@@ -28,7 +28,7 @@ CONFIG = dict(
 @pytest.fixture(scope="module")
 def results(tmp_path_factory):
     root = tmp_path_factory.mktemp("plots")
-    out = run_sweep(load_config(write_sweep(root, "c.toml", **CONFIG)), out=root / "out")
+    out = run_sweep(SweepConfig.from_toml(write_sweep(root, "c.toml", **CONFIG)), out=root / "out")
     assert out.status["diverged"] == 2
     return load_results(root / "out")
 
@@ -123,7 +123,7 @@ def test_a_field_that_did_not_vary_is_refused(results):
 
 
 def test_no_finished_runs_draw_no_run_figure(tmp_path):
-    out = run_sweep(load_config(write_sweep(tmp_path, "d.toml", name="d", solver={"lr": 300.0, "steps": 50})), out=tmp_path / "d")
+    out = run_sweep(SweepConfig.from_toml(write_sweep(tmp_path, "d.toml", name="d", solver={"lr": 300.0, "steps": 50})), out=tmp_path / "d")
     assert out.status["diverged"] == 4
     res = load_results(tmp_path / "d")
     with pytest.raises(ValueError, match="has none"):
@@ -196,7 +196,7 @@ def recorded(tmp_path_factory):
     root = tmp_path_factory.mktemp("spectra")
     config = dict(name="spectra", seeds=2, problem=dict(classes=4, per_class=2, width=5, loss="ce", weight_decay=0.004),
                   solver=dict(steps=300, log_every=10, init_scale=0.05, spectra="output"), grid={"lr": [0.5, 300.0]})
-    out = run_sweep(load_config(write_sweep(root, "s.toml", **config)), out=root / "out")
+    out = run_sweep(SweepConfig.from_toml(write_sweep(root, "s.toml", **config)), out=root / "out")
     assert out.status["diverged"] == 2
     return load_results(root / "out")
 

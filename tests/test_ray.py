@@ -1,11 +1,13 @@
 """The Ray backend of a sweep: same results and resume behaviour as the local backend (local Ray instance)."""
 
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from helpers import write_sweep
 
 from dufm.cli import main
-from dufm.experiments.config import load_config
+from dufm.experiments.config import SweepConfig
 from dufm.experiments.records import load_results
 from dufm.experiments.sweep import run_sweep
 
@@ -22,10 +24,10 @@ def local_ray():
 
 
 def test_ray_backend_equals_local_backend_and_resumes(tmp_path, local_ray):
-    cfg = load_config(write_sweep(tmp_path, "ray.toml", **CONFIG))
+    cfg = SweepConfig.from_toml(write_sweep(tmp_path, "ray.toml", **CONFIG))
     local = run_sweep(cfg, out=tmp_path / "local")
     # half the grid first, then the whole grid: the second Ray sweep runs only what is missing
-    half = {**cfg, "grid": {"weight_decay": [0.002], "width": [4, 5]}}
+    half = replace(cfg, grid={"weight_decay": [0.002], "width": [4, 5]})
     first = run_sweep(half, out=tmp_path / "ray", backend="ray", ray_address="auto")
     assert first.ran == 4 and first.skipped == 0
     second = run_sweep(cfg, out=tmp_path / "ray", backend="ray", ray_address="auto")

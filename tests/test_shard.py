@@ -12,7 +12,7 @@ import pytest
 from helpers import write_sweep
 
 from dufm.cli import main
-from dufm.experiments.config import expand, load_config
+from dufm.experiments.config import SweepConfig
 from dufm.experiments.records import load_results
 from dufm.experiments.sweep import Shard, run_sweep
 from dufm.store import Store
@@ -52,12 +52,12 @@ def whole(tmp_path_factory):
     """The same grid, swept by one process."""
     root = tmp_path_factory.mktemp("whole")
     config = _config(root)
-    run_sweep(load_config(config), out=root / "out")
+    run_sweep(SweepConfig.from_toml(config), out=root / "out")
     return _outcome(root / "out")
 
 
 def test_the_shares_partition_the_grid(tmp_path):
-    keys = [s.key for s in expand(load_config(_config(tmp_path)))]
+    keys = [s.key for s in SweepConfig.from_toml(_config(tmp_path)).runs()]
     for n in (1, 2, 3, 7):
         owners = [[i for i in range(1, n + 1) if Shard(i, n).owns(k)] for k in keys]
         assert all(len(o) == 1 for o in owners)
@@ -77,7 +77,7 @@ def test_two_shards_started_together_give_the_whole_sweep(tmp_path, whole):
     manifest = json.loads((out / "manifest.json").read_text())
     assert set(manifest["grid"]) == set(whole) and manifest["environment"]["end"]
     # the whole sweep, run again on the sharded store, has nothing to do
-    assert run_sweep(load_config(config), out=out).ran == 0
+    assert run_sweep(SweepConfig.from_toml(config), out=out).ran == 0
 
 
 def test_a_shard_killed_with_sigkill_leaves_no_damage_and_a_rerun_completes(tmp_path, whole):

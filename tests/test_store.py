@@ -11,7 +11,7 @@ from helpers import assert_arrays_close, assert_documents_close, write_sweep
 
 from dufm import plots
 from dufm.cli import main
-from dufm.experiments.config import load_config
+from dufm.experiments.config import SweepConfig
 from dufm.experiments.records import RECORD_FORMAT, RunRecord, load_results, summary_row
 from dufm.experiments.sweep import run_sweep
 from dufm.store import Store, StoreWarning, jsonable
@@ -38,7 +38,7 @@ def test_old_records_round_trip_exactly():
 
 
 def test_unregularised_records_round_trip_exactly_and_their_store_resumes_unchanged(tmp_path):
-    cfg = load_config(write_sweep(tmp_path, problem={"loss": "ce", "weight_decay": 0.0}, solver={"loss_threshold": 0.02},
+    cfg = SweepConfig.from_toml(write_sweep(tmp_path, problem={"loss": "ce", "weight_decay": 0.0}, solver={"loss_threshold": 0.02},
                                   grid={"depth": [1, 2]}))
     assert run_sweep(cfg, out=tmp_path / "out").ran == 4
     store = Store(tmp_path / "out")
@@ -72,7 +72,7 @@ def test_old_store_loads_with_typed_records_and_its_summary():
 def test_old_store_resumes_without_change_and_draws(v0, capsys):
     before = {p.name: p.read_bytes() for p in (v0 / "runs").iterdir()}
     summary = (v0 / "summary.csv").read_bytes()
-    result = run_sweep(load_config(DATA / "store_v0.toml"), out=v0)
+    result = run_sweep(SweepConfig.from_toml(DATA / "store_v0.toml"), out=v0)
     assert (result.total, result.ran, result.skipped) == (6, 0, 6)
     assert {p.name: p.read_bytes() for p in (v0 / "runs").iterdir()} == before
     assert (v0 / "summary.csv").read_bytes() == summary
@@ -125,7 +125,7 @@ def test_a_damaged_run_is_set_aside_and_run_again(v0, damage):
     before = {p.name: p.read_bytes() for p in (v0 / "runs").iterdir()}
     DAMAGES[damage](v0 / "runs", key, other)
     with pytest.warns(StoreWarning, match=f"run {key} moved to"):
-        result = run_sweep(load_config(DATA / "store_v0.toml"), out=v0)
+        result = run_sweep(SweepConfig.from_toml(DATA / "store_v0.toml"), out=v0)
     assert (result.total, result.ran, result.skipped) == (6, 1, 5)
     moved = {p.name for p in (v0 / "damaged").iterdir()}
     assert moved == ({f"{key}.json"} if damage == "arrays missing" else {f"{key}.json", f"{key}.npz"})
@@ -159,7 +159,7 @@ def test_a_damaged_run_is_set_aside_and_run_again(v0, damage):
     # what one machine computes twice is equal bit for bit: damage the re-run run again, run it once more
     DAMAGES[damage](v0 / "runs", key, other)
     with pytest.warns(StoreWarning, match=f"run {key} moved to"):
-        assert run_sweep(load_config(DATA / "store_v0.toml"), out=v0).ran == 1
+        assert run_sweep(SweepConfig.from_toml(DATA / "store_v0.toml"), out=v0).ran == 1
     again = {p.name: p.read_bytes() for p in (v0 / "runs").iterdir()}
     assert again[f"{key}.npz"] == after[f"{key}.npz"]
     first, second = json.loads(after[f"{key}.json"]), json.loads(again[f"{key}.json"])
@@ -186,7 +186,7 @@ def test_a_damaged_manifest_is_set_aside_and_rebuilt(v0):
     with pytest.raises(ValueError, match="manifest.json is not a dufm manifest"):
         load_results(v0)
     with pytest.warns(StoreWarning, match="manifest.json is not a dufm manifest"):
-        result = run_sweep(load_config(DATA / "store_v0.toml"), out=v0)
+        result = run_sweep(SweepConfig.from_toml(DATA / "store_v0.toml"), out=v0)
     assert result.ran == 0 and (v0 / "damaged" / "manifest.json").read_text() == "[1, 2]"
     assert len(load_results(v0)) == 6
 

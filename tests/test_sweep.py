@@ -13,7 +13,7 @@ import pytest
 from helpers import write_sweep
 
 import dufm
-from dufm.experiments.config import expand, load_config
+from dufm.experiments.config import SweepConfig
 from dufm.experiments.records import load_results
 from dufm.experiments.sweep import group, plan, run_sweep
 from dufm.solving.solver import SolverConfig, solve
@@ -24,20 +24,20 @@ def write(tmp_path, seeds=2, max_batch=32, steps=400, grid=None, name="tiny.toml
 
 
 def test_grid_expansion_and_grouping(tmp_path):
-    cfg = load_config(write(tmp_path, seeds=3, grid={"width": [4, 5], "weight_decay": [0.002, 0.004], "init_scale": [0.1, 0.3]}))
-    specs = expand(cfg)
+    cfg = SweepConfig.from_toml(write(tmp_path, seeds=3, grid={"width": [4, 5], "weight_decay": [0.002, 0.004], "init_scale": [0.1, 0.3]}))
+    specs = cfg.runs()
     assert len(specs) == 2 * 2 * 2 * 3 and len({s.key for s in specs}) == len(specs)
     groups = group(specs)
     # width changes the shapes; lambda, init scale and seed are batched
     assert sorted(len(g) for g in groups) == [12, 12]
     with pytest.raises(ValueError, match="unknown"):
-        expand({**cfg, "grid": {"colour": [1]}})
+        SweepConfig.from_dict({**cfg.to_dict(), "grid": {"colour": [1]}})
     with pytest.raises(ValueError, match="weight_decay"):
-        expand({**cfg, "grid": {"weight_decay": [-1.0]}})
+        SweepConfig.from_dict({**cfg.to_dict(), "grid": {"weight_decay": [-1.0]}})
 
 
 def test_sweep_results_equal_solve(tmp_path):
-    cfg = load_config(write(tmp_path, seeds=2, grid={"weight_decay": [0.002, 0.004], "init_scale": [0.1, 0.3]}))
+    cfg = SweepConfig.from_toml(write(tmp_path, seeds=2, grid={"weight_decay": [0.002, 0.004], "init_scale": [0.1, 0.3]}))
     run_sweep(cfg, out=tmp_path / "out")
     res = load_results(tmp_path / "out")
     assert len(res) == 8
@@ -65,11 +65,11 @@ def test_a_sweep_over_learning_rates_tolerances_and_step_limits_compiles_the_sol
 
     grid = {"lr": [0.1, 0.2, 0.3, 0.4, 0.5], "tol": [3e-2, 1e-6, 1e-9], "steps": [300, 400]}
     # a shape no other test uses, so that no earlier test in this process compiled its program
-    config = load_config(write_sweep(tmp_path, "once.toml", seeds=1, max_batch=4, problem={"width": 9, "per_class": 3},
+    config = SweepConfig.from_toml(write_sweep(tmp_path, "once.toml", seeds=1, max_batch=4, problem={"width": 9, "per_class": 3},
                                      solver={"log_every": 50}, grid=grid))
     with caplog.at_level(logging.WARNING, logger="jax"), jax.log_compiles():
         result = run_sweep(config, out=tmp_path / "out")
-    assert result.ran == 30 and len(plan(expand(config), max_batch=4).batches) == 8
+    assert result.ran == 30 and len(plan(config.runs(), max_batch=4).batches) == 8
     compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling jit(solver)")]
     assert len(compiled) == 1, compiled
     res = load_results(tmp_path / "out")
@@ -82,28 +82,28 @@ def test_a_sweep_over_learning_rates_tolerances_and_step_limits_compiles_the_sol
 
 def test_second_sweep_does_no_work_and_changed_grid_adds_only_new_runs(tmp_path, capsys):
     path = write(tmp_path)
-    first = run_sweep(load_config(path), out=tmp_path / "out")
+    first = run_sweep(SweepConfig.from_toml(path), out=tmp_path / "out")
     assert first.ran == 4
     before = {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").iterdir()}
     from dufm.cli import main
 
     assert main(["sweep", str(path), "--out", str(tmp_path / "out")]) == 0
     assert "nothing to do" in capsys.readouterr().err
-    again = run_sweep(load_config(path), out=tmp_path / "out")
+    again = run_sweep(SweepConfig.from_toml(path), out=tmp_path / "out")
     assert again.ran == 0 and again.skipped == 4
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").iterdir()} == before
     bigger = write(tmp_path, grid={"weight_decay": [0.002, 0.004, 0.008]})
-    third = run_sweep(load_config(bigger), out=tmp_path / "out")
+    third = run_sweep(SweepConfig.from_toml(bigger), out=tmp_path / "out")
     assert third.ran == 2 and third.skipped == 4
     assert len(load_results(tmp_path / "out")) == 6
     # a smaller grid: the other runs stay on disk but are not part of the loaded results
     smaller = write(tmp_path, grid={"weight_decay": [0.008]})
-    assert run_sweep(load_config(smaller), out=tmp_path / "out").ran == 0
+    assert run_sweep(SweepConfig.from_toml(smaller), out=tmp_path / "out").ran == 0
     assert len(load_results(tmp_path / "out")) == 2 and len(load_results(tmp_path / "out", every_run=True)) == 6
 
 
 def test_diverged_runs_are_recorded_not_stored_as_results(tmp_path):
-    cfg = load_config(write(tmp_path, grid={"lr": [0.5, 200.0]}))
+    cfg = SweepConfig.from_toml(write(tmp_path, grid={"lr": [0.5, 200.0]}))
     out = run_sweep(cfg, out=tmp_path / "out")
     assert out.status["diverged"] == 2
     res = load_results(tmp_path / "out")
@@ -163,7 +163,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     killed = _check_consistent(out)
     assert not list((out / "runs").glob(".*.tmp"))
     clean = tmp_path / "clean"
-    run_sweep(load_config(path), out=clean)
+    run_sweep(SweepConfig.from_toml(path), out=clean)
     assert killed == _check_consistent(clean) and len(killed) == 32
     a, b = load_results(out), load_results(clean)
     la = {r.key: r.loss for r in a.records}
@@ -173,7 +173,7 @@ def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
 
 
 def test_plan_is_pure_and_batches_groups(tmp_path):
-    specs = expand(load_config(write(tmp_path, seeds=5, grid={"width": [4, 5], "weight_decay": [0.002, 0.004]})))
+    specs = SweepConfig.from_toml(write(tmp_path, seeds=5, grid={"width": [4, 5], "weight_decay": [0.002, 0.004]})).runs()
     whole = plan(specs, max_batch=4)
     assert (whole.total, whole.stored, whole.todo) == (20, 0, 20)
     assert [(len(b.specs), b.size, b.group, b.groups) for b in whole.batches] == (
@@ -199,7 +199,7 @@ def test_progress_hears_the_plan_and_every_batch(tmp_path):
             self.events.append(("batch", len(batch.specs)))
 
     rec = Recorder()
-    result = run_sweep(load_config(write(tmp_path, max_batch=3)), out=tmp_path / "out", progress=rec)
+    result = run_sweep(SweepConfig.from_toml(write(tmp_path, max_batch=3)), out=tmp_path / "out", progress=rec)
     assert rec.events[0] == ("start", 4, 4, tmp_path / "out")
     assert [e[1] for e in rec.events[1:]] == [2, 2] and result.ran == 4
     assert result.to_dict() == {"total": 4, "ran": 4, "skipped": 0, "path": str(tmp_path / "out"),
@@ -207,11 +207,11 @@ def test_progress_hears_the_plan_and_every_batch(tmp_path):
 
 
 def test_bad_analysis_thresholds_are_rejected_before_anything_runs(tmp_path):
-    cfg = load_config(write(tmp_path))
+    cfg = SweepConfig.from_toml(write(tmp_path))
     with pytest.raises(ValueError, match=r"unknown \[analysis\] key\(s\) \['rank_toll'\]"):
-        run_sweep({**cfg, "analysis": {"rank_toll": 0.1}}, out=tmp_path / "out")
+        run_sweep({**cfg.to_dict(), "analysis": {"rank_toll": 0.1}}, out=tmp_path / "out")
     with pytest.raises(ValueError, match=r"rank_tol must be a number in \(0, 1\)"):
-        run_sweep({**cfg, "analysis": {"rank_tol": -5}}, out=tmp_path / "out")
+        run_sweep({**cfg.to_dict(), "analysis": {"rank_tol": -5}}, out=tmp_path / "out")
     assert not (tmp_path / "out").exists()
 
 
@@ -223,11 +223,11 @@ def test_every_experiment_config_expands_and_names_known_figures(path):
     from dufm import plots
     from dufm.experiments.config import GRID_FIELDS
 
-    config = load_config(path)
-    specs = expand(config)  # every problem and solver of the grid is valid and its init fits the shapes
-    assert specs or config.get("solve") is False
+    config = SweepConfig.from_toml(path)
+    specs = config.runs()  # every problem and solver of the grid is valid and its init fits the shapes
+    assert specs or config.solve is False
     assert len({s.key for s in specs}) == len(specs)
-    for name in config.get("plots", {}).get("figures", []):
+    for name in config.plots.figures:
         prefix = next((p for p in plots.PREFIXES if name.startswith(p)), None)
         assert name in plots.FIGURES if prefix is None else name[len(prefix):] in GRID_FIELDS, name
 
@@ -247,7 +247,7 @@ def test_recorded_spectra_are_stored_beside_the_run_and_loaded_with_it(tmp_path)
 
     config = write_sweep(tmp_path, "s.toml", seeds=2, solver={"spectra": "output"}, grid={"lr": [0.5, 200.0]})
     out = tmp_path / "out"
-    assert run_sweep(load_config(config), out=out).status["diverged"] == 2
+    assert run_sweep(SweepConfig.from_toml(config), out=out).status["diverged"] == 2
     res = load_results(out)
     assert len(res.results()) == 2 and len(res.diverged) == 2
     for rec in res.records:
@@ -266,7 +266,7 @@ def test_recorded_spectra_are_stored_beside_the_run_and_loaded_with_it(tmp_path)
             s = rec.analysis.singular_values["Z"]
             assert np.max(np.abs(sv[-1] - s)) <= 1e-12 * s[0]
     # the same grid without spectra has other keys; a solver config at the default says nothing of spectra
-    jsonable = expand(load_config(write_sweep(tmp_path, "p.toml", seeds=2, grid={"lr": [0.5, 200.0]})))
+    jsonable = SweepConfig.from_toml(write_sweep(tmp_path, "p.toml", seeds=2, grid={"lr": [0.5, 200.0]})).runs()
     assert not {s.key for s in jsonable} & {r.key for r in res.records}
     assert all("spectra" not in s.solver.to_dict() for s in jsonable)
     # damaged: the record of spectra missing, or another run's
@@ -288,5 +288,5 @@ def test_recorded_spectra_are_stored_beside_the_run_and_loaded_with_it(tmp_path)
     shutil.rmtree(out / "damaged")
     with warnings.catch_warnings():
         warnings.simplefilter("error")
-        assert run_sweep(load_config(config), out=out).ran == 2  # run again, and stored whole
+        assert run_sweep(SweepConfig.from_toml(config), out=out).ran == 2  # run again, and stored whole
     assert len(load_results(out).results()) == 2

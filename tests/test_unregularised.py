@@ -15,7 +15,7 @@ from scipy.stats import entropy
 from dufm import plots, theory
 from dufm.analysis.solution import Thresholds, analyse
 from dufm.analysis.spectra import effective_rank, margins, scale_free_logits, stable_rank
-from dufm.experiments.config import expand, load_config
+from dufm.experiments.config import SweepConfig
 from dufm.experiments.records import RunRecord, load_results
 from dufm.experiments.sweep import run_sweep
 from dufm.model.objective import objective
@@ -177,7 +177,7 @@ def test_run_keys_do_not_change_without_a_loss_threshold():
 def test_default_tolerance_is_zero_only_without_a_finite_optimum():
     cfg = SolverConfig()
     assert cfg.resolved("float64", finite_optimum=False).tol == 0.0 and cfg.resolved("float64").tol == 1e-10
-    specs = expand({"name": "t", "problem": dict(TINY), "grid": {"weight_decay": [0.0, 0.01], "loss": ["ce", "mse"]}})
+    specs = SweepConfig.from_dict({"name": "t", "problem": dict(TINY), "grid": {"weight_decay": [0.0, 0.01], "loss": ["ce", "mse"]}}).runs()
     tol = {(s.problem.lambda_H, s.problem.loss): s.solver.tol for s in specs}
     assert tol == {(0.0, "ce"): 0.0, (0.01, "ce"): 1e-10, (0.0, "mse"): 1e-10, (0.01, "mse"): 1e-10}
     # one batch with lambda > 0 and lambda = 0 members: each gets its own default (L = 1 converges quickly at lambda > 0)
@@ -273,7 +273,7 @@ def test_a_diverging_unregularised_run_is_reported_diverged_with_its_step_and_ne
     text = "seed = 2\n" + sweep_toml(problem={**TINY, "loss": "ce", "weight_decay": 0.0}, solver={"lr": 3000.0, "steps": 2000},
                                      grid={"depth": [2]})
     (tmp_path / "d.toml").write_text(text)
-    out = run_sweep(load_config(tmp_path / "d.toml"), out=tmp_path / "out")
+    out = run_sweep(SweepConfig.from_toml(tmp_path / "d.toml"), out=tmp_path / "out")
     assert out.status == {"converged": 0, "max_steps": 0, "diverged": 2}
     res = load_results(tmp_path / "out")
     assert res.results() == [] and sorted(r.seed for r in res.diverged) == [2, 3]
@@ -294,7 +294,7 @@ def test_a_step_to_exactly_zero_loss_is_a_floating_point_fixed_point_and_stops_a
 
 
 def test_a_sweep_counts_runs_that_reached_the_loss_threshold(tmp_path):
-    cfg = load_config(write_sweep(tmp_path, problem={**TINY, "loss": "ce", "weight_decay": 0.0},
+    cfg = SweepConfig.from_toml(write_sweep(tmp_path, problem={**TINY, "loss": "ce", "weight_decay": 0.0},
                                   solver={"lr": 0.5, "steps": 2000, "loss_threshold": 0.05}, grid={"depth": [1, 2]}))
     out = run_sweep(cfg, out=tmp_path / "out")
     assert out.status == {"converged": 0, "max_steps": 0, "diverged": 0, "loss_threshold": 4}
@@ -353,7 +353,7 @@ def zero(tmp_path_factory):
     cfg = dict(name="zero", seeds=2, problem=dict(classes=4, per_class=2, width=5, loss="ce", weight_decay=0.0),
                solver=dict(steps=300, log_every=100, init_scale=0.3),
                grid=[{"depth": [1, 2, 3], "lr": 0.5}, {"depth": 2, "lr": 300.0}])  # lr 300 diverges
-    out = run_sweep(load_config(write_sweep(root, "z.toml", **cfg)), out=root / "out")
+    out = run_sweep(SweepConfig.from_toml(write_sweep(root, "z.toml", **cfg)), out=root / "out")
     assert out.status["diverged"] == 2
     return load_results(root / "out")
 

@@ -4,9 +4,14 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import sys
+from typing import TYPE_CHECKING
 
 from . import flags, process, text
+
+if TYPE_CHECKING:
+    from ..experiments.config import SweepConfig
 
 HELP = "run (or resume) a grid of runs into a results directory"
 DESCRIPTION = ("Run or resume a sweep: a TOML config (see experiments/) or flags. Runs of the same shape are batched into one "
@@ -25,7 +30,7 @@ def add(sub):
                    help="a grid axis over any problem or solver field, e.g. width=20,50,70 (repeatable; replaces the config's grid)")
     w.add_argument("--seeds", type=flags.integer, help="seeds per grid point")
     w.add_argument("--seed", type=flags.integer, help="first seed")
-    w.add_argument("--max-batch", type=flags.integer, help="most runs per compiled program (default 32)")
+    w.add_argument("--max-batch", type=flags.integer, help="most runs per compiled program (default: the config's, or 32)")
     w.add_argument("--json", action="store_true", help="print the outcome (counts by status, path) as JSON")
     w.add_argument("--shard", metavar="I/N", help="run share I of N of the grid, alongside the other shards' processes "
                    "writing into the same results directory (a SLURM job array: docs/cli.md)")
@@ -72,52 +77,54 @@ def _grid_value(text: str):
     return text
 
 
-def config_from(args) -> dict:
-    """The sweep config: the TOML file (or a bare one named by --name), with the flags applied over it."""
-    from ..experiments.config import PROBLEM_FIELDS, SOLVER_FIELDS, load_config
+def _grid(items) -> dict | None:
+    """The grid of the --grid flags (one axis each), or None without any."""
+    from ..experiments.config import GRID_FIELDS
+
+    grid = {}
+    for item in items:
+        key, sep, values = item.partition("=")
+        key = key.strip().replace("-", "_")
+        if not sep or not values:
+            raise ValueError(f"grid must look like KEY=V1,V2,... , got {item!r}")
+        if key not in GRID_FIELDS:
+            raise ValueError(f"grid key must be a problem or solver field, got {key!r}")
+        grid[key] = [_grid_value(v) for v in values.split(",")]
+    return grid or None
+
+
+def config_from(args) -> SweepConfig:
+    """The sweep's :class:`~dufm.experiments.config.SweepConfig`: the TOML file (or a bare config named 'sweep'), with
+    the flags over it. An error in a --grid value names --grid; one of another flag names the field, which
+    :func:`flags.explain` turns into the flag; one in the file names the file."""
+    from ..experiments.config import GridPointError, SweepConfig
     from ..model.problem import Problem
     from ..solving.solver import SolverConfig
 
-    config = load_config(args.config) if args.config else {"name": "sweep"}
-    if args.name is not None:
-        config["name"] = args.name
-    config = {**config, "problem": {**config.get("problem", {}), **flags.given(args, Problem)},
-              "solver": {**config.get("solver", {}), **flags.given(args, SolverConfig)}}
-    if args.grid:
-        grid = {}
-        for item in args.grid:
-            key, sep, values = item.partition("=")
-            key = key.strip().replace("-", "_")
-            if not sep or not values:
-                raise ValueError(f"grid must look like KEY=V1,V2,... , got {item!r}")
-            if key not in PROBLEM_FIELDS + SOLVER_FIELDS:
-                raise ValueError(f"grid key must be a problem or solver field, got {key!r}")
-            grid[key] = [_grid_value(v) for v in values.split(",")]
-        config["grid"] = grid
-    for k in ("seeds", "seed"):
-        if getattr(args, k) is not None:
-            config[k] = getattr(args, k)
-    return config
+    grid = _grid(args.grid)
+    overrides = dict(name=args.name, seeds=args.seeds, seed=args.seed, max_batch=args.max_batch,
+                     problem=flags.given(args, Problem), solver=flags.given(args, SolverConfig), grid=grid)
+    try:
+        if args.config:
+            return SweepConfig.from_toml(args.config, **overrides)
+        return SweepConfig.from_dict({"name": "sweep"}, **overrides)
+    except GridPointError as e:
+        m = re.match(r"([a-z_]+) must ", str(e))
+        if grid and m and m.group(1) in e.point:  # the value of a --grid axis
+            raise ValueError(f"--grid: {e}") from None
+        raise
 
 
 def run(args) -> int:
-    from ..experiments.config import expand
     from ..experiments.sweep import Shard, run_sweep
 
     if args.backend != "ray" and args.ray_address:
         raise ValueError("--ray-address is only used with --backend ray")
     ray = (args.ray_address or os.environ.get("RAY_ADDRESS")) if args.backend == "ray" else None
     progress = _Progress(sys.stderr, ray)
-    config = config_from(args)
-    try:
-        expand(config)  # every value of the config checked, before the store is touched
-    except ValueError as e:
-        if args.config and flags.explain(str(e), args) == str(e):  # not a flag's value: the file's
-            raise ValueError(f"config {args.config!r}: {e}") from None
-        raise
+    config = config_from(args)  # every value checked, before the store is touched
     shard = Shard.parse(args.shard) if args.shard is not None else None
-    result = run_sweep(config, out=args.out, max_batch=args.max_batch, backend=args.backend, ray_address=args.ray_address,
-                       progress=progress, shard=shard)
+    result = run_sweep(config, out=args.out, backend=args.backend, ray_address=args.ray_address, progress=progress, shard=shard)
     progress.finish(result)
     if args.json:
         print(json.dumps(result.to_dict()))

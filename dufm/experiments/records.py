@@ -24,6 +24,7 @@ from ..model.objective import spectrum_sizes
 from ..model.problem import Params, Problem
 from ..solving.solver import History, Run, SolverConfig, Status
 from ..store import Store, jsonable
+from .config import SweepConfig
 from .provenance import Environment
 
 SUMMARY_COLUMNS = ("key", "seed", "classes", "per_class", "width", "depth", "loss_type", "activation", "lambda_H", "lambda_W",
@@ -244,7 +245,8 @@ def theory_record(problem: Problem) -> dict:
 
 
 class Results:
-    """A loaded results directory: ``records`` (a :class:`RunRecord` per stored run, by key), ``config``, lazy arrays.
+    """A loaded results directory: ``records`` (a :class:`RunRecord` per stored run, by key), ``config`` (the
+    :class:`~dufm.experiments.config.SweepConfig` of its latest sweep), lazy arrays.
 
     By default only the runs of the latest config's grid are loaded (runs of an
     earlier, changed grid stay on disk); ``every_run=True`` loads all stored runs.
@@ -257,9 +259,13 @@ class Results:
         if not self.store.exists:
             raise ValueError(f"path must be a dufm results directory (with manifest.json), got {str(path)!r}")
         manifest = self.store.manifest()
-        self.config = manifest.get("config", {})
-        if self.config.get("kind") == "features":  # its records are no runs: loading them as runs would set them aside as damaged
+        config = manifest.get("config", {})
+        if config.get("kind") == "features":  # its records are no runs: loading them as runs would set them aside as damaged
             raise ValueError(f"{path} holds feature analyses (dufm analyse --out), not sweep runs: load it with dufm.features.load")
+        try:
+            self.config = SweepConfig.from_dict({"name": manifest.get("name"), **config})
+        except ValueError as e:
+            raise ValueError(f"{self.store.root / 'manifest.json'}: its sweep config: {e}") from None
         keys = self.store.stored_keys() if every_run or "grid" not in manifest else manifest["grid"]
         self.records = list(self.store.healthy(keys, load_run).values())  # damaged runs are set aside, with a warning
 

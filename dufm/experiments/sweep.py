@@ -1,15 +1,16 @@
 """Sweeps: plan a grid of runs, execute it in batched compiled programs, commit every batch to the store.
 
-A sweep config (TOML, or the same dict built from CLI flags)::
+A sweep config (:class:`~dufm.experiments.config.SweepConfig`) in TOML, or
+the same keys in a dict or from CLI flags::
 
-    name = "garrod2025_fig2"          # results go to results/<name> by default
+    name = "garrod2025_fig2"          # results go to results/<name> by default (default: the file's stem)
     title = "P(DNC) vs width"
     seeds = 10                        # seeds seed .. seed+seeds-1 at every grid point
     seed = 0
     max_batch = 32                    # most runs in one compiled, batched program
-    [problem]                         # dufm.Problem fields (defaults: Problem's)
+    [problem]                         # the base problem: dufm.Problem fields (defaults: Problem's)
     classes = 10
-    [solver]                          # dufm.SolverConfig fields
+    [solver]                          # the base solver: dufm.SolverConfig fields
     lr = 0.5
     [grid]                            # Cartesian product of lists (any problem/solver field)
     width = [20, 50, 70]
@@ -18,12 +19,18 @@ A sweep config (TOML, or the same dict built from CLI flags)::
     [plots]                           # which figures `dufm plot` draws, with options
     figures = ["p_dnc_vs_width", "rank_vs_width"]
 
-``solve = false`` makes a theory-only config (closed-form figures, no runs).
-``[[grid]]`` (an array of tables) gives a union of Cartesian products.
+``[problem]`` and ``[solver]`` are a valid problem and solver config on
+their own; every grid point replaces the fields it names. A grid axis given
+one value (``width = 70``) has that value; a per-layer or per-class value is a
+list in the list (``width = [[10, 20]]``). ``[[grid]]`` (an array of tables)
+gives a union of Cartesian products. ``solve = false`` makes a theory-only
+config (closed-form figures, no runs). The config is checked whole, every
+grid point included, before anything runs.
 
 Three steps, each with one entry point:
 
-* **plan** (pure): :func:`expand` the config into :class:`RunSpec` s, then
+* **plan** (pure): the config's runs (:meth:`SweepConfig.runs
+  <dufm.experiments.config.SweepConfig.runs>`, each a :class:`RunSpec`), then
   :func:`plan` the ones not yet stored: runs whose architecture and solver
   settings agree form a group, a group runs as one compiled program over
   seeds, weight decays and init scales, in :class:`Batch` es of at most
@@ -51,7 +58,7 @@ from ..model.init import starts
 from ..model.problem import Decays, Params
 from ..solving.solver import PROGRAM_KEY_FIELDS, run_many
 from ..store import Store
-from .config import DEFAULT_MAX_BATCH, RunSpec, expand, thresholds
+from .config import DEFAULT_MAX_BATCH, RunSpec, SweepConfig
 from .provenance import environment, now
 from .records import RunRecord, RunSchema, run_arrays
 
@@ -248,9 +255,14 @@ class Shard(NamedTuple):
         return int(key, 16) % self.count == self.index - 1
 
 
-def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str = "local", ray_address: str | None = None,
-              progress: Progress | None = None, shard: Shard | None = None) -> SweepResult:
+def run_sweep(config: SweepConfig | dict, out=None, max_batch: int | None = None, backend: str = "local",
+              ray_address: str | None = None, progress: Progress | None = None, shard: Shard | None = None) -> SweepResult:
     """Run (or resume) a sweep: plan, execute, commit (module docstring).
+
+    ``config`` is a :class:`SweepConfig` (a dict is read by
+    :meth:`SweepConfig.from_dict`); ``max_batch``, if given, replaces its
+    ``max_batch``. Its :meth:`~SweepConfig.to_dict` form is the manifest's
+    ``config``.
 
     Stored runs are skipped; each finished batch is committed at once, so an
     interruption loses at most the batches in flight. With either backend
@@ -270,18 +282,19 @@ def run_sweep(config: dict, out=None, max_batch: int | None = None, backend: str
         raise ValueError(f"backend must be one of {', '.join(BACKENDS)}; got {backend!r}")
     if backend == "ray":
         ray_address = _ray_address(ray_address)
-    specs = expand(config)  # checks the config, its name among it, before anything touches the disk
-    th = thresholds(config)
-    max_batch = max_batch if max_batch is not None else config.get("max_batch", DEFAULT_MAX_BATCH)
+    # checked whole, its name among it, before anything touches the disk
+    config = config if isinstance(config, SweepConfig) else SweepConfig.from_dict(config)
+    specs = config.runs()
+    max_batch = config.max_batch if max_batch is None else max_batch
     plan(specs[:0], max_batch=max_batch)  # validates max_batch before the store is touched
     mine = specs if shard is None else [s for s in specs if shard.owns(s.key)]
-    store = Store(out or Path("results") / config["name"])
-    with store.writer(config["name"], config, {s.key: s.config for s in specs}, RunSchema(), environment().to_dict(),
+    store = Store(out or Path("results") / config.name)
+    with store.writer(config.name, config.to_dict(), {s.key: s.config for s in specs}, RunSchema(), environment().to_dict(),
                       shared=shard is not None) as writer:
         work = plan(mine, writer.stored, max_batch)
         if progress:
             progress.start(work, store.root)
-        for batch, computed in execute(work.batches, th, backend, ray_address):
+        for batch, computed in execute(work.batches, config.analysis, backend, ray_address):
             writer.commit(computed)
             if progress:
                 progress.advance(batch)

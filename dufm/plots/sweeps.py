@@ -146,7 +146,7 @@ def _ranks(rec: RunRecord) -> str:
 
 
 def _title(fig: Figure, results: Results, text: str):
-    base = results.config.get("title") or results.config.get("name", "")
+    base = results.config.title or results.config.name
     fig.suptitle(f"{base}\n{text}{_excluded(results)}" if base else text + _excluded(results), fontsize=10)
 
 
@@ -553,11 +553,11 @@ def default_figures(results: Results) -> list[str]:
 def figures(results: Results, names=None) -> dict[str, Figure]:
     """Draw ``names`` (default: the config's ``[plots] figures``, else :func:`default_figures`); returns name -> Figure.
 
-    The ``[plots]`` table's other keys are the figures' options.
+    The ``[plots]`` table's other keys (the config's ``plots.options``) are the figures' options.
     """
-    opts = dict(results.config.get("plots", {}))
-    listed = opts.pop("figures", None)
-    names = names or listed or default_figures(results)
+    spec = results.config.plots
+    opts = dict(spec.options)
+    names = names or spec.figures or default_figures(results)
     if not names:
         raise ValueError(f"there is nothing to draw in {results.path}: it holds no finished run and its config lists no figure")
     return {name: figure(results, name, opts) for name in names}
