@@ -17,13 +17,28 @@ from typing import Any, Sequence
 import numpy as np
 
 
-def option(default: Any, help: str, *, metavar: str | None = None, choices: Sequence[str] | None = None, flag: bool = True):
+def option(default: Any, help: str, *, metavar: str | None = None, choices: Sequence[str] | None = None, flag: bool = True,
+           old_names: Sequence[str] = ()):
     """A dataclass field with ``default`` and its ``help`` text (``choices``: the allowed strings).
 
-    ``flag=False`` keeps the field off the command line.
+    ``flag=False`` keeps the field off the command line. ``old_names`` are names the field had, still accepted (as
+    flags and by :func:`renamed`) for one release.
     """
-    meta = {"help": help, "metavar": metavar, "choices": tuple(choices) if choices else None, "flag": flag}
+    meta = {"help": help, "metavar": metavar, "choices": tuple(choices) if choices else None, "flag": flag,
+            "old_names": tuple(old_names)}
     return dataclasses.field(default=default, metadata=meta)
+
+
+def renamed(cls, table: dict) -> dict:
+    """``table`` (field name -> value, for dataclass ``cls``) with every old name of a field replaced by its name."""
+    table = dict(table)
+    for f in dataclasses.fields(cls):
+        for old in f.metadata.get("old_names", ()):
+            if old in table:
+                if f.name in table:
+                    raise ValueError(f"{f.name} and its old name {old} are both given; give {f.name} only")
+                table[f.name] = table.pop(old)
+    return table
 
 
 def documented_fields(cls) -> list[dataclasses.Field]:

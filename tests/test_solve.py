@@ -232,11 +232,11 @@ def test_float32_products_run_at_full_precision_unless_asked(dtype, precision, w
 
     p = dufm.Problem(dtype=dtype, **SMALL)
     p0 = dufm.initialise(jax.random.PRNGKey(0), p.architecture, 0.1)
-    cfg = SolverConfig(steps=10) if precision == "highest" else SolverConfig(steps=10, precision=precision)
+    cfg = SolverConfig(steps=10) if precision == "highest" else SolverConfig(steps=10, matmul_precision=precision)
     text = str(jax.make_jaxpr(lambda x: run(x, p.decays, p.architecture, cfg))(p0))
     assert text.count("dot_general") > 10
     assert set(re.findall(r"precision=\(Precision\.(\w+),", text)) == want
-    assert "precision" not in SolverConfig().to_dict() and SolverConfig(precision="high").to_dict()["precision"] == "high"
+    assert "matmul_precision" not in SolverConfig().to_dict() and SolverConfig(matmul_precision="high").to_dict()["matmul_precision"] == "high"
 
 
 # ---------------------------------------------------------------------------

@@ -73,12 +73,14 @@ def add_fields(group, cls, *, prefix: str = "", defaults: bool = True):
             text += ": " + " | ".join(meta["choices"])
         if f.default is not None:
             text += f" (default {_shown(f.default)})"
-        flag = "--" + (prefix + f.name).replace("_", "-")
+        flags = ["--" + (prefix + name).replace("_", "-") for name in (f.name, *meta.get("old_names", ()))]
+        if len(flags) > 1:
+            text += f" ({', '.join(flags[1:])}: its old name, accepted for one release)"
         kw = {"help": text, "dest": prefix + f.name, "type": PARSERS[f.type],
               "default": f.default if defaults else argparse.SUPPRESS}
         if meta["metavar"]:
             kw["metavar"] = meta["metavar"]
-        group.add_argument(flag, **kw)
+        group.add_argument(*flags, **kw)
 
 
 def given(args, cls, prefix: str = "") -> dict:

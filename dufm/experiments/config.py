@@ -22,7 +22,7 @@ from typing import Any, Mapping, Sequence
 from ..analysis.solution import Thresholds
 from ..model.init import check_init
 from ..model.problem import Problem
-from ..options import check_int
+from ..options import check_int, renamed
 from ..solving.solver import SolverConfig, check_history
 from ..store import run_key
 
@@ -132,7 +132,7 @@ def _problem(table: Mapping) -> Problem:
 
 
 def _solver(table: Mapping) -> SolverConfig:
-    return SolverConfig(**_known("solver", table, SOLVER_FIELDS))
+    return SolverConfig(**_known("solver", renamed(SolverConfig, table), SOLVER_FIELDS))
 
 
 def _thresholds(table: Mapping) -> Thresholds:
@@ -154,6 +154,7 @@ def _axis(name: str, values) -> tuple:
 def _grid_table(table) -> Mapping[str, tuple]:
     if not isinstance(table, Mapping):
         raise ValueError(f"[grid] must be a table or an array of tables, got {table!r}")
+    table = renamed(SolverConfig, table)
     unknown = sorted(set(table) - set(GRID_FIELDS))
     if unknown:
         raise ValueError(f"unknown [grid] key(s) {unknown}; allowed: problem and solver fields")

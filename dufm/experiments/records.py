@@ -22,6 +22,7 @@ from .. import theory
 from ..analysis.solution import Analysis, SolutionType, Thresholds, analyse
 from ..model.objective import spectrum_sizes
 from ..model.problem import Params, Problem
+from ..options import renamed
 from ..solving.solver import History, Run, SolverConfig, Status
 from ..store import Store, jsonable
 from .config import SweepConfig
@@ -140,7 +141,7 @@ class RunRecord:
             analysis = None if status == Status.DIVERGED else Analysis.from_dict(d)
             config = d.get("config")
             problem = Problem.from_dict(config["problem"]) if config else None
-            solver = SolverConfig(**config["solver"]) if config else None
+            solver = SolverConfig(**renamed(SolverConfig, config["solver"])) if config else None
             env = Environment.from_dict(d["environment"]) if "environment" in d else None  # provenance is optional
             return cls(d["seed"], status, int(d["steps"]), float(d["lambda_H"]), tuple(float(v) for v in d["lambda_W"]),
                        d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver, env, int(d.get("record_format", 1)))

@@ -215,7 +215,7 @@ class Problem:
         None, "lambda_W, or one per layer (overrides the weight decay for W)", metavar="LAMBDA_W")
     bias: str = option("none", "last-layer bias", choices=BIASES)
     bias_decay: float = option(0.0, "lambda_b of a regularised bias", metavar="LAMBDA_B")
-    dtype: str = option("float64", "precision", choices=DTYPES)
+    dtype: str = option("float64", "floating-point type of every array and computation", choices=DTYPES)
     # resolved values, filled in by __post_init__
     counts: tuple[int, ...] = field(init=False)
     widths: tuple[int, ...] = field(init=False)

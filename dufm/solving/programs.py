@@ -99,7 +99,7 @@ def _named(fn: Callable, name: str) -> Callable:
     return fn
 
 
-def run_batch(program: Callable, batched: tuple, shared: tuple, size: int, devices: Sequence):
+def call_batch(program: Callable, batched: tuple, shared: tuple, size: int, devices: Sequence):
     """Call :func:`batch_program`'s ``program`` on a batch of B members padded to ``size`` (and to a multiple of the
     device count); returns the outputs trimmed back to B members, and the device that computed each member.
 

@@ -75,7 +75,7 @@ from ..model.problem import Architecture, Decays, Params, Problem, finite_optimu
 from ..options import check_choice, check_fraction, check_int, check_number, option
 from ..runtime import float64
 from .budget import check_memory, chunk_length, history_rows
-from .programs import batch_devices, batch_program, resolve_batching, run_batch
+from .programs import batch_devices, batch_program, call_batch, resolve_batching
 
 OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs")
 PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision names
@@ -138,8 +138,8 @@ class SolverConfig:
     spectra: str = option("none", "singular values recorded in the history every log_every steps: none, those of Z "
                           "(output), or of Z and every H_l, sigma(H_l), W_l (layers)", choices=SPECTRA)
     divergence_factor: float = option(1e12, "diverged when the loss exceeds this factor x (|initial loss| + 1)", flag=False)
-    precision: str = option("highest", "matrix products of float32 problems: highest (full float32), high or default "
-                            "(faster, fewer mantissa bits on GPU and TPU); float64 is always full", choices=PRECISIONS)
+    matmul_precision: str = option("highest", "matrix products of float32 problems: highest (full float32), high or default "
+                            "(faster, fewer mantissa bits on GPU and TPU); float64 is always full", choices=PRECISIONS, old_names=("precision",))
 
     def __post_init__(self):
         check_choice("optimizer", self.optimizer, OPTIMIZERS)
@@ -162,14 +162,14 @@ class SolverConfig:
                 check_number(name, getattr(self, name))
         check_fraction("momentum", self.momentum, closed_below=True)
         check_number("divergence_factor", self.divergence_factor)
-        check_choice("precision", self.precision, PRECISIONS)
+        check_choice("matmul_precision", self.matmul_precision, PRECISIONS)
 
     def to_dict(self) -> dict:
-        """The fields; ``precision`` and ``spectra`` only when not the default, the separate init scales and the loss
+        """The fields; ``matmul_precision`` and ``spectra`` only when not the default, the separate init scales and the loss
         threshold only when given, so that the run keys of earlier stores stay what they were."""
         d = asdict(self)
-        if d["precision"] == PRECISIONS[0]:
-            del d["precision"]
+        if d["matmul_precision"] == PRECISIONS[0]:
+            del d["matmul_precision"]
         if d["spectra"] == SPECTRA[0]:
             del d["spectra"]
         for name in ("feature_init_scale", "weight_init_scale", "loss_threshold"):
@@ -248,7 +248,7 @@ def check_history(arch: Architecture, cfg: SolverConfig):
 
 
 # the SolverConfig fields that shape the compiled program (its ProgramKey): the runs of one batch must share them
-PROGRAM_KEY_FIELDS = ("optimizer", "log_every", "precision", "spectra")
+PROGRAM_KEY_FIELDS = ("optimizer", "log_every", "matmul_precision", "spectra")
 
 
 class ProgramKey(NamedTuple):
@@ -259,7 +259,7 @@ class ProgramKey(NamedTuple):
     inner ``lax.scan``: ``log_every``, or the step limit rounded up to a power
     of two when that is smaller), ``capacity`` (rows of the history array on
     the device: one per chunk and the final point, rounded up to a power of
-    two so that step limits of one octave share a program) and ``precision``
+    two so that step limits of one octave share a program) and ``matmul_precision``
     of float32 products, ``spectra`` (the singular values recorded). A
     batch's program comes from its largest step limit; every member stops at
     its own.
@@ -268,7 +268,7 @@ class ProgramKey(NamedTuple):
     optimizer: str
     chunk: int
     capacity: int
-    precision: str
+    matmul_precision: str
     spectra: str
 
     @classmethod
@@ -281,7 +281,7 @@ class ProgramKey(NamedTuple):
                     raise ValueError(f"the runs of one batch must share {name} (it shapes the compiled program), got "
                                      f"{getattr(first, name)!r} and {getattr(c, name)!r}")
         steps = max(c.steps for c in cfgs)
-        return cls(first.optimizer, chunk_length(steps, first.log_every), history_rows(steps, first.log_every), first.precision,
+        return cls(first.optimizer, chunk_length(steps, first.log_every), history_rows(steps, first.log_every), first.matmul_precision,
                    first.spectra)
 
 
@@ -370,85 +370,81 @@ def run_traced(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Arc
     happens once per run, at most ``log_every`` extra steps.
     """
     # the products' precision is fixed when the program is traced; float64 products are always full
-    with jax.default_matmul_precision(key.precision) if arch.dtype == "float32" else contextlib.nullcontext():
-        return _descend(params0, decays, inputs, arch, key)
+    with jax.default_matmul_precision(key.matmul_precision) if arch.dtype == "float32" else contextlib.nullcontext():
+        f = lambda p: objective(p, decays, arch)  # noqa: E731
+        opt = _transformation(key.optimizer, inputs)
+        lbfgs = key.optimizer == "lbfgs"
+        value_and_grad = optax.value_and_grad_from_state(f) if lbfgs else jax.value_and_grad(f)
+        state0 = opt.init(params0)
+        loss0 = f(params0)
+        dtype = loss0.dtype
+        limit = jnp.asarray(inputs.divergence_factor, dtype) * (jnp.abs(loss0) + 1.0)
+        tol, steps = jnp.asarray(inputs.tol, dtype), jnp.asarray(inputs.steps, jnp.int32)
+        threshold = jnp.asarray(inputs.loss_threshold, dtype)
+        chunk_len = key.chunk
+        n_chunks = (steps + chunk_len - 1) // chunk_len
+        RUNNING, CONVERGED, MAX_STEPS, DIVERGED, REACHED = (s.code for s in (Status.RUNNING, Status.CONVERGED, Status.MAX_STEPS,
+                                                                              Status.DIVERGED, Status.LOSS_THRESHOLD))
 
+        def evaluate(params, state):
+            value, grad = value_and_grad(params, state=state) if lbfgs else value_and_grad(params)
+            return value, grad, gradient_norm(grad)
 
-def _descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Architecture, key: ProgramKey) -> Output:
-    f = lambda p: objective(p, decays, arch)  # noqa: E731
-    opt = _transformation(key.optimizer, inputs)
-    lbfgs = key.optimizer == "lbfgs"
-    value_and_grad = optax.value_and_grad_from_state(f) if lbfgs else jax.value_and_grad(f)
-    state0 = opt.init(params0)
-    loss0 = f(params0)
-    dtype = loss0.dtype
-    limit = jnp.asarray(inputs.divergence_factor, dtype) * (jnp.abs(loss0) + 1.0)
-    tol, steps = jnp.asarray(inputs.tol, dtype), jnp.asarray(inputs.steps, jnp.int32)
-    threshold = jnp.asarray(inputs.loss_threshold, dtype)
-    chunk_len = key.chunk
-    n_chunks = (steps + chunk_len - 1) // chunk_len
-    RUNNING, CONVERGED, MAX_STEPS, DIVERGED, REACHED = (s.code for s in (Status.RUNNING, Status.CONVERGED, Status.MAX_STEPS,
-                                                                          Status.DIVERGED, Status.LOSS_THRESHOLD))
+        def decide(status, value, gnorm, t):
+            """Stop rule (module docstring); elementwise, so it also takes a chunk's records at once."""
+            bad = ~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | (value > limit)
+            new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= tol, CONVERGED, jnp.where(
+                value <= threshold, REACHED, jnp.where(t >= steps, MAX_STEPS, RUNNING))))
+            return jnp.where(status == RUNNING, new, status)
 
-    def evaluate(params, state):
-        value, grad = value_and_grad(params, state=state) if lbfgs else value_and_grad(params)
-        return value, grad, gradient_norm(grad)
+        def step(ps, _):
+            """One unconditional optimiser update; also returns the loss and gradient norm it started from."""
+            params, state = ps
+            value, grad, gnorm = evaluate(params, state)
+            if lbfgs:
+                updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=f)
+            else:
+                updates, state = opt.update(grad, state, params)
+            return (optax.apply_updates(params, updates), state), (value, gnorm)
 
-    def decide(status, value, gnorm, t):
-        """Stop rule (module docstring); elementwise, so it also takes a chunk's records at once."""
-        bad = ~jnp.isfinite(value) | ~jnp.isfinite(gnorm) | (value > limit)
-        new = jnp.where(bad, DIVERGED, jnp.where(gnorm <= tol, CONVERGED, jnp.where(
-            value <= threshold, REACHED, jnp.where(t >= steps, MAX_STEPS, RUNNING))))
-        return jnp.where(status == RUNNING, new, status)
+        def chunk(loop):
+            c, (params, state, t0, status), hist, hnc, hsv = loop
+            running = status == RUNNING
+            nc1 = nc1_history(params, arch)
+            sv = spectra_of(params, arch, key.spectra)
+            fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
+            codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
+            stopped = codes != RUNNING
+            stop = jnp.any(stopped)
+            k = jnp.argmax(stopped).astype(t0.dtype)  # first step at which a rule fired (0 if none did)
+            redo = lambda: jax.lax.fori_loop(0, k, lambda i, ps: step(ps, None)[0], (params, state))  # noqa: E731
+            new = jax.lax.cond(stop, redo, lambda: fast)
+            # a member that had already stopped (possible under vmap) keeps its carry
+            new_params, new_state = _where(running, new, (params, state))
+            t = jnp.where(running, t0 + jnp.where(stop, k, chunk_len), t0)
+            status = jnp.where(running & stop, codes[k], status)
+            rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
+            hsv = {name: h.at[c].set(jnp.where(running, sv[name], jnp.nan)) for name, h in hsv.items()}
+            return c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan)), hsv
 
-    def step(ps, _):
-        """One unconditional optimiser update; also returns the loss and gradient norm it started from."""
-        params, state = ps
-        value, grad, gnorm = evaluate(params, state)
-        if lbfgs:
-            updates, state = opt.update(grad, state, params, value=value, grad=grad, value_fn=f)
-        else:
-            updates, state = opt.update(grad, state, params)
-        return (optax.apply_updates(params, updates), state), (value, gnorm)
+        def more(loop):
+            c, carry = loop[:2]
+            return (c < n_chunks) & (carry[3] == RUNNING)
 
-    def chunk(loop):
-        c, (params, state, t0, status), hist, hnc, hsv = loop
-        running = status == RUNNING
-        nc1 = nc1_history(params, arch)
+        hist = jnp.full((key.capacity, 3), jnp.nan, dtype)
+        hnc = jnp.full((key.capacity, arch.depth), jnp.nan, dtype)
+        hsv = {k: jnp.full((key.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, key.spectra).items()}
+        carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
+        c, (params, state, t, status), hist, hnc, hsv = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc, hsv))
+        value, _, gnorm = evaluate(params, state)
+        status = decide(status, value, gnorm, jnp.maximum(t, steps))
+        # a stop seen at the first step of a chunk was already recorded there: overwrite, do not repeat
+        last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
+        hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
+        hnc = hnc.at[last].set(nc1_history(params, arch))
         sv = spectra_of(params, arch, key.spectra)
-        fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
-        codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
-        stopped = codes != RUNNING
-        stop = jnp.any(stopped)
-        k = jnp.argmax(stopped).astype(t0.dtype)  # first step at which a rule fired (0 if none did)
-        redo = lambda: jax.lax.fori_loop(0, k, lambda i, ps: step(ps, None)[0], (params, state))  # noqa: E731
-        new = jax.lax.cond(stop, redo, lambda: fast)
-        # a member that had already stopped (possible under vmap) keeps its carry
-        new_params, new_state = _where(running, new, (params, state))
-        t = jnp.where(running, t0 + jnp.where(stop, k, chunk_len), t0)
-        status = jnp.where(running & stop, codes[k], status)
-        rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
-        hsv = {name: h.at[c].set(jnp.where(running, sv[name], jnp.nan)) for name, h in hsv.items()}
-        return c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan)), hsv
-
-    def more(loop):
-        c, carry = loop[:2]
-        return (c < n_chunks) & (carry[3] == RUNNING)
-
-    hist = jnp.full((key.capacity, 3), jnp.nan, dtype)
-    hnc = jnp.full((key.capacity, arch.depth), jnp.nan, dtype)
-    hsv = {k: jnp.full((key.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, key.spectra).items()}
-    carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
-    c, (params, state, t, status), hist, hnc, hsv = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc, hsv))
-    value, _, gnorm = evaluate(params, state)
-    status = decide(status, value, gnorm, jnp.maximum(t, steps))
-    # a stop seen at the first step of a chunk was already recorded there: overwrite, do not repeat
-    last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
-    hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
-    hnc = hnc.at[last].set(nc1_history(params, arch))
-    sv = spectra_of(params, arch, key.spectra)
-    hsv = {name: h.at[last].set(sv[name]) for name, h in hsv.items()}
-    return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc, hsv))
+        hsv = {name: h.at[last].set(sv[name]) for name, h in hsv.items()}
+        return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc, hsv))
 
 
 @functools.lru_cache(maxsize=64)
@@ -516,7 +512,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     ``cfg`` is one :class:`SolverConfig` for every run, or one per run: their
     numbers (:class:`ProgramInputs`: lr, tol, loss threshold, steps, momentum, divergence factor) are
     inputs of the program and may differ; what shapes it (:class:`ProgramKey`:
-    optimiser, ``log_every``, precision) must not. The initialisation fields are
+    optimiser, ``log_every``, matrix-product precision, spectra) must not. The initialisation fields are
     not used (the starts are given).
     """
     B = int(np.shape(params0.H)[0])
@@ -535,7 +531,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
     devices, batching = layout(arch, max(cfgs, key=lambda c: c.steps), size, batching, devices)
     devices = batch_devices(devices, size)
     inputs = ProgramInputs.stack(cfgs, arch.dtype)
-    out, where = run_batch(_batch_program(arch, key, batching, devices), (params0, decays, inputs), (), size, devices)
+    out, where = call_batch(_batch_program(arch, key, batching, devices), (params0, decays, inputs), (), size, devices)
     out = jax.device_get(out)
     runs = []
     for i in range(B):

@@ -50,7 +50,7 @@ from ..model.objective import gradient_norm, objective
 from ..model.problem import Params, Problem
 from ..options import check_int, check_number, option
 from ..runtime import float64
-from ..solving.programs import batch_devices, batch_program, resolve_batching, run_batch
+from ..solving.programs import batch_devices, batch_program, call_batch, resolve_batching
 from ..solving.solver import SolverConfig, run_many
 from ..store import jsonable
 from . import closed_forms, reduced
@@ -248,7 +248,7 @@ def search(x0: np.ndarray, cm: reduced.ClassMeanProblem, rank: int, tol: float, 
     devices = batch_devices(jax.local_devices(), len(x0))
     batching = resolve_batching(batching, devices[0].platform)
     program = _lbfgs_program(cm.shape(), rank, batching, devices)
-    out, _ = run_batch(program, (jnp.asarray(x0),), (np.float64(tol), np.int64(steps), *cm.values()), len(x0), devices)
+    out, _ = call_batch(program, (jnp.asarray(x0),), (np.float64(tol), np.int64(steps), *cm.values()), len(x0), devices)
     return tuple(np.asarray(a) for a in jax.device_get(out))
 
 
