@@ -48,8 +48,8 @@ import numpy as np
 class NCMetrics:
     """The neural-collapse metrics of one feature matrix (module docstring); ``nc3``, ``nc3_duality`` None where not defined.
 
-    ``cdnv``, ``nc2_equinorm``, ``nc2_equiangle`` and ``nc4`` are None in
-    records stored before they existed (the store format did not change).
+    ``cdnv``, ``nc2_equinorm``, ``nc2_equiangle`` and ``nc4`` are None when
+    read from a record that lacks them (records of format 1 may).
     """
 
     nc1: float

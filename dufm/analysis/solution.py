@@ -98,7 +98,7 @@ class Analysis:
             "class_mean_logits": self.class_mean_logits,
             "thresholds": self.thresholds.to_dict(),
         }
-        if self.scale_free is not None:  # absent otherwise: the records of regularised runs stay what they were
+        if self.scale_free is not None:  # a regularised run has none, and its record no such key
             d["normalised"] = self.scale_free.to_dict()
         return d
 

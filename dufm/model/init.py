@@ -75,7 +75,7 @@ def _pytorch(key, arch, feature, weight) -> list:
 
     ``kaiming_uniform_(W, a=sqrt(5))`` draws U(-bound, bound) with bound = gain * sqrt(3 / fan_in) and
     gain = sqrt(2 / (1 + a^2)) = sqrt(1/3), so bound = 1 / sqrt(fan_in): PyTorch >= 0.4.1, pytorch/pytorch
-    torch/nn/modules/linear.py (commit f2889c83; issue #57109) and torch/nn/init.py (commit 0014856d).
+    torch/nn/modules/linear.py (commit f2889c83; pytorch/pytorch#57109) and torch/nn/init.py (commit 0014856d).
     """
     mats = _matrices(arch)
     keys = jax.random.split(key, len(mats))

@@ -93,7 +93,7 @@ class Status(enum.StrEnum):
     CONVERGED = "converged"
     MAX_STEPS = "max_steps"
     DIVERGED = "diverged"
-    LOSS_THRESHOLD = "loss_threshold"  # appended last: the integer codes of the others stay what they were
+    LOSS_THRESHOLD = "loss_threshold"  # last: a status's integer code (its place here) never changes
 
     @property
     def code(self) -> int:
@@ -166,7 +166,7 @@ class SolverConfig:
 
     def to_dict(self) -> dict:
         """The fields; ``matmul_precision`` and ``spectra`` only when not the default, the separate init scales and the loss
-        threshold only when given, so that the run keys of earlier stores stay what they were."""
+        threshold only when given: a run's key hashes this dict, and a field added with its default must not change it."""
         d = asdict(self)
         if d["matmul_precision"] == PRECISIONS[0]:
             del d["matmul_precision"]
