@@ -28,6 +28,24 @@ dufm.use_cpu_cores()
 dufm.use_compilation_cache()
 
 
+@pytest.fixture(scope="session")
+def fig1_seed0():
+    """Fig 1 (helpers.FIG1), seed 0, GD lr 0.5 from init std 0.1: (problem, run to |grad| <= 1e-4, run to |grad| <= 1e-10).
+
+    The two runs are one batch from the same start (the tolerance is an input of the compiled program): the first stops
+    at a GD end point (20 342 steps), the second goes on to the critical point, the low-rank solution. Several test
+    files use them; the batch is solved once per test process.
+    """
+    from helpers import FIG1
+
+    from dufm.solving.solver import SolverConfig, initial_params, run_many
+
+    p = dufm.Problem(**FIG1)
+    cfgs = [SolverConfig(lr=0.5, steps=100_000, tol=tol, init_scale=0.1) for tol in (1e-4, 1e-10)]
+    early, full = run_many(initial_params(p, [0, 0], cfgs[0]), p.decays, p.architecture, cfgs, seeds=[0, 0])
+    return p, early, full
+
+
 @pytest.fixture
 def rng():
     import numpy as np

@@ -3,13 +3,12 @@
 import jax
 import numpy as np
 import pytest
+from helpers import SMALL
 
 import dufm
 from dufm import theory
 from dufm.analysis.solution import analyse
 from dufm.solving.solver import Decays, SolverConfig, initial_params, run, run_many, solve
-
-SMALL = dict(classes=4, per_class=3, width=6)
 
 
 @pytest.mark.parametrize("loss", ["ce", "mse"])
@@ -36,10 +35,11 @@ def test_deep_linear_mse_reaches_dnc(L):
     assert analyse(run.params, p).solution_type == "dnc"
 
 
-def test_fig1_low_rank_end_point():
-    """Garrod & Keating Fig 1: seed 0, GD lr 0.5, init std 0.1 ends at the low-rank solution."""
-    p = dufm.Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2**-10)
-    run = solve(p, SolverConfig(lr=0.5, steps=100_000, init_scale=0.1), seeds=[0])[0]
+def test_fig1_low_rank_end_point(fig1_seed0):
+    """Garrod & Keating Fig 1: seed 0, GD lr 0.5, init std 0.1 ends at the low-rank solution (|grad| <= 1e-10, the
+    default tolerance; conftest.fig1_seed0)."""
+    p, _, run = fig1_seed0
+    assert SolverConfig().resolved(p.dtype).tol == 1e-10
     assert run.status == "converged" and run.steps < 100_000
     assert round(run.loss, 6) == 0.080013
     assert abs(run.loss - theory.low_rank(p).loss) <= 1e-12
@@ -47,6 +47,7 @@ def test_fig1_low_rank_end_point():
     assert a.rank["Z"] == 5 and a.solution_type == "low-rank"
 
 
+@pytest.mark.slow  # width 300: 40 s of GD
 def test_fig1_wider_smaller_init_ends_at_dnc():
     """Same problem, width 300 and init std 0.07: GD ends at DNC (loss 0.090662, rank Z = 9)."""
     p = dufm.Problem(classes=10, per_class=5, width=300, depth=2, weight_decay=2**-10)
@@ -59,8 +60,8 @@ def test_fig1_wider_smaller_init_ends_at_dnc():
 
 def test_seed_batch_equals_runs_alone():
     p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
-    cfg = SolverConfig(lr=0.5, steps=20_000, tol=1e-10, init_scale=0.3, log_every=50)
-    batch = solve(p, cfg, seeds=range(10))
+    cfg = SolverConfig(lr=0.5, steps=50_000, tol=1e-10, init_scale=0.3)  # the runs alone: test_deep_linear_mse_reaches_dnc's program
+    batch = solve(p, cfg, seeds=range(8))
     stops = set()
     for r in batch:
         alone = solve(p, cfg, seeds=[r.seed])[0]
@@ -79,7 +80,7 @@ def test_seed_batch_equals_runs_alone():
 
 def test_lambda_batch_equals_runs_alone():
     p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
-    cfg = SolverConfig(lr=0.5, steps=2000, init_scale=0.3)
+    cfg = SolverConfig(lr=0.5, steps=10_000, init_scale=0.3)
     lams = np.array([1e-3, 3e-3, 1e-2])
     dec = Decays(lams, np.stack([lams, lams], axis=1), np.zeros(3))
     batch = solve(p, cfg, seeds=[0, 0, 0], decays=dec)
@@ -90,7 +91,7 @@ def test_lambda_batch_equals_runs_alone():
 
 def test_large_learning_rate_is_reported_diverged():
     p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
-    runs = solve(p, SolverConfig(lr=50.0, steps=10_000, init_scale=0.3), seeds=[0, 1])
+    runs = solve(p, SolverConfig(lr=50.0, steps=10_000, init_scale=0.3), seeds=[0, 1, 2])
     for r in runs:
         assert r.status == "diverged" and r.diverged
         assert 0 < r.steps < 10_000
@@ -173,7 +174,7 @@ def test_nc1_history_matches_geometry():
 def test_run_many_is_the_one_batch_entry_point():
     """solve() = initial_params + run_many; decays broadcast, seeds are labels, padding is dropped."""
     p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
-    cfg = SolverConfig(lr=0.5, steps=6000, tol=1e-5, init_scale=0.3, log_every=50)  # stops at 5444, 5708, 5712
+    cfg = SolverConfig(lr=0.5, steps=50_000, tol=1e-5, init_scale=0.3)  # stops at 5444, 5708, 5712
     seeds = [3, 4, 5]
     via_solve = solve(p, cfg, seeds=seeds)
     params0 = initial_params(p, seeds, cfg)
@@ -204,12 +205,13 @@ def test_status_enumeration():
 
 def test_one_batch_of_different_learning_rates_tolerances_step_limits_and_optimiser_numbers_equals_the_runs_alone():
     """Hyper's numbers are inputs of one program: a member with its own lr, tol, steps, momentum and divergence factor
-    ends exactly where it ends alone (a batch of one, its own program)."""
+    ends exactly where it ends alone (a batch of one: another compiled program). The step limits are of one octave, so
+    that the runs alone share one program (ProgramKey)."""
     p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
     cfgs = [SolverConfig(optimizer="momentum", lr=lr, tol=tol, steps=steps, momentum=m, init_scale=0.3, log_every=50)
-            for lr, tol, steps, m in [(0.05, 1e-6, 3000, 0.9), (0.2, 1e-9, 700, 0.5), (0.1, 1e-2, 5000, 0.0),
-                                      (0.4, 1e-12, 20, 0.9)]]
-    cfgs.append(SolverConfig(optimizer="momentum", lr=80.0, steps=3000, momentum=0.9, init_scale=0.3, log_every=50,
+            for lr, tol, steps, m in [(0.05, 1e-6, 6000, 0.9), (0.2, 1e-9, 3300, 0.5), (0.1, 1e-2, 5000, 0.0),
+                                      (0.4, 1e-12, 3500, 0.9)]]
+    cfgs.append(SolverConfig(optimizer="momentum", lr=80.0, steps=4000, momentum=0.9, init_scale=0.3, log_every=50,
                              divergence_factor=10.0))
     params0 = initial_params(p, range(len(cfgs)), cfgs[0])
     batch = run_many(params0, p.decays, p.architecture, cfgs, seeds=list(range(len(cfgs))))
@@ -331,11 +333,11 @@ def test_recording_spectra_leaves_the_run_unchanged_bit_for_bit():
 
 
 def test_a_diverged_run_keeps_its_recorded_spectra():
-    p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
-    r = solve(p, SolverConfig(lr=50.0, steps=10_000, init_scale=0.3, log_every=10, spectra="output"), seeds=[0])[0]
+    p = dufm.Problem(loss="mse", **TINY)  # a run alone of test_recorded_spectra_are_those_of_the_points_of_the_run's program
+    r = solve(p, SolverConfig(**{**SPECTRA_CFG, "lr": 50.0, "spectra": "output"}), seeds=[0])[0]
     assert r.diverged and r.params is None
     sv = r.history.sv["Z"]
-    assert sv.shape == (len(r.history.step), 4) and np.all(np.isfinite(sv[0]))
+    assert sv.shape == (len(r.history.step), 3) and np.all(np.isfinite(sv[0]))
     assert_spectra_of({"Z": sv[0]}, initial_params(p, [0], SolverConfig(init_scale=0.3)).member(0), p)
 
 
