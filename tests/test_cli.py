@@ -263,6 +263,7 @@ def test_flags_state_the_library_defaults_and_name_the_flag_in_errors(capsys):
     assert code == 2 and err.startswith("dufm solve: error: --per-class: per_class must be an integer >= 1")
 
 
+@pytest.mark.slow  # two dufm processes, one of them solving
 def test_the_command_makes_one_cpu_device_per_core_and_checks_the_variable():
     import os
 

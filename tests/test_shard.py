@@ -64,6 +64,7 @@ def test_the_shares_partition_the_grid(tmp_path):
     assert {len([k for k in keys if Shard(i, 2).owns(k)]) for i in (1, 2)} <= set(range(4, 13))
 
 
+@pytest.mark.slow  # two dufm processes
 def test_two_shards_started_together_give_the_whole_sweep(tmp_path, whole):
     config, out = _config(tmp_path), tmp_path / "out"
     procs = [_shard(config, out, f"{i}/2") for i in (1, 2)]
@@ -80,6 +81,7 @@ def test_two_shards_started_together_give_the_whole_sweep(tmp_path, whole):
     assert run_sweep(SweepConfig.from_toml(config), out=out).ran == 0
 
 
+@pytest.mark.slow  # three dufm processes, one of them killed
 def test_a_shard_killed_with_sigkill_leaves_no_damage_and_a_rerun_completes(tmp_path, whole):
     config, out = _config(tmp_path), tmp_path / "out"
     first, second = _shard(config, out, "1/2"), _shard(config, out, "2/2")

@@ -146,6 +146,7 @@ def _kill_when(out: Path, cmd, at_least: int, timeout=120):
     return proc.returncode
 
 
+@pytest.mark.slow  # four dufm processes, two of them killed
 def test_sigkill_mid_sweep_then_resume_equals_uninterrupted(tmp_path):
     path = write(tmp_path, seeds=16, max_batch=1, steps=1500)
     out = tmp_path / "killed"
