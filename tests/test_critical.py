@@ -1,5 +1,7 @@
 """Newton-MR refinement and second-order classification of critical points (float64)."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -17,9 +19,14 @@ from dufm.solving.solver import run_many
 FIG1 = Problem(**FIG1_PROBLEM)
 
 
+@functools.partial(jax.jit, static_argnums=2)
+def _gradient_norm(params, decays, arch):
+    return gradient_norm(jax.grad(objective)(params, decays, arch))
+
+
 def _grad_norm(params, p):
-    params = jax.tree_util.tree_map(jnp.asarray, params)
-    return float(gradient_norm(jax.grad(lambda q: objective(q, p.decays, p.architecture))(params)))
+    """||grad|| at ``params``, one compiled program per problem shape (op by op, every operation would compile on its own)."""
+    return float(_gradient_norm(jax.tree_util.tree_map(jnp.asarray, params), p.decays, p.architecture))
 
 
 def _perturb(params, rel, seed):

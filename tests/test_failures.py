@@ -208,11 +208,11 @@ def test_an_empty_key_is_not_the_first_run(capsys, stored):
 def test_summary_equals_the_results_after_a_changed_grid(tmp_path):
     out = tmp_path / "out"
     assert main(["sweep", str(write_sweep(tmp_path, "a.toml", grid={"weight_decay": [0.002, 0.004]})), "--out", str(out)]) == 0
-    assert main(["sweep", str(write_sweep(tmp_path, "b.toml", grid={"weight_decay": [0.004, 0.008]})), "--out", str(out)]) == 0
+    assert main(["sweep", str(write_sweep(tmp_path, "b.toml", grid={"weight_decay": [0.004, 0.008, 0.016]})), "--out", str(out)]) == 0
     rows = (out / "summary.csv").read_text().splitlines()[1:]
     res = load_results(out)
-    assert [r.split(",")[0] for r in rows] == [r.key for r in res.records] and len(rows) == 4
-    assert len(load_results(out, every_run=True)) == 6  # the first grid's other runs stay on disk
+    assert [r.split(",")[0] for r in rows] == [r.key for r in res.records] and len(rows) == 6
+    assert len(load_results(out, every_run=True)) == 8  # the first grid's other runs stay on disk
 
 
 # ---------------------------------------------------------------------------
@@ -294,7 +294,7 @@ def test_ctrl_c_in_the_first_second_of_a_sweep(tmp_path):
 
 def test_plot_of_a_sweep_without_finished_runs(capsys, tmp_path):
     out = tmp_path / "dead"
-    assert main(["sweep", "--name", "dead", "--out", str(out), *TINY, "--lr", "300", "--steps", "50"]) == 0
+    assert main(["sweep", "--name", "dead", "--out", str(out), *TINY, "--lr", "300", "--steps", "400", "--log-every", "50"]) == 0
     capsys.readouterr()
     code, _, err = run_cli(capsys, ["plot", str(out)])
     assert code == 2

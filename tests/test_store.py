@@ -38,7 +38,8 @@ def test_old_records_round_trip_exactly():
 
 
 def test_unregularised_records_round_trip_exactly_and_their_store_resumes_unchanged(tmp_path):
-    cfg = SweepConfig.from_toml(write_sweep(tmp_path, problem={"loss": "ce", "weight_decay": 0.0}, solver={"loss_threshold": 0.02},
+    # test_unregularised's sweeps at lambda = 0: the same programs (2000 steps)
+    cfg = SweepConfig.from_toml(write_sweep(tmp_path, problem={"loss": "ce", "weight_decay": 0.0}, solver={"loss_threshold": 0.02, "steps": 2000},
                                   grid={"depth": [1, 2]}))
     assert run_sweep(cfg, out=tmp_path / "out").ran == 4
     store = Store(tmp_path / "out")

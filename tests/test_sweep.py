@@ -37,7 +37,7 @@ def test_grid_expansion_and_grouping(tmp_path):
 
 
 def test_sweep_results_equal_solve(tmp_path):
-    cfg = SweepConfig.from_toml(write(tmp_path, seeds=2, grid={"weight_decay": [0.002, 0.004], "init_scale": [0.1, 0.3]}))
+    cfg = SweepConfig.from_toml(write(tmp_path, seeds=2, max_batch=4, grid={"weight_decay": [0.002, 0.004], "init_scale": [0.1, 0.3]}))
     run_sweep(cfg, out=tmp_path / "out")
     res = load_results(tmp_path / "out")
     assert len(res) == 8
@@ -63,7 +63,7 @@ def test_a_sweep_over_learning_rates_tolerances_and_step_limits_compiles_the_sol
 
     import jax
 
-    grid = {"lr": [0.1, 0.2, 0.3, 0.4, 0.5], "tol": [3e-2, 1e-6, 1e-9], "steps": [300, 400]}
+    grid = {"lr": [0.1, 0.2, 0.3, 0.4, 0.5], "tol": [3e-2, 1e-6, 1e-9], "steps": [400, 700]}  # of one octave: the runs alone share a program too
     # a shape no other test uses, so that no earlier test in this process compiled its program
     config = SweepConfig.from_toml(write_sweep(tmp_path, "once.toml", seeds=1, max_batch=4, problem={"width": 9, "per_class": 3},
                                      solver={"log_every": 50}, grid=grid))
@@ -92,14 +92,14 @@ def test_second_sweep_does_no_work_and_changed_grid_adds_only_new_runs(tmp_path,
     again = run_sweep(SweepConfig.from_toml(path), out=tmp_path / "out")
     assert again.ran == 0 and again.skipped == 4
     assert {p.name: p.stat().st_mtime_ns for p in (tmp_path / "out" / "runs").iterdir()} == before
-    bigger = write(tmp_path, grid={"weight_decay": [0.002, 0.004, 0.008]})
+    bigger = write(tmp_path, grid={"weight_decay": [0.002, 0.004, 0.008, 0.016]})
     third = run_sweep(SweepConfig.from_toml(bigger), out=tmp_path / "out")
-    assert third.ran == 2 and third.skipped == 4
-    assert len(load_results(tmp_path / "out")) == 6
+    assert third.ran == 4 and third.skipped == 4
+    assert len(load_results(tmp_path / "out")) == 8
     # a smaller grid: the other runs stay on disk but are not part of the loaded results
     smaller = write(tmp_path, grid={"weight_decay": [0.008]})
     assert run_sweep(SweepConfig.from_toml(smaller), out=tmp_path / "out").ran == 0
-    assert len(load_results(tmp_path / "out")) == 2 and len(load_results(tmp_path / "out", every_run=True)) == 6
+    assert len(load_results(tmp_path / "out")) == 2 and len(load_results(tmp_path / "out", every_run=True)) == 8
 
 
 def test_diverged_runs_are_recorded_not_stored_as_results(tmp_path):
@@ -200,11 +200,11 @@ def test_progress_hears_the_plan_and_every_batch(tmp_path):
             self.events.append(("batch", len(batch.specs)))
 
     rec = Recorder()
-    result = run_sweep(SweepConfig.from_toml(write(tmp_path, max_batch=3)), out=tmp_path / "out", progress=rec)
-    assert rec.events[0] == ("start", 4, 4, tmp_path / "out")
-    assert [e[1] for e in rec.events[1:]] == [2, 2] and result.ran == 4
-    assert result.to_dict() == {"total": 4, "ran": 4, "skipped": 0, "path": str(tmp_path / "out"),
-                                "status": {"converged": 0, "max_steps": 4, "diverged": 0}}
+    result = run_sweep(SweepConfig.from_toml(write(tmp_path, seeds=4, max_batch=4)), out=tmp_path / "out", progress=rec)
+    assert rec.events[0] == ("start", 8, 8, tmp_path / "out")
+    assert [e[1] for e in rec.events[1:]] == [4, 4] and result.ran == 8
+    assert result.to_dict() == {"total": 8, "ran": 8, "skipped": 0, "path": str(tmp_path / "out"),
+                                "status": {"converged": 0, "max_steps": 8, "diverged": 0}}
 
 
 def test_bad_analysis_thresholds_are_rejected_before_anything_runs(tmp_path):
@@ -246,7 +246,8 @@ def test_recorded_spectra_are_stored_beside_the_run_and_loaded_with_it(tmp_path)
     from dufm.experiments.records import RunRecord
     from dufm.store import StoreWarning
 
-    config = write_sweep(tmp_path, "s.toml", seeds=2, solver={"spectra": "output"}, grid={"lr": [0.5, 200.0]})
+    # 1000 steps: the program of test_solve.test_recorded_spectra_are_those_of_the_points_of_the_run[mse-linear-output]
+    config = write_sweep(tmp_path, "s.toml", seeds=2, solver={"spectra": "output", "steps": 1000}, grid={"lr": [0.5, 200.0]})
     out = tmp_path / "out"
     assert run_sweep(SweepConfig.from_toml(config), out=out).status["diverged"] == 2
     res = load_results(out)
@@ -267,7 +268,7 @@ def test_recorded_spectra_are_stored_beside_the_run_and_loaded_with_it(tmp_path)
             s = rec.analysis.singular_values["Z"]
             assert np.max(np.abs(sv[-1] - s)) <= 1e-12 * s[0]
     # the same grid without spectra has other keys; a solver config at the default says nothing of spectra
-    jsonable = SweepConfig.from_toml(write_sweep(tmp_path, "p.toml", seeds=2, grid={"lr": [0.5, 200.0]})).runs()
+    jsonable = SweepConfig.from_toml(write_sweep(tmp_path, "p.toml", seeds=2, solver={"steps": 1000}, grid={"lr": [0.5, 200.0]})).runs()
     assert not {s.key for s in jsonable} & {r.key for r in res.records}
     assert all("spectra" not in s.solver.to_dict() for s in jsonable)
     # damaged: the record of spectra missing, or another run's
