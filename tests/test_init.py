@@ -185,10 +185,11 @@ TINY = ["--classes", "4", "--per-class", "2", "--width", "5", "--depth", "2", "-
 def test_solve_init_pytorch_runs(capsys):
     docs = {}
     for kind in ("pytorch", "gaussian"):
-        code, out, err = run_cli(capsys, ["solve", *TINY, "--init", kind, "--steps", "50", "--json"])
+        # tests/test_cli.py's problem (MSE) and step limit: the program of its runs alone
+        code, out, err = run_cli(capsys, ["solve", *TINY, "--loss", "mse", "--init", kind, "--steps", "4000", "--json"])
         assert code == 0, err
         docs[kind] = json.loads(out)
-    assert docs["pytorch"]["solver"]["init"] == "pytorch" and docs["pytorch"]["runs"][0]["steps"] == 50
+    assert docs["pytorch"]["solver"]["init"] == "pytorch" and docs["pytorch"]["runs"][0]["steps"] == 4000
     assert docs["pytorch"]["runs"][0]["loss"] != docs["gaussian"]["runs"][0]["loss"]  # another start
 
 
@@ -207,11 +208,12 @@ def test_bad_init_input_exits_2_with_one_line(capsys, args, message):
 
 
 def test_sweep_over_inits_runs_and_a_bad_init_is_one_line(tmp_path, capsys):
-    cfg = write_sweep(tmp_path, solver={"init": "pytorch", "steps": 50}, grid={"init": ["pytorch", "gaussian", "gain"]}, seeds=1)
+    # four runs: one batch of the suite's tiny-sweep program (the init is not part of it; each kind draws its own starts)
+    cfg = write_sweep(tmp_path, solver={"init": "pytorch"}, grid={"init": ["pytorch", "gaussian", "gain", "orthogonal"]}, seeds=1)
     code, out, err = run_cli(capsys, ["sweep", str(cfg), "--out", str(tmp_path / "store")])
     assert code == 0, err
     runs = [json.loads(p.read_text()) for p in (tmp_path / "store" / "runs").glob("*.json")]
-    assert sorted(r["config"]["solver"]["init"] for r in runs) == ["gain", "gaussian", "pytorch"]
+    assert sorted(r["config"]["solver"]["init"] for r in runs) == ["gain", "gaussian", "orthogonal", "pytorch"]
     bad = write_sweep(tmp_path, "bad.toml", solver={"init": "bogus"})
     code, out, err = run_cli(capsys, ["sweep", str(bad), "--out", str(tmp_path / "bad")])
     assert code == 2 and err.count("\n") == 1 and "init must be one of" in err, err
