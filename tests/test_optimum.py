@@ -75,6 +75,7 @@ def test_depth_one_returns_the_classical_optima(capsys):
     assert o.loss == 0.5 and theory.mse_ufm_scale(mse) == 0.0
 
 
+@pytest.mark.slow  # two 16-restart searches, one of them at K = 10, and a full-problem multi-start
 def test_small_K_at_depth_two_is_dnc_and_fig1_reaches_the_pairs():
     p = dufm.Problem(classes=4, per_class=5, width=6, depth=2, weight_decay=2**-10)
     o = optimum(p, restarts=16, hessian_limit=0)
@@ -90,6 +91,7 @@ def test_small_K_at_depth_two_is_dnc_and_fig1_reaches_the_pairs():
     assert sum(m.count for m in o.distinct_minima) + o.unsettled == o.starts == 16 + 4  # dnc, low_rank, circle, rectified_simplex
 
 
+@pytest.mark.slow  # two multi-start searches at K = 10
 def test_depth_beyond_fig1_finds_a_rank_three_point_below_every_construction():
     """K = 10, L = 3: the optimum is neither DNC nor the pairs (docs/optima.md); capped at rank 2 it is the circle."""
     p = dufm.Problem(width=10, depth=3)

@@ -15,14 +15,14 @@ import dufm
 from dufm import critical, hessian, theory
 
 P = dufm.Problem(classes=4, per_class=3, width=6, depth=2, weight_decay=0.01)
-CFG = dufm.SolverConfig(steps=300, init_scale=0.3)
+CFG = dufm.SolverConfig(steps=10_000, init_scale=0.3)  # 3 seeds, 10 000 steps: test_solve's program for this problem
 
 
 def test_entry_points_compute_in_float64_with_the_mode_off():
-    with_mode = dufm.solve(P, CFG, seeds=[0, 1])
+    with_mode = dufm.solve(P, CFG, seeds=[0, 1, 2])
     dnc = theory.dnc(P)
     with jax.enable_x64(False):
-        runs = dufm.solve(P, CFG, seeds=[0, 1])
+        runs = dufm.solve(P, CFG, seeds=[0, 1, 2])
         assert not jax.config.jax_enable_x64  # restored after the call
         loss = dufm.objective(dnc.params, P.decays, P.architecture)
         a = dufm.analyse(runs[0].params, P)

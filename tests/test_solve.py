@@ -139,11 +139,11 @@ def test_per_run_decays_are_validated():
     p = dufm.Problem(depth=3, weight_decay=1e-3, **SMALL)
     cfg = SolverConfig(steps=10)
     with pytest.raises(ValueError, match="decays.W"):
-        solve(p, cfg, seeds=[0, 1], decays=Decays(np.ones(2), np.ones((2, 1)), np.zeros(2)))
+        solve(p, cfg, seeds=[0], decays=Decays(np.ones(1), np.ones((1, 1)), np.zeros(1)))
     with pytest.raises(ValueError, match="decays.H"):
-        solve(p, cfg, seeds=[0, 1], decays=Decays(-np.ones(2), np.ones((2, 3)), np.zeros(2)))
+        solve(p, cfg, seeds=[0], decays=Decays(-np.ones(1), np.ones((1, 3)), np.zeros(1)))
     with pytest.raises(ValueError, match="decays.b"):
-        solve(p, cfg, seeds=[0, 1], decays=Decays(np.ones(2), np.ones((2, 3)), np.ones(2)))
+        solve(p, cfg, seeds=[0], decays=Decays(np.ones(1), np.ones((1, 3)), np.ones(1)))
 
 
 @pytest.mark.parametrize("opt,lr", [("momentum", 0.1), ("adam", 1e-2)])
@@ -213,7 +213,8 @@ def test_one_batch_of_different_learning_rates_tolerances_step_limits_and_optimi
                                       (0.4, 1e-12, 3500, 0.9)]]
     cfgs.append(SolverConfig(optimizer="momentum", lr=80.0, steps=4000, momentum=0.9, init_scale=0.3, log_every=50,
                              divergence_factor=10.0))
-    params0 = initial_params(p, range(len(cfgs)), cfgs[0])
+    # the starts of the runs alone (seed i), stacked
+    params0 = dufm.Params.stack([initial_params(p, [i], cfgs[0]).member(0) for i in range(len(cfgs))])
     batch = run_many(params0, p.decays, p.architecture, cfgs, seeds=list(range(len(cfgs))))
     assert {r.status for r in batch} == {"converged", "max_steps", "diverged"}
     for i, (cfg, r) in enumerate(zip(cfgs, batch)):
