@@ -170,8 +170,7 @@ def test_bad_arguments_raise_one_line_errors():
 
 
 def test_lanczos_runs_exactly_the_products_asked_for():
-    p = Problem(classes=3, per_class=2, width=5, depth=2, weight_decay=0.02)
-    params = _point(p)
+    p, params = _small_saddle_problem()
     few, many = (hessian.lanczos_extremes(params, p.decays, p.architecture, num_matvecs=k) for k in (4, 40))
     assert few.num_matvecs == len(few.ritz_values) == 4 and many.num_matvecs == len(many.ritz_values) == 40
     # 4 products cannot resolve the spectrum's edges yet; 40 nearly do: the count is really used

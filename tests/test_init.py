@@ -47,8 +47,15 @@ def _op_by_op(key, arch, scale, kind):
     return out
 
 
-@pytest.mark.parametrize("kind", INITS)
-@pytest.mark.parametrize("case", range(3), ids=["fig1", "relu-bias", "float32"])
+def _draw_cases():
+    """Every kind on the first problem, the default kind (gaussian) on the others; the other kinds on the other problems
+    are slow (each case compiles two draw programs of its own)."""
+    for case, name in enumerate(["fig1", "relu-bias", "float32"]):
+        for kind in INITS:
+            yield pytest.param(case, kind, id=f"{name}-{kind}", marks=[pytest.mark.slow] if case and kind != "gaussian" else [])
+
+
+@pytest.mark.parametrize("case,kind", list(_draw_cases()))
 def test_starts_and_initialise_equal_the_draw_op_by_op_bit_for_bit(case, kind):
     problem = (SPECTRAL_CASES if kind == "spectral" else CASES)[case]
     arch = problem.architecture

@@ -29,7 +29,10 @@ def full_multistart(problem, seeds=6, steps=2000):
     return min(r.loss for r in runs if not r.diverged)
 
 
-@pytest.mark.parametrize("kw", SMALL, ids=lambda kw: f"K{kw['classes']}-L{kw['depth']}-{kw['loss']}-{kw.get('bias', 'none')}")
+# slow: the CE case (its search, Hessian certificate and full-problem L-BFGS compile programs of their own); the CLI's
+# CE optimum in test_depth_one_returns_the_classical_optima is certified by a Hessian too
+@pytest.mark.parametrize("kw", [pytest.param(SMALL[0], marks=pytest.mark.slow), SMALL[1]],
+                         ids=lambda kw: f"K{kw['classes']}-L{kw['depth']}-{kw['loss']}-{kw.get('bias', 'none')}")
 def test_no_full_problem_start_beats_the_reduced_optimum(kw):
     problem = dufm.Problem(**kw)
     hessian = problem.loss == "ce"  # one dense Hessian is enough (and keeps the test cheap)

@@ -11,8 +11,8 @@ from dufm.analysis.solution import analyse
 from dufm.solving.solver import Decays, SolverConfig, initial_params, run, run_many, solve
 
 
-@pytest.mark.parametrize("loss", ["ce", "mse"])
-@pytest.mark.parametrize("opt", ["gd", "lbfgs"])
+@pytest.mark.parametrize("loss,opt", [("ce", "gd"), ("mse", "gd"), ("ce", "lbfgs"), pytest.param("mse", "lbfgs", marks=pytest.mark.slow)],
+                         ids=["gd-ce", "gd-mse", "lbfgs-ce", "lbfgs-mse"])  # slow: a variant that compiles a program of its own
 def test_classical_ufm_reaches_closed_form(loss, opt):
     """L = 1: Zhu et al. (CE) and the MSE optimum, from random initialisation."""
     p = dufm.Problem(depth=1, weight_decay=5e-3, loss=loss, **SMALL)
@@ -25,7 +25,7 @@ def test_classical_ufm_reaches_closed_form(loss, opt):
     assert all(m.nc1 <= 1e-10 for m in a.nc.values())
 
 
-@pytest.mark.parametrize("L", [2, 3, 4])
+@pytest.mark.parametrize("L", [2, pytest.param(3, marks=pytest.mark.slow), pytest.param(4, marks=pytest.mark.slow)])  # slow: deeper variants
 def test_deep_linear_mse_reaches_dnc(L):
     p = dufm.Problem(depth=L, weight_decay=2e-3, loss="mse", **SMALL)
     want = theory.dnc(p).loss
@@ -153,6 +153,7 @@ def test_other_optimizers_reach_closed_form(opt, lr):
     assert r.status == "converged" and abs(r.loss - theory.dnc(p).loss) <= 1e-9 * r.loss
 
 
+@pytest.mark.slow  # two problems of their own, 100 000-step limits (a solve with a bias by default: test_geometry)
 def test_bias_variants_reach_dnc():
     for bias in ("free", "regularised"):
         p = dufm.Problem(depth=2, weight_decay=2e-3, bias=bias, bias_decay=0.1 if bias == "regularised" else 0.0, **SMALL)
@@ -276,8 +277,10 @@ def assert_spectra_of(row: dict, params, problem):
 
 
 # ReLU CE moves slower: a looser tolerance, so that its members stop at different steps too
-@pytest.mark.parametrize("loss,act,which,tol", [("ce", "linear", "layers", 1e-3), ("mse", "relu", "layers", 1e-3),
-                                                ("mse", "linear", "output", 1e-3), ("ce", "relu", "output", 1.2e-3)])
+# slow: the ReLU variants (each compiles two programs of its own); by default, CE and MSE, layers and output
+@pytest.mark.parametrize("loss,act,which,tol", [("ce", "linear", "layers", 1e-3), pytest.param("mse", "relu", "layers", 1e-3, marks=pytest.mark.slow),
+                                                ("mse", "linear", "output", 1e-3),
+                                                pytest.param("ce", "relu", "output", 1.2e-3, marks=pytest.mark.slow)])
 def test_recorded_spectra_are_those_of_the_points_of_the_run(loss, act, which, tol):
     """First row: the start; last row: the end point; rows at steps 0, k, 2k, ...; a batch member equals its run alone."""
     p = dufm.Problem(loss=loss, activation=act, **TINY)
