@@ -7,6 +7,7 @@ import jax.numpy as jnp
 import numpy as np
 import pytest
 from helpers import FIG1 as FIG1_PROBLEM
+from helpers import SMALL
 
 from dufm import Problem, SolverConfig, hessian, solve, theory
 from dufm.analysis.solution import analyse
@@ -96,7 +97,7 @@ def test_refine_modes_at_a_saddle_plateau_nearest_saddle_descent_gd_limit():
 
 
 def test_refine_converges_to_a_known_saddle_small_scale_dnc():
-    p = Problem(classes=4, per_class=3, width=8, depth=2, weight_decay=0.01)
+    p = Problem(depth=2, weight_decay=0.01, **SMALL)  # the problem dufm probe's tests classify (tests/test_cli.py)
     branches = theory.reduced_loss(p, "dnc").critical_scales()
     small = [c for c in branches if c.kind == "maximum"]
     assert len(small) == 1
@@ -123,7 +124,7 @@ def test_refine_converges_to_the_origin_saddle_of_the_classical_ufm():
 
 
 def test_refine_reports_max_iter_and_rejects_bad_input():
-    p = Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01)
+    p = Problem(depth=2, weight_decay=0.01, **SMALL)  # the problem dufm probe --refine-mode descent refines (tests/test_cli.py)
     params = jax.tree_util.tree_map(np.asarray, initialise(jax.random.PRNGKey(0), p.architecture, 0.5, "gaussian"))
     ref = refine(params, p.decays, p.architecture, tol=1e-10, max_iter=1)
     assert ref.status == "max_iter" and ref.iterations == 1 and len(ref.history) == 2
@@ -169,7 +170,7 @@ def _stiefel(r, d):
 
 
 def test_dnc_nullity_is_the_rotation_orbit_and_methods_agree():
-    K, n, d, L = 4, 3, 7, 2
+    K, n, d, L = SMALL["classes"], SMALL["per_class"], SMALL["width"], 2
     p = Problem(classes=K, per_class=n, width=d, depth=L, weight_decay=0.01)
     c = theory.dnc(p)
     dense = classify(c.params, p.decays, p.architecture, method="dense", eigenvalues=True)
