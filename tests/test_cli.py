@@ -312,6 +312,7 @@ def test_probe_result_with_a_bias_several_runs_and_a_key_equals_probing_the_para
         assert np.all(np.isfinite(direct.eigenvalues))
 
 
+@pytest.mark.slow  # float32 programs of their own (the float32 solver: test_solve.test_float32_solver_converges_at_its_default_tolerance)
 def test_float32_end_to_end(capsys, tmp_path):
     """--dtype float32: solve, sweep and analysis run in float32 and agree with float64 to what float32 allows."""
     import numpy as np

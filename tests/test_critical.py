@@ -35,6 +35,7 @@ def _perturb(params, rel, seed):
     return jax.tree_util.tree_map(lambda a: a + rel * np.sqrt(np.mean(a**2) + 1e-300) * rng.standard_normal(a.shape), params)
 
 
+@pytest.mark.slow  # GD on Fig 1 to |grad| <= 1e-10: 49 000 steps (conftest.fig1_seed0), and Newton-MR on its 4 270 parameters
 def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution(fig1_seed0):
     _, run, full = fig1_seed0  # seed 0 to |grad| <= 1e-4 and, from the same start, to 1e-10 (GD lr 0.5, init std 0.1)
     assert run.status == "converged" and 1e-5 < run.grad_norm <= 1e-4  # a GD end point (20 342 steps), not yet critical

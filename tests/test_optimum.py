@@ -29,9 +29,9 @@ def full_multistart(problem, seeds=6, steps=2000):
     return min(r.loss for r in runs if not r.diverged)
 
 
-# slow: the CE case (its search, Hessian certificate and full-problem L-BFGS compile programs of their own); the CLI's
-# CE optimum in test_depth_one_returns_the_classical_optima is certified by a Hessian too
-@pytest.mark.parametrize("kw", [pytest.param(SMALL[0], marks=pytest.mark.slow), SMALL[1]],
+# slow: each case's search, certificate and full-problem L-BFGS compile programs of their own; by default the search is
+# certified in test_depth_one_returns_the_classical_optima (the CLI's, with a Hessian) and multi-starts in test_relu_...
+@pytest.mark.parametrize("kw", [pytest.param(kw, marks=pytest.mark.slow) for kw in SMALL],
                          ids=lambda kw: f"K{kw['classes']}-L{kw['depth']}-{kw['loss']}-{kw.get('bias', 'none')}")
 def test_no_full_problem_start_beats_the_reduced_optimum(kw):
     problem = dufm.Problem(**kw)

@@ -35,6 +35,7 @@ def test_deep_linear_mse_reaches_dnc(L):
     assert analyse(run.params, p).solution_type == "dnc"
 
 
+@pytest.mark.slow  # GD to |grad| <= 1e-10 on Fig 1: 49 000 steps (conftest.fig1_seed0, solved once per session)
 def test_fig1_low_rank_end_point(fig1_seed0):
     """Garrod & Keating Fig 1: seed 0, GD lr 0.5, init std 0.1 ends at the low-rank solution (|grad| <= 1e-10, the
     default tolerance; conftest.fig1_seed0)."""
@@ -146,7 +147,8 @@ def test_per_run_decays_are_validated():
         solve(p, cfg, seeds=[0], decays=Decays(np.ones(1), np.ones((1, 3)), np.ones(1)))
 
 
-@pytest.mark.parametrize("opt,lr", [("momentum", 0.1), ("adam", 1e-2)])
+# slow: momentum's variant (its batch of numbers: test_one_batch_of_different_learning_rates_..._equals_the_runs_alone)
+@pytest.mark.parametrize("opt,lr", [pytest.param("momentum", 0.1, marks=pytest.mark.slow), ("adam", 1e-2)])
 def test_other_optimizers_reach_closed_form(opt, lr):
     p = dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)
     r = solve(p, SolverConfig(optimizer=opt, lr=lr, steps=50_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
@@ -162,6 +164,7 @@ def test_bias_variants_reach_dnc():
         assert abs(r.loss - theory.dnc(p).loss) <= 1e-9 * r.loss
 
 
+@pytest.mark.slow  # a ReLU L = 3 variant of the history test (its NC1 rows: test_geometry, test_recorded_spectra_...)
 def test_nc1_history_matches_geometry():
     p = dufm.Problem(depth=3, weight_decay=2e-3, activation="relu", **SMALL)
     r = solve(p, SolverConfig(lr=0.5, steps=500, log_every=100, init_scale=0.3), seeds=[1])[0]
@@ -277,9 +280,9 @@ def assert_spectra_of(row: dict, params, problem):
 
 
 # ReLU CE moves slower: a looser tolerance, so that its members stop at different steps too
-# slow: the ReLU variants (each compiles two programs of its own); by default, CE and MSE, layers and output
+# slow: the variants (each compiles two programs of its own); by default CE's record of every layer
 @pytest.mark.parametrize("loss,act,which,tol", [("ce", "linear", "layers", 1e-3), pytest.param("mse", "relu", "layers", 1e-3, marks=pytest.mark.slow),
-                                                ("mse", "linear", "output", 1e-3),
+                                                pytest.param("mse", "linear", "output", 1e-3, marks=pytest.mark.slow),
                                                 pytest.param("ce", "relu", "output", 1.2e-3, marks=pytest.mark.slow)])
 def test_recorded_spectra_are_those_of_the_points_of_the_run(loss, act, which, tol):
     """First row: the start; last row: the end point; rows at steps 0, k, 2k, ...; a batch member equals its run alone."""
@@ -337,8 +340,8 @@ def test_recording_spectra_leaves_the_run_unchanged_bit_for_bit():
 
 
 def test_a_diverged_run_keeps_its_recorded_spectra():
-    p = dufm.Problem(loss="mse", **TINY)  # a run alone of test_recorded_spectra_are_those_of_the_points_of_the_run's program
-    r = solve(p, SolverConfig(**{**SPECTRA_CFG, "lr": 50.0, "spectra": "output"}), seeds=[0])[0]
+    p = dufm.Problem(loss="ce", **TINY)  # a run alone of test_recorded_spectra_are_those_of_the_points_of_the_run's program
+    r = solve(p, SolverConfig(**{**SPECTRA_CFG, "lr": 50.0, "spectra": "layers"}), seeds=[0])[0]
     assert r.diverged and r.params is None
     sv = r.history.sv["Z"]
     assert sv.shape == (len(r.history.step), 3) and np.all(np.isfinite(sv[0]))

@@ -205,8 +205,9 @@ def _forward(params, problem):
     return F
 
 
-@pytest.mark.parametrize("kw", [dict(), dict(activation="relu", depth=3, width=6), dict(bias="free"),
-                                dict(feature_decay=0.0, layer_decay=0.01)])
+# slow: the ReLU and bias variants (each a problem of its own); the bias-free linear cases run by default
+@pytest.mark.parametrize("kw", [dict(), pytest.param(dict(activation="relu", depth=3, width=6), marks=pytest.mark.slow),
+                                pytest.param(dict(bias="free"), marks=pytest.mark.slow), dict(feature_decay=0.0, layer_decay=0.01)])
 def test_a_ce_run_without_finite_optimum_reports_scale_free_quantities_and_no_solution_type(kw):
     p = Problem(**{**TINY, "weight_decay": 0.0, **kw})
     cfg = SolverConfig(lr=0.5, steps=600, init_scale=0.3)
