@@ -34,7 +34,9 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(str(v) for v in c.values()))
+# slow: two of the five cases (each compiles three programs of its own); by default L = 3 linear and ReLU CE, and MSE with a bias
+@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.slow] if i in (0, 3) else []) for i, c in enumerate(CASES)],
+                         ids=lambda c: "-".join(str(v) for v in c.values()))
 def test_dense_hessian_matches_reverse_over_reverse_and_finite_differences(case):
     p = Problem(classes=3, per_class=2, width=(4, 5, 3)[: case["depth"]], weight_decay=0.02, **case)
     params = _point(p)

@@ -48,12 +48,12 @@ def _op_by_op(key, arch, scale, kind):
 
 
 def _draw_cases():
-    """By default the solver's default kind (gaussian) on every problem and a uniform draw (pytorch) on the first; the
-    other cases are slow (each compiles two draw programs of its own; every kind's draw is checked against its
-    definition by default in the tests below)."""
+    """By default the solver's default kind (gaussian) and a uniform draw (pytorch) on the first problem; the other cases
+    are slow (each compiles two draw programs of its own; every kind is checked against its definition by default in
+    the tests below, float32 draws in tests/test_objective.py and tests/test_solve.py)."""
     for case, name in enumerate(["fig1", "relu-bias", "float32"]):
         for kind in INITS:
-            fast = kind == "gaussian" or (case == 0 and kind == "pytorch")
+            fast = case == 0 and kind in ("gaussian", "pytorch")
             yield pytest.param(case, kind, id=f"{name}-{kind}", marks=[] if fast else [pytest.mark.slow])
 
 

@@ -106,6 +106,7 @@ def test_depth_beyond_fig1_finds_a_rank_three_point_below_every_construction():
     assert capped.rank == 2 and capped.loss == pytest.approx(theory.circle(p).loss, rel=1e-12)
 
 
+@pytest.mark.slow  # an L-BFGS multi-start on a ReLU problem of its own
 def test_relu_is_a_labelled_full_problem_multistart():
     p = dufm.Problem(classes=3, per_class=2, width=4, depth=2, loss="mse", activation="relu", weight_decay=0.01)
     o = optimum(p, restarts=4, steps=300)

@@ -49,6 +49,7 @@ def test_float64_problem_meeting_float32_arrays_is_an_error_not_a_float32_result
             jax.grad(lambda q: dufm.objective(q, P.decays, P.architecture))(dnc.params)
 
 
+@pytest.mark.slow  # a new Python process that compiles a solve (real-process smoke tests by default: test_cli, test_api, test_failures)
 def test_import_changes_no_process_state_and_solve_is_float64():
     code = ("import os, matplotlib; b = matplotlib.get_backend(); import dufm, dufm.plots, jax; "
             "r = dufm.solve(dufm.Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01), "

@@ -147,8 +147,8 @@ def test_per_run_decays_are_validated():
         solve(p, cfg, seeds=[0], decays=Decays(np.ones(1), np.ones((1, 3)), np.ones(1)))
 
 
-# slow: momentum's variant (its batch of numbers: test_one_batch_of_different_learning_rates_..._equals_the_runs_alone)
-@pytest.mark.parametrize("opt,lr", [pytest.param("momentum", 0.1, marks=pytest.mark.slow), ("adam", 1e-2)])
+# slow: the optimiser variants, each a program of its own (momentum by default: test_one_batch_of_different_learning_rates_...)
+@pytest.mark.parametrize("opt,lr", [pytest.param("momentum", 0.1, marks=pytest.mark.slow), pytest.param("adam", 1e-2, marks=pytest.mark.slow)])
 def test_other_optimizers_reach_closed_form(opt, lr):
     p = dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)
     r = solve(p, SolverConfig(optimizer=opt, lr=lr, steps=50_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
@@ -309,6 +309,7 @@ def test_recorded_spectra_are_those_of_the_points_of_the_run(loss, act, which, t
             assert np.max(np.abs(alone.history.sv[k] - s)) <= 1e-12 * np.max(s), k
 
 
+@pytest.mark.slow  # vmap (the GPU's batching; opt-in on a CPU): two programs of its own
 def test_recorded_spectra_of_a_vmapped_batch_equal_the_runs_alone():
     """Under vmap the loop runs on for every member until the last stops: a stopped member's record must end where it
     ended (the map path, one device and sharded, is covered above)."""
