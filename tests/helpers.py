@@ -24,6 +24,9 @@ SMALL = dict(classes=4, per_class=3, width=6)
 # a problem that solves in well under a second: K = 3, n = 2, d = 4, L = 2, MSE
 TINY_PROBLEM = dict(classes=3, per_class=2, width=4, depth=2, loss="mse", weight_decay=0.002)
 TINY_SOLVER = dict(steps=400, init_scale=0.3, log_every=50)
+# the same as command-line flags: `dufm solve` of up to four seeds runs the tiny sweep's programs
+TINY_FLAGS = ["--classes", "3", "--per-class", "2", "--width", "4", "--depth", "2", "--loss", "mse", "--weight-decay", "0.002"]
+TINY_SOLVER_FLAGS = ["--steps", "400", "--init-scale", "0.3", "--log-every", "50"]
 
 
 def _table(name: str, values: dict) -> str:

@@ -5,12 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from helpers import run_cli
-
-TINY = ["--classes", "4", "--per-class", "2", "--width", "5", "--depth", "2", "--weight-decay", "0.002", "--loss", "mse"]
-
-
-
+from helpers import TINY_FLAGS as TINY
+from helpers import TINY_SOLVER_FLAGS, run_cli
 
 INVALID = [
     (["--classes", "1"], "classes"),
@@ -64,22 +60,22 @@ def test_theory_invalid_input(capsys, args, name):
 
 
 def test_solve_json_schema_and_seeds_equal_separate_runs(capsys):
-    # 4000 steps: each run alone is the program of the diverged and float64 runs below
-    code, out, _ = run_cli(capsys, ["solve", *TINY, "--steps", "4000", "--seed", "3", "--seeds", "3", "--json"])
+    # the tiny sweep's programs: a batch of four and a run alone
+    code, out, _ = run_cli(capsys, ["solve", *TINY, *TINY_SOLVER_FLAGS, "--seed", "3", "--seeds", "4", "--json"])
     assert code == 0
     doc = json.loads(out)
-    assert doc["problem"]["classes"] == 4 and len(doc["runs"]) == 3
+    assert doc["problem"]["classes"] == 3 and len(doc["runs"]) == 4
     for rec in doc["runs"]:
         for key in ("seed", "loss", "grad_norm", "steps", "status", "rank", "singular_values", "nc", "solution_type"):
             assert key in rec
         assert set(rec["singular_values"]) == {"Z", "H1", "H2", "W1", "W2"}
-        code, out1, _ = run_cli(capsys, ["solve", *TINY, "--steps", "4000", "--seed", str(rec["seed"]), "--json"])
+        code, out1, _ = run_cli(capsys, ["solve", *TINY, *TINY_SOLVER_FLAGS, "--seed", str(rec["seed"]), "--json"])
         alone = json.loads(out1)["runs"][0]
         assert alone["status"] == rec["status"] and alone["steps"] == rec["steps"]
         assert abs(alone["loss"] - rec["loss"]) <= 1e-12 * rec["loss"]
         for k, s in rec["singular_values"].items():
             assert max(abs(a - b) for a, b in zip(alone["singular_values"][k], s)) <= 1e-10
-    assert [r["seed"] for r in doc["runs"]] == [3, 4, 5]
+    assert [r["seed"] for r in doc["runs"]] == [3, 4, 5, 6]
 
 
 def test_solve_text_reports_stop_reason_and_spectra(capsys):
@@ -98,22 +94,22 @@ def test_solve_records_spectra_in_json_and_dates_their_events_in_text(capsys):
     assert code == 0
     run = json.loads(out)["runs"][0]
     steps, sv = np.array(run["history"]["step"]), np.array(run["history"]["sv"]["Z"])
-    assert list(run["history"]["sv"]) == ["Z"] and sv.shape == (len(steps), 4) and list(steps[:3]) == [0, 100, 200]
+    assert list(run["history"]["sv"]) == ["Z"] and sv.shape == (len(steps), 3) and list(steps[:3]) == [0, 100, 200]
     s = np.array(run["singular_values"]["Z"])
     assert np.max(np.abs(sv[-1] - s)) <= 1e-12 * s[0]
     on, off = spectral_events(sv)
     said = [f"σ_{i + 1} on at {steps[r]}" for i, r in enumerate(on) if r >= 0]
     said += [f"σ_{i + 1} dies at {steps[r]}" for i, r in enumerate(off) if r >= 0]
-    assert said  # CE ends at rank K - 1 = 3: sigma_4 dies
+    assert said  # CE ends at rank K - 1 = 2: sigma_3 dies
     code, out, _ = run_cli(capsys, args)
     line = next(x for x in out.splitlines() if "spectra recorded" in x)
     assert code == 0 and line == f"  spectra recorded every 100 steps (Z; {len(steps)} records); Z: {'; '.join(said)}"
 
 
 def test_diverged_run_in_json(capsys):
-    code, out, _ = run_cli(capsys, ["solve", *TINY, "--lr", "100", "--steps", "5000", "--json"])
+    code, out, _ = run_cli(capsys, ["solve", *TINY, *TINY_SOLVER_FLAGS, "--lr", "100", "--json"])
     run = json.loads(out)["runs"][0]
-    assert code == 0 and run["status"] == "diverged" and run["loss"] is None and 0 < run["diverged_at_step"] < 5000
+    assert code == 0 and run["status"] == "diverged" and run["loss"] is None and 0 < run["diverged_at_step"] < 400
     assert "singular_values" not in run
 
 
@@ -177,12 +173,13 @@ def test_probe_point_json_schema_matches_the_library(capsys):
 
 def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
     png = tmp_path / "spec.png"
-    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "3000", "--tol", "1e-4", "--refine",
+    # 10 000 steps (it stops at |grad| <= 1e-4 well before): the program of test_solve's runs alone of this problem
+    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "10000", "--tol", "1e-4", "--refine",
                                       "--symmetry", "--plot", str(png)])
     assert code == 0, err
     assert "refine:  converged" in out and "verdict:" in out and "rotation-symmetry orbit dimension" in out
     assert png.stat().st_size > 5000
-    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "3000", "--tol", "1e-4", "--refine",
+    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "10000", "--tol", "1e-4", "--refine",
                                       "--refine-mode", "descent", "--json"])
     assert code == 0, err
     d = json.loads(out)
@@ -190,7 +187,7 @@ def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
     assert r["status"] == "converged" and r["mode"] == "descent" and r["descent_steps"] >= 1
     assert r["grad_norm_history"][-1] <= 1e-10 and d["grad_norm"] == pytest.approx(r["grad_norm_history"][-1], rel=1e-6)
     assert r["descent_status"] == "converged"
-    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "3000", "--tol", "1e-4", "--refine",
+    code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "10000", "--tol", "1e-4", "--refine",
                                       "--refine-mode", "descent"])
     assert code == 0, err
     assert "refine:  converged after " in out and " L-BFGS steps, then " in out and "verdict:" in out
@@ -200,7 +197,7 @@ def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
     from dufm.experiments.records import load_results
 
     res_dir = tmp_path / "res"
-    code, _, err = run_cli(capsys, ["sweep", "--name", "p", "--out", str(res_dir), *PROBE_TINY, "--steps", "2000", "--seeds", "1"])
+    code, _, err = run_cli(capsys, ["sweep", "--name", "p", "--out", str(res_dir), *PROBE_TINY, "--steps", "8000", "--seeds", "1"])
     assert code == 0, err
     code, out, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--json", "--method", "lanczos", "--num-matvecs", "40"])
     assert code == 0, err

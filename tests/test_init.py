@@ -6,7 +6,7 @@ import math
 import jax
 import numpy as np
 import pytest
-from helpers import run_cli, write_sweep
+from helpers import TINY_FLAGS, TINY_SOLVER_FLAGS, run_cli, write_sweep
 
 from dufm import Problem, SolverConfig, initialise
 from dufm.model.init import INITS, class_basis, hadamard, label_basis, starts
@@ -194,11 +194,11 @@ TINY = ["--classes", "4", "--per-class", "2", "--width", "5", "--depth", "2", "-
 def test_solve_init_pytorch_runs(capsys):
     docs = {}
     for kind in ("pytorch", "gaussian"):
-        # tests/test_cli.py's problem (MSE) and step limit: the program of its runs alone
-        code, out, err = run_cli(capsys, ["solve", *TINY, "--loss", "mse", "--init", kind, "--steps", "4000", "--json"])
+        # the tiny sweep's program (a run alone)
+        code, out, err = run_cli(capsys, ["solve", *TINY_FLAGS, *TINY_SOLVER_FLAGS, "--init", kind, "--json"])
         assert code == 0, err
         docs[kind] = json.loads(out)
-    assert docs["pytorch"]["solver"]["init"] == "pytorch" and docs["pytorch"]["runs"][0]["steps"] == 4000
+    assert docs["pytorch"]["solver"]["init"] == "pytorch" and docs["pytorch"]["runs"][0]["steps"] == 400
     assert docs["pytorch"]["runs"][0]["loss"] != docs["gaussian"]["runs"][0]["loss"]  # another start
 
 
