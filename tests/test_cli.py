@@ -199,13 +199,15 @@ def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
     res_dir = tmp_path / "res"
     code, _, err = run_cli(capsys, ["sweep", "--name", "p", "--out", str(res_dir), *PROBE_TINY, "--steps", "8000", "--seeds", "1"])
     assert code == 0, err
-    code, out, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--json", "--method", "lanczos", "--num-matvecs", "40"])
+    # the Lanczos and Hutchinson sizes of test_critical.test_dnc_nullity_is_the_rotation_orbit_and_methods_agree (its programs)
+    code, out, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--json", "--method", "lanczos", "--num-matvecs", "120",
+                                      "--num-samples", "400"])
     assert code == 0, err
     d = json.loads(out)
     rec = load_results(res_dir).records[0]
     assert d["loss"] == pytest.approx(rec.loss, rel=1e-12) and d["point"]["key"] == rec.key
     assert d["hessian"]["negative"] is None  # matrix-free: counts unknown
-    assert d["hessian"]["num_matvecs"] == 40 and d["hessian"]["num_samples"] == 64  # the products asked for, not a default
+    assert d["hessian"]["num_matvecs"] == 120 and d["hessian"]["num_samples"] == 400  # the products asked for, not the defaults
     code, _, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--key", "nope"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "key" in err
 

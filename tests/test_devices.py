@@ -1,9 +1,9 @@
 """A batch sharded over several devices gives the results of one device.
 
-In this process the devices are the suite's (one per core, conftest.py). For
-two devices on any machine, they must be made before JAX's first computation
-(:func:`dufm.use_cpu_cores`, the documented way), so those runs happen in a
-subprocess that writes its results to an ``.npz`` for this process to compare.
+The devices are 2 host CPU devices, which must be made before JAX's first
+computation (:func:`dufm.use_cpu_cores`, the documented way), so the
+runs happen in a subprocess that writes its results to an ``.npz`` for this
+process to compare.
 """
 
 import os
@@ -12,7 +12,6 @@ import sys
 
 import numpy as np
 import pytest
-from helpers import SMALL
 
 from dufm.runtime import cpu_cores_from_env, use_cpu_cores
 from dufm.solving.programs import pad_batch, resolve_batching
@@ -46,58 +45,7 @@ np.savez(sys.argv[1], **out)
 """
 
 
-def _compare(r: dict, ref: str, others):
-    """The runs of ``others`` equal those of ``ref``: statuses and steps exactly, losses, histories, parameters to 1e-12."""
-    for other in others:
-        np.testing.assert_array_equal(r[f"{other}_status"], r[f"{ref}_status"])
-        np.testing.assert_array_equal(r[f"{other}_steps"], r[f"{ref}_steps"])
-        np.testing.assert_allclose(r[f"{other}_loss"], r[f"{ref}_loss"], rtol=1e-12, atol=0)
-        np.testing.assert_allclose(r[f"{other}_history_loss"], r[f"{ref}_history_loss"], rtol=1e-12, atol=0)
-        i = 0
-        while f"{ref}_param{i}" in r:
-            a, b = r[f"{other}_param{i}"], r[f"{ref}_param{i}"]
-            assert np.max(np.abs(a - b)) <= 1e-12 * max(1.0, np.max(np.abs(b))), (other, i)
-            i += 1
-        assert i >= 3
-
-
-def test_a_batch_over_this_process_devices_equals_one_device():
-    """The suite's devices, one per core: a batch split over them gives the runs of one device (lax.map on each device,
-    the CPU's batching; vmap, split or not: test_solve.test_recorded_spectra_of_a_vmapped_batch_equal_the_runs_alone)."""
-    from dataclasses import replace
-
-    import jax
-
-    import dufm
-    from dufm.solving.solver import SolverConfig, initial_params, run_many
-
-    devices = jax.local_devices()
-    if len(devices) < 2:
-        pytest.skip("one CPU core, one device here: test_two_devices_equal_one_device makes two in a subprocess")
-    p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
-    # test_solve.test_run_many_is_the_one_batch_entry_point's runs (stopping at 5444, 5708, 5712 steps); the last one's
-    # step limit is below its stop, so the batch has both ends: converged mid-chunk and at the step limit
-    cfg = SolverConfig(lr=0.5, steps=50_000, tol=1e-5, init_scale=0.3)
-    cfgs, seeds = [cfg, cfg, replace(cfg, steps=5600)], [3, 4, 5]
-    params0 = initial_params(p, seeds, cfg)
-    r = {}
-    for name, devs in (("one_map", devices[:1]), ("all_map", devices)):
-        runs = run_many(params0, p.decays, p.architecture, cfgs, seeds=seeds, batching="map", devices=devs)
-        r[f"{name}_ndev"] = len({run.device for run in runs})
-        r[f"{name}_status"] = np.asarray([run.status.code for run in runs])
-        r[f"{name}_steps"] = np.asarray([run.steps for run in runs])
-        r[f"{name}_loss"] = np.asarray([run.loss for run in runs])
-        r[f"{name}_history_loss"] = np.concatenate([run.history.loss for run in runs])
-        for i, leaf in enumerate(jax.tree_util.tree_leaves(dufm.Params.stack([run.params for run in runs]))):
-            r[f"{name}_param{i}"] = np.asarray(leaf)
-    assert r["one_map_ndev"] == 1 and r["all_map_ndev"] == min(3, len(devices))  # no device computes padding only
-    assert len(set(r["one_map_steps"].tolist())) > 1 and set(r["one_map_status"].tolist()) == {1, 2}
-    _compare(r, "one_map", ("all_map",))
-    np.testing.assert_array_equal(r["all_map_param0"], r["one_map_param0"])  # the same per-member program: bitwise equal
-    np.testing.assert_array_equal(r["all_map_loss"], r["one_map_loss"])
-
-
-@pytest.mark.slow  # a second Python process, with two JAX devices whatever the core count
+@pytest.mark.slow  # a second Python process, with two JAX devices whatever the core count (in this process: test_solve's batches)
 def test_two_devices_equal_one_device(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     for name in ("DUFM_CPU_DEVICES", "XLA_FLAGS"):
@@ -112,7 +60,17 @@ def test_two_devices_equal_one_device(tmp_path):
     ref = "one_map"
     assert len(set(r[f"{ref}_steps"].tolist())) > 1  # members stop at different steps
     assert set(r[f"{ref}_status"].tolist()) == {1, 2}  # converged mid-chunk and at the step limit
-    _compare(r, ref, ("two_map", "one_vmap", "two_vmap"))
+    for other in ("two_map", "one_vmap", "two_vmap"):
+        np.testing.assert_array_equal(r[f"{other}_status"], r[f"{ref}_status"])
+        np.testing.assert_array_equal(r[f"{other}_steps"], r[f"{ref}_steps"])
+        np.testing.assert_allclose(r[f"{other}_loss"], r[f"{ref}_loss"], rtol=1e-12, atol=0)
+        np.testing.assert_allclose(r[f"{other}_history_loss"], r[f"{ref}_history_loss"], rtol=1e-12, atol=0)
+        i = 0
+        while f"{ref}_param{i}" in r:
+            a, b = r[f"{other}_param{i}"], r[f"{ref}_param{i}"]
+            assert np.max(np.abs(a - b)) <= 1e-12 * max(1.0, np.max(np.abs(b))), (other, i)
+            i += 1
+        assert i >= 3
     # the same per-member program on one device or on two: bitwise equal
     np.testing.assert_array_equal(r["two_map_param0"], r["one_map_param0"])
     np.testing.assert_array_equal(r["two_map_loss"], r["one_map_loss"])

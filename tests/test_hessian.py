@@ -138,7 +138,7 @@ def test_slq_weights_sum_to_one_and_reproduce_moments():
 
 def test_smoothed_density_integrates_to_one():
     p, params = _small_saddle_problem()
-    nodes, weights = hessian.slq_density(params, p.decays, p.architecture, num_matvecs=10, num_samples=3)
+    nodes, weights = hessian.slq_density(params, p.decays, p.architecture, num_matvecs=12, num_samples=6)  # the SLQ test's program
     width = 0.02 * np.abs(nodes).max()
     grid = np.linspace(nodes.min() - 12 * width, nodes.max() + 12 * width, 20001)
     dens = hessian.smoothed_density(nodes, weights, grid, width)
@@ -173,7 +173,8 @@ def test_bad_arguments_raise_one_line_errors():
 
 def test_lanczos_runs_exactly_the_products_asked_for():
     p, params = _small_saddle_problem()
-    few, many = (hessian.lanczos_extremes(params, p.decays, p.architecture, num_matvecs=k) for k in (4, 40))
-    assert few.num_matvecs == len(few.ritz_values) == 4 and many.num_matvecs == len(many.ritz_values) == 40
-    # 4 products cannot resolve the spectrum's edges yet; 40 nearly do: the count is really used
+    # 80: the program of test_lanczos_extremes_match_dense_spectrum
+    few, many = (hessian.lanczos_extremes(params, p.decays, p.architecture, num_matvecs=k) for k in (4, 80))
+    assert few.num_matvecs == len(few.ritz_values) == 4 and many.num_matvecs == len(many.ritz_values) == 80
+    # 4 products cannot resolve the spectrum's edges yet; 80 nearly do: the count is really used
     assert few.min_residual > 1e3 * many.min_residual and few.min > many.min
