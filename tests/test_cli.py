@@ -171,6 +171,7 @@ def test_probe_point_json_schema_matches_the_library(capsys):
     assert np.isfinite(s["hessian"]["trace"])
 
 
+@pytest.mark.slow  # three solves, refinements and a figure through the command line (refine's modes by default: test_critical)
 def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
     png = tmp_path / "spec.png"
     # 10 000 steps (it stops at |grad| <= 1e-4 well before): the program of test_solve's runs alone of this problem

@@ -56,6 +56,7 @@ def test_sweep_results_equal_solve(tmp_path):
     assert (tmp_path / "out" / "summary.csv").read_text().count("\n") == 9
 
 
+@pytest.mark.slow  # a problem of its own, by design (by default: test_optimum's search compiles once; test_solve's batches)
 def test_a_sweep_over_learning_rates_tolerances_and_step_limits_compiles_the_solver_once(tmp_path, caplog):
     """lr, tol and steps are inputs of the compiled program (dufm.solving.solver.ProgramInputs): 5 x 3 x 2 runs in 6 batches, one compilation;
     every run equals the same run solved alone."""
