@@ -1,4 +1,12 @@
-"""Shared test helpers: the tiny sweep configs the sweep, Ray and plot tests run; comparing results computed elsewhere."""
+"""Shared test helpers: the suite's canonical problems, the tiny sweep configs the sweep, Ray and plot tests run; comparing
+results computed elsewhere.
+
+A solver program is compiled for a problem's shapes, loss, activation, bias, dtype and depth, the optimiser, the history
+layout (``log_every`` and the step limit's octave) and the batch size (:class:`dufm.solving.solver.ProgramKey`); the
+decays, learning rate, tolerance, loss threshold and step limit are its inputs. Compiling is most of what a test of a
+small problem waits for, so the tests share a few problems and vary numbers, not shapes, where the shape is not the
+point of the test.
+"""
 
 from __future__ import annotations
 
@@ -8,9 +16,17 @@ from pathlib import Path
 
 import numpy as np
 
+# Garrod & Keating's Fig 1: K = 10, n = 5, d = 70, L = 2, CE, lambda = 2^-10 (dufm.Problem's defaults)
+FIG1 = dict(classes=10, per_class=5, width=70, depth=2, weight_decay=2**-10)
+# K = 4, n = 3, d = 6: every closed form exists (K even), and a GD solve converges in thousands of steps
+SMALL = dict(classes=4, per_class=3, width=6)
+
 # a problem that solves in well under a second: K = 3, n = 2, d = 4, L = 2, MSE
 TINY_PROBLEM = dict(classes=3, per_class=2, width=4, depth=2, loss="mse", weight_decay=0.002)
 TINY_SOLVER = dict(steps=400, init_scale=0.3, log_every=50)
+# the same as command-line flags: `dufm solve` of up to four seeds runs the tiny sweep's programs
+TINY_FLAGS = ["--classes", "3", "--per-class", "2", "--width", "4", "--depth", "2", "--loss", "mse", "--weight-decay", "0.002"]
+TINY_SOLVER_FLAGS = ["--steps", "400", "--init-scale", "0.3", "--log-every", "50"]
 
 
 def _table(name: str, values: dict) -> str:

@@ -79,8 +79,9 @@ def test_a_stored_record_with_the_old_field_name_loads():
 
 
 def test_the_old_flag_name_is_accepted(capsys):
-    code, out, err = run_cli(capsys, ["solve", "--classes", "3", "--per-class", "2", "--width", "4", "--steps", "3", "--dtype",
-                                      "float32", "--precision", "high", "--json"])
+    # test_solve's float32 problem (its starts program)
+    code, out, err = run_cli(capsys, ["solve", "--classes", "4", "--per-class", "3", "--width", "6", "--depth", "1", "--steps", "3",
+                                      "--dtype", "float32", "--precision", "high", "--json"])
     assert code == 0, err
     assert json.loads(out)["solver"]["matmul_precision"] == "high"
     code, out, err = run_cli(capsys, ["solve", "--help"])

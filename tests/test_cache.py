@@ -26,6 +26,7 @@ def _entries(path) -> set:
     return {p.name for p in path.rglob("*") if p.is_file()}
 
 
+@pytest.mark.slow  # three dufm processes
 def test_results_are_the_same_bit_for_bit_with_the_cache_off_cold_and_warm(tmp_path):
     off = _solve({"DUFM_COMPILATION_CACHE": "0", "DUFM_CACHE_DIR": str(tmp_path / "unused")})
     assert not (tmp_path / "unused").exists()

@@ -5,12 +5,8 @@ import subprocess
 import sys
 
 import pytest
-from helpers import run_cli
-
-TINY = ["--classes", "4", "--per-class", "2", "--width", "5", "--depth", "2", "--weight-decay", "0.002", "--loss", "mse"]
-
-
-
+from helpers import TINY_FLAGS as TINY
+from helpers import TINY_SOLVER_FLAGS, run_cli
 
 INVALID = [
     (["--classes", "1"], "classes"),
@@ -64,21 +60,22 @@ def test_theory_invalid_input(capsys, args, name):
 
 
 def test_solve_json_schema_and_seeds_equal_separate_runs(capsys):
-    code, out, _ = run_cli(capsys, ["solve", *TINY, "--steps", "3000", "--seed", "3", "--seeds", "3", "--json"])
+    # the tiny sweep's programs: a batch of four and a run alone
+    code, out, _ = run_cli(capsys, ["solve", *TINY, *TINY_SOLVER_FLAGS, "--seed", "3", "--seeds", "4", "--json"])
     assert code == 0
     doc = json.loads(out)
-    assert doc["problem"]["classes"] == 4 and len(doc["runs"]) == 3
+    assert doc["problem"]["classes"] == 3 and len(doc["runs"]) == 4
     for rec in doc["runs"]:
         for key in ("seed", "loss", "grad_norm", "steps", "status", "rank", "singular_values", "nc", "solution_type"):
             assert key in rec
         assert set(rec["singular_values"]) == {"Z", "H1", "H2", "W1", "W2"}
-        code, out1, _ = run_cli(capsys, ["solve", *TINY, "--steps", "3000", "--seed", str(rec["seed"]), "--json"])
+        code, out1, _ = run_cli(capsys, ["solve", *TINY, *TINY_SOLVER_FLAGS, "--seed", str(rec["seed"]), "--json"])
         alone = json.loads(out1)["runs"][0]
         assert alone["status"] == rec["status"] and alone["steps"] == rec["steps"]
         assert abs(alone["loss"] - rec["loss"]) <= 1e-12 * rec["loss"]
         for k, s in rec["singular_values"].items():
             assert max(abs(a - b) for a, b in zip(alone["singular_values"][k], s)) <= 1e-10
-    assert [r["seed"] for r in doc["runs"]] == [3, 4, 5]
+    assert [r["seed"] for r in doc["runs"]] == [3, 4, 5, 6]
 
 
 def test_solve_text_reports_stop_reason_and_spectra(capsys):
@@ -97,22 +94,22 @@ def test_solve_records_spectra_in_json_and_dates_their_events_in_text(capsys):
     assert code == 0
     run = json.loads(out)["runs"][0]
     steps, sv = np.array(run["history"]["step"]), np.array(run["history"]["sv"]["Z"])
-    assert list(run["history"]["sv"]) == ["Z"] and sv.shape == (len(steps), 4) and list(steps[:3]) == [0, 100, 200]
+    assert list(run["history"]["sv"]) == ["Z"] and sv.shape == (len(steps), 3) and list(steps[:3]) == [0, 100, 200]
     s = np.array(run["singular_values"]["Z"])
     assert np.max(np.abs(sv[-1] - s)) <= 1e-12 * s[0]
     on, off = spectral_events(sv)
     said = [f"σ_{i + 1} on at {steps[r]}" for i, r in enumerate(on) if r >= 0]
     said += [f"σ_{i + 1} dies at {steps[r]}" for i, r in enumerate(off) if r >= 0]
-    assert said  # CE ends at rank K - 1 = 3: sigma_4 dies
+    assert said  # CE ends at rank K - 1 = 2: sigma_3 dies
     code, out, _ = run_cli(capsys, args)
     line = next(x for x in out.splitlines() if "spectra recorded" in x)
     assert code == 0 and line == f"  spectra recorded every 100 steps (Z; {len(steps)} records); Z: {'; '.join(said)}"
 
 
 def test_diverged_run_in_json(capsys):
-    code, out, _ = run_cli(capsys, ["solve", *TINY, "--lr", "100", "--steps", "5000", "--json"])
+    code, out, _ = run_cli(capsys, ["solve", *TINY, *TINY_SOLVER_FLAGS, "--lr", "100", "--json"])
     run = json.loads(out)["runs"][0]
-    assert code == 0 and run["status"] == "diverged" and run["loss"] is None and 0 < run["diverged_at_step"] < 5000
+    assert code == 0 and run["status"] == "diverged" and run["loss"] is None and 0 < run["diverged_at_step"] < 400
     assert "singular_values" not in run
 
 
@@ -174,6 +171,7 @@ def test_probe_point_json_schema_matches_the_library(capsys):
     assert np.isfinite(s["hessian"]["trace"])
 
 
+@pytest.mark.slow  # three solves, refinements and a figure through the command line (refine's modes by default: test_critical)
 def test_probe_solve_refine_text_and_plot(capsys, tmp_path):
     png = tmp_path / "spec.png"
     code, out, err = run_cli(capsys, ["probe", "--solve", *PROBE_TINY, "--steps", "3000", "--tol", "1e-4", "--refine",
@@ -199,15 +197,18 @@ def test_probe_stored_result_equals_probing_its_parameters(capsys, tmp_path):
     from dufm.experiments.records import load_results
 
     res_dir = tmp_path / "res"
-    code, _, err = run_cli(capsys, ["sweep", "--name", "p", "--out", str(res_dir), *PROBE_TINY, "--steps", "2000", "--seeds", "1"])
+    # 8000 steps: the program of test_solve's runs alone of this problem (10 000 steps, one octave)
+    code, _, err = run_cli(capsys, ["sweep", "--name", "p", "--out", str(res_dir), *PROBE_TINY, "--steps", "8000", "--seeds", "1"])
     assert code == 0, err
-    code, out, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--json", "--method", "lanczos", "--num-matvecs", "40"])
+    # the Lanczos and Hutchinson sizes of test_critical.test_dnc_nullity_is_the_rotation_orbit_and_methods_agree (its programs)
+    code, out, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--json", "--method", "lanczos", "--num-matvecs", "120",
+                                      "--num-samples", "400"])
     assert code == 0, err
     d = json.loads(out)
     rec = load_results(res_dir).records[0]
     assert d["loss"] == pytest.approx(rec.loss, rel=1e-12) and d["point"]["key"] == rec.key
     assert d["hessian"]["negative"] is None  # matrix-free: counts unknown
-    assert d["hessian"]["num_matvecs"] == 40 and d["hessian"]["num_samples"] == 64  # the products asked for, not a default
+    assert d["hessian"]["num_matvecs"] == 120 and d["hessian"]["num_samples"] == 400  # the products asked for, not the defaults
     code, _, err = run_cli(capsys, ["probe", "--result", str(res_dir), "--key", "nope"])
     assert code == 2 and len(err.strip().splitlines()) == 1 and "key" in err
 
@@ -263,6 +264,7 @@ def test_flags_state_the_library_defaults_and_name_the_flag_in_errors(capsys):
     assert code == 2 and err.startswith("dufm solve: error: --per-class: per_class must be an integer >= 1")
 
 
+@pytest.mark.slow  # two dufm processes, one of them solving
 def test_the_command_makes_one_cpu_device_per_core_and_checks_the_variable():
     import os
 
@@ -277,6 +279,7 @@ def test_the_command_makes_one_cpu_device_per_core_and_checks_the_variable():
     assert bad.returncode == 2 and len(bad.stderr.strip().splitlines()) == 1 and "DUFM_CPU_DEVICES must be an integer" in bad.stderr
 
 
+@pytest.mark.slow  # a sweep of a problem of its own (a free bias) and two dense Hessians; probe --result: the test above
 def test_probe_result_with_a_bias_several_runs_and_a_key_equals_probing_the_parameters(capsys, tmp_path):
     """A stored run is loaded whole (bias included): probing it equals probing its parameters directly, figure too."""
     import numpy as np
@@ -309,6 +312,7 @@ def test_probe_result_with_a_bias_several_runs_and_a_key_equals_probing_the_para
         assert np.all(np.isfinite(direct.eigenvalues))
 
 
+@pytest.mark.slow  # float32 programs of their own (the float32 solver: test_solve.test_float32_solver_converges_at_its_default_tolerance)
 def test_float32_end_to_end(capsys, tmp_path):
     """--dtype float32: solve, sweep and analysis run in float32 and agree with float64 to what float32 allows."""
     import numpy as np

@@ -1,9 +1,13 @@
 """Newton-MR refinement and second-order classification of critical points (float64)."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
 import pytest
+from helpers import FIG1 as FIG1_PROBLEM
+from helpers import SMALL
 
 from dufm import Problem, SolverConfig, hessian, solve, theory
 from dufm.analysis.solution import analyse
@@ -13,12 +17,17 @@ from dufm.model.objective import gradient_norm, objective
 from dufm.model.problem import Params
 from dufm.solving.solver import run_many
 
-FIG1 = Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2.0**-10)
+FIG1 = Problem(**FIG1_PROBLEM)
+
+
+@functools.partial(jax.jit, static_argnums=2)
+def _gradient_norm(params, decays, arch):
+    return gradient_norm(jax.grad(objective)(params, decays, arch))
 
 
 def _grad_norm(params, p):
-    params = jax.tree_util.tree_map(jnp.asarray, params)
-    return float(gradient_norm(jax.grad(lambda q: objective(q, p.decays, p.architecture))(params)))
+    """||grad|| at ``params``, one compiled program per problem shape (op by op, every operation would compile on its own)."""
+    return float(_gradient_norm(jax.tree_util.tree_map(jnp.asarray, params), p.decays, p.architecture))
 
 
 def _perturb(params, rel, seed):
@@ -26,8 +35,9 @@ def _perturb(params, rel, seed):
     return jax.tree_util.tree_map(lambda a: a + rel * np.sqrt(np.mean(a**2) + 1e-300) * rng.standard_normal(a.shape), params)
 
 
-def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution():
-    run = solve(FIG1, SolverConfig(steps=100_000, tol=1e-4), seeds=[0])[0]
+@pytest.mark.slow  # GD on Fig 1 to |grad| <= 1e-10: 49 000 steps (conftest.fig1_seed0), and Newton-MR on its 4 270 parameters
+def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution(fig1_seed0):
+    _, run, full = fig1_seed0  # seed 0 to |grad| <= 1e-4 and, from the same start, to 1e-10 (GD lr 0.5, init std 0.1)
     assert run.status == "converged" and 1e-5 < run.grad_norm <= 1e-4  # a GD end point (20 342 steps), not yet critical
     before = analyse(run.params, FIG1)
     ref = refine(run.params, FIG1.decays, FIG1.architecture, tol=1e-10)
@@ -42,8 +52,7 @@ def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution():
     # ... and it is the point GD itself reaches when run on to |grad| <= 1e-10 (~29 000 more steps).
     # At |grad| ~ 1e-4 GD's hidden layers still carry decaying singular values (hidden ranks 7 > 5);
     # compare orbit-invariant quantities: every layer's singular values.
-    full = solve(FIG1, SolverConfig(steps=100_000, tol=1e-10), seeds=[0])[0]
-    assert full.status == "converged"
+    assert full.status == "converged" and full.steps > run.steps
     gd = analyse(full.params, FIG1)
     assert after.rank == gd.rank
     # GD's |grad| <= 1e-10 leaves it up to |grad| / (smallest curvature ~ lambda = 2^-10) ~ 1e-7 from the
@@ -53,6 +62,7 @@ def test_refine_fig1_gd_end_point_to_1e_10_keeps_the_solution():
         assert np.all(np.asarray(after.singular_values[k])[5:] <= 1e-12 * max(s))
 
 
+@pytest.mark.slow  # 500 000 steps of GD on Fig 1
 def test_refine_modes_at_a_saddle_plateau_nearest_saddle_descent_gd_limit():
     """Fig 1, seed 4: GD meets |grad| <= 1e-4 on the plateau of a rank-7 strict saddle, which it leaves later.
 
@@ -88,7 +98,7 @@ def test_refine_modes_at_a_saddle_plateau_nearest_saddle_descent_gd_limit():
 
 
 def test_refine_converges_to_a_known_saddle_small_scale_dnc():
-    p = Problem(classes=4, per_class=3, width=8, depth=2, weight_decay=0.01)
+    p = Problem(depth=2, weight_decay=0.01, **SMALL)  # the problem dufm probe's tests classify (tests/test_cli.py)
     branches = theory.reduced_loss(p, "dnc").critical_scales()
     small = [c for c in branches if c.kind == "maximum"]
     assert len(small) == 1
@@ -115,7 +125,7 @@ def test_refine_converges_to_the_origin_saddle_of_the_classical_ufm():
 
 
 def test_refine_reports_max_iter_and_rejects_bad_input():
-    p = Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01)
+    p = Problem(depth=2, weight_decay=0.01, **SMALL)  # the problem dufm probe --refine-mode descent refines (tests/test_cli.py)
     params = jax.tree_util.tree_map(np.asarray, initialise(jax.random.PRNGKey(0), p.architecture, 0.5, "gaussian"))
     ref = refine(params, p.decays, p.architecture, tol=1e-10, max_iter=1)
     assert ref.status == "max_iter" and ref.iterations == 1 and len(ref.history) == 2
@@ -161,7 +171,7 @@ def _stiefel(r, d):
 
 
 def test_dnc_nullity_is_the_rotation_orbit_and_methods_agree():
-    K, n, d, L = 4, 3, 7, 2
+    K, n, d, L = SMALL["classes"], SMALL["per_class"], SMALL["width"], 2
     p = Problem(classes=K, per_class=n, width=d, depth=L, weight_decay=0.01)
     c = theory.dnc(p)
     dense = classify(c.params, p.decays, p.architecture, method="dense", eigenvalues=True)

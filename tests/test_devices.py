@@ -45,6 +45,7 @@ np.savez(sys.argv[1], **out)
 """
 
 
+@pytest.mark.slow  # a second Python process, with two JAX devices whatever the core count (in this process: test_solve's batches)
 def test_two_devices_equal_one_device(tmp_path):
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
     for name in ("DUFM_CPU_DEVICES", "XLA_FLAGS"):

@@ -19,6 +19,8 @@ def _point(problem, seed=0, scale=0.3):
 
 
 def _flat_f(params, problem):
+    """The objective as a function of the flat parameter vector, and that vector. The tests differentiate it under
+    jax.jit: one compiled program per derivative, not one per operation of an op-by-op evaluation."""
     x, unravel = ravel_pytree(jax.tree_util.tree_map(jnp.asarray, params))
     return (lambda y: objective(unravel(y), problem.decays, problem.architecture)), x
 
@@ -32,21 +34,25 @@ CASES = [
 ]
 
 
-@pytest.mark.parametrize("case", CASES, ids=lambda c: "-".join(str(v) for v in c.values()))
+# slow: two of the five cases (each compiles three programs of its own); by default L = 3 linear and ReLU CE, and MSE with a bias
+@pytest.mark.parametrize("case", [pytest.param(c, marks=[pytest.mark.slow] if i in (0, 3) else []) for i, c in enumerate(CASES)],
+                         ids=lambda c: "-".join(str(v) for v in c.values()))
 def test_dense_hessian_matches_reverse_over_reverse_and_finite_differences(case):
     p = Problem(classes=3, per_class=2, width=(4, 5, 3)[: case["depth"]], weight_decay=0.02, **case)
     params = _point(p)
     H = hessian.hessian_matrix(params, p.decays, p.architecture, block=7)  # a block that does not divide P
     f, x = _flat_f(params, p)
-    Hrr = np.asarray(jax.jacrev(jax.jacrev(f))(x))
+    Hrr = np.asarray(jax.jit(jax.jacrev(jax.jacrev(f)))(x))
     scale = np.abs(Hrr).max()
     assert np.abs(H - Hrr).max() <= 1e-12 * scale
     assert np.array_equal(H, H.T)
     # central differences of the gradient along a few coordinates: O(h^2) truncation, h = 1e-5
-    g = jax.grad(f)
+    g = jax.jit(jax.grad(f))
     h = 1e-5
+    x = np.asarray(x)
     for i in (0, x.size // 2, x.size - 1):
-        e = jnp.zeros_like(x).at[i].set(h)
+        e = np.zeros_like(x)
+        e[i] = h
         fd = (np.asarray(g(x + e)) - np.asarray(g(x - e))) / (2 * h)
         assert np.abs(fd - H[i]).max() <= 1e-7 * scale
 
@@ -59,7 +65,8 @@ def test_hvp_matches_dense_product():
     matvec, P = hessian.operator(params, p.decays, p.architecture)
     assert P == p.parameter_count
     np.testing.assert_allclose(np.asarray(matvec(v)), H @ v, rtol=0, atol=1e-13 * np.abs(H @ v).max())
-    tree = hessian.hvp(jax.tree_util.tree_map(jnp.asarray, params), hessian.unflatten_like(params, v), p.decays, p.architecture)
+    hvp = jax.jit(hessian.hvp, static_argnums=3)  # one program, not one per operation
+    tree = hvp(jax.tree_util.tree_map(jnp.asarray, params), hessian.unflatten_like(params, v), p.decays, p.architecture)
     np.testing.assert_allclose(hessian.flatten(tree), H @ v, rtol=0, atol=1e-13 * np.abs(H @ v).max())
 
 
@@ -112,6 +119,7 @@ def test_slq_weights_sum_to_one_and_reproduce_moments():
     np.testing.assert_allclose(weights.sum(axis=1), 1.0, rtol=0, atol=1e-13)
     # the same Rademacher probes: Gauss quadrature is exact for moments p <= 2k - 1
     probes = np.asarray(jax.random.rademacher(jax.random.PRNGKey(4), (S, P), jnp.float64))
+    norm = np.linalg.norm(H, 2)
     for s in range(S):
         v = probes[s] / np.linalg.norm(probes[s])
         Hv = v
@@ -119,7 +127,7 @@ def test_slq_weights_sum_to_one_and_reproduce_moments():
             Hv = H @ Hv
             exact = v @ Hv
             quad = np.sum(weights[s] * nodes[s] ** power)
-            assert abs(quad - exact) <= 1e-9 * np.linalg.norm(H, 2) ** power
+            assert abs(quad - exact) <= 1e-9 * norm**power
     # averaged over probes: a stochastic estimate of the dense spectrum's moments (1/P) tr H^p
     w = np.linalg.eigvalsh(H)
     for power in (1, 2):
@@ -130,7 +138,7 @@ def test_slq_weights_sum_to_one_and_reproduce_moments():
 
 def test_smoothed_density_integrates_to_one():
     p, params = _small_saddle_problem()
-    nodes, weights = hessian.slq_density(params, p.decays, p.architecture, num_matvecs=10, num_samples=3)
+    nodes, weights = hessian.slq_density(params, p.decays, p.architecture, num_matvecs=12, num_samples=6)  # the SLQ test's program
     width = 0.02 * np.abs(nodes).max()
     grid = np.linspace(nodes.min() - 12 * width, nodes.max() + 12 * width, 20001)
     dens = hessian.smoothed_density(nodes, weights, grid, width)
@@ -164,9 +172,9 @@ def test_bad_arguments_raise_one_line_errors():
 
 
 def test_lanczos_runs_exactly_the_products_asked_for():
-    p = Problem(classes=3, per_class=2, width=5, depth=2, weight_decay=0.02)
-    params = _point(p)
-    few, many = (hessian.lanczos_extremes(params, p.decays, p.architecture, num_matvecs=k) for k in (4, 40))
-    assert few.num_matvecs == len(few.ritz_values) == 4 and many.num_matvecs == len(many.ritz_values) == 40
-    # 4 products cannot resolve the spectrum's edges yet; 40 nearly do: the count is really used
+    p, params = _small_saddle_problem()
+    # 80: the program of test_lanczos_extremes_match_dense_spectrum
+    few, many = (hessian.lanczos_extremes(params, p.decays, p.architecture, num_matvecs=k) for k in (4, 80))
+    assert few.num_matvecs == len(few.ritz_values) == 4 and many.num_matvecs == len(many.ritz_values) == 80
+    # 4 products cannot resolve the spectrum's edges yet; 80 nearly do: the count is really used
     assert few.min_residual > 1e3 * many.min_residual and few.min > many.min

@@ -6,7 +6,7 @@ import math
 import jax
 import numpy as np
 import pytest
-from helpers import run_cli, write_sweep
+from helpers import TINY_FLAGS, TINY_SOLVER_FLAGS, run_cli, write_sweep
 
 from dufm import Problem, SolverConfig, initialise
 from dufm.model.init import INITS, class_basis, hadamard, label_basis, starts
@@ -47,8 +47,17 @@ def _op_by_op(key, arch, scale, kind):
     return out
 
 
-@pytest.mark.parametrize("kind", INITS)
-@pytest.mark.parametrize("case", range(3), ids=["fig1", "relu-bias", "float32"])
+def _draw_cases():
+    """By default the solver's default kind (gaussian) and a uniform draw (pytorch) on the first problem; the other cases
+    are slow (each compiles two draw programs of its own; every kind is checked against its definition by default in
+    the tests below, float32 draws in tests/test_objective.py and tests/test_solve.py)."""
+    for case, name in enumerate(["fig1", "relu-bias", "float32"]):
+        for kind in INITS:
+            fast = case == 0 and kind in ("gaussian", "pytorch")
+            yield pytest.param(case, kind, id=f"{name}-{kind}", marks=[] if fast else [pytest.mark.slow])
+
+
+@pytest.mark.parametrize("case,kind", list(_draw_cases()))
 def test_starts_and_initialise_equal_the_draw_op_by_op_bit_for_bit(case, kind):
     problem = (SPECTRAL_CASES if kind == "spectral" else CASES)[case]
     arch = problem.architecture
@@ -144,7 +153,8 @@ def test_spectral_factors_are_aligned_balanced_and_follow_the_labels(problem):
 
 @pytest.mark.parametrize("kind", INITS)
 def test_a_seed_gives_the_same_parameters_and_seeds_differ(kind):
-    arch = (SPECTRAL_CASES if kind == "spectral" else CASES)[0].architecture
+    # the problems whose draws the tests above compile (BIG's moments, the spectral factors of K = 8)
+    arch = SPECTRAL_CASES[0].architecture if kind == "spectral" else BIG
     a, b, c = (initialise(jax.random.PRNGKey(s), arch, 0.3, kind) for s in (11, 11, 12))
     for x, y, z in zip([a.H, *a.W], [b.H, *b.W], [c.H, *c.W]):
         np.testing.assert_array_equal(np.asarray(x), np.asarray(y))
@@ -185,10 +195,11 @@ TINY = ["--classes", "4", "--per-class", "2", "--width", "5", "--depth", "2", "-
 def test_solve_init_pytorch_runs(capsys):
     docs = {}
     for kind in ("pytorch", "gaussian"):
-        code, out, err = run_cli(capsys, ["solve", *TINY, "--init", kind, "--steps", "50", "--json"])
+        # the tiny sweep's program (a run alone)
+        code, out, err = run_cli(capsys, ["solve", *TINY_FLAGS, *TINY_SOLVER_FLAGS, "--init", kind, "--json"])
         assert code == 0, err
         docs[kind] = json.loads(out)
-    assert docs["pytorch"]["solver"]["init"] == "pytorch" and docs["pytorch"]["runs"][0]["steps"] == 50
+    assert docs["pytorch"]["solver"]["init"] == "pytorch" and docs["pytorch"]["runs"][0]["steps"] == 400
     assert docs["pytorch"]["runs"][0]["loss"] != docs["gaussian"]["runs"][0]["loss"]  # another start
 
 
@@ -207,11 +218,12 @@ def test_bad_init_input_exits_2_with_one_line(capsys, args, message):
 
 
 def test_sweep_over_inits_runs_and_a_bad_init_is_one_line(tmp_path, capsys):
-    cfg = write_sweep(tmp_path, solver={"init": "pytorch", "steps": 50}, grid={"init": ["pytorch", "gaussian", "gain"]}, seeds=1)
+    # four runs: one batch of the suite's tiny-sweep program (the init is not part of it; each kind draws its own starts)
+    cfg = write_sweep(tmp_path, solver={"init": "pytorch"}, grid={"init": ["pytorch", "gaussian", "gain", "orthogonal"]}, seeds=1)
     code, out, err = run_cli(capsys, ["sweep", str(cfg), "--out", str(tmp_path / "store")])
     assert code == 0, err
     runs = [json.loads(p.read_text()) for p in (tmp_path / "store" / "runs").glob("*.json")]
-    assert sorted(r["config"]["solver"]["init"] for r in runs) == ["gain", "gaussian", "pytorch"]
+    assert sorted(r["config"]["solver"]["init"] for r in runs) == ["gain", "gaussian", "orthogonal", "pytorch"]
     bad = write_sweep(tmp_path, "bad.toml", solver={"init": "bogus"})
     code, out, err = run_cli(capsys, ["sweep", str(bad), "--out", str(tmp_path / "bad")])
     assert code == 2 and err.count("\n") == 1 and "init must be one of" in err, err

@@ -3,9 +3,12 @@
 import json
 from pathlib import Path
 
+import pytest
+
 NOTEBOOK = Path(__file__).resolve().parents[1] / "docs" / "example.ipynb"
 
 
+@pytest.mark.slow  # the notebook's solves, sweep and figures compile programs no other test needs
 def test_the_example_notebook_runs_top_to_bottom(tmp_path, monkeypatch):
     monkeypatch.chdir(tmp_path)
     cells = [c for c in json.loads(NOTEBOOK.read_text())["cells"] if c["cell_type"] == "code"]

@@ -67,7 +67,9 @@ def test_objective_matches_independent_numpy(loss, act, L, bias):
     assert abs(got - want) <= 1e-13 * abs(want)
 
 
-@pytest.mark.parametrize("loss,act,L,bias", CASES)
+# slow: the one- and four-layer variants; L = 2 (features, a hidden weight with the activation after it, the classifier)
+# runs by default for every loss, activation and bias
+@pytest.mark.parametrize("loss,act,L,bias", [pytest.param(*c, marks=[] if c[2] == 2 else [pytest.mark.slow]) for c in CASES])
 def test_gradients_match_finite_differences(loss, act, L, bias):
     pb = make(loss, act, L, bias)
     p = params_for(pb, seed=L)

@@ -29,7 +29,10 @@ def full_multistart(problem, seeds=6, steps=2000):
     return min(r.loss for r in runs if not r.diverged)
 
 
-@pytest.mark.parametrize("kw", SMALL, ids=lambda kw: f"K{kw['classes']}-L{kw['depth']}-{kw['loss']}-{kw.get('bias', 'none')}")
+# slow: each case's search, certificate and full-problem L-BFGS compile programs of their own; by default the search is
+# certified in test_depth_one_returns_the_classical_optima (the CLI's, with a Hessian) and multi-starts in test_relu_...
+@pytest.mark.parametrize("kw", [pytest.param(kw, marks=pytest.mark.slow) for kw in SMALL],
+                         ids=lambda kw: f"K{kw['classes']}-L{kw['depth']}-{kw['loss']}-{kw.get('bias', 'none')}")
 def test_no_full_problem_start_beats_the_reduced_optimum(kw):
     problem = dufm.Problem(**kw)
     hessian = problem.loss == "ce"  # one dense Hessian is enough (and keeps the test cheap)
@@ -75,6 +78,7 @@ def test_depth_one_returns_the_classical_optima(capsys):
     assert o.loss == 0.5 and theory.mse_ufm_scale(mse) == 0.0
 
 
+@pytest.mark.slow  # two 16-restart searches, one of them at K = 10, and a full-problem multi-start
 def test_small_K_at_depth_two_is_dnc_and_fig1_reaches_the_pairs():
     p = dufm.Problem(classes=4, per_class=5, width=6, depth=2, weight_decay=2**-10)
     o = optimum(p, restarts=16, hessian_limit=0)
@@ -90,6 +94,7 @@ def test_small_K_at_depth_two_is_dnc_and_fig1_reaches_the_pairs():
     assert sum(m.count for m in o.distinct_minima) + o.unsettled == o.starts == 16 + 4  # dnc, low_rank, circle, rectified_simplex
 
 
+@pytest.mark.slow  # two multi-start searches at K = 10
 def test_depth_beyond_fig1_finds_a_rank_three_point_below_every_construction():
     """K = 10, L = 3: the optimum is neither DNC nor the pairs (docs/optima.md); capped at rank 2 it is the circle."""
     p = dufm.Problem(width=10, depth=3)
@@ -101,6 +106,7 @@ def test_depth_beyond_fig1_finds_a_rank_three_point_below_every_construction():
     assert capped.rank == 2 and capped.loss == pytest.approx(theory.circle(p).loss, rel=1e-12)
 
 
+@pytest.mark.slow  # an L-BFGS multi-start on a ReLU problem of its own
 def test_relu_is_a_labelled_full_problem_multistart():
     p = dufm.Problem(classes=3, per_class=2, width=4, depth=2, loss="mse", activation="relu", weight_decay=0.01)
     o = optimum(p, restarts=4, steps=300)

@@ -15,14 +15,14 @@ import dufm
 from dufm import critical, hessian, theory
 
 P = dufm.Problem(classes=4, per_class=3, width=6, depth=2, weight_decay=0.01)
-CFG = dufm.SolverConfig(steps=300, init_scale=0.3)
+CFG = dufm.SolverConfig(steps=10_000, init_scale=0.3)  # 3 seeds, 10 000 steps: test_solve's program for this problem
 
 
 def test_entry_points_compute_in_float64_with_the_mode_off():
-    with_mode = dufm.solve(P, CFG, seeds=[0, 1])
+    with_mode = dufm.solve(P, CFG, seeds=[0, 1, 2])
     dnc = theory.dnc(P)
     with jax.enable_x64(False):
-        runs = dufm.solve(P, CFG, seeds=[0, 1])
+        runs = dufm.solve(P, CFG, seeds=[0, 1, 2])
         assert not jax.config.jax_enable_x64  # restored after the call
         loss = dufm.objective(dnc.params, P.decays, P.architecture)
         a = dufm.analyse(runs[0].params, P)
@@ -49,6 +49,7 @@ def test_float64_problem_meeting_float32_arrays_is_an_error_not_a_float32_result
             jax.grad(lambda q: dufm.objective(q, P.decays, P.architecture))(dnc.params)
 
 
+@pytest.mark.slow  # a new Python process that compiles a solve (real-process smoke tests by default: test_cli, test_api, test_failures)
 def test_import_changes_no_process_state_and_solve_is_float64():
     code = ("import os, matplotlib; b = matplotlib.get_backend(); import dufm, dufm.plots, jax; "
             "r = dufm.solve(dufm.Problem(classes=3, per_class=2, width=4, depth=2, weight_decay=0.01), "

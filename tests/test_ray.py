@@ -23,6 +23,7 @@ def local_ray():
     ray.shutdown()
 
 
+@pytest.mark.slow  # starts a local Ray instance and its worker processes
 def test_ray_backend_equals_local_backend_and_resumes(tmp_path, local_ray):
     cfg = SweepConfig.from_toml(write_sweep(tmp_path, "ray.toml", **CONFIG))
     local = run_sweep(cfg, out=tmp_path / "local")

@@ -3,17 +3,16 @@
 import jax
 import numpy as np
 import pytest
+from helpers import SMALL
 
 import dufm
 from dufm import theory
 from dufm.analysis.solution import analyse
 from dufm.solving.solver import Decays, SolverConfig, initial_params, run, run_many, solve
 
-SMALL = dict(classes=4, per_class=3, width=6)
 
-
-@pytest.mark.parametrize("loss", ["ce", "mse"])
-@pytest.mark.parametrize("opt", ["gd", "lbfgs"])
+@pytest.mark.parametrize("loss,opt", [("ce", "gd"), ("mse", "gd"), ("ce", "lbfgs"), pytest.param("mse", "lbfgs", marks=pytest.mark.slow)],
+                         ids=["gd-ce", "gd-mse", "lbfgs-ce", "lbfgs-mse"])  # slow: a variant that compiles a program of its own
 def test_classical_ufm_reaches_closed_form(loss, opt):
     """L = 1: Zhu et al. (CE) and the MSE optimum, from random initialisation."""
     p = dufm.Problem(depth=1, weight_decay=5e-3, loss=loss, **SMALL)
@@ -26,7 +25,7 @@ def test_classical_ufm_reaches_closed_form(loss, opt):
     assert all(m.nc1 <= 1e-10 for m in a.nc.values())
 
 
-@pytest.mark.parametrize("L", [2, 3, 4])
+@pytest.mark.parametrize("L", [2, pytest.param(3, marks=pytest.mark.slow), pytest.param(4, marks=pytest.mark.slow)])  # slow: deeper variants
 def test_deep_linear_mse_reaches_dnc(L):
     p = dufm.Problem(depth=L, weight_decay=2e-3, loss="mse", **SMALL)
     want = theory.dnc(p).loss
@@ -36,10 +35,12 @@ def test_deep_linear_mse_reaches_dnc(L):
     assert analyse(run.params, p).solution_type == "dnc"
 
 
-def test_fig1_low_rank_end_point():
-    """Garrod & Keating Fig 1: seed 0, GD lr 0.5, init std 0.1 ends at the low-rank solution."""
-    p = dufm.Problem(classes=10, per_class=5, width=70, depth=2, weight_decay=2**-10)
-    run = solve(p, SolverConfig(lr=0.5, steps=100_000, init_scale=0.1), seeds=[0])[0]
+@pytest.mark.slow  # GD to |grad| <= 1e-10 on Fig 1: 49 000 steps (conftest.fig1_seed0, solved once per session)
+def test_fig1_low_rank_end_point(fig1_seed0):
+    """Garrod & Keating Fig 1: seed 0, GD lr 0.5, init std 0.1 ends at the low-rank solution (|grad| <= 1e-10, the
+    default tolerance; conftest.fig1_seed0)."""
+    p, _, run = fig1_seed0
+    assert SolverConfig().resolved(p.dtype).tol == 1e-10
     assert run.status == "converged" and run.steps < 100_000
     assert round(run.loss, 6) == 0.080013
     assert abs(run.loss - theory.low_rank(p).loss) <= 1e-12
@@ -47,6 +48,7 @@ def test_fig1_low_rank_end_point():
     assert a.rank["Z"] == 5 and a.solution_type == "low-rank"
 
 
+@pytest.mark.slow  # width 300: 40 s of GD
 def test_fig1_wider_smaller_init_ends_at_dnc():
     """Same problem, width 300 and init std 0.07: GD ends at DNC (loss 0.090662, rank Z = 9)."""
     p = dufm.Problem(classes=10, per_class=5, width=300, depth=2, weight_decay=2**-10)
@@ -59,8 +61,8 @@ def test_fig1_wider_smaller_init_ends_at_dnc():
 
 def test_seed_batch_equals_runs_alone():
     p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
-    cfg = SolverConfig(lr=0.5, steps=20_000, tol=1e-10, init_scale=0.3, log_every=50)
-    batch = solve(p, cfg, seeds=range(10))
+    cfg = SolverConfig(lr=0.5, steps=50_000, tol=1e-10, init_scale=0.3)  # the runs alone: test_deep_linear_mse_reaches_dnc's program
+    batch = solve(p, cfg, seeds=range(8))
     stops = set()
     for r in batch:
         alone = solve(p, cfg, seeds=[r.seed])[0]
@@ -79,7 +81,7 @@ def test_seed_batch_equals_runs_alone():
 
 def test_lambda_batch_equals_runs_alone():
     p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
-    cfg = SolverConfig(lr=0.5, steps=2000, init_scale=0.3)
+    cfg = SolverConfig(lr=0.5, steps=10_000, init_scale=0.3)
     lams = np.array([1e-3, 3e-3, 1e-2])
     dec = Decays(lams, np.stack([lams, lams], axis=1), np.zeros(3))
     batch = solve(p, cfg, seeds=[0, 0, 0], decays=dec)
@@ -90,7 +92,7 @@ def test_lambda_batch_equals_runs_alone():
 
 def test_large_learning_rate_is_reported_diverged():
     p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
-    runs = solve(p, SolverConfig(lr=50.0, steps=10_000, init_scale=0.3), seeds=[0, 1])
+    runs = solve(p, SolverConfig(lr=50.0, steps=10_000, init_scale=0.3), seeds=[0, 1, 2])
     for r in runs:
         assert r.status == "diverged" and r.diverged
         assert 0 < r.steps < 10_000
@@ -138,20 +140,22 @@ def test_per_run_decays_are_validated():
     p = dufm.Problem(depth=3, weight_decay=1e-3, **SMALL)
     cfg = SolverConfig(steps=10)
     with pytest.raises(ValueError, match="decays.W"):
-        solve(p, cfg, seeds=[0, 1], decays=Decays(np.ones(2), np.ones((2, 1)), np.zeros(2)))
+        solve(p, cfg, seeds=[0], decays=Decays(np.ones(1), np.ones((1, 1)), np.zeros(1)))
     with pytest.raises(ValueError, match="decays.H"):
-        solve(p, cfg, seeds=[0, 1], decays=Decays(-np.ones(2), np.ones((2, 3)), np.zeros(2)))
+        solve(p, cfg, seeds=[0], decays=Decays(-np.ones(1), np.ones((1, 3)), np.zeros(1)))
     with pytest.raises(ValueError, match="decays.b"):
-        solve(p, cfg, seeds=[0, 1], decays=Decays(np.ones(2), np.ones((2, 3)), np.ones(2)))
+        solve(p, cfg, seeds=[0], decays=Decays(np.ones(1), np.ones((1, 3)), np.ones(1)))
 
 
-@pytest.mark.parametrize("opt,lr", [("momentum", 0.1), ("adam", 1e-2)])
+# slow: the optimiser variants, each a program of its own (momentum by default: test_one_batch_of_different_learning_rates_...)
+@pytest.mark.parametrize("opt,lr", [pytest.param("momentum", 0.1, marks=pytest.mark.slow), pytest.param("adam", 1e-2, marks=pytest.mark.slow)])
 def test_other_optimizers_reach_closed_form(opt, lr):
     p = dufm.Problem(depth=1, weight_decay=5e-3, **SMALL)
     r = solve(p, SolverConfig(optimizer=opt, lr=lr, steps=50_000, tol=1e-10, init_scale=0.3), seeds=[0])[0]
     assert r.status == "converged" and abs(r.loss - theory.dnc(p).loss) <= 1e-9 * r.loss
 
 
+@pytest.mark.slow  # two problems of their own, 100 000-step limits (a solve with a bias by default: test_geometry)
 def test_bias_variants_reach_dnc():
     for bias in ("free", "regularised"):
         p = dufm.Problem(depth=2, weight_decay=2e-3, bias=bias, bias_decay=0.1 if bias == "regularised" else 0.0, **SMALL)
@@ -160,6 +164,7 @@ def test_bias_variants_reach_dnc():
         assert abs(r.loss - theory.dnc(p).loss) <= 1e-9 * r.loss
 
 
+@pytest.mark.slow  # a ReLU L = 3 variant of the history test (its NC1 rows: test_geometry, test_recorded_spectra_...)
 def test_nc1_history_matches_geometry():
     p = dufm.Problem(depth=3, weight_decay=2e-3, activation="relu", **SMALL)
     r = solve(p, SolverConfig(lr=0.5, steps=500, log_every=100, init_scale=0.3), seeds=[1])[0]
@@ -173,7 +178,7 @@ def test_nc1_history_matches_geometry():
 def test_run_many_is_the_one_batch_entry_point():
     """solve() = initial_params + run_many; decays broadcast, seeds are labels, padding is dropped."""
     p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
-    cfg = SolverConfig(lr=0.5, steps=6000, tol=1e-5, init_scale=0.3, log_every=50)  # stops at 5444, 5708, 5712
+    cfg = SolverConfig(lr=0.5, steps=50_000, tol=1e-5, init_scale=0.3)  # stops at 5444, 5708, 5712
     seeds = [3, 4, 5]
     via_solve = solve(p, cfg, seeds=seeds)
     params0 = initial_params(p, seeds, cfg)
@@ -204,14 +209,16 @@ def test_status_enumeration():
 
 def test_one_batch_of_different_learning_rates_tolerances_step_limits_and_optimiser_numbers_equals_the_runs_alone():
     """Hyper's numbers are inputs of one program: a member with its own lr, tol, steps, momentum and divergence factor
-    ends exactly where it ends alone (a batch of one, its own program)."""
+    ends exactly where it ends alone (a batch of one: another compiled program). The step limits are of one octave, so
+    that the runs alone share one program (ProgramKey)."""
     p = dufm.Problem(depth=2, weight_decay=2e-3, loss="mse", **SMALL)
     cfgs = [SolverConfig(optimizer="momentum", lr=lr, tol=tol, steps=steps, momentum=m, init_scale=0.3, log_every=50)
-            for lr, tol, steps, m in [(0.05, 1e-6, 3000, 0.9), (0.2, 1e-9, 700, 0.5), (0.1, 1e-2, 5000, 0.0),
-                                      (0.4, 1e-12, 20, 0.9)]]
-    cfgs.append(SolverConfig(optimizer="momentum", lr=80.0, steps=3000, momentum=0.9, init_scale=0.3, log_every=50,
+            for lr, tol, steps, m in [(0.05, 1e-6, 6000, 0.9), (0.2, 1e-9, 3300, 0.5), (0.1, 1e-2, 5000, 0.0),
+                                      (0.4, 1e-12, 3500, 0.9)]]
+    cfgs.append(SolverConfig(optimizer="momentum", lr=80.0, steps=4000, momentum=0.9, init_scale=0.3, log_every=50,
                              divergence_factor=10.0))
-    params0 = initial_params(p, range(len(cfgs)), cfgs[0])
+    # the starts of the runs alone (seed i), stacked
+    params0 = dufm.Params.stack([initial_params(p, [i], cfgs[0]).member(0) for i in range(len(cfgs))])
     batch = run_many(params0, p.decays, p.architecture, cfgs, seeds=list(range(len(cfgs))))
     assert {r.status for r in batch} == {"converged", "max_steps", "diverged"}
     for i, (cfg, r) in enumerate(zip(cfgs, batch)):
@@ -243,7 +250,8 @@ def test_float32_products_run_at_full_precision_unless_asked(dtype, precision, w
 # recorded spectra (SolverConfig.spectra)
 
 TINY = dict(classes=3, per_class=2, width=4, depth=2, weight_decay=0.002)
-SPECTRA_CFG = dict(steps=1000, tol=1e-3, init_scale=0.3, log_every=50)  # seeds 0-2 stop at different steps (805-1000)
+SPECTRA_CFG = dict(steps=1000, tol=1e-3, init_scale=0.3, log_every=50)  # seeds 0-3 stop at different steps (376-1000 over the cases below)
+SPECTRA_SEEDS = [0, 1, 2, 3]  # four starts: the tiny sweep's starts program
 
 
 def numpy_matrices(params, problem) -> dict:
@@ -273,13 +281,15 @@ def assert_spectra_of(row: dict, params, problem):
 
 
 # ReLU CE moves slower: a looser tolerance, so that its members stop at different steps too
-@pytest.mark.parametrize("loss,act,which,tol", [("ce", "linear", "layers", 1e-3), ("mse", "relu", "layers", 1e-3),
-                                                ("mse", "linear", "output", 1e-3), ("ce", "relu", "output", 1.2e-3)])
+# slow: the variants (each compiles two programs of its own); by default CE's record of every layer
+@pytest.mark.parametrize("loss,act,which,tol", [("ce", "linear", "layers", 1e-3), pytest.param("mse", "relu", "layers", 1e-3, marks=pytest.mark.slow),
+                                                pytest.param("mse", "linear", "output", 1e-3, marks=pytest.mark.slow),
+                                                pytest.param("ce", "relu", "output", 1.2e-3, marks=pytest.mark.slow)])
 def test_recorded_spectra_are_those_of_the_points_of_the_run(loss, act, which, tol):
     """First row: the start; last row: the end point; rows at steps 0, k, 2k, ...; a batch member equals its run alone."""
     p = dufm.Problem(loss=loss, activation=act, **TINY)
     cfg = SolverConfig(spectra=which, **{**SPECTRA_CFG, "tol": tol})
-    seeds = [0, 1, 2]
+    seeds = SPECTRA_SEEDS
     batch = solve(p, cfg, seeds=seeds)
     starts = initial_params(p, seeds, cfg)
     names = ["Z"] + (["H1", "H2"] + (["sigma_H2"] if act == "relu" else []) + ["W1", "W2"] if which == "layers" else [])
@@ -300,14 +310,15 @@ def test_recorded_spectra_are_those_of_the_points_of_the_run(loss, act, which, t
             assert np.max(np.abs(alone.history.sv[k] - s)) <= 1e-12 * np.max(s), k
 
 
+@pytest.mark.slow  # vmap (the GPU's batching; opt-in on a CPU): two programs of its own
 def test_recorded_spectra_of_a_vmapped_batch_equal_the_runs_alone():
     """Under vmap the loop runs on for every member until the last stops: a stopped member's record must end where it
     ended (the map path, one device and sharded, is covered above)."""
     p = dufm.Problem(loss="ce", activation="linear", **TINY)
     cfg = SolverConfig(spectra="layers", **SPECTRA_CFG)
-    mapped = solve(p, cfg, seeds=[0, 1, 2])
+    mapped = solve(p, cfg, seeds=SPECTRA_SEEDS)
     for devices in (jax.local_devices()[:1], None):
-        vmapped = solve(p, cfg, seeds=[0, 1, 2], batching="vmap", devices=devices)
+        vmapped = solve(p, cfg, seeds=SPECTRA_SEEDS, batching="vmap", devices=devices)
         assert len({r.steps for r in vmapped}) > 1
         for a, b in zip(mapped, vmapped):
             np.testing.assert_array_equal(a.history.step, b.history.step)
@@ -319,8 +330,8 @@ def test_recorded_spectra_of_a_vmapped_batch_equal_the_runs_alone():
 def test_recording_spectra_leaves_the_run_unchanged_bit_for_bit():
     """spectra = none is the solver as it was (no record); recording changes no number of the run itself."""
     p = dufm.Problem(loss="ce", activation="linear", **TINY)
-    jsonable = solve(p, SolverConfig(**SPECTRA_CFG), seeds=[0, 1, 2])
-    recorded = solve(p, SolverConfig(spectra="layers", **SPECTRA_CFG), seeds=[0, 1, 2])
+    jsonable = solve(p, SolverConfig(**SPECTRA_CFG), seeds=SPECTRA_SEEDS)
+    recorded = solve(p, SolverConfig(spectra="layers", **SPECTRA_CFG), seeds=SPECTRA_SEEDS)
     for a, b in zip(jsonable, recorded):
         assert a.history.sv == {} and len(b.history.sv) == 5
         assert (a.status, a.steps, a.loss, a.grad_norm) == (b.status, b.steps, b.loss, b.grad_norm)
@@ -331,11 +342,11 @@ def test_recording_spectra_leaves_the_run_unchanged_bit_for_bit():
 
 
 def test_a_diverged_run_keeps_its_recorded_spectra():
-    p = dufm.Problem(depth=2, weight_decay=1e-3, **SMALL)
-    r = solve(p, SolverConfig(lr=50.0, steps=10_000, init_scale=0.3, log_every=10, spectra="output"), seeds=[0])[0]
+    p = dufm.Problem(loss="ce", **TINY)  # a run alone of test_recorded_spectra_are_those_of_the_points_of_the_run's program
+    r = solve(p, SolverConfig(**{**SPECTRA_CFG, "lr": 50.0, "spectra": "layers"}), seeds=[0])[0]
     assert r.diverged and r.params is None
     sv = r.history.sv["Z"]
-    assert sv.shape == (len(r.history.step), 4) and np.all(np.isfinite(sv[0]))
+    assert sv.shape == (len(r.history.step), 3) and np.all(np.isfinite(sv[0]))
     assert_spectra_of({"Z": sv[0]}, initial_params(p, [0], SolverConfig(init_scale=0.3)).member(0), p)
 
 

@@ -37,6 +37,7 @@ def test_old_records_round_trip_exactly():
         assert rec.key == key and rec.config == doc["config"]
 
 
+@pytest.mark.slow  # a sweep of problems of their own (lambda = 0 records by default: test_unregularised; resuming: the tests below)
 def test_unregularised_records_round_trip_exactly_and_their_store_resumes_unchanged(tmp_path):
     cfg = SweepConfig.from_toml(write_sweep(tmp_path, problem={"loss": "ce", "weight_decay": 0.0}, solver={"loss_threshold": 0.02},
                                   grid={"depth": [1, 2]}))

@@ -1,5 +1,7 @@
 """Closed forms against the objective at explicitly constructed parameters (float64)."""
 
+import functools
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -29,11 +31,18 @@ PROBLEMS = [
 ]
 
 
+@functools.partial(jax.jit, static_argnums=2)
+def _value_and_gradient_norm(params, decays, arch):
+    value, grad = jax.value_and_grad(objective)(params, decays, arch)
+    return value, gradient_norm(grad)
+
+
 def evaluate(problem, params):
+    """The objective and its gradient's norm at ``params``: one compiled program per problem shape (evaluated op by op,
+    every operation of every shape would compile on its own)."""
     p = jax.tree_util.tree_map(jnp.asarray, params)
-    f = float(objective(p, problem.decays, problem.architecture))
-    g = float(gradient_norm(jax.grad(objective)(p, problem.decays, problem.architecture)))
-    return f, g
+    f, g = _value_and_gradient_norm(p, problem.decays, problem.architecture)
+    return float(f), float(g)
 
 
 def _problem_id(kw):
@@ -250,11 +259,6 @@ def test_srg_beats_dnc_in_sukenik_fig2_setting():
     ],
 )
 def test_every_critical_scale_is_a_critical_point_with_the_reduced_loss(kw, name):
-    import jax
-    import jax.numpy as jnp
-
-    from dufm.model.objective import gradient_norm
-
     p = dufm.Problem(**kw)
     reduced = theory.reduced_loss(p, name)
     scales = reduced.critical_scales()
@@ -262,17 +266,16 @@ def test_every_critical_scale_is_a_critical_point_with_the_reduced_loss(kw, name
     best = {"dnc": theory.dnc, "low_rank": theory.low_rank}[name](p)
     assert scales[-1].scale == pytest.approx(best.scale, rel=1e-12)
     assert reduced.minimise() == scales[-1]  # the optimum is the large-scale minimum here
-    f = lambda q: objective(q, p.decays, p.architecture)  # noqa: E731
     for c in scales:
-        params = jax.tree_util.tree_map(jnp.asarray, theory.at_scale(p, name, c.scale))
-        assert float(f(params)) == pytest.approx(c.loss, rel=1e-12)
-        assert float(gradient_norm(jax.grad(f)(params))) <= 1e-10
+        f, g = evaluate(p, theory.at_scale(p, name, c.scale))  # the objective and its gradient's norm
+        assert f == pytest.approx(c.loss, rel=1e-12)
+        assert g <= 1e-10
     # off a critical scale: the same reduced loss, but not a critical point
     s = 1.3 * scales[-1].scale
-    params = jax.tree_util.tree_map(jnp.asarray, theory.at_scale(p, name, s))
-    assert float(f(params)) == pytest.approx(reduced.g(s) + reduced.coef * s**reduced.power, rel=1e-12)
-    assert float(f(params)) == pytest.approx(reduced(s), rel=1e-15)
-    assert float(gradient_norm(jax.grad(f)(params))) > 1e-6
+    f, g = evaluate(p, theory.at_scale(p, name, s))
+    assert f == pytest.approx(reduced.g(s) + reduced.coef * s**reduced.power, rel=1e-12)
+    assert f == pytest.approx(reduced(s), rel=1e-15)
+    assert g > 1e-6
 
 
 def test_at_scale_rejects_bad_input():
