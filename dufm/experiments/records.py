@@ -129,6 +129,8 @@ class RunRecord:
         d["history"] = {"step": h.step, "loss": h.loss, "grad_norm": h.grad_norm, "nc1_trace": h.nc1}
         if h.time is not None:
             d["history"]["time"] = h.time
+        if h.sharpness is not None:
+            d["history"]["sharpness"] = h.sharpness
         if spectra and h.sv:
             d["history"]["sv"] = dict(h.sv)
         if self.key is not None:
@@ -147,7 +149,8 @@ class RunRecord:
             h = d["history"]
             sv = {k: np.array(v, float) for k, v in h.get("sv", {}).items()}
             history = History(np.asarray(h["step"], int), np.array(h["loss"], float), np.array(h["grad_norm"], float),
-                              np.array(h["nc1_trace"], float), sv, np.array(h["time"], float) if "time" in h else None)
+                              np.array(h["nc1_trace"], float), sv, np.array(h["time"], float) if "time" in h else None,
+                              np.array(h["sharpness"], float) if "sharpness" in h else None)
             analysis = None if status == Status.DIVERGED else Analysis.from_dict(d)
             config = d.get("config")
             problem = Problem.from_dict(config["problem"]) if config else None
@@ -186,10 +189,9 @@ def check_arrays(rec: RunRecord, arrays: dict, source: str):
     ``history_sv_<name>`` per matrix its solver's ``spectra`` records, equal to the record's own if it has them), and
     (finished runs) parameters of the problem's shapes and the singular values it reports."""
     h = rec.history
-    if ("history_time" in arrays) != (h.time is not None):
-        raise ValueError(f"{source} does not match its record (history_time: a gradient flow's records have it, others not)")
-    if h.time is not None and not _agree(arrays["history_time"], h.time):
-        raise ValueError(f"{source} does not match its record (history_time)")
+    for name, want in (("history_time", h.time), ("history_sharpness", h.sharpness)):  # a flow's time; a recorded sharpness
+        if (name in arrays) != (want is not None) or (want is not None and not _agree(arrays[name], want)):
+            raise ValueError(f"{source} does not match its record ({name})")
     for name, want in (("history_step", h.step), ("history_loss", h.loss), ("history_grad_norm", h.grad_norm), ("history_nc1", h.nc1)):
         if not _agree(arrays.get(name), want):
             raise ValueError(f"{source} does not match its record ({name})")
@@ -246,6 +248,8 @@ def run_arrays(run: Run, analysis: Analysis | None) -> dict[str, np.ndarray]:
     arrays = {"history_step": h.step, "history_loss": h.loss, "history_grad_norm": h.grad_norm, "history_nc1": h.nc1}
     if h.time is not None:
         arrays["history_time"] = np.asarray(h.time)
+    if h.sharpness is not None:
+        arrays["history_sharpness"] = np.asarray(h.sharpness)
     arrays.update({f"history_sv_{k}": np.asarray(s) for k, s in h.sv.items()})
     if run.params is not None:
         arrays.update(run.params.to_arrays())

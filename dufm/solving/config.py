@@ -22,7 +22,7 @@ from ..model.problem import Architecture
 from ..options import check_choice, check_fraction, check_int, check_number, option
 from .budget import chunk_length, history_rows
 
-OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs", "flow")
+OPTIMIZERS = ("gd", "momentum", "adam", "lbfgs", "flow", "backtracking")
 PRECISIONS = ("highest", "high", "default")  # jax.default_matmul_precision names
 DEFAULT_TOL = {"float64": 1e-10, "float32": 1e-5}
 MAX_STEPS_LIMIT = 2**31 - 1
@@ -72,7 +72,8 @@ class SolverConfig:
     """
 
     optimizer: str = option("gd", "optax optimiser", choices=OPTIMIZERS)
-    lr: float = option(0.5, "learning rate > 0 (unused by lbfgs, which line-searches)")
+    lr: float = option(0.5, "learning rate > 0 (unused by lbfgs, which line-searches; backtracking's longest step; "
+                       "the flow's first step)")
     steps: int = option(100_000, "step limit >= 1")
     tol: float | None = option(None, "stop when the gradient norm <= tol (default 1e-10 in float64, 1e-5 in float32; "
                                "0, an exactly zero gradient, for a problem without a finite optimum, e.g. CE with a decay 0)")
@@ -86,6 +87,8 @@ class SolverConfig:
     log_every: int = option(100, "history interval in steps")
     spectra: str = option("none", "singular values recorded in the history every log_every steps: none, those of Z "
                           "(output), or of Z and every H_l, sigma(H_l), W_l (layers)", choices=SPECTRA)
+    sharpness: bool = option(False, "also record the Hessian's largest eigenvalue every log_every steps (20 Hessian-vector "
+                             "products a record, warm-started)")
     divergence_factor: float = option(1e12, "diverged when the loss exceeds this factor x (|initial loss| + 1)", flag=False)
     rtol: float = option(1e-6, "flow: relative tolerance of the integrator's local error")
     atol: float = option(1e-9, "flow: absolute tolerance of the integrator's local error")
@@ -115,6 +118,8 @@ class SolverConfig:
         check_fraction("momentum", self.momentum, closed_below=True)
         check_number("divergence_factor", self.divergence_factor)
         check_choice("matmul_precision", self.matmul_precision, PRECISIONS)
+        if not isinstance(self.sharpness, bool):
+            raise ValueError(f"sharpness must be true or false, got {self.sharpness!r}")
         for name in ("rtol", "atol"):
             check_number(name, getattr(self, name))
         if self.max_time is not None:
@@ -142,7 +147,7 @@ class SolverConfig:
             if d[name] is None:
                 del d[name]
         for f in fields(self):
-            if f.name in FLOW_FIELDS and d[f.name] == f.default:
+            if (f.name in FLOW_FIELDS or f.name == "sharpness") and d[f.name] == f.default:
                 del d[f.name]
         return d
 
@@ -211,7 +216,7 @@ def check_history(arch: Architecture, cfg: SolverConfig):
 
 
 # the SolverConfig fields that shape the compiled program (its ProgramKey): the runs of one batch must share them
-PROGRAM_KEY_FIELDS = ("optimizer", "log_every", "matmul_precision", "spectra")
+PROGRAM_KEY_FIELDS = ("optimizer", "log_every", "matmul_precision", "spectra", "sharpness")
 
 
 class ProgramKey(NamedTuple):
@@ -233,6 +238,7 @@ class ProgramKey(NamedTuple):
     capacity: int
     matmul_precision: str
     spectra: str
+    sharpness: bool
 
     @classmethod
     def of(cls, cfgs) -> "ProgramKey":
@@ -245,4 +251,4 @@ class ProgramKey(NamedTuple):
                                      f"{getattr(first, name)!r} and {getattr(c, name)!r}")
         steps = max(c.steps for c in cfgs)
         return cls(first.optimizer, chunk_length(steps, first.log_every), history_rows(steps, first.log_every), first.matmul_precision,
-                   first.spectra)
+                   first.spectra, first.sharpness)

@@ -9,7 +9,12 @@ Optimisers are optax transformations: ``gd`` = ``optax.sgd(lr)`` (plain
 full-batch gradient descent, as in the papers), ``momentum`` =
 ``optax.sgd(lr, momentum)`` (heavy ball), ``adam`` = ``optax.adam(lr)``,
 ``lbfgs`` = ``optax.lbfgs`` with its zoom line search (``lr`` is not used: the
-line search picks the step).
+line search picks the step), ``backtracking`` = gradient descent whose step
+adapts: each step starts from 1.5 times the last accepted one (at most
+``lr``) and is shortened by 0.8 until the loss decreases enough (Armijo,
+``optax.scale_by_backtracking_linesearch``), so it never diverges where a
+fixed step would, and lengthens again where the landscape allows. ``gd``
+stays the papers' fixed step.
 """
 
 from __future__ import annotations
@@ -23,7 +28,10 @@ import optax
 from ..model.objective import gradient_norm, objective, spectrum_sizes
 from ..model.problem import Architecture, Decays, Params
 from .config import ProgramInputs, ProgramKey, Status
-from .history import History, Output, nc1_history, spectra_of
+from .history import History, Output, first_direction, nc1_history, sharpness, spectra_of
+
+# the Armijo search: at most BACKTRACKING_STEPS shortenings by 0.8 a step (a factor 1.5e-6 in all)
+BACKTRACKING_STEPS = 60
 
 
 def _transformation(name: str, inputs: "ProgramInputs") -> optax.GradientTransformation:
@@ -34,6 +42,9 @@ def _transformation(name: str, inputs: "ProgramInputs") -> optax.GradientTransfo
         return optax.sgd(inputs.lr, momentum=inputs.momentum)
     if name == "adam":
         return optax.adam(inputs.lr)
+    if name == "backtracking":
+        return optax.chain(optax.sgd(1.0), optax.scale_by_backtracking_linesearch(
+            max_backtracking_steps=BACKTRACKING_STEPS, max_learning_rate=inputs.lr, store_grad=True))
     return optax.lbfgs()
 
 
@@ -61,7 +72,7 @@ def descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archit
     with jax.default_matmul_precision(key.matmul_precision) if arch.dtype == "float32" else contextlib.nullcontext():
         f = lambda p: objective(p, decays, arch)  # noqa: E731
         opt = _transformation(key.optimizer, inputs)
-        lbfgs = key.optimizer == "lbfgs"
+        lbfgs = key.optimizer in ("lbfgs", "backtracking")  # a line search: the value and gradient come from its state
         value_and_grad = optax.value_and_grad_from_state(f) if lbfgs else jax.value_and_grad(f)
         state0 = opt.init(params0)
         loss0 = f(params0)
@@ -96,10 +107,14 @@ def descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archit
             return (optax.apply_updates(params, updates), state), (value, gnorm)
 
         def chunk(loop):
-            c, (params, state, t0, status), hist, hnc, hsv = loop
+            c, (params, state, t0, status), hist, hnc, hsv, sharp = loop
             running = status == RUNNING
             nc1 = nc1_history(params, arch)
             sv = spectra_of(params, arch, key.spectra)
+            if key.sharpness:
+                hsh, direction = sharp
+                top, ritz = sharpness(params, direction, decays, arch)
+                sharp = (hsh.at[c].set(jnp.where(running, top, jnp.nan)), jnp.where(running, ritz, direction))
             fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
             codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
             stopped = codes != RUNNING
@@ -113,7 +128,8 @@ def descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archit
             status = jnp.where(running & stop, codes[k], status)
             rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
             hsv = {name: h.at[c].set(jnp.where(running, sv[name], jnp.nan)) for name, h in hsv.items()}
-            return c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan)), hsv
+            return (c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan)), hsv,
+                    sharp)
 
         def more(loop):
             c, carry = loop[:2]
@@ -122,8 +138,10 @@ def descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archit
         hist = jnp.full((key.capacity, 3), jnp.nan, dtype)
         hnc = jnp.full((key.capacity, arch.depth), jnp.nan, dtype)
         hsv = {k: jnp.full((key.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, key.spectra).items()}
+        # the sharpness record and the direction its next Lanczos starts from (nothing when it is not recorded)
+        sharp = (jnp.full((key.capacity,), jnp.nan, dtype), first_direction(params0)) if key.sharpness else ()
         carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
-        c, (params, state, t, status), hist, hnc, hsv = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc, hsv))
+        c, (params, state, t, status), hist, hnc, hsv, sharp = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc, hsv, sharp))
         value, _, gnorm = evaluate(params, state)
         status = decide(status, value, gnorm, jnp.maximum(t, steps))
         # a stop seen at the first step of a chunk was already recorded there: overwrite, do not repeat
@@ -133,5 +151,9 @@ def descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archit
         sv = spectra_of(params, arch, key.spectra)
         hsv = {name: h.at[last].set(sv[name]) for name, h in hsv.items()}
         none = jnp.full((key.capacity,), jnp.nan, dtype)
-        return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc, hsv, none),
+        hsh = none
+        if key.sharpness:
+            hsh, direction = sharp
+            hsh = hsh.at[last].set(sharpness(params, direction, decays, arch)[0])
+        return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc, hsv, none, hsh),
                       jnp.asarray(jnp.nan, dtype), jnp.asarray(0, jnp.int32))

@@ -36,7 +36,7 @@ import optimistix as optx
 from ..model.objective import gradient_norm, objective, spectrum_sizes
 from ..model.problem import Architecture, Decays, Params
 from .config import ProgramInputs, ProgramKey, Status
-from .history import History, Output, nc1_history, spectra_of
+from .history import History, Output, first_direction, nc1_history, sharpness, spectra_of
 
 # GMRES on Newton's linear systems: a residual within GMRES_TOL times the integrator's rtol / atol (lineax measures it
 # entry by entry), restarted every GMRES_RESTART products, at most GMRES_STEPS in all; a system it does not solve makes
@@ -80,10 +80,14 @@ def integrate(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Arch
                 t >= end, MAX_TIME, jnp.where((accepted >= steps) | (attempts >= 2 * steps), MAX_STEPS, RUNNING)))))
 
         def record(hist, row, y, t, accepted, value, gnorm):
-            h, hnc, hsv, ht = hist
+            h, hnc, hsv, ht, sharp = hist
             sv = spectra_of(y, arch, key.spectra)
+            if key.sharpness:
+                hsh, direction = sharp
+                top, direction = sharpness(y, direction, decays, arch)
+                sharp = (hsh.at[row].set(top), direction)
             return (h.at[row].set(jnp.stack([accepted.astype(dtype), value, gnorm])), hnc.at[row].set(nc1_history(y, arch)),
-                    {name: a.at[row].set(sv[name]) for name, a in hsv.items()}, ht.at[row].set(t))
+                    {name: a.at[row].set(sv[name]) for name, a in hsv.items()}, ht.at[row].set(t), sharp)
 
         t0 = jnp.zeros((), dtype)
         dt0 = jnp.asarray(inputs.lr, dtype)
@@ -92,7 +96,8 @@ def integrate(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Arch
         solver_state = solver.init(terms, t0, tnext, params0, None)
         hist = (jnp.full((key.capacity, 3), jnp.nan, dtype), jnp.full((key.capacity, arch.depth), jnp.nan, dtype),
                 {k: jnp.full((key.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, key.spectra).items()},
-                jnp.full((key.capacity,), jnp.nan, dtype))
+                jnp.full((key.capacity,), jnp.nan, dtype),
+                (jnp.full((key.capacity,), jnp.nan, dtype), first_direction(params0)) if key.sharpness else ())
         zero = jnp.asarray(0, jnp.int32)
         gnorm0 = gradient_norm(grad0)
         status0 = decide(loss0, gnorm0, t0, zero, zero)
@@ -139,5 +144,6 @@ def integrate(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Arch
         (y, _, _, t, _, _, accepted, rejected, status, value, gnorm, row, hist) = jax.lax.while_loop(more, body, carry)
         # the end point, unless it is the last record already
         last = jnp.where(hist[0][row, 0] == accepted, row, row + 1)
-        h, hnc, hsv, ht = record(hist, last, y, t, accepted, value, gnorm)
-        return Output(y, status, accepted, value, gnorm, History(h[:, 0], h[:, 1], h[:, 2], hnc, hsv, ht), t, rejected)
+        h, hnc, hsv, ht, sharp = record(hist, last, y, t, accepted, value, gnorm)
+        hsh = sharp[0] if key.sharpness else jnp.full((key.capacity,), jnp.nan, dtype)
+        return Output(y, status, accepted, value, gnorm, History(h[:, 0], h[:, 1], h[:, 2], hnc, hsv, ht, hsh), t, rejected)

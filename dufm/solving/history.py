@@ -12,10 +12,14 @@ from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+from matfree import decomp
 
 from ..analysis.collapse import nc1_trace
-from ..model.objective import forward, labels, post_activation, spectrum_matrices
-from ..model.problem import Architecture, Params
+from ..model.objective import forward, labels, objective, post_activation, spectrum_matrices
+from ..model.problem import Architecture, Decays, Params
+
+SHARPNESS_MATVECS = 20  # Hessian-vector products a sharpness record costs
 
 
 def nc1_history(params: Params, arch: Architecture):
@@ -36,6 +40,27 @@ def spectra_of(params: Params, arch: Architecture, which: str) -> dict:
     return {k: jnp.linalg.svd(m, compute_uv=False) for k, m in spectrum_matrices(params, arch, which).items()}
 
 
+def sharpness(params: Params, direction, decays: Decays, arch: Architecture):
+    """The sharpness, the Hessian's largest eigenvalue at ``params``, and its Ritz vector (flat, (P,)): Lanczos with full
+    reorthogonalisation (matfree), :data:`SHARPNESS_MATVECS` Hessian-vector products started from ``direction`` (the
+    last record's Ritz vector, so that each record starts warm); jittable. Compared with 2 / lr, the step of GD, it
+    says whether GD runs at the edge of stability (Cohen et al. 2021)."""
+    flat, unravel = ravel_pytree(params)
+    gradient = lambda x: ravel_pytree(jax.grad(lambda p: objective(p, decays, arch))(unravel(x)))[0]  # noqa: E731
+    k = min(SHARPNESS_MATVECS, flat.size)
+    Q, T, *_ = decomp.tridiag_sym(k, materialize=True, custom_vjp=False)(
+        lambda v: jax.jvp(gradient, (flat,), (v,))[1], direction / jnp.linalg.norm(direction))
+    theta, S = jnp.linalg.eigh(T)
+    return theta[-1], S[:, -1] @ Q
+
+
+def first_direction(params: Params):
+    """The start of the first sharpness record: a fixed random direction (Lanczos misses the top eigenvalue only from a
+    start orthogonal to its eigenvector)."""
+    flat = ravel_pytree(params)[0]
+    return jax.random.normal(jax.random.PRNGKey(0), flat.shape, flat.dtype)
+
+
 class History(NamedTuple):
     """The trajectory, one entry per ``log_every`` steps (accepted steps of the flow) plus the final point.
 
@@ -44,7 +69,9 @@ class History(NamedTuple):
     singular values of the matrices ``SolverConfig.spectra`` records (names
     and order of :func:`dufm.analyse`, r = min of the matrix's
     shape; empty when none are recorded); ``time`` (T,) the flow time of each
-    record (gradient flow; None for the optimisers, whose step is their clock).
+    record (gradient flow; None for the optimisers, whose step is their clock);
+    ``sharpness`` (T,) the Hessian's largest eigenvalue (:func:`sharpness`;
+    None unless the config records it).
     Inside :class:`Output` the arrays are NaN-padded to the longest possible
     run; in :class:`~dufm.solving.solver.Run` the padding is dropped and
     ``step`` is an integer array.
@@ -56,6 +83,7 @@ class History(NamedTuple):
     nc1: jax.Array
     sv: dict = {}  # never mutated: a shared empty default is safe
     time: Any = None
+    sharpness: Any = None
 
 
 class Output(NamedTuple):

@@ -207,7 +207,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
         flow = key.optimizer == "flow"
         h = History(out.history.step[i][keep].astype(int), out.history.loss[i][keep], out.history.grad_norm[i][keep],
                     out.history.nc1[i][keep], {k: out.history.sv[k][i][keep] for k in spectrum_sizes(arch, key.spectra)},
-                    out.history.time[i][keep] if flow else None)
+                    out.history.time[i][keep] if flow else None, out.history.sharpness[i][keep] if key.sharpness else None)
         ok = status != Status.DIVERGED
         runs.append(Run(
             seed=None if seeds is None else int(seeds[i]), status=status, steps=int(out.steps[i]),
