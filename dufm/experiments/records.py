@@ -77,19 +77,26 @@ class RunRecord:
     record_format: int = RECORD_FORMAT
     time: float | None = None
     rejected: int | None = None
+    halvings: int = 0
 
     @classmethod
     def from_run(cls, run: Run, problem: Problem, thresholds: Thresholds = Thresholds(), *, key: str | None = None,
-                 solver: SolverConfig | None = None, environment: Environment | None = None) -> "RunRecord":
-        """The record of ``run``, analysing its end point (no analysis for a diverged run)."""
+                 solver: SolverConfig | None = None, environment: Environment | None = None, halvings: int = 0) -> "RunRecord":
+        """The record of ``run``, analysing its end point (no analysis for a diverged run); ``halvings``: how often the
+        step of ``solver`` was halved to get it (a sweep's ``on_divergence = "halve"``)."""
         analysis = None if run.diverged else analyse(run.params, problem, thresholds)
         return cls(run.seed, run.status, run.steps, float(run.decays.H), tuple(float(v) for v in np.atleast_1d(run.decays.W)),
                    run.loss, run.grad_norm, analysis, run.history, key, problem, solver, environment, time=run.time,
-                   rejected=run.rejected)
+                   rejected=run.rejected, halvings=halvings)
 
     @property
     def diverged(self) -> bool:
         return self.status == Status.DIVERGED
+
+    @property
+    def lr_used(self) -> float | None:
+        """The step the run used: its solver's lr, halved ``halvings`` times (None without a solver)."""
+        return None if self.solver is None else self.solver.lr / 2**self.halvings
 
     @property
     def solution_type(self) -> SolutionType | None:
@@ -125,6 +132,8 @@ class RunRecord:
             d.update({"loss": self.loss, "grad_norm": self.grad_norm, **self.analysis.to_dict()})
         if self.time is not None:  # gradient flow: steps are its accepted steps
             d.update({"flow_time": self.time, "rejected_steps": self.rejected})
+        if self.halvings:  # run again with a shorter step after diverging: the step it used
+            d.update({"halvings": self.halvings, "lr_used": self.lr_used})
         h = self.history
         d["history"] = {"step": h.step, "loss": h.loss, "grad_norm": h.grad_norm, "nc1_trace": h.nc1}
         if h.time is not None:
@@ -158,7 +167,7 @@ class RunRecord:
             env = Environment.from_dict(d["environment"]) if "environment" in d else None  # provenance is optional
             return cls(d["seed"], status, int(d["steps"]), float(d["lambda_H"]), tuple(float(v) for v in d["lambda_W"]),
                        d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver, env, int(d.get("record_format", 1)),
-                       d.get("flow_time"), d.get("rejected_steps"))
+                       d.get("flow_time"), d.get("rejected_steps"), int(d.get("halvings", 0)))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{source} is not a dufm run record (damaged or of another version): {type(e).__name__}: {e}") from None
 
