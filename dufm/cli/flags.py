@@ -76,9 +76,12 @@ def add_fields(group, cls, *, prefix: str = "", defaults: bool = True):
         flags = ["--" + (prefix + name).replace("_", "-") for name in (f.name, *meta.get("old_names", ()))]
         if len(flags) > 1:
             text += f" ({', '.join(flags[1:])}: its old name, accepted for one release)"
-        kw = {"help": text, "dest": prefix + f.name, "type": PARSERS[f.type],
-              "default": f.default if defaults else argparse.SUPPRESS}
-        if meta["metavar"]:
+        kw = {"help": text, "dest": prefix + f.name, "default": f.default if defaults else argparse.SUPPRESS}
+        if f.type == "bool":  # a switch: given means true
+            kw["action"] = "store_true"
+        else:
+            kw["type"] = PARSERS[f.type]
+        if meta["metavar"] and f.type != "bool":
             kw["metavar"] = meta["metavar"]
         group.add_argument(*flags, **kw)
 

@@ -31,6 +31,9 @@ def add(sub):
     w.add_argument("--seeds", type=flags.integer, help="seeds per grid point")
     w.add_argument("--seed", type=flags.integer, help="first seed")
     w.add_argument("--max-batch", type=flags.integer, help="most runs per compiled program (default: the config's, or 32)")
+    w.add_argument("--on-divergence", choices=("stop", "halve"), help="a diverging gd / momentum / adam run: stored as "
+                   "diverged (stop, the default) or run again from its start with half the step (halve)")
+    w.add_argument("--max-halvings", type=flags.integer, help="the most halvings of a diverging run's step (default 6)")
     w.add_argument("--json", action="store_true", help="print the outcome (counts by status, path) as JSON")
     w.add_argument("--shard", metavar="I/N", help="run share I of N of the grid, alongside the other shards' processes "
                    "writing into the same results directory (a SLURM job array: docs/cli.md)")
@@ -102,7 +105,8 @@ def config_from(args) -> SweepConfig:
     from ..solving.solver import SolverConfig
 
     grid = _grid(args.grid)
-    overrides = dict(name=args.name, seeds=args.seeds, seed=args.seed, max_batch=args.max_batch,
+    overrides = dict(name=args.name, seeds=args.seeds, seed=args.seed, max_batch=args.max_batch, on_divergence=args.on_divergence,
+                     max_halvings=args.max_halvings,
                      problem=flags.given(args, Problem), solver=flags.given(args, SolverConfig), grid=grid)
     try:
         if args.config:

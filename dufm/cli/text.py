@@ -32,8 +32,13 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
     """
     s_h, s_w = cfg.init_scales()
     threshold = "" if cfg.loss_threshold is None else f" loss<={cfg.loss_threshold:g}"
+    if cfg.optimizer == "flow":
+        method = (f"gradient flow (Kvaerno5, rtol={cfg.rtol:g} atol={cfg.atol:g}, first step {cfg.lr:g}"
+                  f"{'' if cfg.max_time is None else f', flow time <= {cfg.max_time:g}'})")
+    else:
+        method = f"{cfg.optimizer} lr={cfg.lr:g}"
     lines = [problem_line(problem),
-             f"solver:  {cfg.optimizer} lr={cfg.lr:g} steps<={cfg.steps} tol={cfg.tol:g}{threshold} init={cfg.init} "
+             f"solver:  {method} steps<={cfg.steps} tol={cfg.tol:g}{threshold} init={cfg.init} "
              f"scales H={s_h:g} W={s_w:g}; {seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
     refs = {k: v["loss"] for k, v in theory.items() if v.get("loss") is not None}
     if problem.penalised:
@@ -52,8 +57,13 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
         if rec.status == "loss_threshold":
             stop = f"reached the loss threshold (loss <= {cfg.loss_threshold:g})"
         else:
-            stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit"}[rec.status]
-        lines.append(f"seed {rec.seed}: {stop} after {rec.steps} steps; loss {rec.loss:.15g}, |grad| {rec.grad_norm:.3e}")
+            stop = {"converged": f"converged (|grad| <= {cfg.tol:g})", "max_steps": "hit the step limit",
+                    "max_time": f"reached the flow time limit {cfg.max_time:g}" if cfg.max_time is not None else ""}[rec.status]
+        steps = (f"{rec.steps} accepted steps ({rec.rejected} rejected), flow time {rec.time:.6g}" if rec.time is not None
+                 else f"{rec.steps} steps")
+        lines.append(f"seed {rec.seed}: {stop} after {steps}; loss {rec.loss:.15g}, |grad| {rec.grad_norm:.3e}")
+        if rec.history.sharpness is not None:
+            lines.append("  " + sharpness_line(rec.history.sharpness, cfg))
         a = rec.analysis
         if a.solution_type is not None:
             gaps = ", ".join(f"{k} {rec.loss - v:+.3e}" for k, v in refs.items()) if problem.penalised else ""
@@ -83,6 +93,17 @@ def spectral_line(rec, log_every: int, rank_tol: float) -> str:
     said += [f"σ_{i + 1} dies at {steps[r]}" for i, r in enumerate(off) if r >= 0]
     return (f"  spectra recorded every {log_every} steps ({', '.join(rec.history.sv)}; {len(steps)} records); Z: "
             + ("; ".join(said) or "no singular value switches on or dies"))
+
+
+def sharpness_line(values, cfg) -> str:
+    """The recorded sharpness (the Hessian's largest eigenvalue) at the end and at its largest, against 2/lr for GD."""
+    text = f"sharpness (largest Hessian eigenvalue): {values[-1]:.6g} at the end, {max(values):.6g} at most"
+    if cfg.optimizer in ("gd", "momentum"):
+        edge = 2 / cfg.lr
+        above = int((values > edge).sum())
+        text += (f"; 2/lr = {edge:.6g}: " + (f"above it at {above} of {len(values)} records (GD at the edge of stability, "
+                                              "Cohen et al. 2021)" if above else "below it at every record (GD is stable)"))
+    return text
 
 
 def scale_free_lines(n, problem, rank_tol: float) -> list[str]:

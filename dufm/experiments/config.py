@@ -39,7 +39,9 @@ GRID_FIELDS = PROBLEM_FIELDS + SOLVER_FIELDS
 TUPLE_FIELDS = ("per_class", "width", "layer_decay")
 
 
-TOP_KEYS = ("name", "title", "description", "seeds", "seed", "max_batch", "solve", "problem", "solver", "grid", "analysis", "plots")
+TOP_KEYS = ("name", "title", "description", "seeds", "seed", "max_batch", "solve", "on_divergence", "max_halvings", "problem", "solver",
+            "grid", "analysis", "plots")
+ON_DIVERGENCE = ("stop", "halve")
 
 
 DEFAULT_MAX_BATCH = 32
@@ -238,6 +240,12 @@ class SweepConfig:
     """The most runs in one compiled, batched program."""
     solve: bool = True
     """False for a theory-only config: its figures come from closed forms, it has no runs."""
+    on_divergence: str = "stop"
+    """What a run of a fixed-step optimiser (gd, momentum, adam) that diverges does: ``stop`` (stored as diverged, with
+    its step) or ``halve`` (run again from the same start with half the step, up to ``max_halvings`` times; the record
+    says the step it used). Its key stays that of its config."""
+    max_halvings: int = 6
+    """The most halvings of a diverging run's step (``on_divergence = "halve"``)."""
     problem: Problem = field(default_factory=Problem)
     """The base problem (``[problem]``): every grid point replaces some of its fields."""
     solver: SolverConfig = field(default_factory=SolverConfig)
@@ -258,6 +266,9 @@ class SweepConfig:
         check_int("seeds", self.seeds, 1)
         check_int("seed", self.seed, 0)
         check_int("max_batch", self.max_batch, 1)
+        check_int("max_halvings", self.max_halvings, 1)
+        if self.on_divergence not in ON_DIVERGENCE:
+            raise ValueError(f"on_divergence must be one of {', '.join(ON_DIVERGENCE)}; got {self.on_divergence!r}")
         if not isinstance(self.solve, bool):
             raise ValueError(f"solve must be true or false, got {self.solve!r}")
         for key, cls in (("problem", Problem), ("solver", SolverConfig), ("analysis", Thresholds), ("plots", PlotSpec)):
@@ -269,7 +280,7 @@ class SweepConfig:
     @classmethod
     def from_dict(cls, config: Mapping, *, name: str | None = None, seeds: int | None = None, seed: int | None = None,
                   max_batch: int | None = None, problem: Mapping | None = None, solver: Mapping | None = None,
-                  grid=None) -> "SweepConfig":
+                  grid=None, on_divergence: str | None = None, max_halvings: int | None = None) -> "SweepConfig":
         """The config of a plain dict: the keys of the TOML format, or :meth:`to_dict`'s (a manifest's ``config``).
 
         The keyword arguments override it, as the ``dufm sweep`` flags do: ``name``, ``seeds``, ``seed``,
@@ -282,8 +293,10 @@ class SweepConfig:
         if unknown:
             raise ValueError(f"unknown sweep config key(s) {unknown}; allowed: {sorted(TOP_KEYS)}")
         tables = {key: _table(config, key) for key in ("problem", "solver", "analysis", "plots")}
-        scalars = {k: config[k] for k in ("name", "title", "description", "seeds", "seed", "max_batch", "solve") if k in config}
-        scalars.update({k: v for k, v in (("name", name), ("seeds", seeds), ("seed", seed), ("max_batch", max_batch)) if v is not None})
+        scalars = {k: config[k] for k in ("name", "title", "description", "seeds", "seed", "max_batch", "solve", "on_divergence",
+                                           "max_halvings") if k in config}
+        scalars.update({k: v for k, v in (("name", name), ("seeds", seeds), ("seed", seed), ("max_batch", max_batch),
+                                          ("on_divergence", on_divergence), ("max_halvings", max_halvings)) if v is not None})
         return cls(**scalars, problem=_problem({**tables["problem"], **(problem or {})}),
                    solver=_solver({**tables["solver"], **(solver or {})}),
                    grid=config.get("grid", NO_GRID) if grid is None else grid, analysis=_thresholds(tables["analysis"]),
@@ -367,7 +380,7 @@ def _caused_by_overrides(error: ValueError, overrides: Mapping) -> bool:
     named = m.group(1)
     if isinstance(error, GridPointError) and named in error.point:  # the value is the grid's
         return overrides.get("grid") is not None
-    given = {k for k in ("name", "seeds", "seed", "max_batch") if overrides.get(k) is not None}
+    given = {k for k in ("name", "seeds", "seed", "max_batch", "on_divergence", "max_halvings") if overrides.get(k) is not None}
     return named in given | set(overrides.get("problem") or {}) | set(overrides.get("solver") or {})
 
 

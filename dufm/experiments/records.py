@@ -55,7 +55,10 @@ class RunRecord:
     ``key`` and ``solver`` are set for a stored sweep run, whose JSON then
     carries them with the problem (``dufm solve --json`` states the problem
     and solver once for all its runs instead). ``record_format`` is the version
-    of the JSON it was read from or is written as (:data:`RECORD_FORMAT`).
+    of the JSON it was read from or is written as (:data:`RECORD_FORMAT`). A
+    gradient flow's record has its flow ``time`` and ``rejected`` steps (JSON
+    ``flow_time``, ``rejected_steps``; ``steps`` are its accepted ones), None
+    for the optimisers.
     """
 
     seed: int | None
@@ -72,18 +75,28 @@ class RunRecord:
     solver: SolverConfig | None = None
     environment: Environment | None = None
     record_format: int = RECORD_FORMAT
+    time: float | None = None
+    rejected: int | None = None
+    halvings: int = 0
 
     @classmethod
     def from_run(cls, run: Run, problem: Problem, thresholds: Thresholds = Thresholds(), *, key: str | None = None,
-                 solver: SolverConfig | None = None, environment: Environment | None = None) -> "RunRecord":
-        """The record of ``run``, analysing its end point (no analysis for a diverged run)."""
+                 solver: SolverConfig | None = None, environment: Environment | None = None, halvings: int = 0) -> "RunRecord":
+        """The record of ``run``, analysing its end point (no analysis for a diverged run); ``halvings``: how often the
+        step of ``solver`` was halved to get it (a sweep's ``on_divergence = "halve"``)."""
         analysis = None if run.diverged else analyse(run.params, problem, thresholds)
         return cls(run.seed, run.status, run.steps, float(run.decays.H), tuple(float(v) for v in np.atleast_1d(run.decays.W)),
-                   run.loss, run.grad_norm, analysis, run.history, key, problem, solver, environment)
+                   run.loss, run.grad_norm, analysis, run.history, key, problem, solver, environment, time=run.time,
+                   rejected=run.rejected, halvings=halvings)
 
     @property
     def diverged(self) -> bool:
         return self.status == Status.DIVERGED
+
+    @property
+    def lr_used(self) -> float | None:
+        """The step the run used: its solver's lr, halved ``halvings`` times (None without a solver)."""
+        return None if self.solver is None else self.solver.lr / 2**self.halvings
 
     @property
     def solution_type(self) -> SolutionType | None:
@@ -117,8 +130,16 @@ class RunRecord:
             d.update({"loss": None, "grad_norm": None, "diverged_at_step": self.steps})
         else:
             d.update({"loss": self.loss, "grad_norm": self.grad_norm, **self.analysis.to_dict()})
+        if self.time is not None:  # gradient flow: steps are its accepted steps
+            d.update({"flow_time": self.time, "rejected_steps": self.rejected})
+        if self.halvings:  # run again with a shorter step after diverging: the step it used
+            d.update({"halvings": self.halvings, "lr_used": self.lr_used})
         h = self.history
         d["history"] = {"step": h.step, "loss": h.loss, "grad_norm": h.grad_norm, "nc1_trace": h.nc1}
+        if h.time is not None:
+            d["history"]["time"] = h.time
+        if h.sharpness is not None:
+            d["history"]["sharpness"] = h.sharpness
         if spectra and h.sv:
             d["history"]["sv"] = dict(h.sv)
         if self.key is not None:
@@ -137,14 +158,16 @@ class RunRecord:
             h = d["history"]
             sv = {k: np.array(v, float) for k, v in h.get("sv", {}).items()}
             history = History(np.asarray(h["step"], int), np.array(h["loss"], float), np.array(h["grad_norm"], float),
-                              np.array(h["nc1_trace"], float), sv)
+                              np.array(h["nc1_trace"], float), sv, np.array(h["time"], float) if "time" in h else None,
+                              np.array(h["sharpness"], float) if "sharpness" in h else None)
             analysis = None if status == Status.DIVERGED else Analysis.from_dict(d)
             config = d.get("config")
             problem = Problem.from_dict(config["problem"]) if config else None
             solver = SolverConfig(**renamed(SolverConfig, config["solver"])) if config else None
             env = Environment.from_dict(d["environment"]) if "environment" in d else None  # provenance is optional
             return cls(d["seed"], status, int(d["steps"]), float(d["lambda_H"]), tuple(float(v) for v in d["lambda_W"]),
-                       d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver, env, int(d.get("record_format", 1)))
+                       d["loss"], d["grad_norm"], analysis, history, d.get("key"), problem, solver, env, int(d.get("record_format", 1)),
+                       d.get("flow_time"), d.get("rejected_steps"), int(d.get("halvings", 0)))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise ValueError(f"{source} is not a dufm run record (damaged or of another version): {type(e).__name__}: {e}") from None
 
@@ -175,6 +198,9 @@ def check_arrays(rec: RunRecord, arrays: dict, source: str):
     ``history_sv_<name>`` per matrix its solver's ``spectra`` records, equal to the record's own if it has them), and
     (finished runs) parameters of the problem's shapes and the singular values it reports."""
     h = rec.history
+    for name, want in (("history_time", h.time), ("history_sharpness", h.sharpness)):  # a flow's time; a recorded sharpness
+        if (name in arrays) != (want is not None) or (want is not None and not _agree(arrays[name], want)):
+            raise ValueError(f"{source} does not match its record ({name})")
     for name, want in (("history_step", h.step), ("history_loss", h.loss), ("history_grad_norm", h.grad_norm), ("history_nc1", h.nc1)):
         if not _agree(arrays.get(name), want):
             raise ValueError(f"{source} does not match its record ({name})")
@@ -229,6 +255,10 @@ def run_arrays(run: Run, analysis: Analysis | None) -> dict[str, np.ndarray]:
     and (unless it diverged) parameters, spectra, class-mean logits."""
     h = run.history
     arrays = {"history_step": h.step, "history_loss": h.loss, "history_grad_norm": h.grad_norm, "history_nc1": h.nc1}
+    if h.time is not None:
+        arrays["history_time"] = np.asarray(h.time)
+    if h.sharpness is not None:
+        arrays["history_sharpness"] = np.asarray(h.sharpness)
     arrays.update({f"history_sv_{k}": np.asarray(s) for k, s in h.sv.items()})
     if run.params is not None:
         arrays.update(run.params.to_arrays())

@@ -49,7 +49,7 @@ from __future__ import annotations
 
 import math
 import os
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Iterator, NamedTuple, Protocol
 
@@ -67,12 +67,21 @@ BACKENDS = ("local", "ray")
 
 @dataclass(frozen=True)
 class Batch:
-    """Runs that execute as one compiled program, padded to ``size`` members; group ``group`` of ``groups``."""
+    """Runs that execute as one compiled program, padded to ``size`` members; group ``group`` of ``groups``.
+
+    ``halvings``: a run of a fixed-step optimiser that diverges is run again from the same start with half the step,
+    up to this many times (:data:`HALVED`).
+    """
 
     specs: tuple[RunSpec, ...]
     size: int
     group: int
     groups: int
+    halvings: int = 0
+
+
+# the optimisers whose step is lr: a diverged run of one of them may be run again with half the step
+HALVED = ("gd", "momentum", "adam")
 
 
 @dataclass(frozen=True)
@@ -131,8 +140,8 @@ def batches(runs: list, max_batch: int) -> list[list]:
     return [runs[i : i + size] for i in range(0, len(runs), size)]
 
 
-def plan(specs: list[RunSpec], stored=frozenset(), max_batch: int = DEFAULT_MAX_BATCH) -> Plan:
-    """The batches that run the specs whose keys are not in ``stored`` (pure)."""
+def plan(specs: list[RunSpec], stored=frozenset(), max_batch: int = DEFAULT_MAX_BATCH, halvings: int = 0) -> Plan:
+    """The batches that run the specs whose keys are not in ``stored`` (pure); ``halvings``: :class:`Batch`'s."""
     if isinstance(max_batch, bool) or not isinstance(max_batch, int) or max_batch < 1:
         raise ValueError(f"max_batch must be an integer >= 1, got {max_batch!r}")
     todo = [s for s in specs if s.key not in stored]
@@ -140,7 +149,7 @@ def plan(specs: list[RunSpec], stored=frozenset(), max_batch: int = DEFAULT_MAX_
     work = []
     for gi, g in enumerate(groups, start=1):
         bs = batches(g, max_batch)
-        work += [Batch(tuple(b), len(bs[0]), gi, len(groups)) for b in bs]
+        work += [Batch(tuple(b), len(bs[0]), gi, len(groups), halvings) for b in bs]
     return Plan(len(specs), len(specs) - len(todo), tuple(work))
 
 
@@ -162,12 +171,24 @@ def solve_batch(batch: Batch, th: Thresholds, devices=None) -> list[tuple[str, d
     params0 = Params.stack(points)
     decays = Decays.stack([s.problem.decays for s in specs])
     start = now()
-    runs = run_many(params0, decays, specs[0].problem.architecture, [s.solver for s in specs], seeds=[s.seed for s in specs],
-                    pad_to=batch.size, devices=devices)
+    arch, seeds = specs[0].problem.architecture, [s.seed for s in specs]
+    runs = run_many(params0, decays, arch, [s.solver for s in specs], seeds=seeds, pad_to=batch.size, devices=devices)
+    halved = [0] * len(specs)
+    for _ in range(batch.halvings):  # the diverged runs again, from their starts, with half the step (the same program)
+        again = [i for i, r in enumerate(runs) if r.diverged and specs[i].solver.optimizer in HALVED]
+        if not again:
+            break
+        for i in again:
+            halved[i] += 1
+        cfgs = [replace(specs[i].solver, lr=specs[i].solver.lr / 2 ** halved[i]) for i in again]
+        redone = run_many(Params.stack([points[i] for i in again]), Decays.stack([specs[i].problem.decays for i in again]), arch,
+                          cfgs, seeds=[seeds[i] for i in again], pad_to=batch.size, devices=devices)
+        for i, r in zip(again, redone):
+            runs[i] = r
     env = environment(start, now(), sorted({r.device for r in runs}))
     out = []
-    for spec, run in zip(specs, runs):
-        rec = RunRecord.from_run(run, spec.problem, th, key=spec.key, solver=spec.solver, environment=env)
+    for spec, run, h in zip(specs, runs, halved):
+        rec = RunRecord.from_run(run, spec.problem, th, key=spec.key, solver=spec.solver, environment=env, halvings=h)
         # the recorded spectra go into the .npz only: the JSON record stays small
         out.append((spec.key, rec.to_dict(spectra=False), run_arrays(run, rec.analysis)))
     return out
@@ -291,7 +312,7 @@ def run_sweep(config: SweepConfig | dict, out=None, max_batch: int | None = None
     store = Store(out or Path("results") / config.name)
     with store.writer(config.name, config.to_dict(), {s.key: s.config for s in specs}, RunSchema(), environment().to_dict(),
                       shared=shard is not None) as writer:
-        work = plan(mine, writer.stored, max_batch)
+        work = plan(mine, writer.stored, max_batch, config.max_halvings if config.on_divergence == "halve" else 0)
         if progress:
             progress.start(work, store.root)
         for batch, computed in execute(work.batches, config.analysis, backend, ray_address):

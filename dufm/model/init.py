@@ -11,6 +11,9 @@ fan_in of W_l is its input width d_l. The bias, when present, starts at zero.
                 (``torch.randn``: s_H = 1). Both scales default to 1, not to ``init_scale``.
 ``gain``        gain-matched Gaussian: W_l ~ N(0, (s_W / sqrt(fan_in))^2); H_1 ~ N(0, s_H^2).
 ``spectral``    aligned, balanced factors (see :func:`_spectral`): only the singular values move under GD.
+``balanced``    for depth: every factor (s_H s_W^L)^(1/(L+1)) times a (semi-)orthogonal matrix, so the factors are
+                balanced and the end-to-end map Z has singular values s_H s_W^L at every depth (orthonormal rows
+                of H_1 and of every W_l with d_{l+1} <= d_l); both scales default to 1.
 
 :func:`initialise` draws one point from a key; :func:`starts` draws a batch
 from seeds as one compiled program per (architecture, kind), the scales being
@@ -151,12 +154,24 @@ def _spectral(key, arch, feature, weight) -> list:
     return [H, *W]
 
 
+def _balanced(key, arch, feature, weight) -> list:
+    """Every factor c Q, c = (s_H s_W^L)^(1/(L+1)), Q (semi-)orthogonal: unit-gain factors of equal scale, whose product
+    has the scale s_H s_W^L whatever the depth (a fixed scale per factor makes the logits' scale s^(L+1): 0 or overflow at
+    depth; the field's default init has ||H_1|| much larger than every ||W_l||, which depth collapses to rank 1)."""
+    mats = _matrices(arch)
+    keys = jax.random.split(key, len(mats))
+    c = jnp.exp((jnp.log(feature) + arch.depth * jnp.log(weight)) / (arch.depth + 1))
+    orth = jax.nn.initializers.orthogonal(scale=1.0)
+    return [c * orth(k, m.shape, m.dtype) for k, m in zip(keys, mats)]
+
+
 REGISTRY: dict[str, Init] = {
     "gaussian": Init(_gaussian, None),
     "orthogonal": Init(_orthogonal, None),
     "pytorch": Init(_pytorch, 1.0),
     "gain": Init(_gain, None),
     "spectral": Init(_spectral, None, _spectral_misfit),
+    "balanced": Init(_balanced, 1.0),
 }
 INITS = tuple(REGISTRY)
 

@@ -37,7 +37,8 @@ from ..model.problem import Architecture
 from ..runtime import float64
 
 EFFICIENCY = 0.35  # a solver step's share of the device's product rate: 0.3-0.6 measured at widths 8-1024 (docs/performance.md)
-STATE_COPIES = {"gd": 0, "momentum": 1, "adam": 2, "lbfgs": 22}
+# flow: the Kvaerno5 stages (7), the GMRES basis of a cycle (10) and Newton's iterates (4)
+STATE_COPIES = {"gd": 0, "momentum": 1, "adam": 2, "lbfgs": 22, "flow": 21, "backtracking": 2}
 SLOWEST_RATE = 2e8  # FLOP/s: below any CPU core's solver rate in float64 (measured 5e9 to 3e10 here)
 COMPILE_SECONDS = 3.0  # compiling one solver program on a 2-core CPU: 2-4 s at depths 2-4 (measured)
 

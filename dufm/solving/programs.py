@@ -10,7 +10,7 @@ optimum search (:mod:`dufm.theory.optimum`) both run through it.
 
 from __future__ import annotations
 
-from typing import Callable, Sequence
+from typing import Callable, NamedTuple, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -62,7 +62,17 @@ def batch_devices(devices: Sequence, size: int) -> tuple:
     return tuple(devices)[: max(1, size)]
 
 
-def batch_program(one: Callable, batching: str, devices: Sequence, shared: int = 0, name: str = "batch") -> Callable:
+class BatchProgram(NamedTuple):
+    """A compiled batch program (:func:`batch_program`): ``fn`` and the ``devices`` it runs on; ``per_device``: one
+    call per device, each on its share of the batch, instead of one call over a mesh."""
+
+    fn: Callable
+    devices: tuple
+    per_device: bool
+
+
+def batch_program(one: Callable, batching: str, devices: Sequence, shared: int = 0, name: str = "batch",
+                  mesh: bool = True) -> BatchProgram:
     """``one`` (a pure function of one member) compiled over a batch: ``program(*batched, *shared)``, named ``name``
     (JAX's compile log says ``jit(name)``).
 
@@ -71,11 +81,14 @@ def batch_program(one: Callable, batching: str, devices: Sequence, shared: int =
     compiles once). ``batching`` (``vmap`` or ``map``, :func:`resolve_batching`)
     says how a device runs its members; with several ``devices`` the batch is
     split over them by ``shard_map`` on a 1-D mesh (no collectives: every
-    device runs its own members independently). Callers cache the result per
-    static key: compiling is the expensive part.
+    device runs its own members independently), or, with ``mesh=False`` (a
+    program whose libraries do not run inside ``shard_map``: lineax's linear
+    solves), by one asynchronous call per device on its share. Callers cache
+    the result per static key: compiling is the expensive part.
     """
     if batching not in ("vmap", "map"):
         raise ValueError(f"batching must be 'vmap' or 'map' here (resolve 'auto' first), got {batching!r}")
+    devices = tuple(devices)
 
     def local(*args):
         batched, common = args[: len(args) - shared], args[len(args) - shared:]
@@ -83,15 +96,15 @@ def batch_program(one: Callable, batching: str, devices: Sequence, shared: int =
             return jax.vmap(lambda *member: one(*member, *common))(*batched)
         return jax.lax.map(lambda member: one(*member, *common), batched)
 
-    if len(devices) == 1:
-        return jax.jit(_named(local, name))
-    mesh = Mesh(np.array(devices), (BATCH_AXIS,))
+    if len(devices) == 1 or not mesh:
+        return BatchProgram(jax.jit(_named(local, name)), devices, len(devices) > 1)
+    grid = Mesh(np.array(devices), (BATCH_AXIS,))
 
     def sharded(*args):
         specs = (P(BATCH_AXIS),) * (len(args) - shared) + (P(),) * shared
-        return jax.shard_map(local, mesh=mesh, in_specs=specs, out_specs=P(BATCH_AXIS), check_vma=False)(*args)
+        return jax.shard_map(local, mesh=grid, in_specs=specs, out_specs=P(BATCH_AXIS), check_vma=False)(*args)
 
-    return jax.jit(_named(sharded, name))
+    return BatchProgram(jax.jit(_named(sharded, name)), devices, False)
 
 
 def _named(fn: Callable, name: str) -> Callable:
@@ -99,18 +112,24 @@ def _named(fn: Callable, name: str) -> Callable:
     return fn
 
 
-def call_batch(program: Callable, batched: tuple, shared: tuple, size: int, devices: Sequence):
-    """Call :func:`batch_program`'s ``program`` on a batch of B members padded to ``size`` (and to a multiple of the
-    device count); returns the outputs trimmed back to B members, and the device that computed each member.
-
-    ``devices`` are those the program was compiled for (:func:`batch_devices`).
-    """
+def call_batch(program: BatchProgram, batched: tuple, shared: tuple, size: int):
+    """Call a :func:`batch_program` on a batch of B members padded to ``size`` (and to a multiple of the device count);
+    returns the outputs trimmed back to B members, and the device that computed each member."""
     B = jax.tree_util.tree_leaves(batched)[0].shape[0]
+    devices = program.devices
     if len(devices) == 1:
         with jax.default_device(devices[0]):
-            out = program(*pad_batch(batched, size), *shared)
+            out = program.fn(*pad_batch(batched, size), *shared)
         return jax.tree_util.tree_map(lambda a: a[:B], out), [str(devices[0])] * B
     size = -(-size // len(devices)) * len(devices)
+    padded = pad_batch(jax.tree_util.tree_map(jnp.asarray, batched), size)
+    if program.per_device:
+        share = size // len(devices)
+        # dispatched one after another without waiting: the devices compute their shares at the same time
+        outs = [program.fn(*jax.device_put(jax.tree_util.tree_map(lambda a: a[i * share:(i + 1) * share], padded), d),
+                           *jax.device_put(shared, d)) for i, d in enumerate(devices)]
+        out = jax.tree_util.tree_map(lambda *parts: np.concatenate([np.asarray(p) for p in parts])[:B], *outs)
+        return out, [str(devices[i // share]) for i in range(B)]
     sharding = NamedSharding(Mesh(np.array(devices), (BATCH_AXIS,)), P(BATCH_AXIS))
-    out = program(*jax.device_put(pad_batch(jax.tree_util.tree_map(jnp.asarray, batched), size), sharding), *shared)
+    out = program.fn(*jax.device_put(padded, sharding), *shared)
     return jax.tree_util.tree_map(lambda a: a[:B], out), member_devices(jax.tree_util.tree_leaves(out)[0], B)

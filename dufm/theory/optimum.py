@@ -248,7 +248,7 @@ def search(x0: np.ndarray, cm: reduced.ClassMeanProblem, rank: int, tol: float, 
     devices = batch_devices(jax.local_devices(), len(x0))
     batching = resolve_batching(batching, devices[0].platform)
     program = _lbfgs_program(cm.shape(), rank, batching, devices)
-    out, _ = call_batch(program, (jnp.asarray(x0),), (np.float64(tol), np.int64(steps), *cm.values()), len(x0), devices)
+    out, _ = call_batch(program, (jnp.asarray(x0),), (np.float64(tol), np.int64(steps), *cm.values()), len(x0))
     return tuple(np.asarray(a) for a in jax.device_get(out))
 
 

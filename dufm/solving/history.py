@@ -1,0 +1,106 @@
+"""What a run records as it goes: the history of loss, gradient norm, NC1 and spectra, and the program's output.
+
+Every ``log_every`` steps the compiled program writes one row into arrays on
+the device (no host synchronisation): the step (and, for the flow, the flow
+time), loss, gradient norm, :func:`nc1_history` of every layer and, when the
+config asks, the singular values :func:`spectra_of` names.
+"""
+
+from __future__ import annotations
+
+from typing import Any, NamedTuple
+
+import jax
+import jax.numpy as jnp
+from jax.flatten_util import ravel_pytree
+from matfree import decomp
+
+from ..analysis.collapse import nc1_trace
+from ..model.objective import forward, labels, objective, post_activation, spectrum_matrices
+from ..model.problem import Architecture, Decays, Params
+
+SHARPNESS_MATVECS = 20  # Hessian-vector products a sharpness record costs
+
+
+def nc1_history(params: Params, arch: Architecture):
+    """:func:`dufm.analysis.collapse.nc1_trace` of sigma(H_l) for l = 1..L, shape (L,) (on device, jittable)."""
+    _, H = forward(params, arch)
+    Y = jnp.asarray(labels(arch))
+    counts = jnp.asarray(arch.counts, Y.dtype)
+    out = []
+    for F in post_activation(H, arch):
+        M = (F @ Y.T) / counts
+        within = jnp.sum((F - M @ Y) ** 2) / arch.samples
+        out.append(nc1_trace(within, M - jnp.mean(F, axis=1, keepdims=True)))
+    return jnp.stack(out)
+
+
+def spectra_of(params: Params, arch: Architecture, which: str) -> dict:
+    """Name -> singular values (descending) of each matrix ``which`` records (:func:`dufm.model.objective.spectrum_matrices`); jittable."""
+    return {k: jnp.linalg.svd(m, compute_uv=False) for k, m in spectrum_matrices(params, arch, which).items()}
+
+
+def sharpness(params: Params, direction, decays: Decays, arch: Architecture):
+    """The sharpness, the Hessian's largest eigenvalue at ``params``, and its Ritz vector (flat, (P,)): Lanczos with full
+    reorthogonalisation (matfree), :data:`SHARPNESS_MATVECS` Hessian-vector products started from ``direction`` (the
+    last record's Ritz vector, so that each record starts warm); jittable. Compared with 2 / lr, the step of GD, it
+    says whether GD runs at the edge of stability (Cohen et al. 2021)."""
+    flat, unravel = ravel_pytree(params)
+    gradient = lambda x: ravel_pytree(jax.grad(lambda p: objective(p, decays, arch))(unravel(x)))[0]  # noqa: E731
+    k = min(SHARPNESS_MATVECS, flat.size)
+    Q, T, *_ = decomp.tridiag_sym(k, materialize=True, custom_vjp=False)(
+        lambda v: jax.jvp(gradient, (flat,), (v,))[1], direction / jnp.linalg.norm(direction))
+    theta, S = jnp.linalg.eigh(T)
+    return theta[-1], S[:, -1] @ Q
+
+
+def first_direction(params: Params):
+    """The start of the first sharpness record: a fixed random direction (Lanczos misses the top eigenvalue only from a
+    start orthogonal to its eigenvector)."""
+    flat = ravel_pytree(params)[0]
+    return jax.random.normal(jax.random.PRNGKey(0), flat.shape, flat.dtype)
+
+
+class History(NamedTuple):
+    """The trajectory, one entry per ``log_every`` steps (accepted steps of the flow) plus the final point.
+
+    ``step`` (T,), ``loss`` (T,), ``grad_norm`` (T,) and ``nc1`` (T, L):
+    :func:`nc1_history` of every layer's input features; ``sv``: name -> (T, r)
+    singular values of the matrices ``SolverConfig.spectra`` records (names
+    and order of :func:`dufm.analyse`, r = min of the matrix's
+    shape; empty when none are recorded); ``time`` (T,) the flow time of each
+    record (gradient flow; None for the optimisers, whose step is their clock);
+    ``sharpness`` (T,) the Hessian's largest eigenvalue (:func:`sharpness`;
+    None unless the config records it).
+    Inside :class:`Output` the arrays are NaN-padded to the longest possible
+    run; in :class:`~dufm.solving.solver.Run` the padding is dropped and
+    ``step`` is an integer array.
+    """
+
+    step: jax.Array
+    loss: jax.Array
+    grad_norm: jax.Array
+    nc1: jax.Array
+    sv: dict = {}  # never mutated: a shared empty default is safe
+    time: Any = None
+    sharpness: Any = None
+
+
+class Output(NamedTuple):
+    """What the compiled program returns (arrays; a leading batch axis in a batch).
+
+    ``params`` at the final point, ``status`` the integer code of a
+    :class:`~dufm.solving.config.Status`, ``steps`` the updates applied (the
+    flow's accepted steps; or the step of divergence), ``loss`` and
+    ``grad_norm`` at the final point, ``history``; the flow's ``time`` reached
+    and ``rejected`` steps (NaN and 0 for the optimisers).
+    """
+
+    params: Params
+    status: jax.Array
+    steps: jax.Array
+    loss: jax.Array
+    grad_norm: jax.Array
+    history: History
+    time: jax.Array
+    rejected: jax.Array

@@ -1,0 +1,104 @@
+"""Descent that does not diverge, the sharpness along training, and the balanced initialisation for depth (float64)."""
+
+import jax
+import numpy as np
+import pytest
+from helpers import run_cli, write_sweep
+
+import dufm
+from dufm import SolverConfig
+from dufm.landscape.hessian import hessian_matrix
+from dufm.model.objective import forward
+
+SMALL = dict(classes=4, per_class=2, width=6, depth=3, loss="mse", weight_decay=1e-3)
+
+
+def test_backtracking_descends_where_a_fixed_step_diverges():
+    """Armijo backtracking from a step of 10^6: the loss never rises and the run ends at GD's end point; the fixed step
+    diverges (and reports its step)."""
+    p = dufm.Problem(**SMALL)
+    fixed = dufm.solve(p, SolverConfig(lr=1e6, steps=1000, init_scale=0.3), seeds=[0])[0]
+    assert fixed.status == "diverged" and fixed.steps >= 0
+    adaptive = dufm.solve(p, SolverConfig(optimizer="backtracking", lr=1e6, steps=20_000, log_every=10, init_scale=0.3), seeds=[0])[0]
+    assert adaptive.status in ("converged", "max_steps") and np.all(np.diff(adaptive.history.loss) <= 0)
+    gd = dufm.solve(p, SolverConfig(lr=0.05, steps=400_000, init_scale=0.3), seeds=[0])[0]
+    assert adaptive.loss == pytest.approx(gd.loss, rel=1e-6)
+
+
+@pytest.mark.parametrize("optimizer, lr", [("gd", 0.1), ("flow", 0.1)])
+def test_the_recorded_sharpness_is_the_dense_hessians_top_eigenvalue(optimizer, lr):
+    """At every recorded point, to 1e-6 relative (Lanczos, 20 products, warm-started)."""
+    p = dufm.Problem(**SMALL)
+    cfg = SolverConfig(optimizer=optimizer, lr=lr, steps=3000, log_every=500 if optimizer == "gd" else 20, init_scale=0.3,
+                       sharpness=True, spectra="none")
+    from dufm.solving.solver import initial_params, run_many
+
+    start = initial_params(p, [0], cfg)
+    run = run_many(start, p.decays, p.architecture, cfg)[0]
+    assert len(run.history.sharpness) == len(run.history.step) >= 3
+    # the recorded points: replay the run to each recorded step (its step count is a program input: one program)
+    for i, step in enumerate(run.history.step):
+        if step == 0:
+            point = start.member(0)
+        else:
+            point = run_many(start, p.decays, p.architecture, SolverConfig(**{**cfg.to_dict(), "steps": int(step), "sharpness": False,
+                                                                               "tol": 0.0}))[0].params
+        top = np.linalg.eigvalsh(hessian_matrix(point, p.decays, p.architecture))[-1]
+        assert run.history.sharpness[i] == pytest.approx(top, rel=1e-6), (step, run.history.sharpness[i], top)
+
+
+def test_sharpness_changes_nothing_else_of_the_run():
+    p = dufm.Problem(**SMALL)
+    base = dict(lr=0.1, steps=3000, log_every=500, init_scale=0.3)
+    a = dufm.solve(p, SolverConfig(**base), seeds=[0])[0]
+    b = dufm.solve(p, SolverConfig(**base, sharpness=True), seeds=[0])[0]
+    assert a.history.sharpness is None and b.history.sharpness is not None
+    assert (a.steps, a.loss) == (b.steps, b.loss)
+    np.testing.assert_array_equal(a.history.loss, b.history.loss)
+    assert "sharpness" not in SolverConfig(**base).to_dict()  # a run's key is unchanged when it records none
+
+
+def test_the_text_compares_the_sharpness_with_two_over_lr(capsys):
+    argv = ["solve", "--classes", "4", "--per-class", "2", "--width", "6", "--depth", "3", "--loss", "mse", "--weight-decay", "1e-3",
+            "--init-scale", "0.3", "--steps", "3000", "--log-every", "500", "--sharpness"]
+    code, out, err = run_cli(capsys, argv + ["--lr", "0.1"])
+    assert code == 0 and "sharpness (largest Hessian eigenvalue)" in out and "2/lr = 20: below it at every record" in out
+
+
+@pytest.mark.parametrize("depth", [1, 8, 64])
+def test_the_balanced_init_has_the_same_gain_at_every_depth(depth):
+    """Every singular value of Z = W_L ... W_1 H_1 is s_H s_W^L, whatever L; the factors have equal norms."""
+    p = dufm.Problem(classes=10, per_class=5, width=30, depth=depth)
+    x = dufm.initialise(jax.random.PRNGKey(depth), p.architecture, (2.0, 0.9), "balanced")
+    Z, _ = forward(x, p.architecture)
+    np.testing.assert_allclose(np.linalg.svd(np.asarray(Z), compute_uv=False), 2.0 * 0.9**depth, rtol=1e-12)
+    norms = [np.linalg.norm(np.asarray(w)) for w in (x.H, *x.W[:-1])]
+    np.testing.assert_allclose(norms, norms[0], rtol=1e-12)
+    assert dufm.SolverConfig(init="balanced").init_scales() == (1.0, 1.0)
+
+
+def test_a_sweep_halves_the_step_of_a_diverging_run_and_records_it(tmp_path):
+    from dufm import SweepConfig, load_results, run_sweep
+
+    path = write_sweep(tmp_path, solver={"lr": 300.0, "steps": 400}, grid={"weight_decay": [0.002]})
+    stopped = run_sweep(SweepConfig.from_toml(path), out=tmp_path / "stop")
+    assert stopped.status["diverged"] == 2
+    halve = SweepConfig.from_toml(path, on_divergence="halve")
+    assert halve.runs() == SweepConfig.from_toml(path).runs()  # the same runs, the same keys
+    assert run_sweep(halve, out=tmp_path / "halve").status["diverged"] == 0
+    for rec in load_results(tmp_path / "halve").records:
+        assert rec.halvings >= 1 and rec.lr_used == 300.0 / 2**rec.halvings and rec.solver.lr == 300.0
+        doc = rec.to_dict()
+        assert doc["lr_used"] == rec.lr_used and doc["halvings"] == rec.halvings
+        # and the run is the one its step gives when run directly
+        direct = dufm.solve(rec.problem, SolverConfig(**{**rec.solver.to_dict(), "lr": rec.lr_used}), seeds=[rec.seed])[0]
+        assert direct.loss == rec.loss and direct.steps == rec.steps
+
+
+def test_bad_divergence_settings_name_the_key(tmp_path):
+    from dufm import SweepConfig
+
+    with pytest.raises(ValueError, match="on_divergence must be one of stop, halve; got 'retry'"):
+        SweepConfig.from_dict({"name": "x", "on_divergence": "retry"})
+    with pytest.raises(ValueError, match="max_halvings must be an integer >= 1"):
+        SweepConfig.from_dict({"name": "x", "max_halvings": 0})
