@@ -199,7 +199,8 @@ def test_run_many_is_the_one_batch_entry_point():
 def test_status_enumeration():
     from dufm.solving.solver import Status
 
-    assert [s.code for s in Status] == [0, 1, 2, 3, 4]  # loss_threshold appended: the earlier codes stay
+    assert [s.code for s in Status] == [0, 1, 2, 3, 4, 5]  # loss_threshold, then max_time appended: the earlier codes stay
+    assert Status.from_code(5) is Status.MAX_TIME and Status.MAX_TIME == "max_time"
     assert all(Status.from_code(s.code) is s for s in Status)
     assert Status.CONVERGED == "converged" and str(Status.MAX_STEPS) == "max_steps"
     import json
@@ -368,10 +369,11 @@ def test_the_spectra_record_is_bounded():
 
 
 def test_a_record_too_wide_for_any_interval_names_spectra(monkeypatch):
+    from dufm.solving import config as config_module
     from dufm.solving import solver as solve_module
 
     p = dufm.Problem(**TINY)  # layers: 3 + 4 + 4 + 4 + 3 = 18 values a record
-    monkeypatch.setattr(solve_module, "MAX_SPECTRUM_VALUES", 35)  # not two rows of 18
+    monkeypatch.setattr(config_module, "MAX_SPECTRUM_VALUES", 35)  # not two rows of 18
     with pytest.raises(ValueError, match=r"spectra must be 'output' or 'none' for this problem: 'layers' records 18 singular"):
         solve_module.layout(p.architecture, SolverConfig(steps=10, spectra="layers"), 1)
     solve_module.layout(p.architecture, SolverConfig(steps=10, spectra="output"), 1)

@@ -82,7 +82,6 @@ from .config import (  # noqa: F401  (the solver's settings, re-exported: dufm.s
     check_history,
 )
 from .descent import descend
-from .flow import integrate
 from .history import History, Output, nc1_history, spectra_of  # noqa: F401
 from .programs import batch_devices, batch_program, call_batch, resolve_batching
 
@@ -104,6 +103,8 @@ def run_traced(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Arc
     gradient flow (:func:`dufm.solving.flow.integrate`) or an optax optimiser's descent (:func:`dufm.solving.descent.descend`).
     The history has ``key.capacity`` rows (NaN after the run's last)."""
     if key.optimizer == "flow":
+        from .flow import integrate  # diffrax takes a third of a second to import; only the flow needs it
+
         return integrate(params0, decays, inputs, arch, key)
     return descend(params0, decays, inputs, arch, key)
 
