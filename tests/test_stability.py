@@ -63,6 +63,17 @@ def test_the_text_compares_the_sharpness_with_two_over_lr(capsys):
             "--init-scale", "0.3", "--steps", "3000", "--log-every", "500", "--sharpness"]
     code, out, err = run_cli(capsys, argv + ["--lr", "0.1"])
     assert code == 0 and "sharpness (largest Hessian eigenvalue)" in out and "2/lr = 20: below it at every record" in out
+    # heavy ball's limit on a quadratic of curvature h: lr h < 2 (1 + momentum)
+    code, out, err = run_cli(capsys, argv + ["--lr", "0.1", "--optimizer", "momentum", "--momentum", "0.5"])
+    assert code == 0 and "2(1+momentum)/lr = 30: below it at every record" in out, out
+
+
+@pytest.mark.parametrize("optimizer", ["adam", "lbfgs"])
+def test_sharpness_with_a_preconditioned_optimizer_is_refused_naming_the_flag(capsys, optimizer):
+    with pytest.raises(ValueError, match=f"sharpness must be off with optimizer '{optimizer}', whose steps are preconditioned"):
+        SolverConfig(optimizer=optimizer, sharpness=True)
+    code, out, err = run_cli(capsys, ["solve", "--optimizer", optimizer, "--sharpness"])
+    assert code == 2 and err.count("\n") == 1 and "--sharpness: sharpness must be off with optimizer" in err, err
 
 
 @pytest.mark.parametrize("depth", [1, 8, 64])

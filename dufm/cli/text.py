@@ -96,13 +96,15 @@ def spectral_line(rec, log_every: int, rank_tol: float) -> str:
 
 
 def sharpness_line(values, cfg) -> str:
-    """The recorded sharpness (the Hessian's largest eigenvalue) at the end and at its largest, against 2/lr for GD."""
+    """The recorded sharpness (the Hessian's largest eigenvalue) at the end and at its largest, against the stability limit
+    of a fixed step: 2/lr for GD, 2(1 + beta)/lr for heavy-ball momentum beta (on a quadratic of curvature h the step
+    is stable iff lr h < 2(1 + beta))."""
     text = f"sharpness (largest Hessian eigenvalue): {values[-1]:.6g} at the end, {max(values):.6g} at most"
     if cfg.optimizer in ("gd", "momentum"):
-        edge = 2 / cfg.lr
+        edge, name = (2 / cfg.lr, "2/lr") if cfg.optimizer == "gd" else (2 * (1 + cfg.momentum) / cfg.lr, "2(1+momentum)/lr")
         above = int((values > edge).sum())
-        text += (f"; 2/lr = {edge:.6g}: " + (f"above it at {above} of {len(values)} records (GD at the edge of stability, "
-                                              "Cohen et al. 2021)" if above else "below it at every record (GD is stable)"))
+        text += (f"; {name} = {edge:.6g}: " + (f"above it at {above} of {len(values)} records (the edge of stability, "
+                                                "Cohen et al. 2021)" if above else "below it at every record (the step is stable)"))
     return text
 
 

@@ -120,6 +120,11 @@ class SolverConfig:
         check_choice("matmul_precision", self.matmul_precision, PRECISIONS)
         if not isinstance(self.sharpness, bool):
             raise ValueError(f"sharpness must be true or false, got {self.sharpness!r}")
+        if self.sharpness and self.optimizer in ("adam", "lbfgs"):
+            # their steps are preconditioned: the Hessian's top eigenvalue does not bound them (Cohen et al. 2022 measure
+            # the preconditioned sharpness instead), so a record of it would be read against the wrong threshold
+            raise ValueError(f"sharpness must be off with optimizer {self.optimizer!r}, whose steps are preconditioned (the "
+                             f"Hessian's largest eigenvalue does not bound them); record it with gd, momentum, backtracking or flow")
         for name in ("rtol", "atol"):
             check_number(name, getattr(self, name))
         if self.max_time is not None:
