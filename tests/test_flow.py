@@ -11,6 +11,7 @@ from helpers import run_cli, write_sweep
 
 import dufm
 from dufm import Params, SolverConfig
+from dufm.model.objective import forward
 
 SMALL = dict(classes=4, per_class=2, width=6, depth=3, loss="mse", weight_decay=1e-3)
 FLOW = dict(optimizer="flow", lr=0.1, steps=2000, log_every=10, init_scale=0.3)
@@ -75,6 +76,24 @@ def test_the_end_point_is_gradient_descents_and_does_not_depend_on_the_tolerance
         assert run.loss == pytest.approx(gd.loss, rel=1e-12, abs=0)
         a, b = dufm.analyse(run.params, p), dufm.analyse(gd.params, p)
         assert a.solution_type == b.solution_type and a.rank == b.rank
+
+
+@pytest.mark.slow  # GD on Fig 1 to |grad| <= 1e-10 (conftest.fig1_seed0) and the flow on its 4 270 parameters
+def test_at_fig1_the_flow_ends_where_gd_ends_from_the_same_start(fig1_seed0):
+    """Garrod & Keating's Fig 1, seed 0, init std 0.1: GD with lr 0.5 ends at the low-rank critical point (conftest); the
+    flow from the same start ends in the same basin (the same solution type and rank), its loss equal to 1e-10, with
+    the same logits Z and singular values of every layer (to 1e-6 of their scale; the parameters themselves are
+    defined up to a rotation of the hidden space, which the two paths need not share)."""
+    p, _, gd = fig1_seed0
+    run = dufm.solve(p, SolverConfig(optimizer="flow", lr=0.1, steps=5000, tol=1e-10, init_scale=0.1), seeds=[0])[0]
+    assert gd.status == "converged" and run.status == "converged" and run.grad_norm <= 1e-10
+    assert run.loss == pytest.approx(gd.loss, rel=1e-10, abs=0)
+    a, b = dufm.analyse(run.params, p), dufm.analyse(gd.params, p)
+    assert a.solution_type == b.solution_type and a.rank == b.rank
+    for name, sv in b.singular_values.items():
+        np.testing.assert_allclose(a.singular_values[name], sv, atol=1e-6 * sv.max(), err_msg=name)
+    Z, Z_gd = (np.asarray(forward(jax.tree_util.tree_map(np.asarray, r.params), p.architecture)[0]) for r in (run, gd))
+    np.testing.assert_allclose(Z, Z_gd, atol=1e-6 * np.abs(Z_gd).max())
 
 
 def test_a_first_step_far_too_long_is_rejected_and_shrunk_never_diverged():
