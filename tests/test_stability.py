@@ -113,3 +113,26 @@ def test_bad_divergence_settings_name_the_key(tmp_path):
         SweepConfig.from_dict({"name": "x", "on_divergence": "retry"})
     with pytest.raises(ValueError, match="max_halvings must be an integer >= 1"):
         SweepConfig.from_dict({"name": "x", "max_halvings": 0})
+
+
+def test_the_sharpness_figure_draws_the_records_and_the_stability_limit(tmp_path):
+    from dufm import SweepConfig, load_results, run_sweep
+    from dufm.plots import figures
+
+    path = write_sweep(tmp_path, solver={"steps": 400, "log_every": 100, "sharpness": True})
+    run_sweep(SweepConfig.from_toml(path), out=tmp_path / "out")
+    results = load_results(tmp_path / "out")
+    from dufm.plots.sweeps import default_figures
+
+    assert "sharpness_curves" in default_figures(results)
+    ax = figures(results, ["sharpness_curves"])["sharpness_curves"].axes[0]
+    curves = [line.get_ydata() for line in ax.get_lines() if len(line.get_ydata()) > 2]
+    assert len(curves) == len(results.records)
+    for rec in results.records:
+        assert any(np.array_equal(c, rec.history.sharpness) for c in curves)
+    limits = {float(line.get_ydata()[0]) for line in ax.get_lines() if len(line.get_ydata()) == 2}
+    assert limits == {2 / results.records[0].solver.lr}  # GD's edge of stability, once
+    without = write_sweep(tmp_path, "plain.toml", solver={"steps": 400, "log_every": 100})
+    run_sweep(SweepConfig.from_toml(without), out=tmp_path / "plain")
+    with pytest.raises(ValueError, match="sharpness_curves draws runs that recorded the sharpness"):
+        figures(load_results(tmp_path / "plain"), ["sharpness_curves"])

@@ -97,11 +97,13 @@ def spectral_line(rec, log_every: int, rank_tol: float) -> str:
 
 def sharpness_line(values, cfg) -> str:
     """The recorded sharpness (the Hessian's largest eigenvalue) at the end and at its largest, against the stability limit
-    of a fixed step: 2/lr for GD, 2(1 + beta)/lr for heavy-ball momentum beta (on a quadratic of curvature h the step
-    is stable iff lr h < 2(1 + beta))."""
+    of a fixed step (:func:`dufm.solving.history.stability_limit`)."""
+    from ..solving.history import stability_limit
+
     text = f"sharpness (largest Hessian eigenvalue): {values[-1]:.6g} at the end, {max(values):.6g} at most"
-    if cfg.optimizer in ("gd", "momentum"):
-        edge, name = (2 / cfg.lr, "2/lr") if cfg.optimizer == "gd" else (2 * (1 + cfg.momentum) / cfg.lr, "2(1+momentum)/lr")
+    edge = stability_limit(cfg.optimizer, cfg.lr, cfg.momentum)
+    if edge is not None:
+        name = "2/lr" if cfg.optimizer == "gd" else "2(1+momentum)/lr"
         above = int((values > edge).sum())
         text += (f"; {name} = {edge:.6g}: " + (f"above it at {above} of {len(values)} records (the edge of stability, "
                                                 "Cohen et al. 2021)" if above else "below it at every record (the step is stable)"))

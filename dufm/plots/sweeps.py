@@ -11,6 +11,9 @@ Figure names:
 * ``spectral_dynamics``      sigma_i(Z) over training (log axis; runs with ``spectra`` recorded), one panel per run,
                              with the step each sigma_i switches on or dies and the numerical rank over time
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
+* ``sharpness_curves``       the Hessian's largest eigenvalue over training (runs with ``sharpness`` recorded), against the
+                             step (the flow: against flow time), with each fixed step's stability limit 2/lr (heavy ball:
+                             2(1 + momentum)/lr; Cohen et al. 2021's edge of stability)
 * ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field
 * ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts and 95 % Wilson intervals (refused for runs
                              without a solution type: a problem without a finite optimum, e.g. CE at λ = 0)
@@ -47,6 +50,7 @@ from .. import theory
 from ..analysis.solution import dnc_rank
 from ..analysis.spectra import effective_rank, rank_mask, spectral_events
 from ..experiments.config import GRID_FIELDS
+from ..solving.history import stability_limit
 from .theory import theory_ce_ratio, theory_ce_region, theory_srg_ratio
 
 if TYPE_CHECKING:
@@ -58,7 +62,7 @@ FIELD_LABELS = {
 }
 
 RUN_FIGURES = ("loss_curves", "logit_heatmaps", "singular_values", "nc1_curves", "loss_vs_dnc", "normalised_sv_vs_depth",
-               "spectral_dynamics")
+               "spectral_dynamics", "sharpness_curves")
 
 
 def _plural(k: int, what: str) -> str:
@@ -261,6 +265,30 @@ def nc1_curves(results, opts):
             ax.fill_between(np.maximum(steps, 1), q25, q75, alpha=0.2)
     _training_axes(ax, "NC1 = Tr Σ_W / Tr Σ_B", 8)
     _title(fig, results, f"NC1 of every layer's input features over training, median and quartiles of {len(recs)} runs{note}")
+    return fig
+
+
+def sharpness_curves(results, opts):
+    recs = [r for r in results.results() if r.history.sharpness is not None]
+    if not recs:
+        raise ValueError(f"figure sharpness_curves draws runs that recorded the sharpness (sharpness = true), and {results.path} has none")
+    recs, shown = _first(recs, opts.get("max_runs", 20))
+    fields = _label_fields(results)
+    fig = Figure(figsize=(6.4, 4.2))
+    ax = fig.subplots()
+    limits, flow = {}, False
+    for rec in recs:
+        x = rec.history.time if rec.history.time is not None else rec.history.step
+        flow |= rec.history.time is not None
+        line = ax.plot(np.maximum(x, 1e-300 if rec.history.time is not None else 1), rec.history.sharpness, lw=1.2,
+                       ls="--" if _limited(rec) else "-", label=f"{_run_label(rec, fields)}, {rec.history.sharpness[-1]:.4g} at the end")[0]
+        limit = stability_limit(rec.solver.optimizer, rec.lr_used, rec.solver.momentum) if rec.solver is not None else None
+        if limit is not None and round(limit, 12) not in limits:
+            limits[round(limit, 12)] = limit
+            ax.axhline(limit, color=line.get_color(), ls=":", lw=1, label=f"stability limit of lr {rec.lr_used:g}: {limit:.4g}")
+    _training_axes(ax, "sharpness (largest Hessian eigenvalue)", 7)
+    ax.set_xlabel("flow time" if flow and all(r.history.time is not None for r in recs) else "optimiser step (the flow: flow time)")
+    _title(fig, results, f"sharpness over training, {len(recs)} runs{shown}")
     return fig
 
 
@@ -508,7 +536,7 @@ def normalised_sv_vs_depth(results, opts):
 FIGURES = {
     "loss_curves": loss_curves, "logit_heatmaps": logit_heatmaps, "singular_values": singular_values,
     "nc1_curves": nc1_curves, "loss_vs_dnc": loss_vs_dnc, "normalised_sv_vs_depth": normalised_sv_vs_depth,
-    "spectral_dynamics": spectral_dynamics,
+    "spectral_dynamics": spectral_dynamics, "sharpness_curves": sharpness_curves,
     "theory_ce_ratio": theory_ce_ratio, "theory_ce_region": theory_ce_region, "theory_srg_ratio": theory_srg_ratio,
 }
 
@@ -542,6 +570,8 @@ def default_figures(results: Results) -> list[str]:
     names = ["loss_curves", "singular_values", "nc1_curves", "logit_heatmaps"]
     if any("Z" in r.history.sv for r in recs):
         names.append("spectral_dynamics")
+    if any(r.history.sharpness is not None for r in recs):
+        names.append("sharpness_curves")
     if any("dnc" in _ref_losses(r) for r in recs[:1]):
         names.append("loss_vs_dnc")
     typed = all(r.solution_type is not None for r in recs)

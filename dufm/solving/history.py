@@ -54,6 +54,17 @@ def sharpness(params: Params, direction, decays: Decays, arch: Architecture):
     return theta[-1], S[:, -1] @ Q
 
 
+def stability_limit(optimizer: str, lr: float, momentum: float) -> float | None:
+    """The largest sharpness at which a fixed step ``lr`` is stable on a quadratic of that curvature h: lr h < 2 for GD
+    (the edge of stability, Cohen et al. 2021), lr h < 2 (1 + momentum) for heavy ball; None for the optimisers whose
+    step is not fixed (adam, lbfgs, backtracking, flow)."""
+    if optimizer == "gd":
+        return 2 / lr
+    if optimizer == "momentum":
+        return 2 * (1 + momentum) / lr
+    return None
+
+
 def first_direction(params: Params):
     """The start of the first sharpness record: a fixed random direction (Lanczos misses the top eigenvalue only from a
     start orthogonal to its eigenvector)."""
