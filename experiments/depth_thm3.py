@@ -115,6 +115,9 @@ def draw(results: dict):
             for r in c["runs"]:
                 if r["status"] != "diverged":
                     axes[0, 0].plot(c["depth"], r["non_negligible"], ".", color="k", alpha=0.3, ms=4)
+    optimum = sorted((row["L"], int((np.asarray(row["normalised_sv"]) > NEGLIGIBLE).sum()))
+                     for row in json.loads(OPTIMA.read_text())["rows"])
+    axes[0, 0].plot(*zip(*optimum), "k-", lw=2, alpha=0.4, label="the certified optimum (dufm optimum)")
     axes[0, 0].axhline(2, color="k", ls=":", lw=1, label="Thm 3: two")
     axes[0, 0].set_ylabel(f"σ_i(Z_c)/‖Z_c‖_F > {NEGLIGIBLE:g} (mean ± std; dots: seeds)")
     axes[0, 1].axhline(1, color="k", ls=":", lw=1)

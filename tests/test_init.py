@@ -177,7 +177,7 @@ def test_spectral_that_does_not_fit_is_named():
         initialise(jax.random.PRNGKey(0), Problem(width=6).architecture, 0.1, "spectral")
     with pytest.raises(ValueError, match="^init must fit the problem: spectral needs classes a power of two"):
         starts(Problem().architecture, [0], 0.1, "spectral")
-    with pytest.raises(ValueError, match="^init must be one of gaussian, orthogonal, pytorch, gain, spectral; got 'bogus'"):
+    with pytest.raises(ValueError, match="^init must be one of gaussian, orthogonal, pytorch, gain, spectral, balanced; got 'bogus'"):
         SolverConfig(init="bogus")
 
 

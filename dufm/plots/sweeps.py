@@ -278,9 +278,12 @@ def sharpness_curves(results, opts):
     ax = fig.subplots()
     limits, flow = {}, False
     for rec in recs:
-        x = rec.history.time if rec.history.time is not None else rec.history.step
-        flow |= rec.history.time is not None
-        line = ax.plot(np.maximum(x, 1e-300 if rec.history.time is not None else 1), rec.history.sharpness, lw=1.2,
+        timed = rec.history.time is not None
+        flow |= timed
+        # a log axis: the flow's record at time 0 is left out (its first step's time is the axis' start), a step 0 drawn at 1
+        keep = rec.history.time > 0 if timed else np.ones(len(rec.history.step), bool)
+        x = rec.history.time[keep] if timed else np.maximum(rec.history.step, 1)
+        line = ax.plot(x, rec.history.sharpness[keep], lw=1.2,
                        ls="--" if _limited(rec) else "-", label=f"{_run_label(rec, fields)}, {rec.history.sharpness[-1]:.4g} at the end")[0]
         limit = stability_limit(rec.solver.optimizer, rec.lr_used, rec.solver.momentum) if rec.solver is not None else None
         if limit is not None and round(limit, 12) not in limits:
