@@ -240,11 +240,20 @@ def initialise(key, arch: Architecture, scale, kind: str = "gaussian") -> Params
     return _draw_program(arch, kind)(key, jnp.asarray(_pair(scale), jnp.float64))
 
 
+# the kinds that draw orthogonal matrices (a QR factorisation each)
+QR_KINDS = ("orthogonal", "spectral", "balanced")
+
+
 @functools.lru_cache(maxsize=32)
 def _starts_program(arch: Architecture, kind: str):
     def one(seed, scale):
         return draw(jax.random.PRNGKey(seed), arch, (scale[0].astype(arch.dtype), scale[1].astype(arch.dtype)), kind)
 
+    if kind in QR_KINDS:
+        # one member at a time: vmapped, each layer's QR is a batched LAPACK call that waits on XLA's CPU thread pool for
+        # its share of the batch, and several layers' calls, run at once, can hold every thread of that pool while
+        # waiting (with 18 seeds of depth 8 on two cores the program never ends); unbatched QRs do not wait on the pool
+        return jax.jit(lambda seeds, scales: jax.lax.map(lambda member: one(*member), (seeds, scales)))
     return jax.jit(jax.vmap(one))
 
 
