@@ -10,13 +10,14 @@ status (diverged runs are said, with their step).
 Problems (linear CE, K = 10, n = 5, float64):
 
 * Garrod & Keating's Fig 1: d = 70, L = 2, lambda = 2^-10, Gaussian init std 0.1, seeds 0-4, GD to ||grad|| <= 1e-10
-  (at most 800 000 steps), lr 4 ... 0.0625;
+  (at most 800 000 steps), lr 4 ... 0.0625, and seed 4 at lr 1/32;
 * Thm 3's setting at L = 4, 8, 16: d = 30, lambda = 0.02 / L^2, the balanced init, seeds 0-2, GD for 20 000 steps,
   lr 0.8 ... 0.025.
 
     python experiments/gd_vs_flow.py [--only fig1 L4 ...]
 
-Writes docs/figures/gd_vs_flow/<problem>.json and gd_vs_flow.png.
+Writes docs/figures/gd_vs_flow/<problem>.json (a study run again keeps its stored rows and runs only the pairs it
+lacks) and gd_vs_flow.png.
 """
 
 from __future__ import annotations
@@ -43,8 +44,10 @@ def thm3(depth):
 
 
 SETTINGS = {
+    # seed 4 also at lr 1/32, where its end point first equals the flow's (2.7 million steps, one batch of its own)
     "fig1": dict(problem=dufm.Problem(), init=dict(init="gaussian", init_scale=0.1), seeds=range(5),
-                 lrs=[4.0, 2.0, 1.0, 0.5, 0.25, 0.125, 0.0625], gd=dict(steps=800_000, tol=1e-10, log_every=1000)),
+                 lrs=[4.0, 2.0, 1.0, 0.5, 0.25, 0.125, 0.0625], gd=dict(steps=800_000, tol=1e-10, log_every=1000),
+                 extra=[(0.03125, 4, dict(steps=6_000_000, log_every=10_000))]),
     **{f"L{d}": dict(problem=thm3(d), init=dict(init="balanced"), seeds=range(3), lrs=[0.8, 0.4, 0.2, 0.1, 0.05, 0.025],
                      gd=dict(steps=20_000, tol=1e-10, log_every=1000)) for d in (4, 8, 16)},
 }
@@ -62,33 +65,46 @@ def flow_from(params: Params, problem: dufm.Problem):
     return run_many(params, problem.decays, problem.architecture, SolverConfig(**FLOW))
 
 
-def study(name: str) -> dict:
+def gd_batch(problem, pairs, gd: dict, init: dict, start_cfg) -> list:
+    """Fixed-step GD from each (lr, seed) start, one batch (lr is an input of the compiled program)."""
+    seeds = [seed for _, seed in pairs]
+    cfgs = [SolverConfig(lr=lr, **gd, **init) for lr, _ in pairs]
+    return run_many(initial_params(problem, seeds, start_cfg), problem.decays, problem.architecture, cfgs, seeds=seeds)
+
+
+def study(name: str, done: dict | None) -> dict:
+    """The flow from each start and GD at every (lr, seed) of the setting; ``done``: a stored study whose rows are kept
+    (only the pairs it lacks are run)."""
     s = SETTINGS[name]
     problem, seeds, lrs = s["problem"], list(s["seeds"]), s["lrs"]
     t0 = time.perf_counter()
     start_cfg = SolverConfig(**s["init"])
-    starts = initial_params(problem, seeds, start_cfg)
-    flows = flow_from(starts, problem)
-    # every (lr, seed) pair in one GD batch: lr is an input of the compiled program
-    pairs = [(lr, seed) for lr in lrs for seed in seeds]
-    cfgs = [SolverConfig(lr=lr, **s["gd"], **s["init"]) for lr, _ in pairs]
-    gd_starts = initial_params(problem, [seed for _, seed in pairs], start_cfg)
-    gds = run_many(gd_starts, problem.decays, problem.architecture, cfgs, seeds=[seed for _, seed in pairs])
-    moving = [i for i, r in enumerate(gds) if r.status == "max_steps"]
-    polished = dict(zip(moving, flow_from(Params.stack([gds[i].params for i in moving]), problem))) if moving else {}
-    rows = []
-    for i, ((lr, seed), gd) in enumerate(zip(pairs, gds)):
-        f = flows[seeds.index(seed)]
-        row = dict(lr=lr, seed=seed, gd_status=str(gd.status), gd_steps=gd.steps, gd_loss=gd.loss)
-        if gd.status != "diverged":
-            end = polished.get(i, gd)
-            row.update(end_status=str(end.status), end_loss=end.loss, polished=i in polished, **describe(end.params, problem),
-                       same_as_flow=bool(abs(end.loss - f.loss) <= SAME * f.loss))
-        rows.append(row)
-    flow_rows = [dict(seed=seed, status=str(f.status), steps=f.steps, rejected=f.rejected, loss=f.loss, **describe(f.params, problem))
-                 for seed, f in zip(seeds, flows)]
+    if done is None:
+        flows = flow_from(initial_params(problem, seeds, start_cfg), problem)
+        flow_rows = [dict(seed=seed, status=str(f.status), steps=f.steps, rejected=f.rejected, loss=f.loss, time=f.time,
+                          **describe(f.params, problem)) for seed, f in zip(seeds, flows)]
+    else:
+        flow_rows = done["flow"]
+    rows = list(done["runs"]) if done else []
+    have = {(r["lr"], r["seed"]) for r in rows}
+    batches = [([(lr, seed) for lr in lrs for seed in seeds], s["gd"])] + [([(lr, seed)], {**s["gd"], **gd}) for lr, seed, gd in s.get("extra", [])]
+    for pairs, gd in batches:
+        pairs = [pair for pair in pairs if pair not in have]
+        if not pairs:
+            continue
+        gds = gd_batch(problem, pairs, gd, s["init"], start_cfg)
+        moving = [i for i, r in enumerate(gds) if r.status == "max_steps"]
+        polished = dict(zip(moving, flow_from(Params.stack([gds[i].params for i in moving]), problem))) if moving else {}
+        for i, ((lr, seed), g) in enumerate(zip(pairs, gds)):
+            f = flow_rows[seeds.index(seed)]
+            row = dict(lr=lr, seed=seed, gd_status=str(g.status), gd_steps=g.steps, gd_loss=g.loss)
+            if g.status != "diverged":
+                end = polished.get(i, g)
+                row.update(end_status=str(end.status), end_loss=end.loss, polished=i in polished, **describe(end.params, problem),
+                           same_as_flow=bool(abs(end.loss - f["loss"]) <= SAME * f["loss"]))
+            rows.append(row)
     return dict(name=name, problem=problem.to_dict(), init=s["init"], gd=s["gd"], flow=flow_rows, runs=rows,
-                wall_s=time.perf_counter() - t0)
+                wall_s=time.perf_counter() - t0 + (done["wall_s"] if done else 0.0))
 
 
 def draw():
@@ -106,15 +122,18 @@ def draw():
             x = [r["lr"] * (1 + 0.04 * (j - len(seeds) / 2)) for r in done]  # seeds side by side
             line = top.plot(x, [r["non_negligible"] for r in done], "o-", ms=4, label=f"seed {f['seed']}")[0]
             top.axhline(f["non_negligible"] + 0.05 * (j - len(seeds) / 2), color=line.get_color(), ls=":", lw=1)
-            bottom.plot([r["lr"] for r in done], [r["end_loss"] / f["loss"] - 1 for r in done], "o-", ms=4, color=line.get_color())
+            bottom.semilogy([r["lr"] for r in done], [max(abs(r["end_loss"] / f["loss"] - 1), 1e-17) for r in done], "o-", ms=4,
+                            color=line.get_color())
             for r in rows:
                 if "end_loss" not in r:
                     top.plot(r["lr"], 0, "x", color=line.get_color())
         p = st["problem"]
-        top.set_title(f"{st['name']}: L = {p['depth']}, d = {p['width']}", fontsize=9)
+        width = p["width"][0] if isinstance(p["width"], list) else p["width"]
+        top.set_title(f"{st['name']}: L = {p['depth']}, d = {width}, λ = {p['lambda_H']:.3g}", fontsize=9)
+        bottom.axhline(SAME, color="k", ls=":", lw=1, label=f"the flow's basin: below {SAME:g}")
+        bottom.legend(fontsize=6)
         top.set_ylabel(f"σ_i(Z_c)/‖Z_c‖_F > {NEGLIGIBLE:g} (dotted: the flow's; x: diverged)", fontsize=7)
-        bottom.set_ylabel("end loss / flow's end loss − 1", fontsize=8)
-        bottom.set_yscale("symlog", linthresh=1e-8)
+        bottom.set_ylabel("|end loss / flow's end loss − 1| (floor 1e-17)", fontsize=8)
         for ax in (top, bottom):
             ax.set_xscale("log", base=2)
             ax.set_xlabel("GD learning rate")
@@ -133,7 +152,8 @@ def main(argv=None):
         dufm.use_cpu_cores()
         OUT.mkdir(parents=True, exist_ok=True)
         for name in args.only or list(SETTINGS):
-            st = study(name)
+            path = OUT / f"{name}.json"
+            st = study(name, json.loads(path.read_text()) if path.exists() else None)
             (OUT / f"{name}.json").write_text(json.dumps(st, indent=1))
             print(f"{name} ({st['wall_s']:.0f} s): flow " + ", ".join(f"seed {f['seed']} {f['loss']:.10g} nn {f['non_negligible']}"
                                                                   for f in st["flow"]), flush=True)
