@@ -25,7 +25,8 @@ def test_backtracking_descends_where_a_fixed_step_diverges():
     assert adaptive.loss == pytest.approx(gd.loss, rel=1e-6)
 
 
-@pytest.mark.parametrize("optimizer, lr", [("gd", 0.1), ("flow", 0.1)])
+# the flow's case compiles the flow with the sharpness record, a program of its own: slow
+@pytest.mark.parametrize("optimizer, lr", [("gd", 0.1), pytest.param("flow", 0.1, marks=pytest.mark.slow)])
 def test_the_recorded_sharpness_is_the_dense_hessians_top_eigenvalue(optimizer, lr):
     """At every recorded point, to 1e-6 relative (Lanczos, 20 products, warm-started)."""
     p = dufm.Problem(**SMALL)
@@ -76,7 +77,7 @@ def test_sharpness_with_a_preconditioned_optimizer_is_refused_naming_the_flag(ca
     assert code == 2 and err.count("\n") == 1 and "--sharpness: sharpness must be off with optimizer" in err, err
 
 
-@pytest.mark.parametrize("depth", [1, 8, 64])
+@pytest.mark.parametrize("depth", [1, 8, pytest.param(64, marks=pytest.mark.slow)])
 def test_the_balanced_init_has_the_same_gain_at_every_depth(depth):
     """Every singular value of Z = W_L ... W_1 H_1 is s_H s_W^L, whatever L; the factors have equal norms."""
     p = dufm.Problem(classes=10, per_class=5, width=30, depth=depth)
