@@ -276,10 +276,9 @@ def sharpness_curves(results, opts):
     fields = _label_fields(results)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
-    limits, flow = {}, False
+    limits = {}
     for rec in recs:
         timed = rec.history.time is not None
-        flow |= timed
         # a log axis: the flow's record at time 0 is left out (its first step's time is the axis' start), a step 0 drawn at 1
         keep = rec.history.time > 0 if timed else np.ones(len(rec.history.step), bool)
         x = rec.history.time[keep] if timed else np.maximum(rec.history.step, 1)
@@ -290,7 +289,7 @@ def sharpness_curves(results, opts):
             limits[round(limit, 12)] = limit
             ax.axhline(limit, color=line.get_color(), ls=":", lw=1, label=f"stability limit of lr {rec.lr_used:g}: {limit:.4g}")
     _training_axes(ax, "sharpness (largest Hessian eigenvalue)", 7)
-    ax.set_xlabel("flow time" if flow and all(r.history.time is not None for r in recs) else "optimiser step (the flow: flow time)")
+    ax.set_xlabel("flow time" if all(r.history.time is not None for r in recs) else "optimiser step (the flow: flow time)")
     _title(fig, results, f"sharpness over training, {len(recs)} runs{shown}")
     return fig
 

@@ -25,10 +25,10 @@ import jax
 import jax.numpy as jnp
 import optax
 
-from ..model.objective import gradient_norm, objective, spectrum_sizes
+from ..model.objective import gradient_norm, objective
 from ..model.problem import Architecture, Decays, Params
 from .config import ProgramInputs, ProgramKey, Status
-from .history import History, Output, first_direction, nc1_history, sharpness, spectra_of
+from .history import Output, history_of, recorder, write
 
 # the Armijo search: at most BACKTRACKING_STEPS shortenings by 0.8 a step (a factor 1.5e-6 in all)
 BACKTRACKING_STEPS = 60
@@ -107,15 +107,11 @@ def descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archit
             return (optax.apply_updates(params, updates), state), (value, gnorm)
 
         def chunk(loop):
-            c, (params, state, t0, status), hist, hnc, hsv, sharp = loop
+            c, (params, state, t0, status), rec = loop
             running = status == RUNNING
-            nc1 = nc1_history(params, arch)
-            sv = spectra_of(params, arch, key.spectra)
-            if key.sharpness:
-                hsh, direction = sharp
-                top, ritz = sharpness(params, direction, decays, arch)
-                sharp = (hsh.at[c].set(jnp.where(running, top, jnp.nan)), jnp.where(running, ritz, direction))
             fast, (values, gnorms) = jax.lax.scan(step, (params, state), None, length=chunk_len)
+            # the chunk's first point, recorded with the loss and gradient norm the scan saw there
+            rec = write(rec, c, params, t0, values[0], gnorms[0], decays, arch, key, keep=running)
             codes = decide(jnp.asarray(RUNNING, status.dtype), values, gnorms, t0 + jnp.arange(chunk_len, dtype=t0.dtype))
             stopped = codes != RUNNING
             stop = jnp.any(stopped)
@@ -126,34 +122,18 @@ def descend(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Archit
             new_params, new_state = _where(running, new, (params, state))
             t = jnp.where(running, t0 + jnp.where(stop, k, chunk_len), t0)
             status = jnp.where(running & stop, codes[k], status)
-            rec = jnp.where(running, jnp.stack([t0.astype(dtype), values[0], gnorms[0]]), jnp.nan)
-            hsv = {name: h.at[c].set(jnp.where(running, sv[name], jnp.nan)) for name, h in hsv.items()}
-            return (c + 1, (new_params, new_state, t, status), hist.at[c].set(rec), hnc.at[c].set(jnp.where(running, nc1, jnp.nan)), hsv,
-                    sharp)
+            return c + 1, (new_params, new_state, t, status), rec
 
         def more(loop):
             c, carry = loop[:2]
             return (c < n_chunks) & (carry[3] == RUNNING)
 
-        hist = jnp.full((key.capacity, 3), jnp.nan, dtype)
-        hnc = jnp.full((key.capacity, arch.depth), jnp.nan, dtype)
-        hsv = {k: jnp.full((key.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, key.spectra).items()}
-        # the sharpness record and the direction its next Lanczos starts from (nothing when it is not recorded)
-        sharp = (jnp.full((key.capacity,), jnp.nan, dtype), first_direction(params0)) if key.sharpness else ()
         carry = (params0, state0, jnp.asarray(0, jnp.int32), jnp.asarray(RUNNING, jnp.int32))
-        c, (params, state, t, status), hist, hnc, hsv, sharp = jax.lax.while_loop(more, chunk, (0, carry, hist, hnc, hsv, sharp))
+        rec0 = recorder(params0, arch, key, dtype, timed=False)
+        c, (params, state, t, status), rec = jax.lax.while_loop(more, chunk, (0, carry, rec0))
         value, _, gnorm = evaluate(params, state)
         status = decide(status, value, gnorm, jnp.maximum(t, steps))
         # a stop seen at the first step of a chunk was already recorded there: overwrite, do not repeat
-        last = jnp.where((c > 0) & (hist[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
-        hist = hist.at[last].set(jnp.stack([t.astype(dtype), value, gnorm]))
-        hnc = hnc.at[last].set(nc1_history(params, arch))
-        sv = spectra_of(params, arch, key.spectra)
-        hsv = {name: h.at[last].set(sv[name]) for name, h in hsv.items()}
-        none = jnp.full((key.capacity,), jnp.nan, dtype)
-        hsh = none
-        if key.sharpness:
-            hsh, direction = sharp
-            hsh = hsh.at[last].set(sharpness(params, direction, decays, arch)[0])
-        return Output(params, status, t, value, gnorm, History(hist[:, 0], hist[:, 1], hist[:, 2], hnc, hsv, none, hsh),
-                      jnp.asarray(jnp.nan, dtype), jnp.asarray(0, jnp.int32))
+        last = jnp.where((c > 0) & (rec.rows[jnp.maximum(c - 1, 0), 0] == t), c - 1, c)
+        rec = write(rec, last, params, t, value, gnorm, decays, arch, key)
+        return Output(params, status, t, value, gnorm, history_of(rec), jnp.asarray(jnp.nan, dtype), jnp.asarray(0, jnp.int32))

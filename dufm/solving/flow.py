@@ -33,10 +33,10 @@ import jax.numpy as jnp
 import lineax as lx
 import optimistix as optx
 
-from ..model.objective import gradient_norm, objective, spectrum_sizes
+from ..model.objective import gradient_norm, objective
 from ..model.problem import Architecture, Decays, Params
 from .config import ProgramInputs, ProgramKey, Status
-from .history import History, Output, first_direction, nc1_history, sharpness, spectra_of
+from .history import Output, history_of, recorder, write
 
 # GMRES on Newton's linear systems: a residual within GMRES_TOL times the integrator's rtol / atol (lineax measures it
 # entry by entry), in cycles of GMRES_RESTART products (lineax checks convergence between cycles, so a long cycle costs
@@ -84,29 +84,15 @@ def integrate(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Arch
             return jnp.where(bad, DIVERGED, jnp.where(gnorm <= tol, CONVERGED, jnp.where(value <= threshold, REACHED, jnp.where(
                 t >= end, MAX_TIME, jnp.where((accepted >= steps) | (attempts >= 2 * steps), MAX_STEPS, RUNNING)))))
 
-        def record(hist, row, y, t, accepted, value, gnorm):
-            h, hnc, hsv, ht, sharp = hist
-            sv = spectra_of(y, arch, key.spectra)
-            if key.sharpness:
-                hsh, direction = sharp
-                top, direction = sharpness(y, direction, decays, arch)
-                sharp = (hsh.at[row].set(top), direction)
-            return (h.at[row].set(jnp.stack([accepted.astype(dtype), value, gnorm])), hnc.at[row].set(nc1_history(y, arch)),
-                    {name: a.at[row].set(sv[name]) for name, a in hsv.items()}, ht.at[row].set(t), sharp)
-
         t0 = jnp.zeros((), dtype)
         dt0 = jnp.asarray(inputs.lr, dtype)
         error_order = solver.error_order(terms)
         tnext, controller_state = controller.init(terms, t0, t0 + dt0, params0, dt0, None, solver.func, error_order)
         solver_state = solver.init(terms, t0, tnext, params0, None)
-        hist = (jnp.full((key.capacity, 3), jnp.nan, dtype), jnp.full((key.capacity, arch.depth), jnp.nan, dtype),
-                {k: jnp.full((key.capacity, r), jnp.nan, dtype) for k, r in spectrum_sizes(arch, key.spectra).items()},
-                jnp.full((key.capacity,), jnp.nan, dtype),
-                (jnp.full((key.capacity,), jnp.nan, dtype), first_direction(params0)) if key.sharpness else ())
         zero = jnp.asarray(0, jnp.int32)
         gnorm0 = gradient_norm(grad0)
         status0 = decide(loss0, gnorm0, t0, zero, zero)
-        hist = record(hist, 0, params0, t0, zero, loss0, gnorm0)
+        hist = write(recorder(params0, arch, key, dtype, timed=True), 0, params0, zero, loss0, gnorm0, decays, arch, key, time=t0)
 
         def body(carry):
             # a member that has stopped (possible under vmap, which runs the loop until every member stops) keeps its carry
@@ -127,9 +113,10 @@ def integrate(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Arch
                 gnorm1 = gradient_norm(grad1)
                 accepted1 = accepted + 1
                 status1 = decide(value1, gnorm1, tprev, accepted1, accepted1 + rejected)
-                write = accepted1 % key.chunk == 0
-                row1 = jnp.where(write, row + 1, row)
-                hist1 = jax.lax.cond(write, lambda h: record(h, row1, y1, tprev, accepted1, value1, gnorm1), lambda h: h, hist)
+                due = accepted1 % key.chunk == 0
+                row1 = jnp.where(due, row + 1, row)
+                hist1 = jax.lax.cond(due, lambda h: write(h, row1, y1, accepted1, value1, gnorm1, decays, arch, key, time=tprev),
+                                     lambda h: h, hist)
                 return (y1, solver_state1, tprev, accepted1, rejected, status1, value1, gnorm1, row1, hist1)
 
             def reject(_):
@@ -148,7 +135,6 @@ def integrate(params0: Params, decays: Decays, inputs: ProgramInputs, arch: Arch
         carry = (params0, solver_state, controller_state, t0, tnext, jnp.asarray(False), zero, zero, status0, loss0, gnorm0, zero, hist)
         (y, _, _, t, _, _, accepted, rejected, status, value, gnorm, row, hist) = jax.lax.while_loop(more, body, carry)
         # the end point, unless it is the last record already
-        last = jnp.where(hist[0][row, 0] == accepted, row, row + 1)
-        h, hnc, hsv, ht, sharp = record(hist, last, y, t, accepted, value, gnorm)
-        hsh = sharp[0] if key.sharpness else jnp.full((key.capacity,), jnp.nan, dtype)
-        return Output(y, status, accepted, value, gnorm, History(h[:, 0], h[:, 1], h[:, 2], hnc, hsv, ht, hsh), t, rejected)
+        last = jnp.where(hist.rows[row, 0] == accepted, row, row + 1)
+        hist = write(hist, last, y, accepted, value, gnorm, decays, arch, key, time=t)
+        return Output(y, status, accepted, value, gnorm, history_of(hist), t, rejected)

@@ -16,7 +16,7 @@ from jax.flatten_util import ravel_pytree
 from matfree import decomp
 
 from ..analysis.collapse import nc1_trace
-from ..model.objective import forward, labels, objective, post_activation, spectrum_matrices
+from ..model.objective import forward, labels, objective, post_activation, spectrum_matrices, spectrum_sizes
 from ..model.problem import Architecture, Decays, Params
 
 SHARPNESS_MATVECS = 20  # Hessian-vector products a sharpness record costs
@@ -70,6 +70,59 @@ def first_direction(params: Params):
     start orthogonal to its eigenvector)."""
     flat = ravel_pytree(params)[0]
     return jax.random.normal(jax.random.PRNGKey(0), flat.shape, flat.dtype)
+
+
+class Recorder(NamedTuple):
+    """The history while a run goes, on the device: ``key.capacity`` NaN rows that :func:`write` fills.
+
+    ``rows`` (capacity, 3): step, loss, gradient norm; ``nc1`` (capacity, L);
+    ``sv``: name -> (capacity, r); ``time`` (capacity,) the flow's, else None;
+    ``sharpness`` (capacity,) and ``direction`` (P,), where the next record's
+    Lanczos starts, when the config records the sharpness, else None.
+    """
+
+    rows: jax.Array
+    nc1: jax.Array
+    sv: dict
+    time: Any
+    sharpness: Any
+    direction: Any
+
+
+def recorder(params0: Params, arch: Architecture, key, dtype, timed: bool) -> Recorder:
+    """An empty :class:`Recorder` for a run from ``params0`` (``key``: the program's static key; ``timed``: the flow)."""
+    def empty(*shape):
+        return jnp.full((key.capacity, *shape), jnp.nan, dtype)
+
+    return Recorder(empty(3), empty(arch.depth), {k: empty(r) for k, r in spectrum_sizes(arch, key.spectra).items()},
+                    empty() if timed else None, empty() if key.sharpness else None,
+                    first_direction(params0) if key.sharpness else None)
+
+
+def write(rec: Recorder, row, params: Params, step, value, gnorm, decays: Decays, arch: Architecture, key, time=None,
+          keep=True) -> Recorder:
+    """``rec`` with row ``row`` recording ``params`` at ``step`` (and flow ``time``): its loss ``value``, gradient norm
+    ``gnorm``, NC1, spectra and sharpness; where ``keep`` is false (a batch member that has stopped) the row stays NaN
+    and the sharpness's next start is unchanged. Jittable."""
+    def put(a, x):
+        return a.at[row].set(jnp.where(keep, x, jnp.nan))
+
+    sv = spectra_of(params, arch, key.spectra)
+    rec = rec._replace(rows=put(rec.rows, jnp.stack([step.astype(value.dtype), value, gnorm])), nc1=put(rec.nc1, nc1_history(params, arch)),
+                       sv={name: put(a, sv[name]) for name, a in rec.sv.items()})
+    if rec.time is not None:
+        rec = rec._replace(time=put(rec.time, time))
+    if rec.sharpness is not None:
+        top, ritz = sharpness(params, rec.direction, decays, arch)
+        rec = rec._replace(sharpness=put(rec.sharpness, top), direction=jnp.where(keep, ritz, rec.direction))
+    return rec
+
+
+def history_of(rec: Recorder) -> History:
+    """The :class:`History` of a finished :class:`Recorder` (NaN rows for a flow time or sharpness not recorded)."""
+    none = jnp.full(rec.rows.shape[:1], jnp.nan, rec.rows.dtype)
+    return History(rec.rows[:, 0], rec.rows[:, 1], rec.rows[:, 2], rec.nc1, rec.sv, none if rec.time is None else rec.time,
+                   none if rec.sharpness is None else rec.sharpness)
 
 
 class History(NamedTuple):
