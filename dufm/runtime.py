@@ -27,7 +27,8 @@ Nothing here is changed on import; each switch is a call:
   ``~/.cache/dufm``), in a subdirectory named after the jax and jaxlib
   versions, so that incompatible versions never share entries (JAX's own key
   also holds the versions, the backend and the compile options).
-  ``DUFM_COMPILATION_CACHE=0`` (or ``off``, ``no``, ``false``) turns it off. A
+  ``DUFM_COMPILATION_CACHE=0`` (or ``off``, ``no``, ``false``) turns it off
+  (any value but those and ``1``, ``on``, ``yes``, ``true`` is refused). A
   cache entry never changes a result: a program loaded from the cache is the
   one the compiler would build.
 
@@ -80,6 +81,7 @@ def require_float64(tree, dtype: str):
 
 
 OFF = ("0", "off", "no", "false")
+ON = ("", "1", "on", "yes", "true")
 
 
 def default_cache_dir(environ=os.environ) -> Path:
@@ -91,8 +93,13 @@ def default_cache_dir(environ=os.environ) -> Path:
 
 
 def cache_enabled(environ=os.environ) -> bool:
-    """False when ``DUFM_COMPILATION_CACHE`` is 0, off, no or false."""
-    return environ.get("DUFM_COMPILATION_CACHE", "").strip().lower() not in OFF
+    """False when ``DUFM_COMPILATION_CACHE`` is 0, off, no or false; True when unset, empty, 1, on, yes or true; any other
+    value is a ValueError naming the variable (a typo must not silently keep the cache on)."""
+    text = environ.get("DUFM_COMPILATION_CACHE", "").strip().lower()
+    if text not in OFF + ON:
+        raise ValueError(f"DUFM_COMPILATION_CACHE must be one of {', '.join(OFF + ON[1:])} (or empty), "
+                         f"got {environ['DUFM_COMPILATION_CACHE']!r}")
+    return text not in OFF
 
 
 def use_compilation_cache(path=None) -> Path | None:
@@ -108,7 +115,8 @@ def use_compilation_cache(path=None) -> Path | None:
     try:
         where.mkdir(parents=True, exist_ok=True)
     except OSError as e:
-        warnings.warn(f"no compilation cache: cannot make {where} ({e.strerror or e}); compiling as usual", stacklevel=2)
+        warnings.warn(f"no compilation cache: {where} cannot be written ({e.strerror or e}); compiling as usual",
+                      stacklevel=2)
         return None
     jax.config.update("jax_compilation_cache_dir", str(where))
     # the small programs (drawing the starts, the analysis) also cost tenths of a second each to compile on a CPU

@@ -3,7 +3,9 @@
 import json
 import subprocess
 import sys
+from pathlib import Path
 
+import numpy as np
 import pytest
 from helpers import TINY_FLAGS as TINY
 from helpers import TINY_SOLVER_FLAGS, run_cli
@@ -332,3 +334,73 @@ def test_float32_end_to_end(capsys, tmp_path):
     res = load_results(tmp_path / "s")
     assert len(res) == 2 and all(r.problem.dtype == "float32" for r in res.records)
     assert res.params(res.records[0]).H.dtype == np.float32 and res.records[0].analysis.solution_type == r64["solution_type"]
+
+
+# a negative number in any form after a flag reaches the flag's own check (argparse alone reads -1e-3 or -1/2 as a flag)
+NEGATIVE = [
+    (["solve", "--weight-decay", "-1e-3"], "--weight-decay: weight_decay must be a finite number >= 0, got -0.001"),
+    (["solve", "--feature-decay", "-.5"], "--feature-decay: feature_decay must be"),
+    (["solve", "--lr", "-1E-2"], "--lr: lr must be a finite number > 0"),
+    (["optimum", "--weight-decay", "-1e-3"], "--weight-decay: weight_decay must be a finite number >= 0"),
+    (["sweep", "--grid", "depth=2", "--shard", "-1/2"], "--shard: shard must be I/N with 1 <= I <= N"),
+]
+
+
+@pytest.mark.parametrize("args,text", NEGATIVE, ids=[" ".join(a) for a, _ in NEGATIVE])
+def test_a_negative_value_in_any_form_names_its_flag(capsys, args, text):
+    code, out, err = run_cli(capsys, args)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and text in err, err
+
+
+def test_negative_values_are_attached_only_after_a_flag():
+    from dufm.cli.flags import attach_negative_values
+
+    assert attach_negative_values(["solve", "--lr", "-1e-3", "--grid", "lr=-1", "-3"]) == ["solve", "--lr=-1e-3", "--grid", "lr=-1", "-3"]
+    assert attach_negative_values(["--a=1", "-2", "--b", "-x"]) == ["--a=1", "-2", "--b", "-x"]
+
+
+ENVIRONMENT = [
+    ("DUFM_CPU_DEVICES", "abc", "DUFM_CPU_DEVICES must be an integer from 1 to"),
+    ("DUFM_CPU_DEVICES", "0", "DUFM_CPU_DEVICES must be an integer from 1 to"),
+    ("DUFM_COMPILATION_CACHE", "maybe", "DUFM_COMPILATION_CACHE must be one of 0, off, no, false, 1, on, yes, true"),
+]
+
+
+@pytest.mark.parametrize("command", ["theory", "analyse", "solve"])
+@pytest.mark.parametrize("name,value,text", ENVIRONMENT, ids=[f"{n}={v}" for n, v, _ in ENVIRONMENT])
+def test_a_malformed_environment_variable_is_refused_by_every_command(capsys, monkeypatch, tmp_path, command, name, value, text):
+    monkeypatch.setenv(name, value)
+    args = {"theory": ["theory"], "analyse": ["analyse", str(tmp_path / "f.npz")], "solve": ["solve", *TINY, "--steps", "1"]}
+    code, out, err = run_cli(capsys, args[command])
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1 and text in err, err
+
+
+@pytest.mark.parametrize("value", ["", "1", "ON", "yes", "true", "0", "off", "No", "false"])
+def test_the_compilation_cache_switch_accepts_its_words(value):
+    from dufm.runtime import cache_enabled
+
+    assert cache_enabled({"DUFM_COMPILATION_CACHE": value}) == (value.lower() not in ("0", "off", "no", "false"))
+
+
+def test_a_matmul_precision_in_float64_is_refused_and_in_float32_used(capsys):
+    code, out, err = run_cli(capsys, ["solve", *TINY, "--steps", "10", "--precision", "high"])
+    assert code == 2 and len(err.strip().splitlines()) == 1, err
+    assert "--matmul-precision: matmul_precision must be 'highest' for a float64 problem" in err
+    import dufm
+
+    with pytest.raises(ValueError, match="matmul_precision must be 'highest' for a float64 problem"):
+        dufm.solve(dufm.Problem(classes=3, per_class=2, width=4, depth=2), dufm.SolverConfig(steps=10, matmul_precision="high"))
+    code, out, err = run_cli(capsys, ["solve", *TINY, "--steps", "10", "--dtype", "float32", "--precision", "high", "--json"])
+    assert code == 0 and json.loads(out)["runs"][0]["steps"] == 10, err
+
+
+def test_a_results_directory_that_cannot_be_written_says_so(capsys, tmp_path):
+    (tmp_path / "file").write_text("")
+    places = [tmp_path / "file" / "x"] + ([Path("/proc/dufm-x")] if Path("/proc/self").exists() else [])
+    features = tmp_path / "f.npz"
+    np.savez(features, labels=np.repeat(np.arange(3), 4), h=np.random.default_rng(0).standard_normal((12, 5)))
+    for place in places:
+        for args in (["sweep", "--grid", "lr=0.5", *TINY, "--steps", "10"], ["analyse", str(features)]):
+            code, out, err = run_cli(capsys, [*args, "--out", str(place)])
+            assert code == 2 and len(err.strip().splitlines()) == 1, err
+            assert f"results directory {place}" in err and "cannot be written" in err, err

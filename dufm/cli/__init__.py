@@ -72,6 +72,7 @@ def main(argv=None) -> int:
         args = build_parser(command or "").parse_args(argv)
         command = args.command
         process.name_command(command)
+        process.check_environment()
         if command not in ("theory", "analyse"):  # neither runs JAX
             process.use_cores()
         code = _command(command).run(args)

@@ -14,15 +14,39 @@ from __future__ import annotations
 import argparse
 import math
 import re
+import sys
+from collections.abc import Sequence
 
 from ..options import documented_fields
 
+NEGATIVE = re.compile(r"-\.?\d")  # -1e-3, -.5, -1/2: a value, never a flag (no dufm flag starts with a digit)
+
+
+def attach_negative_values(words: Sequence[str]) -> list[str]:
+    """``--flag -1e-3`` as ``--flag=-1e-3``.
+
+    argparse reads a word that starts with '-' as a flag unless it looks like
+    a plain negative number, so ``-1e-3`` or ``-1/2`` after a flag left it
+    "expecting one argument"; attached, the value reaches the flag's own
+    check, which names the flag and what it accepts.
+    """
+    out: list[str] = []
+    for w in words:
+        if out and NEGATIVE.match(w) and out[-1].startswith("-") and "=" not in out[-1] and not NEGATIVE.match(out[-1]):
+            out[-1] = f"{out[-1]}={w}"
+        else:
+            out.append(w)
+    return out
+
 
 class Parser(argparse.ArgumentParser):
-    """argparse with one-line errors (exit status 2, no usage block)."""
+    """argparse with one-line errors (exit status 2, no usage block) and negative values in any form."""
 
     def error(self, message):
         self.exit(2, f"{self.prog}: error: {message}\n")
+
+    def parse_known_args(self, args=None, namespace=None):
+        return super().parse_known_args(attach_negative_values(sys.argv[1:] if args is None else list(args)), namespace)
 
 
 def number(text: str) -> float:

@@ -88,6 +88,15 @@ def restore_warnings(previous):
     warnings.showwarning = previous
 
 
+def check_environment():
+    """A ValueError naming the variable when ``DUFM_CPU_DEVICES`` or ``DUFM_COMPILATION_CACHE`` is malformed, for every
+    command (also those that run no JAX and so use neither)."""
+    from ..runtime import cache_enabled, cpu_cores_from_env
+
+    cpu_cores_from_env()
+    cache_enabled()
+
+
 def use_cores():
     """One JAX CPU device per core, or ``DUFM_CPU_DEVICES``; nothing when JAX already runs (main() called from Python).
 

@@ -172,6 +172,9 @@ def theory_report(problem, rec: dict) -> list[str]:
         elif c.get("note"):
             lines.append(f"{'':20s} note: {c['note']}")
     avail = {k: v["loss"] for k, v in rec.items() if v["loss"] is not None}
+    if not avail:
+        lines.append("lowest: none (no closed form applies to this problem)")
+        return lines
     best = min(avail, key=avail.get)
     line = f"lowest: {best}"
     if "dnc" in avail and best != "dnc":
