@@ -23,7 +23,7 @@ from ..analysis.solution import Thresholds
 from ..model.init import check_init
 from ..model.problem import Problem
 from ..options import check_int, renamed
-from ..solving.solver import SolverConfig, check_history
+from ..solving.solver import SolverConfig, check_history, check_precision
 from ..store import run_key
 
 PROBLEM_FIELDS = tuple(f.name for f in fields(Problem) if f.init)
@@ -367,6 +367,7 @@ class SweepConfig:
         solver = replace(self.solver, **{k: v for k, v in point.items() if k in SOLVER_FIELDS})
         solver = solver.resolved(problem.dtype, problem.finite_optimum)
         check_init(solver.init_scales(), solver.init, problem.architecture)  # the init fits every problem of the grid
+        check_precision(problem.architecture, solver)
         check_history(problem.architecture, solver)  # and so does the record of its spectra
         return problem, solver
 

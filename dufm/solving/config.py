@@ -204,6 +204,14 @@ class ProgramInputs(NamedTuple):
         return cls(*cols)
 
 
+def check_precision(arch: Architecture, cfg: SolverConfig):
+    """A ValueError naming ``matmul_precision`` when it asks for fewer mantissa bits in a float64 problem, where it has no
+    effect (JAX's precision settings choose among float32 and bfloat16 passes; float64 products are always full)."""
+    if arch.dtype == "float64" and cfg.matmul_precision != PRECISIONS[0]:
+        raise ValueError(f"matmul_precision must be {PRECISIONS[0]!r} for a float64 problem (it only changes float32 "
+                         f"matrix products; use it with dtype 'float32'), got {cfg.matmul_precision!r}")
+
+
 def check_history(arch: Architecture, cfg: SolverConfig):
     """A ValueError naming ``log_every`` (or ``spectra``) when the singular values ``cfg`` records would exceed
     :data:`MAX_SPECTRUM_VALUES` on the device."""

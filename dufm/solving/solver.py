@@ -80,6 +80,7 @@ from .config import (  # noqa: F401  (the solver's settings, re-exported: dufm.s
     SolverConfig,
     Status,
     check_history,
+    check_precision,
 )
 from .descent import descend
 from .history import History, Output, nc1_history, spectra_of  # noqa: F401
@@ -155,6 +156,7 @@ def layout(arch: Architecture, cfg: SolverConfig, size: int, batching: str = "au
     batching = resolve_batching(batching, devices[0].platform)
     if size * arch.parameter_count > MAX_BATCH_PARAMETERS:
         raise ValueError(f"runs x parameters must be <= {MAX_BATCH_PARAMETERS}, got {size} x {arch.parameter_count}")
+    check_precision(arch, cfg)
     check_history(arch, cfg)
     check_memory(arch, cfg.optimizer, cfg.steps, cfg.log_every, size, batching, devices, cfg.spectra)
     return devices, batching
