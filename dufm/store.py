@@ -179,6 +179,15 @@ def _aside(path: Path, folder: Path) -> Path:
     return target
 
 
+def _make_directory(path: Path):
+    """``mkdir -p path``; a place that cannot be written (no such parent, no permission, a read-only or virtual file system)
+    is a ValueError that says so, naming the results directory."""
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise ValueError(f"results directory {path} cannot be written ({e.strerror or e})") from None
+
+
 class Store:
     """A sweep directory (see the module docstring)."""
 
@@ -200,7 +209,7 @@ class Store:
         for d in (self.root, self.runs_dir):
             if d.exists() and not d.is_dir():
                 raise ValueError(f"results directory {d} exists and is not a directory")
-        self.runs_dir.mkdir(parents=True, exist_ok=True)
+        _make_directory(self.runs_dir)
         for tmp in [*self.runs_dir.glob(".*.tmp"), *self.root.glob(".*.tmp")]:
             if not shared or _orphan(tmp):
                 tmp.unlink(missing_ok=True)
@@ -215,7 +224,7 @@ class Store:
         """
         if self.root.exists() and not self.root.is_dir():
             raise ValueError(f"results directory {self.root} exists and is not a directory")
-        self.root.mkdir(parents=True, exist_ok=True)
+        _make_directory(self.root)
         with open(self.root / ".lock", "w") as f:
             try:
                 fcntl.flock(f, (fcntl.LOCK_SH if shared else fcntl.LOCK_EX) | fcntl.LOCK_NB)
@@ -337,6 +346,14 @@ class Store:
                         self.write_manifest({**manifest, "environment": {**environment, "end": now()}})
 
 
+def summary_columns(fixed: Sequence[str], rows: list[dict]) -> list[str]:
+    """``summary.csv``'s header: the schema's ``fixed`` columns, then every other field of the rows whose value differs
+    between them (in the order the rows name them), so that the runs of a grid over any field (``init``, ``momentum``,
+    ``dtype``, ...) are told apart in the summary while a field that every run shares stays in the manifest only."""
+    extra = [k for k in dict.fromkeys(k for r in rows for k in r) if k not in fixed]
+    return [*fixed, *(k for k in extra if len({json.dumps(jsonable(r.get(k)), sort_keys=True) for r in rows}) > 1)]
+
+
 class Writer:
     """An open, locked :class:`Store`: commits finished runs and keeps ``summary.csv`` equal to the grid's stored runs."""
 
@@ -375,4 +392,5 @@ class Writer:
                     self.rows[key] = self.fmt.row(self.store.record(key))
                 except ValueError:  # set aside by its shard in the meantime
                     pass
-        self.store.write_summary([self.rows[k] for k in sorted(self.rows)], self.fmt.columns)
+        rows = [self.rows[k] for k in sorted(self.rows)]
+        self.store.write_summary(rows, summary_columns(self.fmt.columns, rows))

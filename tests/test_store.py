@@ -1,5 +1,6 @@
 """The results store: stores written before the typed records still load, resume, plot and probe unchanged."""
 
+import csv
 import io
 import json
 import shutil
@@ -76,7 +77,11 @@ def test_old_store_resumes_without_change_and_draws(v0, capsys):
     result = run_sweep(SweepConfig.from_toml(DATA / "store_v0.toml"), out=v0)
     assert (result.total, result.ran, result.skipped) == (6, 0, 6)
     assert {p.name: p.read_bytes() for p in (v0 / "runs").iterdir()} == before
-    assert (v0 / "summary.csv").read_bytes() == summary
+    # the summary keeps every column it had, row for row, and names the one more field its grid varies (bias)
+    old, new = (list(csv.DictReader(io.StringIO(t))) for t in (summary.decode(), (v0 / "summary.csv").read_text()))
+    assert list(new[0]) == list(old[0]) + ["bias"]
+    assert [{k: r[k] for k in old[0]} for r in new] == old
+    assert sorted(r["bias"] for r in new) == ["free"] * 2 + ["none"] * 4
     figs = plots.figures(load_results(v0))
     assert sorted(figs) == ["logit_heatmaps", "loss_curves", "nc1_curves", "singular_values"]
     assert "2 diverged runs excluded" in figs["loss_curves"]._suptitle.get_text()
@@ -156,7 +161,8 @@ def test_a_damaged_run_is_set_aside_and_run_again(v0, damage):
             assert_documents_close(old, doc, path=name)
     rows, want = _summary(v0 / "summary.csv"), _summary(V0 / "summary.csv")
     assert len(rows) == 7 and [r[0] for r in rows] == [r[0] for r in want]
-    assert_documents_close(want, rows)
+    assert rows[0][len(want[0]):] == ["bias"]  # the field the grid varies that the old summary did not name
+    assert_documents_close(want, [r[:len(want[0])] for r in rows])
     # what one machine computes twice is equal bit for bit: damage the re-run run again, run it once more
     DAMAGES[damage](v0 / "runs", key, other)
     with pytest.warns(StoreWarning, match=f"run {key} moved to"):
@@ -200,3 +206,23 @@ def test_plain_makes_typed_values_json():
                  "a": np.eye(2)})
     assert json.loads(json.dumps(doc)) == {"s": "converged", "c": {"scale": 1.0, "loss": 2.0, "kind": "minimum"}, "x": None,
                                             "t": [3], "a": [[1.0, 0.0], [0.0, 1.0]]}
+
+
+def test_the_summary_names_every_field_its_runs_differ_in(tmp_path):
+    from dufm.experiments.records import SUMMARY_COLUMNS
+    from dufm.store import summary_columns
+
+    rows = [{"key": "a", "x": 1, "init": "pytorch", "w": [1, 2], "same": 3}, {"key": "b", "x": 2, "init": "orthogonal", "w": [1, 3], "same": 3}]
+    assert summary_columns(["key", "x"], rows) == ["key", "x", "init", "w"]
+    assert summary_columns(["key"], rows[:1]) == ["key"]
+    # a sweep over the initialisation: the fixed columns, then init
+    cfg = SweepConfig.from_dict(dict(name="inits", seeds=1, problem=dict(classes=3, per_class=2, width=4, depth=2, loss="mse",
+                                                                         weight_decay=0.002),
+                                     solver=dict(steps=10), grid=[dict(init=["pytorch", "orthogonal"])]))
+    run_sweep(cfg, out=tmp_path / "s")
+    with open(tmp_path / "s" / "summary.csv", newline="") as f:
+        rows = list(csv.DictReader(f))
+    assert list(rows[0]) == [*SUMMARY_COLUMNS, "init"]
+    assert sorted(r["init"] for r in rows) == ["orthogonal", "pytorch"]
+    by_key = {r.key: r.solver.init for r in load_results(tmp_path / "s").results()}
+    assert {r["key"]: r["init"] for r in rows} == by_key

@@ -13,7 +13,7 @@ are read from there (:func:`load_run`).
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import asdict, dataclass, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,6 +33,7 @@ SUMMARY_COLUMNS = ("key", "seed", "classes", "per_class", "width", "depth", "los
                    "rank_Z")
 
 
+SOLVER_COLUMNS = ("optimizer", "lr", "steps", "tol", "init_scale")  # the solver fields SUMMARY_COLUMNS names (steps as max_steps)
 NORMALISED_COLUMNS = ("effective_rank", "stable_rank", "margin")
 
 # The version of a run record's JSON (``record_format``; a record without one is format 1). Format 2 computes every NC
@@ -181,6 +182,9 @@ class RunRecord:
             "status": str(self.status), "steps": self.steps, "loss": self.loss, "grad_norm": self.grad_norm,
             "solution_type": None if self.solution_type is None else str(self.solution_type),
             "rank_Z": None if self.analysis is None else self.analysis.rank["Z"],
+            # every other field of the run's config; summary.csv shows those that differ between the grid's runs
+            **{k: v for k, v in {"bias": p.bias, "bias_decay": p.bias_decay, "dtype": p.dtype, **asdict(s)}.items()
+               if k not in SOLVER_COLUMNS},
         }
 
 
