@@ -434,3 +434,16 @@ def test_rectified_simplex():
     assert theory.rectified_simplex(six).loss == pytest.approx(theory.low_rank(six).loss, rel=1e-13)
     with pytest.raises(ValueError, match="classes must be r\\(r-1\\)/2"):
         theory.rectified_simplex(dufm.Problem(classes=7, per_class=2, width=7, depth=2))
+
+
+@pytest.mark.parametrize("kw", [dict(loss="ce", weight_decay=0.0), dict(loss="mse", weight_decay=0.0),
+                                dict(loss="ce", feature_decay=0.0, layer_decay=0.01)], ids=["ce", "mse", "ce-H-free"])
+def test_a_zero_decay_lists_no_candidate_optimum(kw):
+    """With a factor unpenalised the infimum (0) lies below every point's loss: the zero point is no candidate."""
+    p = dufm.Problem(classes=4, per_class=2, width=5, depth=2, **kw)
+    cands = theory.candidates(p)
+    assert isinstance(cands["zero"], str) and "weight decay is 0" in cands["zero"]
+    assert not [k for k, c in cands.items() if not isinstance(c, str)], cands
+    # the point itself is still there to probe, with the loss of uniform logits (CE) or of Z = 0 (MSE)
+    f, g = evaluate(p, theory.at_scale(p, "zero", 0.0))
+    assert g == 0.0 and f == pytest.approx(np.log(4) if p.loss == "ce" else 0.5, rel=1e-15)  # MSE: (1/2N)||Y||^2

@@ -717,6 +717,10 @@ def candidates(problem: Problem) -> dict:
             out[name] = make()
         except ValueError as e:
             out[name] = str(e)
+    if any(d == 0 for d in (problem.lambda_H, *problem.lambda_W)):
+        # still a critical point, but never a candidate optimum: the infimum, 0, lies below it (problem.finite_optimum)
+        out["zero"] = ("a factor's weight decay is 0, so the loss approaches (or, for MSE without any decay, reaches) 0 "
+                       "below the zero point, which is no minimum")
     return out
 
 
