@@ -8,9 +8,9 @@ import pytest
 
 import dufm
 from dufm import critical, theory
-from dufm.cli import main
+from dufm.cli import main, text
 from dufm.solving.solver import SolverConfig, run_many
-from dufm.theory.optimum import Method, OptimumConfig, optimum
+from dufm.theory.optimum import Global, Method, OptimumConfig, optimum
 
 SMALL = [  # K <= 4, d <= 6, L <= 3, imbalanced: CE with a free bias; MSE with a free bias and unequal decays (balanced CE:
     # test_small_K_at_depth_two_is_dnc_and_fig1_reaches_the_pairs)
@@ -37,7 +37,9 @@ def test_no_full_problem_start_beats_the_reduced_optimum(kw):
     problem = dufm.Problem(**kw)
     hessian = problem.loss == "ce"  # one dense Hessian is enough (and keeps the test cheap)
     o = optimum(problem, restarts=8, hessian_limit=16000 if hessian else 0)
-    assert o.method == Method.REDUCED and o.certified_global
+    assert o.method == Method.REDUCED
+    # linear MSE (free bias) equals its closed-form global minimum; CE at depth 3 is the best minimum found
+    assert o.global_claim == (Global.PROVEN if problem.loss == "mse" else Global.BEST_FOUND), o.global_reason
     assert o.grad_norm <= 1e-12  # the polish of the reduced problem
     cert = o.certificate
     assert abs(cert.objective - o.loss) <= 1e-12 * max(1.0, abs(o.loss))  # lifted parameters give the reduced loss
@@ -48,6 +50,7 @@ def test_no_full_problem_start_beats_the_reduced_optimum(kw):
         c = cert.classification
         assert c.index == 0 and c.nullity == cert.symmetry_dimension, (c.index, c.nullity, cert.symmetry_dimension)
         assert critical.symmetry_dimension(o.params, problem.architecture) + 1 == cert.symmetry_dimension  # the Stiefel count
+        assert cert.local_minimum is True
     best_full = full_multistart(problem)
     assert best_full >= o.loss - 1e-10, (best_full, o.loss)
     assert best_full <= o.loss + 1e-8  # and the full multi-start does reach it: the optimum is attained
@@ -65,6 +68,12 @@ def test_depth_one_returns_the_classical_optima(capsys):
     for key in ("loss", "rank", "singular_values", "grad_norm", "restarts", "distinct_minima", "candidates", "certificate"):
         assert key in out
     assert out["restarts"] == 8 and {"loss", "rank", "count"} <= set(out["distinct_minima"][0])
+    assert out["global"] == "proven" and out["global_reason"].startswith("L = 1") and "certified_global" not in out
+    search = out["search"]
+    assert search["starts"] == out["starts"] and search["converged"] == out["starts"] - out["unsettled"]
+    assert search["reached_best"] == out["distinct_minima"][0]["count"] >= 1
+    assert search["distinct_minima"] == len(out["distinct_minima"])
+    assert out["certificate"]["local_minimum_modulo_symmetry"] is True
     ce = dufm.Problem(classes=4, per_class=3, width=6, depth=1, feature_decay=1e-2, layer_decay=3e-3)
     assert abs(out["loss"] - theory.dnc(ce).loss) <= 1e-12 and out["rank"] == 3
     assert out["candidates"]["dnc"]["loss"] == theory.dnc(ce).loss
@@ -75,6 +84,8 @@ def test_depth_one_returns_the_classical_optima(capsys):
         mse = dufm.Problem(classes=4, per_class=3, width=6, depth=1, weight_decay=lam, loss="mse")
         o = optimum(mse, restarts=8, hessian_limit=0)
         assert abs(o.loss - theory.dnc(mse).loss) <= 1e-12 and o.rank == rank, (o.loss, theory.dnc(mse).loss, o.rank)
+        assert o.global_claim == Global.PROVEN and o.certificate.local_minimum is None  # no Hessian asked for
+        assert o.certificate.local_minimum_note.startswith("not checked: no Hessian")
     assert o.loss == 0.5 and theory.mse_ufm_scale(mse) == 0.0
 
 
@@ -110,10 +121,45 @@ def test_depth_beyond_fig1_finds_a_rank_three_point_below_every_construction():
 def test_relu_is_a_labelled_full_problem_multistart():
     p = dufm.Problem(classes=3, per_class=2, width=4, depth=2, loss="mse", activation="relu", weight_decay=0.01)
     o = optimum(p, restarts=4, steps=300)
-    assert o.method == Method.FULL_MULTISTART and not o.certified_global
+    assert o.method == Method.FULL_MULTISTART and o.global_claim == Global.BEST_FOUND
     known = [c.loss for c in o.candidates.values() if not isinstance(c, str)]
     assert o.loss <= min(known) + 1e-12  # the constructions are starts, and L-BFGS only descends
-    assert o.to_dict()["certified_global"] is False
+    d = o.to_dict()
+    assert d["global"] == "best found" and "certified_global" not in d and d["certificate"]["local_minimum_modulo_symmetry"] is None
+    assert "global: not proven, the best found (ReLU has no reduction" in "\n".join(text.optimum_report(o))
+
+
+# what each kind of problem may claim, from the command's text and JSON: proven only where a theorem makes it so
+SMALLEST = ["--classes", "3", "--per-class", "2", "--width", "4", "--weight-decay", "0.01", "--restarts", "4", "--hessian-limit", "0"]
+CLAIMS = [
+    (["--depth", "1"], "proven", "L = 1: the reduced problem is convex"),
+    (["--depth", "2"], "best found", "the lowest minimum of a multi-start"),
+    (["--depth", "2", "--loss", "mse", "--per-class", "1,2,2"], "proven", "linear MSE: equal to the closed-form"),
+    (["--depth", "2", "--loss", "mse", "--bias", "regularised", "--bias-decay", "0.1"], "best found", "the lowest minimum of a multi-start"),
+]
+
+
+@pytest.mark.parametrize("args,claim,reason", CLAIMS, ids=["ce-L1", "ce-L2", "mse-L2", "mse-L2-regularised-bias"])
+def test_global_is_claimed_only_where_proven(capsys, args, claim, reason):
+    argv = ["optimum", *SMALLEST, *args]  # a later flag wins
+    assert main([*argv, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert out["global"] == claim and out["global_reason"].startswith(reason) and "certified_global" not in out
+    assert main(argv) == 0
+    lines = capsys.readouterr().out.splitlines()
+    said = [ln for ln in lines if "global" in ln.lower()]
+    assert said == [f"global: {'proven' if claim == 'proven' else 'not proven, the best found'} ({out['global_reason']})"], said
+
+
+def test_a_point_that_is_not_critical_is_never_proven():
+    from dufm.theory.optimum import Certificate, global_claim
+
+    p = dufm.Problem(classes=3, per_class=2, width=4, depth=1)
+    assert global_claim(p, 1.0, Certificate(1.0, 0.0, 2e-9, 1e-9), {})[0] == Global.BEST_FOUND
+    assert global_claim(p, 1.0, Certificate(1.0, 0.0, 1e-10, 1e-9), {})[0] == Global.PROVEN
+    mse = dufm.Problem(classes=3, per_class=2, width=4, depth=2, loss="mse", weight_decay=0.01)
+    closed = {"dnc": theory.dnc(mse)}
+    assert global_claim(mse, closed["dnc"].loss * (1 + 1e-9), Certificate(1.0, 0.0, 1e-10, 1e-9), closed)[0] == Global.BEST_FOUND
 
 
 def test_config_and_problem_are_validated():

@@ -1,4 +1,4 @@
-"""``dufm optimum``: the global optimum of a deep UFM (reduced K x K problem, lift, certificate)."""
+"""``dufm optimum``: the optimum of a deep UFM (reduced K x K problem, lift, certificate) and what is proven of it."""
 
 from __future__ import annotations
 
@@ -6,11 +6,12 @@ import json
 
 from . import flags, text
 
-HELP = "global optimum: multi-start search of the reduced K x K problem, lifted and certified"
-DESCRIPTION = ("Find the global optimum of a linear deep UFM through the reduced problem in the class-mean logits (exact for "
+HELP = "optimum: multi-start search of the reduced K x K problem, lifted and checked; says what is proven"
+DESCRIPTION = ("Search for the global optimum of a linear deep UFM through the reduced problem in the class-mean logits (exact for "
                "CE and MSE, any counts, depth and decays): random restarts and every known construction run by L-BFGS in one "
                "compiled program, the best minimum polished and lifted to explicit parameters at the problem's width, where its "
-               "objective, gradient and Hessian are checked. ReLU: a full-problem multi-start, labelled not certified global.")
+               "objective, gradient and Hessian are checked. Global optimality is claimed only where a theorem proves it (L = 1, "
+               "linear MSE); elsewhere the result is the best found. ReLU: a full-problem multi-start.")
 
 
 def add(sub):

@@ -310,10 +310,12 @@ def optimum_report(o) -> list[str]:
                      f"+ {o.starts - o.restarts} constructions, L-BFGS to |grad| <= {cfg.tol:g} (at most {cfg.steps} steps); "
                      f"{o.unsettled} start(s) ended above {cfg.settle_tol:g}; {o.wall_time_s:.1f} s")
     else:
-        lines.append("NOT CERTIFIED GLOBAL: ReLU has no reduction; this is the best end point of a full-problem multi-start")
         lines.append(f"search:  {o.restarts} random Gaussian starts + {o.starts - o.restarts} constructions, L-BFGS on the full "
                      f"problem to |grad| <= {cfg.tol:g} (at most {cfg.steps} steps); {o.unsettled} start(s) ended above "
                      f"{cfg.settle_tol:g}; {o.wall_time_s:.1f} s")
+    sr = o.search
+    lines.append(f"         {sr.converged} of {sr.starts} starts converged, {sr.reached_best} reached the best, "
+                 f"{sr.distinct_minima} distinct minima")
     where = "reduced problem, trust-region Newton" if o.method == "reduced" else "full problem"
     lines.append(f"optimum: loss {o.loss:.15g}, rank Z = {o.rank} (singular values <= {cfg.rank_tol:g} x the largest are zero), "
                  f"|grad| {o.grad_norm:.2e} ({where}); first reached from: {o.start}")
@@ -333,8 +335,11 @@ def optimum_report(o) -> list[str]:
             sym = f" {same}symmetry dimension {cert.symmetry_dimension}"
         lines.append(f"  Hessian ({c.hessian.method}): {c.verdict}; negative / zero / positive {c.index} / {c.nullity}{sym} / "
                      f"{c.hessian.positive}; min eigenvalue {c.hessian.min_eigenvalue:.3e}")
-        if c.index == 0 and c.nullity == cert.symmetry_dimension:
-            lines.append("  no negative eigenvalue and no null direction beyond the symmetries: a local minimum modulo symmetry")
+    lines.append(f"  local minimum modulo the symmetries: {cert.local_minimum_note}")
+    if o.global_claim == "proven":
+        lines.append(f"global: proven ({o.global_reason})")
+    else:
+        lines.append(f"global: not proven, the best found ({o.global_reason})")
     what = "distinct minima" if o.method == "reduced" else "distinct end points (settled or not)"
     lines.append(f"{what} ({len(o.distinct_minima)}; loss, rank, starts that reached it, first start):")
     for m in o.distinct_minima[:12]:

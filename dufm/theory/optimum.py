@@ -1,4 +1,4 @@
-"""The global optimum of a deep UFM: a multi-start search of the reduced K x K problem, a lift, a certificate.
+"""The optimum of a deep UFM: a multi-start search of the reduced K x K problem, a lift, a certificate.
 
 For a linear deep UFM (CE or MSE, any counts n_k, depth, decays > 0, any
 bias) the global minima are those of the reduced problem in the class-mean
@@ -20,15 +20,24 @@ A = M D^(1/2) = W diag(t)^(m-2) H (:func:`dufm.theory.reduced.smooth_objective`;
    (:func:`dufm.theory.reduced.polish`) to |grad| <= ``polish_tol``;
 4. lifted to explicit parameters (H_1, W_1, ..., W_L[, b]) at the
    problem's widths (:func:`dufm.theory.reduced.lift`, balanced factors) and
-   certified there: the objective equals the reduced loss, the gradient norm
+   checked there: the objective equals the reduced loss, the gradient norm
    is <= ``certify_tol``, and the Hessian's verdict
    (:func:`dufm.critical.classify`) where it has at most ``hessian_limit``
    parameters.
 
 ReLU (depth >= 2) has no such reduction: :func:`optimum` then runs a
 full-problem multi-start (:func:`dufm.run_many`, L-BFGS, random
-Gaussian starts plus the SRG and ReLU-DNC points) and labels the result
-``certified_global = False``.
+Gaussian starts plus the SRG and ReLU-DNC points).
+
+What the result proves is stated apart from how it was found. The
+:class:`Certificate` proves a critical point of the full problem and, where
+the Hessian was computed, whether it is a local minimum modulo the
+symmetries; the :class:`Search` says how many starts converged and reached
+the best; :attr:`Optimum.global_claim` is :attr:`Global.PROVEN` only where a
+theorem makes the best point found the global minimum (:func:`global_claim`:
+L = 1, whose reduced problem is convex, and linear MSE, whose optimum is a
+closed form), and :attr:`Global.BEST_FOUND` everywhere else: a multi-start
+cannot prove that no lower minimum exists.
 """
 
 from __future__ import annotations
@@ -37,6 +46,7 @@ import enum
 import functools
 import time
 from dataclasses import asdict, dataclass, replace
+from typing import NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -60,8 +70,15 @@ from .factors import decay_vector
 class Method(enum.StrEnum):
     """How the optimum was found. Compares equal to its string."""
 
-    REDUCED = "reduced"  # linear: the exact reduction, searched and certified
-    FULL_MULTISTART = "full multi-start"  # ReLU: local minima of the full problem only, not certified global
+    REDUCED = "reduced"  # linear: the exact reduction, searched and lifted
+    FULL_MULTISTART = "full multi-start"  # ReLU: end points of the full problem, no reduction
+
+
+class Global(enum.StrEnum):
+    """Whether the optimum is the problem's global minimum. Compares equal to its string."""
+
+    PROVEN = "proven"  # a theorem makes the critical point found the global minimum (global_claim)
+    BEST_FOUND = "best found"  # the lowest minimum the search met; a lower one may exist
 
 
 @dataclass(frozen=True)
@@ -141,12 +158,50 @@ class Certificate:
     def critical(self) -> bool:
         return self.grad_norm <= self.tol
 
+    @property
+    def local_minimum(self) -> bool | None:
+        """A local minimum modulo the symmetries: critical, Hessian index 0 and nullity = the symmetry dimension (every
+        null direction a symmetry's). None when not checked (:attr:`local_minimum_note` says why)."""
+        c = self.classification
+        if c is None or self.symmetry_dimension is None:
+            return None
+        return self.critical and c.index == 0 and c.nullity == self.symmetry_dimension
+
+    @property
+    def local_minimum_note(self) -> str:
+        """Why :attr:`local_minimum` is what it is, in words."""
+        c = self.classification
+        if c is None:
+            return f"not checked: {self.hessian_note}"
+        if self.symmetry_dimension is None:
+            return "not checked: the symmetry dimension of this point is not known"
+        if not self.critical:
+            return f"no: not a critical point (|grad| {self.grad_norm:.2e} > {self.tol:g})"
+        if c.index:
+            return f"no: {c.index} negative Hessian eigenvalue(s)"
+        if c.nullity != self.symmetry_dimension:
+            return (f"undecided: {c.nullity} null directions, the symmetries explain {self.symmetry_dimension} (the second "
+                    "order test cannot decide along the others)")
+        return "yes: index 0, and every null direction is a symmetry's"
+
     def to_dict(self) -> dict:
         c = self.classification
         return {"objective": self.objective, "gap": self.gap, "grad_norm": self.grad_norm, "tol": self.tol, "critical": self.critical,
                 "verdict": None if c is None else c.verdict, "index": None if c is None else c.index,
                 "nullity": None if c is None else c.nullity, "hessian": None if c is None else c.hessian.to_dict(),
-                "symmetry_dimension": self.symmetry_dimension, "hessian_note": self.hessian_note}
+                "symmetry_dimension": self.symmetry_dimension, "hessian_note": self.hessian_note,
+                "local_minimum_modulo_symmetry": self.local_minimum, "local_minimum_note": self.local_minimum_note}
+
+
+class Search(NamedTuple):
+    """How the search went: ``starts`` (``restarts`` random ones and the constructions), how many ``converged`` (gradient
+    norm <= settle_tol), how many of those ``reached_best``, and the number of ``distinct_minima`` among them."""
+
+    starts: int
+    restarts: int
+    converged: int
+    reached_best: int
+    distinct_minima: int
 
 
 @dataclass(frozen=True)
@@ -166,7 +221,8 @@ class Optimum:
 
     problem: Problem
     method: Method
-    certified_global: bool
+    global_claim: Global
+    global_reason: str
     loss: float
     rank: int
     singular_values: tuple[float, ...]
@@ -188,13 +244,20 @@ class Optimum:
         """The start that reached the optimum first."""
         return self.distinct_minima[0].start
 
+    @property
+    def search(self) -> Search:
+        converged = self.starts - self.unsettled
+        return Search(self.starts, self.restarts, converged, self.distinct_minima[0].count if converged else 0,
+                      len(self.distinct_minima))
+
     def to_dict(self) -> dict:
         """The ``dufm optimum --json`` record."""
         cands = {k: ({"loss": None, "reason": c} if isinstance(c, str) else {"loss": c.loss, "rank": c.rank, "critical": c.critical,
                                                                              "exact": c.exact})
                  for k, c in self.candidates.items()}
         return jsonable({
-            "problem": self.problem.to_dict(), "method": self.method, "certified_global": self.certified_global,
+            "problem": self.problem.to_dict(), "method": self.method, "global": self.global_claim,
+            "global_reason": self.global_reason, "search": self.search._asdict(),
             "loss": self.loss, "rank": self.rank, "singular_values": list(self.singular_values), "grad_norm": self.grad_norm,
             "restarts": self.restarts, "starts": self.starts, "unsettled": self.unsettled, "start": self.start,
             "distinct_minima": [m.to_dict() for m in self.distinct_minima], "candidates": cands,
@@ -327,6 +390,33 @@ def certify(params: Params, problem: Problem, loss: float, tol: float, hessian_l
     return Certificate(value, value - loss, gnorm, tol, c, symmetry_dimension(problem, rank) if rank is not None else None)
 
 
+def global_claim(problem: Problem, loss: float, cert: Certificate, candidates: dict) -> tuple[Global, str]:
+    """:attr:`Global.PROVEN` with the theorem that makes it so, or :attr:`Global.BEST_FOUND` with why not.
+
+    Proven needs the lifted point critical on the full problem, and one of:
+
+    * L = 1 (two factors): the reduced problem's regulariser is lambda_eff times
+      the nuclear norm of M D^(1/2), convex, as is the loss in the logits, so
+      its critical point is a global minimum (and the reduction is exact:
+      docs/optima.md);
+    * linear MSE with no bias or a free bias: the global minimum is the closed
+      form ``dnc`` (von Neumann's trace inequality reduces it to scalar problems
+      solved exactly; :func:`dufm.theory.dnc`), and the loss found equals it to
+      1e-10 (relative).
+    """
+    if not cert.critical:
+        return Global.BEST_FOUND, f"the lifted point is not critical on the full problem (|grad| {cert.grad_norm:.2e})"
+    if problem.depth == 1:
+        return Global.PROVEN, "L = 1: the reduced problem is convex (a loss convex in the logits + the nuclear norm)"
+    closed = candidates.get("dnc")
+    if problem.loss == "mse" and problem.bias != "regularised" and not isinstance(closed, str) and closed is not None:
+        if abs(loss - closed.loss) <= 1e-10 * abs(closed.loss):
+            return Global.PROVEN, "linear MSE: equal to the closed-form global minimum (per-singular-value scalar problems)"
+        return Global.BEST_FOUND, f"linear MSE, but {loss:.15g} differs from the closed-form minimum {closed.loss:.15g}"
+    return Global.BEST_FOUND, ("the lowest minimum of a multi-start of the reduced problem: its landscape (depth >= 2, "
+                               "non-convex) may hold a lower minimum no start reached")
+
+
 def symmetry_dimension(problem: Problem, rank: int) -> int:
     """Null directions every balanced rank-r critical point of a linear deep UFM has: sum_l (r d_l - r(r+1)/2), (+1).
 
@@ -369,7 +459,8 @@ def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) 
     minima[0] = Minimum(loss, s.size, minima[0].count, tuple(float(v) for v in s), minima[0].start)
     params = reduced.lift(M, b, problem, cfg.rank_tol)
     cert = certify(params, problem, loss, cfg.certify_tol, cfg.hessian_limit, s.size)
-    return Optimum(problem, Method.REDUCED, True, loss, s.size, tuple(float(v) for v in s), gp, cfg.restarts, len(x),
+    claim, reason = global_claim(problem, loss, cert, candidates)
+    return Optimum(problem, Method.REDUCED, claim, reason, loss, s.size, tuple(float(v) for v in s), gp, cfg.restarts, len(x),
                    int(np.sum(~settled)), tuple(minima), candidates, M, b, params, cert, cfg, time.perf_counter() - t0)
 
 
@@ -400,15 +491,17 @@ def _full(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> 
     run = runs[best]
     M, b = reduced.class_means(run.params, problem)
     cert = certify(run.params, problem, run.loss, cfg.certify_tol, 0)
-    cert = replace(cert, hessian_note="ReLU: a full-problem multi-start, not certified global (no reduction); no Hessian at ReLU kinks")
-    return Optimum(problem, Method.FULL_MULTISTART, False, run.loss, ranks[best], tuple(float(v) for v in svals[best]), run.grad_norm,
+    cert = replace(cert, hessian_note="ReLU: no Hessian at ReLU kinks (the pre-activations of a collapsed point are exactly 0)")
+    reason = "ReLU has no reduction to the class means: the lowest end point of a full-problem multi-start"
+    return Optimum(problem, Method.FULL_MULTISTART, Global.BEST_FOUND, reason, run.loss, ranks[best],
+                   tuple(float(v) for v in svals[best]), run.grad_norm,
                    cfg.restarts, len(runs), int(np.sum(~settled)), tuple(minima), candidates, M, b, run.params, cert, cfg,
                    time.perf_counter() - t0)
 
 
 @float64
 def optimum(problem: Problem, config: OptimumConfig | None = None, **options) -> Optimum:
-    """The global optimum of ``problem`` (linear: certified through the reduced problem; ReLU: a labelled multi-start).
+    """The lowest minimum of ``problem`` a multi-start finds, with what is proven of it (module docstring).
 
     ``config`` or ``options`` (the fields of :class:`OptimumConfig`) set the
     effort. Needs float64 and every weight decay > 0 (ValueError otherwise).
