@@ -211,42 +211,66 @@ def class_means(params: Params, problem: Problem):
     return Z @ Y.T / np.asarray(problem.counts, np.float64), b
 
 
+DENSE_POLISH = 4000  # variables: above this the polish uses Hessian-vector products (memory linear in the variables)
+
+
 @functools.lru_cache(maxsize=32)
 def _smooth_derivatives(shape: ClassMeanProblem, rank: int):
-    """Jitted value, gradient and Hessian of :func:`smooth_objective` in (x, counts, decay, bias_decay), once per shape and rank."""
+    """Jitted value, gradient, Hessian and Hessian-vector product of :func:`smooth_objective` in
+    (x, counts, decay, bias_decay), once per shape and rank."""
     import jax
 
     def f(x, *values):
         return smooth_objective(x, shape.with_values(*values), rank)
 
-    return jax.jit(f), jax.jit(jax.grad(f)), jax.jit(jax.hessian(f))
+    grad = jax.grad(f)
+
+    def hvp(x, p, *values):
+        return jax.jvp(lambda y: grad(y, *values), (x,), (p,))[1]
+
+    return jax.jit(f), jax.jit(grad), jax.jit(jax.hessian(f)), jax.jit(hvp)
 
 
 @float64
 def polish(x0, cm: ClassMeanProblem, rank: int, tol: float = 1e-12, max_iter: int = 500):
     """A local minimum of :func:`smooth_objective` near x0: (x, gradient norm).
 
-    ``scipy.optimize.minimize(method="trust-exact")`` with the exact JAX
-    gradient and Hessian: a trust-region Newton method (Moré-Sorensen
-    subproblem), which descends (it never stops at a saddle with a negative
-    eigenvalue in reach) and converges quadratically; the problem is small
-    (2 K r + r [+ K] variables), so the dense Hessian costs nothing. Minimum-norm
-    Newton steps on the gradient norm finish where trust-exact can no longer
-    resolve a decrease of the loss.
+    ``scipy.optimize.minimize``'s trust-region Newton methods with the exact
+    JAX derivatives, which descend (they never stop at a saddle with a
+    negative eigenvalue in reach) and converge quadratically: up to
+    :data:`DENSE_POLISH` variables (2 K r + r [+ K]) ``trust-exact`` with the
+    dense Hessian (Moré-Sorensen subproblem); above, ``trust-ncg`` with
+    Hessian-vector products (Steihaug's truncated conjugate gradients), whose
+    memory is linear in the variables (``trust-krylov`` overflows in its
+    subproblem once |grad| ~ 1e-7 here: the symmetries make the Hessian singular). Minimum-norm Newton steps on the gradient norm
+    (dense least squares, or MINRES from zero, which stays in the Hessian's
+    range) finish where the trust region can no longer resolve a decrease of
+    the loss.
     """
     from scipy.optimize import minimize
+    from scipy.sparse.linalg import LinearOperator, minres
 
-    f, g, h = _smooth_derivatives(cm.shape(), rank)
+    f, g, h, hvp = _smooth_derivatives(cm.shape(), rank)
     v = cm.values()
+    n = cm.size(rank)
+    dense = n <= DENSE_POLISH
+    second = dict(hess=lambda x: np.asarray(h(x, *v))) if dense else dict(hessp=lambda x, p: np.asarray(hvp(x, p, *v)))
     res = minimize(lambda x: float(f(x, *v)), np.asarray(x0, np.float64), jac=lambda x: np.asarray(g(x, *v)),
-                   hess=lambda x: np.asarray(h(x, *v)), method="trust-exact", options={"gtol": tol, "maxiter": max_iter})
+                   method="trust-exact" if dense else "trust-ncg", options={"gtol": tol, "maxiter": max_iter}, **second)
     x, gx = res.x, np.asarray(g(res.x, *v))
-    # trust-exact stops once the loss can no longer resolve the model's predicted decrease (|grad| ~ 1e-11);
+
+    def newton_step(x, gx):
+        if dense:
+            return np.linalg.lstsq(np.asarray(h(x, *v)), -gx, rcond=1e-12)[0]
+        op = LinearOperator((n, n), matvec=lambda p: np.asarray(hvp(x, np.asarray(p, np.float64).ravel(), *v)), dtype=np.float64)
+        return minres(op, -gx, rtol=1e-12, maxiter=10 * n)[0]
+
+    # the trust region stops once the loss can no longer resolve the model's predicted decrease (|grad| ~ 1e-11);
     # minimum-norm Newton steps on the gradient (the Hessian is singular along the symmetries) finish the job
     for _ in range(20):
         if np.linalg.norm(gx) <= tol:
             break
-        step = np.linalg.lstsq(np.asarray(h(x, *v)), -gx, rcond=1e-12)[0]
+        step = newton_step(x, gx)
         for t in 0.5 ** np.arange(8):
             g_new = np.asarray(g(x + t * step, *v))
             if np.linalg.norm(g_new) < np.linalg.norm(gx):
