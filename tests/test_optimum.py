@@ -214,3 +214,62 @@ def test_the_search_compiles_once_over_tolerances_step_limits_and_decays(caplog)
         back = search(x0[::-1], cm, 2, tol, steps)
         np.testing.assert_array_equal(back[0][::-1], x)
         np.testing.assert_array_equal(back[3][::-1], k)
+
+
+def test_the_matrix_free_polish_reaches_the_dense_polish(monkeypatch):
+    """Above DENSE_POLISH variables the polish uses Hessian-vector products (trust-ncg, MINRES): the same minimum."""
+    from dufm.theory import reduced
+
+    p = dufm.Problem(classes=6, per_class=(2, 3, 2, 4, 2, 3), width=6, depth=3, weight_decay=0.01, bias="free")
+    cm = reduced.class_mean_problem(p)
+    M, b = reduced.class_means(theory.dnc(p).params, p)  # a local minimum of the reduced problem, moved off it
+    x0 = reduced.smooth_point(M, b, cm, 5) + 1e-3 * np.random.default_rng(0).normal(size=cm.size(5))
+    dense, g_dense = reduced.polish(x0, cm, 5)
+    monkeypatch.setattr(reduced, "DENSE_POLISH", 0)
+    free, g_free = reduced.polish(x0, cm, 5)
+    assert g_dense <= 1e-12 and g_free <= 1e-12, (g_dense, g_free)
+    f = reduced.smooth_objective
+    assert abs(float(f(free, cm, 5)) - float(f(dense, cm, 5))) <= 1e-13 * abs(float(f(dense, cm, 5)))
+
+
+SIZES = [  # each refused before any K x K or K x N array is made, naming the estimate and the flags to change
+    (["--restarts", "100000000"], "the search is too large for this machine: about 506 GB (up to 100000016 starts"),
+    (["--classes", "5000", "--width", "10"], "--max-hours: max_hours must be >= the estimated time of this search"),
+    (["--classes", "100000"], "the search is too large for this machine: about 3.72e+03 GB"),
+]
+
+
+@pytest.mark.parametrize("args,text", SIZES, ids=[" ".join(a) for a, _ in SIZES])
+def test_a_search_that_cannot_fit_is_refused_with_its_estimate(capsys, monkeypatch, args, text):
+    from dufm.solving import budget
+
+    monkeypatch.setattr(budget, "available_memory", lambda device: 16 * 10**9)  # the same answer on every machine
+    code, out, err = main_status(capsys, ["optimum", *args])
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1, err
+    assert text in err, err
+    assert ("--restarts" in err and "--max-rank" in err), err
+
+
+def main_status(capsys, argv):
+    code = main(argv)
+    out, err = capsys.readouterr()
+    return code, out, err
+
+
+def test_the_budget_names_memory_and_time(monkeypatch):
+    from dufm.solving import budget
+    from dufm.theory.optimum import check_budget, estimate
+
+    p, cfg = dufm.Problem(classes=10, per_class=5, width=70), OptimumConfig()
+    est = estimate(p, cfg, devices=2)
+    # Fig 1's certificate holds the LDL^T Hessian of its 9 100 parameters: 3 P^2 float64 numbers dominate
+    assert 3 * 8 * 9100**2 <= est.memory <= 1.2 * 3 * 8 * 9100**2 and est.rank == 10 and est.starts == 64 + 16
+    assert estimate(p, OptimumConfig(hessian_limit=0), devices=2).memory < est.memory / 50
+    assert estimate(p, OptimumConfig(steps=4000), devices=2).seconds > est.seconds
+    monkeypatch.setattr(budget, "available_memory", lambda device: est.memory // 2)
+    with pytest.raises(ValueError, match="the search is too large for this machine: about 1.99 GB"):
+        check_budget(p, cfg)
+    monkeypatch.setattr(budget, "available_memory", lambda device: None)
+    with pytest.raises(ValueError, match="max_hours must be >= the estimated time"):
+        check_budget(p, OptimumConfig(max_hours=1e-6))
+    assert check_budget(p, cfg).memory == estimate(p, cfg).memory

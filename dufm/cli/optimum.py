@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import sys
 
 from . import flags, text
 
@@ -26,10 +27,15 @@ def add(sub):
 
 def run(args) -> int:
     from ..model.problem import Problem
-    from ..theory.optimum import OptimumConfig, optimum
+    from ..theory.optimum import OptimumConfig, check_budget, optimum
 
     problem = flags.build(Problem, args)
     config = flags.build(OptimumConfig, args)
+    est = check_budget(problem, config)
+    if est.seconds > 120:
+        print(f"dufm optimum: estimated run time up to {text.duration(est.seconds)}, peak memory about {est.memory / 1e9:.2g} GB "
+              f"(up to {est.starts} starts x at most {config.steps} L-BFGS steps; starts that converge earlier take less)",
+              file=sys.stderr)
     result = optimum(problem, config)
     if args.json:
         print(json.dumps(result.to_dict()))

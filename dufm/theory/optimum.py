@@ -98,6 +98,7 @@ class OptimumConfig:
     settle_tol: float = option(1e-7, "a start whose gradient norm ends <= settle_tol counts towards a minimum", flag=False)
     distinct_tol: float = option(1e-8, "minima of one rank whose losses differ by <= distinct_tol (relative) are one", flag=False)
     rank_tol: float = option(1e-9, "singular values <= rank_tol x the largest are zero (and dropped before the lift)", flag=False)
+    max_hours: float = option(2.0, "refuse a search whose estimated time (every start to its step limit) exceeds this")
 
     def __post_init__(self):
         check_int("restarts", self.restarts, 1)
@@ -105,13 +106,17 @@ class OptimumConfig:
         check_int("steps", self.steps, 1)
         check_int("hessian_limit", self.hessian_limit, 0)
         check_int("max_rank", self.max_rank, 0)
-        for name in ("tol", "polish_tol", "certify_tol", "min_scale", "max_scale", "settle_tol", "distinct_tol", "rank_tol"):
+        for name in ("tol", "polish_tol", "certify_tol", "min_scale", "max_scale", "settle_tol", "distinct_tol", "rank_tol",
+                     "max_hours"):
             check_number(name, getattr(self, name))
         if self.min_scale > self.max_scale:
             raise ValueError(f"min_scale must be <= max_scale, got {self.min_scale} > {self.max_scale}")
 
     def to_dict(self) -> dict:
-        return asdict(self)
+        d = asdict(self)
+        if d["max_hours"] == 2.0:  # a budget, not a setting of the search: stored results stay as they were
+            del d["max_hours"]
+        return d
 
 
 @dataclass(frozen=True)
@@ -264,6 +269,87 @@ class Optimum:
             "class_means": self.class_means, "bias": self.bias, "certificate": self.certificate.to_dict(),
             "config": self.config.to_dict(), "wall_time_s": self.wall_time_s,
         })
+
+
+# ---------------------------------------------------------------------------
+# what a search will take, known before it runs
+
+CONSTRUCTIONS = 16  # at most this many constructions join the random starts (those of the balanced problem included)
+LBFGS_COPIES = 26  # L-BFGS with memory 10: 2 x 10 history vectors, the iterate, gradient, direction and the line search's
+LOGIT_COPIES = 8  # K x K arrays of one evaluation of the reduced objective and its gradient (A, logits, softmax, ...)
+
+
+class Estimate(NamedTuple):
+    """Peak memory (bytes) and time (seconds, every start to its step limit: an upper bound) of :func:`optimum`.
+
+    Memory, in float64 numbers: the starts and end points (3 S n, S starts of
+    n = 2 K r + r [+ K] variables at the rank cap r), for each member computed
+    at once (one per device on CPU) L-BFGS's state and one evaluation's
+    K x K arrays (26 n + 8 K^2), and the constructions' explicit parameters
+    and the logits of one of them (16 P + 3 K N); the polish (a dense Hessian, 3 n^2, up to
+    ``reduced.DENSE_POLISH`` variables) and the certificate (the lifted point
+    and its gradient, 4 P + 3 N (sum d + K); a dense or LDL^T Hessian, 3 P^2,
+    up to ``hessian_limit`` parameters) come after the search and take the
+    larger share. Time: 6 (2 K^2 r + 30 K^2) + 60 n FLOPs per L-BFGS step (two
+    evaluations with their gradients: the product W diag(t) H and the K x K
+    softmax) at the device's measured product rate
+    (:func:`dufm.solving.budget.estimate_seconds`'s), S / devices starts each.
+    ReLU: the full problem's own estimates (:mod:`dufm.solving.budget`).
+    """
+
+    memory: int
+    seconds: float
+    starts: int
+    rank: int
+
+
+@float64
+def estimate(problem: Problem, cfg: OptimumConfig, devices: int | None = None) -> Estimate:
+    """What :func:`optimum` will take (:class:`Estimate`), from arithmetic on the sizes and one measured product rate."""
+    from ..solving import budget
+
+    devices = jax.local_device_count() if devices is None else devices
+    arch = problem.architecture
+    P, N, K = arch.parameter_count, arch.samples, problem.classes
+    starts = cfg.restarts + CONSTRUCTIONS
+    if problem.activation == "relu" and problem.depth >= 2:
+        memory = budget.memory_bytes(arch, "lbfgs", cfg.steps, min(100, cfg.steps), starts, devices)
+        return Estimate(memory, budget.estimate_seconds(arch, cfg.steps, starts, devices), starts, min(K, *arch.widths))
+    r = min(K, *arch.widths) if cfg.max_rank == 0 else min(cfg.max_rank, K, *arch.widths)
+    n = 2 * K * r + r + (K if problem.bias != "none" else 0)
+    hessian = 3 * P * P if P <= cfg.hessian_limit else 0
+    after = max(3 * n * n if n <= reduced.DENSE_POLISH else LBFGS_COPIES * n, 4 * P + 3 * N * (sum(arch.widths) + K) + hessian)
+    numbers = 3 * starts * n + devices * (LBFGS_COPIES * n + LOGIT_COPIES * K * K) + CONSTRUCTIONS * P + 3 * K * N + after
+    rate = budget._product_rate(min(K, 1024), min(K, 1024), "float64", jax.default_backend()) * budget.EFFICIENCY
+    per_step = 6.0 * (2.0 * K * K * r + 30.0 * K * K) + 60.0 * n
+    seconds = (-(-starts // devices) * cfg.steps * per_step + cfg.restarts * 10.0 * K**3 + P**3 / 3 * (hessian > 0)) / rate
+    return Estimate(8 * numbers, seconds, starts, r)
+
+
+def check_budget(problem: Problem, cfg: OptimumConfig, devices: int | None = None) -> Estimate:
+    """The search's :class:`Estimate`, once ``problem`` is one :func:`optimum` can search (float64, every decay > 0); a
+    ValueError naming the field, or with the estimate and the flags to change when the search cannot fit the memory free
+    on this machine or would take longer than ``cfg.max_hours``."""
+    from ..solving import budget
+
+    if problem.dtype != "float64":
+        raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
+    if min(decay_vector(problem)) <= 0:
+        raise ValueError(f"every weight decay must be > 0 for the optimum search (with a zero decay no optimum exists), "
+                         f"got lambda_H = {problem.lambda_H}, lambda_W = {problem.lambda_W}")
+    if problem.activation == "relu" and problem.depth >= 2 and cfg.max_rank:
+        raise ValueError(f"max_rank must be 0 for ReLU (the full-problem multi-start has no rank cap), got {cfg.max_rank}")
+    est = estimate(problem, cfg, devices)
+    what = (f"up to {est.starts} starts x at most {cfg.steps} L-BFGS steps at rank <= {est.rank}, K = {problem.classes}, "
+            f"{problem.parameter_count} parameters")
+    free = budget.available_memory(jax.local_devices()[0])
+    if free is not None and est.memory > free:
+        raise ValueError(f"the search is too large for this machine: about {budget._gb(est.memory)} ({what}), "
+                         f"{budget._gb(free)} free; lower --classes, --width, --restarts or --max-rank")
+    if est.seconds > 3600 * cfg.max_hours:
+        raise ValueError(f"max_hours must be >= the estimated time of this search, {est.seconds / 3600:.3g} h ({what}), "
+                         f"got {cfg.max_hours:g}: raise --max-hours, or lower --restarts, --steps or --max-rank")
+    return est
 
 
 # ---------------------------------------------------------------------------
@@ -509,16 +595,9 @@ def optimum(problem: Problem, config: OptimumConfig | None = None, **options) ->
     cfg = config if config is not None else OptimumConfig(**options)
     if config is not None and options:
         cfg = OptimumConfig(**{**config.to_dict(), **options})
-    if problem.dtype != "float64":
-        raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
-    if min(decay_vector(problem)) <= 0:
-        raise ValueError(f"every weight decay must be > 0 for the optimum search (with a zero decay no optimum exists), "
-                         f"got lambda_H = {problem.lambda_H}, lambda_W = {problem.lambda_W}")
-    relu = problem.activation == "relu" and problem.depth >= 2
-    if relu and cfg.max_rank:
-        raise ValueError(f"max_rank must be 0 for ReLU (the full-problem multi-start has no rank cap), got {cfg.max_rank}")
+    check_budget(problem, cfg)  # before the constructions, whose K x K and K x N arrays alone may not fit
     t0 = time.perf_counter()
     candidates = closed_forms.candidates(problem)
-    if relu:
+    if problem.activation == "relu" and problem.depth >= 2:
         return _full(problem, cfg, candidates, t0)
     return _reduced(problem, cfg, candidates, t0)
