@@ -273,13 +273,31 @@ def test_checkpoint_axis(rng, tmp_path):
     W = rng.normal(size=(3, 4, 6))
     path = features.save(tmp_path / "t.npz", y, {"h": E}, weights={"h": W}, checkpoints=[10, 20, 40])
     a = features.analyse_features(path, chunk=4)
-    assert a.over_training and [c.step for c in a.checkpoints] == [10.0, 20.0, 40.0]
+    assert a.over_training and [c.step for c in a.checkpoints] == [10, 20, 40]
     for e in range(3):
         assert_metrics(a.checkpoints[e].layers["h"], reference(E[e], y, W[e]), rel=1e-10)
     d = json.loads(json.dumps(dufm.store.jsonable(a.to_dict())))
     assert "layers" not in d and [c["checkpoint"] for c in d["checkpoints"]] == [10, 20, 40]
     back = features.FeatureAnalysis.from_dict(d)
     assert back.checkpoints[2].layers["h"].nc == a.checkpoints[2].layers["h"].nc
+
+
+@pytest.mark.parametrize("stored, want", [(None, [0, 1, 2]), (np.array([0.0, 100.0, 2.5e5]), [0, 100, 250000]),
+                                           (np.array([0, 100, 250000], np.int32), [0, 100, 250000]),
+                                           (np.array([0.5, 1.0, 1.5]), [0.5, 1.0, 1.5])])
+def test_checkpoint_steps_are_integers_in_the_json(rng, tmp_path, capsys, stored, want):
+    """Steps saved as whole floats (what torch and numpy write by default), as integers or not at all print as JSON
+    integers; fractional epochs stay floats."""
+    X, y = mixture(rng)
+    path = features.save(tmp_path / "t.npz", y, {"h": np.stack([X, 2 * X, X + 1])}, checkpoints=stored)
+    assert main(["analyse", str(path), "--json"]) == 0
+    out = capsys.readouterr().out
+    steps = [c["checkpoint"] for c in json.loads(out)["checkpoints"]]
+    assert steps == want and all(type(v) is type(w) for v, w in zip(steps, want)), steps
+    assert all(f'"checkpoint": {w}' in out for w in want)
+    assert main(["analyse", str(path)]) == 0
+    text = capsys.readouterr().out
+    assert all(f"checkpoint {w if type(w) is int else format(w, 'g')}: network" in text for w in want), text
 
 
 def test_fortran_order_and_integer_features(rng, tmp_path):

@@ -138,7 +138,7 @@ def analyse_report(a) -> list[str]:
     head = f"  {'layer':12s} {'d':>5s} {'rank':>5s} {'mrank':>5s} " + " ".join(f"{n:>10s}" for n in names) + f" {'nc4':>8s}  type"
     for cp in a.checkpoints:
         lines.append("")
-        step = "" if cp.step is None else f"checkpoint {cp.step:g}: "
+        step = "" if cp.step is None else f"checkpoint {cp.step if isinstance(cp.step, int) else format(cp.step, 'g')}: "
         lines.append(f"{step}network: {cp.solution_type}")
         lines.append(head)
         for name, la in cp.layers.items():

@@ -75,9 +75,10 @@ class LayerAnalysis:
 
 @dataclass(frozen=True, eq=False)
 class Checkpoint:
-    """Every layer of one checkpoint (``step``: its value; None without a checkpoint axis) and the network's solution type."""
+    """Every layer of one checkpoint (``step``: its value, an int unless fractional; None without a checkpoint axis) and the
+    network's solution type."""
 
-    step: float | None
+    step: int | float | None
     layers: dict[str, LayerAnalysis]
     solution_type: SolutionType
 
@@ -205,7 +206,7 @@ def analyse_features(source, thresholds: Thresholds = Thresholds(), chunk: int =
     cps = []
     for e in ([None] if f.epochs is None else range(f.epochs)):
         layers = {name: analyse_layer(f, name, e, thresholds, int(chunk)) for name in f.layers}
-        step = None if e is None else float(f.checkpoints[e])
+        step = None if e is None else f.checkpoints[e].item()
         cps.append(Checkpoint(step, layers, network_type(layers, f.classes)))
     return FeatureAnalysis(f.source, f.classes, tuple(int(c) for c in f.counts), thresholds, tuple(cps), f.epochs is not None)
 
