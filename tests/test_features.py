@@ -300,6 +300,34 @@ def test_checkpoint_steps_are_integers_in_the_json(rng, tmp_path, capsys, stored
     assert all(f"checkpoint {w if type(w) is int else format(w, 'g')}: network" in text for w in want), text
 
 
+def test_the_text_table_has_every_metric(rng, tmp_path, capsys):
+    """nc2_of and nc3 (and every other metric) in the text table, each equal to its definition to the 4 digits printed;
+    an undefined metric is '-'."""
+    K, d = 4, 6
+    y = rng.permutation(np.repeat(np.arange(K), 5))
+    X = rng.normal(size=(len(y), d)) + 2.0 * rng.normal(size=(K, d))[y]
+    C, _ = shared_rows(rng, rng.normal(size=(5, d)) + 0.3, y=y)
+    W = rng.normal(size=(K, d))
+    path = features.save(tmp_path / "f.npz", y, {"h": X, "c": C}, weights={"h": W, "c": W})
+    assert main(["analyse", str(path)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    columns = next(line for line in lines if line.split()[:1] == ["layer"]).split()
+    assert {"nc2_of", "nc3", "nc3_dual"} <= set(columns)
+    names = {"equinorm": "nc2_equinorm", "equiangle": "nc2_equiangle", "nc3_dual": "nc3_duality"}
+    for layer, F in (("h", X), ("c", C)):
+        row = next(line for line in lines if line.split()[:1] == [layer]).split()
+        assert len(row) == len(columns)
+        want = reference(F, y, W)
+        for col, cell in zip(columns[4:-2], row[4:-2]):
+            m = names.get(col, col)
+            if layer == "c" and m in CENTRED:
+                assert cell == "-", (layer, col, cell)
+            else:
+                assert float(cell) == pytest.approx(want[m], rel=5e-4), (layer, col, cell, want[m])
+        assert row[-2] == ("-c" if layer == "c" else f"{want['nc4']:.4f}c")
+    assert next(line for line in lines if line.split()[:1] == ["c"]).split()[-1] == "trivial"
+
+
 def test_fortran_order_and_integer_features(rng, tmp_path):
     X, y = mixture(rng)
     np.savez(tmp_path / "f.npz", labels=y.astype(np.int32), h=np.asfortranarray(X), q=np.round(10 * X).astype(np.int16))

@@ -133,8 +133,8 @@ def analyse_report(a) -> list[str]:
              f"the centred class means: dnc if rank = K-1 = {a.classes - 1} and s_(K-1)/s_1 >= {1 - th.equal_tol:g}, low-rank below K-1, "
              f"trivial if s_1/sqrt(K) <= {th.trivial_tol:g} or the class means coincide to rounding",
              "nc4: agreement of the nearest class mean with the classifier (c) where W_<layer> is given, else with the label (l)",
-             "-: undefined (e.g. class means that coincide to rounding; docs/real_networks.md), and nc3_dual without W_<layer>"]
-    names = ("nc1", "nc1_trace", "cdnv", "nc2_etf", "equinorm", "equiangle", "nc3_dual")
+             "-: undefined (e.g. class means that coincide to rounding; docs/real_networks.md), and nc3, nc3_dual without W_<layer>"]
+    names = ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_of", "equinorm", "equiangle", "nc3", "nc3_dual")
     head = f"  {'layer':12s} {'d':>5s} {'rank':>5s} {'mrank':>5s} " + " ".join(f"{n:>10s}" for n in names) + f" {'nc4':>8s}  type"
     for cp in a.checkpoints:
         lines.append("")
@@ -143,7 +143,7 @@ def analyse_report(a) -> list[str]:
         lines.append(head)
         for name, la in cp.layers.items():
             m = la.nc
-            values = (m.nc1, m.nc1_trace, m.cdnv, m.nc2_etf, m.nc2_equinorm, m.nc2_equiangle, m.nc3_duality)
+            values = (m.nc1, m.nc1_trace, m.cdnv, m.nc2_etf, m.nc2_of, m.nc2_equinorm, m.nc2_equiangle, m.nc3, m.nc3_duality)
             cells = " ".join(f"{v:10.3e}" if v is not None else f"{'-':>10s}" for v in values)
             nc4 = f"{m.nc4:7.4f}" if m.nc4 is not None else f"{'-':>7s}"
             lines.append(f"  {name[:12]:12s} {la.width:5d} {la.rank:5d} {la.class_mean_rank:5d} {cells} {nc4}"
