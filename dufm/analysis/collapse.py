@@ -19,7 +19,7 @@ Mbar = M - mu_G 1^T:
   frame gives a simplex, so the centred Gram could not tell them apart);
 * ``nc2_equinorm``  = std_k ||mbar_k|| / mean_k ||mbar_k|| (population std; the coefficient of
   variation of the centred class-mean norms, Papyan et al. 2020 Fig 2);
-* ``nc2_equiangle`` = mean over k != k' of |cos(mbar_k, mbar_k') + 1/(K-1)| (Papyan et al. 2020 Fig 3);
+* ``nc2_equiangle`` = mean over k != k' of |cos(mbar_k, mbar_k') + 1/(K-1)| (Papyan et al. 2020 Fig 4);
 * ``nc3``       = ||W (I - P_M)||_F / ||W||_F for the weight matrix W that reads
   these features, P_M the projector onto the span of the *uncentred* class
   means M (its singular directions above max(``rank_tol`` sigma_1(M), tau)): 0
