@@ -43,6 +43,25 @@ def test_collapsed_simplex_and_orthogonal_frame():
     assert of.nc2_etf <= 1e-15
 
 
+def test_features_that_are_zero_have_the_centred_metrics_null():
+    """dufm's trivial point, H = 0: no metric of the class means is defined except nc3 (the span of zero means is {0}, so
+    nc3 = 1); None survives the record's JSON and reads back as None."""
+    import json
+
+    from dufm.analysis.collapse import NCMetrics
+    from dufm.store import jsonable
+
+    K, n, d = 3, 2, 4
+    W = np.arange(1.0, K * d + 1).reshape(K, d)
+    m = nc_metrics(np.zeros((d, K * n)), (n,) * K, W=W, last=True)
+    assert m.nc3 == 1.0
+    for k in ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_of", "nc2_equinorm", "nc2_equiangle", "nc3_duality", "nc4"):
+        assert getattr(m, k) is None, k
+    stored = json.loads(json.dumps(jsonable(m.to_dict())))
+    assert stored["nc1"] is None and "nc3_duality" not in stored and NCMetrics.from_dict(stored) == m
+    assert nc_metrics(np.zeros((d, K * n)), (n,) * K, W=np.zeros((K, d)), last=True).nc3 is None
+
+
 def test_numerical_rank_threshold():
     s = np.array([10.0, 5.0, 1e-2 + 1e-12, 1e-2 - 1e-12, 0.0])
     assert numerical_rank(s, rank_tol=1e-3) == 3

@@ -7,7 +7,7 @@ Mbar = M - mu_G 1^T:
 * Sigma_W = (1/N) sum_i (f_i - m_{y_i})(f_i - m_{y_i})^T,
   Sigma_B = (1/K) Mbar Mbar^T;
 * ``nc1``       = Tr(Sigma_W Sigma_B^+)/K (Papyan et al. 2020), the pseudo-inverse
-  keeping the singular directions of Mbar above ``rank_tol`` (relative);
+  keeping the singular directions of Mbar above max(``rank_tol`` sigma_1, tau) (below);
 * ``nc1_trace`` = Tr Sigma_W / Tr Sigma_B (scale-free, no pseudo-inverse);
 * ``cdnv``      = mean over class pairs k < k' of (Var_k + Var_k') / (2 ||mu_k - mu_k'||^2),
   Var_k = (1/n_k) sum_{i in k} ||f_i - mu_k||^2 (Galanti et al. 2022's class-distance
@@ -19,10 +19,11 @@ Mbar = M - mu_G 1^T:
   frame gives a simplex, so the centred Gram could not tell them apart);
 * ``nc2_equinorm``  = std_k ||mbar_k|| / mean_k ||mbar_k|| (population std; the coefficient of
   variation of the centred class-mean norms, Papyan et al. 2020 Fig 2);
-* ``nc2_equiangle`` = mean over k != k' of |cos(mbar_k, mbar_k') + 1/(K-1)| (Papyan et al. 2020 Fig 3);
+* ``nc2_equiangle`` = mean over k != k' of |cos(mbar_k, mbar_k') + 1/(K-1)| (Papyan et al. 2020 Fig 4);
 * ``nc3``       = ||W (I - P_M)||_F / ||W||_F for the weight matrix W that reads
-  these features, P_M the projector onto the span of the class means: 0 when
-  the rows of W lie in the span of the class means (Súkeník et al.'s DNC3
+  these features, P_M the projector onto the span of the *uncentred* class
+  means M (its singular directions above max(``rank_tol`` sigma_1(M), tau)): 0
+  when the rows of W lie in the span of the class means (Súkeník et al.'s DNC3
   generalised to d_{l+1} != K rows);
 * ``nc3_duality`` (last layer only) = || W_L^T/||W_L||_F - Mbar/||Mbar||_F ||_F
   (Papyan et al.'s self-duality; uncentred M for MSE without bias);
@@ -34,6 +35,39 @@ Mbar = M - mu_G 1^T:
 A class with one sample has Var_k = 0 and adds nothing to Sigma_W: for dufm's
 own points that is the truth (a class is one column); for a real network's
 features it is an unobservable variance, which :mod:`dufm.features` refuses.
+
+Undefined metrics are None. Whether a mean, or a matrix of means, is zero is
+decided against a bound on its rounding error, not against its own size: the
+class sums are accumulated sample by sample (recursive summation, which errs
+by at most n u sum_i |x_ij| in coordinate j, u = eps/2; Higham 2002 Sec 4.2),
+and per coordinate mean_i |x_ij| <= sqrt(mean_i x_ij^2), so each computed
+class mean, the global mean, each centred mean mbar_k and each difference
+mu_k - mu_k' is off by at most delta = (N + K) eps max_k rho_k, with
+rho_k = sqrt(Var_k + ||mu_k||^2) the root-mean-square norm of class k's
+samples; M and Mbar are then off by at most tau = sqrt(K) delta in the
+spectral norm (:func:`mean_floor`). The bound scales with the features, as
+the rounding does: classes that share one set of samples have means equal in
+exact arithmetic but computed ~ 1e-16 x the features' size apart; a threshold
+relative to sigma_1(Mbar), itself rounding, counts that as rank, and an
+absolute one does too once the features are large. At this floor:
+
+* Mbar vanishes (sigma_1(Mbar) <= tau; every class mean at the global mean):
+  ``nc1`` (Sigma_B^+ would be 0 and read as perfect collapse), ``nc1_trace``,
+  ``nc2_etf``, ``nc2_equinorm`` and the centred ``nc3_duality`` (each divides
+  by a norm of Mbar) are None;
+* a centred mean vanishes (||mbar_k|| <= tau): ``nc2_equiangle`` is None (its cosines);
+* two class means coincide (||mu_k - mu_k'|| <= sqrt(2) tau, which a
+  vanishing Mbar implies): ``cdnv`` (the pair's term divides by their
+  distance) and ``nc4`` (rounding decides which of the two is nearest) are None;
+* M vanishes (sigma_1(M) <= tau): ``nc2_of`` and the uncentred
+  ``nc3_duality`` are None; ``nc3`` stays defined: the span of vanishing means
+  is {0} and ``nc3`` = 1, no part of W lies in it;
+* W = 0: ``nc3`` and ``nc3_duality`` are None.
+
+Where Mbar (M) is rank-deficient without vanishing, ``nc1``'s pseudo-inverse
+(``nc3``'s projector) keeps the directions whose singular values exceed
+max(rank_tol sigma_1, tau), the numerical rank
+(:func:`dufm.analysis.spectra.numerical_rank` with floor tau).
 """
 
 from __future__ import annotations
@@ -43,19 +77,22 @@ from typing import NamedTuple
 
 import numpy as np
 
+from .spectra import numerical_rank
+
 
 @dataclass(frozen=True)
 class NCMetrics:
-    """The neural-collapse metrics of one feature matrix (module docstring); ``nc3``, ``nc3_duality`` None where not defined.
+    """The neural-collapse metrics of one feature matrix (module docstring); None where a metric is undefined.
 
-    ``cdnv``, ``nc2_equinorm``, ``nc2_equiangle`` and ``nc4`` are None when
-    read from a record that lacks them (records of format 1 may).
+    ``nc3`` and ``nc3_duality`` are also None where no weight matrix reads the
+    features, and ``cdnv``, ``nc2_equinorm``, ``nc2_equiangle`` and ``nc4``
+    when read from a record that lacks them (records of format 1 may).
     """
 
-    nc1: float
-    nc1_trace: float
-    nc2_etf: float
-    nc2_of: float
+    nc1: float | None = None
+    nc1_trace: float | None = None
+    nc2_etf: float | None = None
+    nc2_of: float | None = None
     nc3: float | None = None
     nc3_duality: float | None = None
     cdnv: float | None = None
@@ -64,12 +101,14 @@ class NCMetrics:
     nc4: float | None = None
 
     def to_dict(self) -> dict:
-        return {k: v for k, v in asdict(self).items() if v is not None}
+        """The metrics, a None one left out unless every record has it (``nc1``, ``nc1_trace``, ``nc2_etf``, ``nc2_of``):
+        so that a stored record reads back to the same document, whichever metrics its format has."""
+        return {k: v for k, v in asdict(self).items() if v is not None or k in ("nc1", "nc1_trace", "nc2_etf", "nc2_of")}
 
     @classmethod
     def from_dict(cls, d: dict) -> "NCMetrics":
-        """The metrics of :meth:`to_dict` (a stored null is a NaN)."""
-        return cls(**{k: float("nan") if v is None else float(v) for k, v in d.items()})
+        """The metrics of :meth:`to_dict` (a stored null is None)."""
+        return cls(**{k: None if v is None else float(v) for k, v in d.items()})
 
 
 def class_means(F, counts) -> np.ndarray:
@@ -171,13 +210,16 @@ def nc1_trace(within_trace, centred_means):
     return within_trace / ((centred_means**2).sum() / centred_means.shape[-1])
 
 
-def _norm(x):
-    n = np.linalg.norm(x)
-    return x / n if n > 0 else x * np.nan
+def mean_floor(st: FeatureStats) -> float:
+    """tau = sqrt(K) (N + K) eps max_k rho_k: a bound on the rounding error of the computed class means M and centred
+    means Mbar in the spectral norm (module docstring), rho_k = sqrt(Var_k + ||mu_k||^2); 0 for features that are all 0."""
+    K = len(st.counts)
+    rho = np.sqrt(st.class_var + np.sum(st.means**2, axis=1))
+    return float(np.sqrt(K) * (st.samples + K) * np.finfo(np.float64).eps * rho.max())
 
 
 def nc_from_stats(st: FeatureStats, W=None, rank_tol: float = 1e-3, centred_duality: bool = True, last: bool = False) -> NCMetrics:
-    """Every NC metric of one feature matrix from its :class:`FeatureStats` (formulas: module docstring).
+    """Every NC metric of one feature matrix from its :class:`FeatureStats` (formulas and undefined cases: module docstring).
 
     ``W`` (r, d) is the weight matrix reading the features (``nc3``); with
     ``last`` it is the classifier (r = K; also ``nc3_duality``, and ``nc4``
@@ -187,53 +229,49 @@ def nc_from_stats(st: FeatureStats, W=None, rank_tol: float = 1e-3, centred_dual
     K, N = len(st.counts), st.samples
     M = st.means.T  # d x K, the layout of the formulas
     Mbar = M - st.global_mean[:, None]
-    trB = np.sum(Mbar**2) / K
+    tau = mean_floor(st)
     P, D, _ = np.linalg.svd(Mbar, full_matrices=False)
-    keep = D > rank_tol * D[0] if D.size and D[0] > 0 else np.zeros_like(D, bool)
-    if keep.any():
-        Pk = P[:, keep]
-        # Tr(Sigma_W Sigma_B^+) with Sigma_B^+ = Pk diag(K / D^2) Pk^T
-        nc1 = float(np.sum(np.einsum("ij,ik,kj->j", Pk, st.within, Pk) * K / D[keep] ** 2) / K)
-    else:
-        nc1 = float("nan")
-    G = Mbar.T @ Mbar
+    r = numerical_rank(D, rank_tol, 0.0, tau)
     norms = np.linalg.norm(Mbar, axis=0)
-    with np.errstate(invalid="ignore", divide="ignore"):
-        cos = G / np.outer(norms, norms)
-        off = ~np.eye(K, dtype=bool)
-        diff2 = np.sum((M[:, :, None] - M[:, None, :]) ** 2, axis=0)
-        iu = np.triu_indices(K, 1)
-        cdnv = np.mean((st.class_var[:, None] + st.class_var[None, :])[iu] / (2.0 * diff2[iu]))
-        equinorm = np.std(norms) / np.mean(norms)
-    out = {
-        "nc1": nc1,
-        "nc1_trace": float(nc1_trace(np.trace(st.within), Mbar)) if trB > 0 else float("nan"),
-        **_mean_metrics(M, Mbar, G, W, rank_tol, centred_duality, last),
-        "cdnv": float(cdnv),
-        "nc2_equinorm": float(equinorm),
-        "nc2_equiangle": float(np.mean(np.abs(cos[off] + 1.0 / (K - 1)))),
-        "nc4": (st.ncc_classifier if last and st.ncc_classifier is not None else st.ncc_label) / N,
-    }
-    return NCMetrics(**out)
+    iu = np.triu_indices(K, 1)
+    diff2 = np.sum((M[:, :, None] - M[:, None, :]) ** 2, axis=0)[iu]
+    out: dict = {"nc1": None, "nc1_trace": None, "nc2_etf": None, "nc2_equinorm": None, "nc2_equiangle": None}
+    if r > 0:
+        Pk = P[:, :r]
+        # Tr(Sigma_W Sigma_B^+) with Sigma_B^+ = Pk diag(K / D^2) Pk^T
+        out["nc1"] = float(np.sum(np.einsum("ij,ik,kj->j", Pk, st.within, Pk) * K / D[:r] ** 2) / K)
+        out["nc1_trace"] = float(nc1_trace(np.trace(st.within), Mbar))
+        G = Mbar.T @ Mbar
+        out["nc2_etf"] = float(np.linalg.norm(G / np.linalg.norm(G) - (np.eye(K) - 1.0 / K) / np.sqrt(K - 1)))
+        out["nc2_equinorm"] = float(np.std(norms) / np.mean(norms))
+        if np.all(norms > tau):
+            cos = G / np.outer(norms, norms)
+            out["nc2_equiangle"] = float(np.mean(np.abs(cos[~np.eye(K, dtype=bool)] + 1.0 / (K - 1))))
+    distinct = bool(np.all(diff2 > 2.0 * tau**2))
+    out["cdnv"] = float(np.mean((st.class_var[:, None] + st.class_var[None, :])[iu] / (2.0 * diff2))) if distinct else None
+    hits = st.ncc_classifier if last and st.ncc_classifier is not None else st.ncc_label
+    out["nc4"] = hits / N if distinct else None
+    return NCMetrics(**out, **_uncentred_metrics(M, Mbar, r > 0, tau, W, rank_tol, centred_duality, last))
 
 
-def _mean_metrics(M, Mbar, G, W, rank_tol: float, centred_duality: bool, last: bool) -> dict:
-    """NC2 (ETF and orthogonal-frame errors) and NC3 from the class means M (d, K), Mbar = M - mu_G and G = Mbar^T Mbar."""
+def _uncentred_metrics(M, Mbar, centred_defined: bool, tau: float, W, rank_tol: float, centred_duality: bool, last: bool) -> dict:
+    """``nc2_of``, ``nc3`` and ``nc3_duality`` from the class means M (d, K) and Mbar = M - mu_G (``centred_defined``: Mbar
+    does not vanish; ``tau``: :func:`mean_floor`)."""
     K = M.shape[1]
-    out = {
-        "nc2_etf": float(np.linalg.norm(_norm(G) - (np.eye(K) - 1.0 / K) / np.sqrt(K - 1))),
-        "nc2_of": float(np.linalg.norm(_norm(M.T @ M) - np.eye(K) / np.sqrt(K))),
-    }
+    Q, R, _ = np.linalg.svd(M, full_matrices=False)
+    r = numerical_rank(R, rank_tol, 0.0, tau)
+    out: dict = {"nc2_of": None}
+    if r > 0:
+        G0 = M.T @ M
+        out["nc2_of"] = float(np.linalg.norm(G0 / np.linalg.norm(G0) - np.eye(K) / np.sqrt(K)))
     if W is not None:
         W = np.asarray(W, np.float64)
-        Q, R, _ = np.linalg.svd(M, full_matrices=False)
-        Q = Q[:, R > rank_tol * R[0]] if R.size and R[0] > 0 else Q[:, :0]
-        resid = W - (W @ Q) @ Q.T
         wn = np.linalg.norm(W)
-        out["nc3"] = float(np.linalg.norm(resid) / wn) if wn > 0 else float("nan")
+        Q = Q[:, :r]
+        out["nc3"] = float(np.linalg.norm(W - (W @ Q) @ Q.T) / wn) if wn > 0 else None
         if last:
-            ref = Mbar if centred_duality else M
-            out["nc3_duality"] = float(np.linalg.norm(_norm(W.T) - _norm(ref)))
+            ref, defined = (Mbar, centred_defined) if centred_duality else (M, r > 0)
+            out["nc3_duality"] = float(np.linalg.norm(W.T / wn - ref / np.linalg.norm(ref))) if defined and wn > 0 else None
     return out
 
 

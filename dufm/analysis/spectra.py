@@ -2,7 +2,9 @@
 scale-free quantities of the logits.
 
 Numerical rank: the number of singular values above ``rank_tol`` times the
-largest (default 1e-3), and 0 when the largest is below ``zero_tol`` (1e-12).
+largest (default 1e-3), and 0 when the largest is below ``zero_tol`` (1e-12); where a bound on the
+rounding error of the matrix is known (class means: :func:`dufm.analysis.collapse.mean_floor`), singular
+values at or below it do not count either.
 
 Scale-free quantities (:class:`ScaleFree`) describe a point by its direction, not its scale: for a problem
 without a finite optimum (CE with a factor's decay 0 drives ||Z|| to infinity) and for the unregularised
@@ -69,12 +71,17 @@ def singular_values(x) -> np.ndarray:
     return np.linalg.svd(np.asarray(x, np.float64), compute_uv=False)
 
 
-def numerical_rank(s, rank_tol: float = 1e-3, zero_tol: float = 1e-12) -> int:
-    """Number of singular values s_i > rank_tol * s_1 (0 if s_1 <= zero_tol)."""
+def numerical_rank(s, rank_tol: float = 1e-3, zero_tol: float = 1e-12, floor: float = 0.0) -> int:
+    """Number of singular values s_i > max(rank_tol * s_1, floor) (0 if s_1 <= max(zero_tol, floor)).
+
+    ``floor`` is a bound on the rounding error of the matrix's entries in the spectral norm: a singular value at or
+    below it is not told apart from zero by the arithmetic that computed the matrix (however large the matrix's
+    scale, which ``zero_tol`` is not relative to).
+    """
     s = np.asarray(s)
-    if s.size == 0 or s[0] <= zero_tol:
+    if s.size == 0 or s[0] <= max(zero_tol, floor):
         return 0
-    return int(np.sum(s > rank_tol * s[0]))
+    return int(np.sum(s > max(rank_tol * s[0], floor)))
 
 
 class SpectralEvents(NamedTuple):

@@ -129,21 +129,24 @@ def analyse_report(a) -> list[str]:
     th = a.thresholds
     lines = [f"features: {a.source}: K={a.classes} classes, N={a.samples} samples (per class {_counts(a.counts)}), "
              f"{len(a.layers)} layers" + (f", {len(a.checkpoints)} checkpoints" if a.over_training else ""),
-             f"rank: singular values > {th.rank_tol:g} x the largest; layer type from the centred class means: dnc if rank = K-1 = "
-             f"{a.classes - 1} and s_(K-1)/s_1 >= {1 - th.equal_tol:g}, low-rank below K-1, trivial if s_1/sqrt(K) <= {th.trivial_tol:g}",
-             "nc4: agreement of the nearest class mean with the classifier (c) where W_<layer> is given, else with the label (l)"]
-    head = (f"  {'layer':12s} {'d':>5s} {'rank':>5s} {'mrank':>5s} {'nc1':>10s} {'nc1_trace':>10s} {'cdnv':>10s} {'nc2_etf':>10s} "
-            f"{'equinorm':>10s} {'equiangle':>10s} {'nc3_dual':>10s} {'nc4':>8s}  type")
+             f"rank: singular values > {th.rank_tol:g} x the largest (class means: and above their rounding error); layer type from "
+             f"the centred class means: dnc if rank = K-1 = {a.classes - 1} and s_(K-1)/s_1 >= {1 - th.equal_tol:g}, low-rank below K-1, "
+             f"trivial if s_1/sqrt(K) <= {th.trivial_tol:g} or the class means coincide to rounding",
+             "nc4: agreement of the nearest class mean with the classifier (c) where W_<layer> is given, else with the label (l)",
+             "-: undefined (e.g. class means that coincide to rounding; docs/real_networks.md), and nc3, nc3_dual without W_<layer>"]
+    names = ("nc1", "nc1_trace", "cdnv", "nc2_etf", "nc2_of", "equinorm", "equiangle", "nc3", "nc3_dual")
+    head = f"  {'layer':12s} {'d':>5s} {'rank':>5s} {'mrank':>5s} " + " ".join(f"{n:>10s}" for n in names) + f" {'nc4':>8s}  type"
     for cp in a.checkpoints:
         lines.append("")
-        step = "" if cp.step is None else f"checkpoint {cp.step:g}: "
+        step = "" if cp.step is None else f"checkpoint {cp.step if isinstance(cp.step, int) else format(cp.step, 'g')}: "
         lines.append(f"{step}network: {cp.solution_type}")
         lines.append(head)
         for name, la in cp.layers.items():
             m = la.nc
-            cells = " ".join(f"{v:10.3e}" if v is not None else f"{'-':>10s}"
-                             for v in (m.nc1, m.nc1_trace, m.cdnv, m.nc2_etf, m.nc2_equinorm, m.nc2_equiangle, m.nc3_duality))
-            lines.append(f"  {name[:12]:12s} {la.width:5d} {la.rank:5d} {la.class_mean_rank:5d} {cells} {m.nc4:7.4f}"
+            values = (m.nc1, m.nc1_trace, m.cdnv, m.nc2_etf, m.nc2_of, m.nc2_equinorm, m.nc2_equiangle, m.nc3, m.nc3_duality)
+            cells = " ".join(f"{v:10.3e}" if v is not None else f"{'-':>10s}" for v in values)
+            nc4 = f"{m.nc4:7.4f}" if m.nc4 is not None else f"{'-':>7s}"
+            lines.append(f"  {name[:12]:12s} {la.width:5d} {la.rank:5d} {la.class_mean_rank:5d} {cells} {nc4}"
                          f"{'c' if la.classifier else 'l'}  {la.solution_type}")
     lines.append("")
     lines.append("singular values (last checkpoint) [rank]: features X (N x d), class means Mbar (K x d)")

@@ -8,12 +8,16 @@ metric of :mod:`dufm.analysis` (``nc1``, ``nc1_trace``, ``cdnv``,
 ``nc2_etf``, ``nc2_of``, ``nc2_equinorm``, ``nc2_equiangle``, ``nc3``,
 ``nc3_duality``, ``nc4``), the singular values and numerical rank of the
 features X (N x d_l) and of the centred class means Mbar (K x d_l), and a
-solution type from the class means.
+solution type from the class means. The rank of Mbar counts only singular
+values above the bound tau on its rounding error
+(:func:`dufm.analysis.collapse.mean_floor`): classes whose means coincide get
+rank 0 however large their features, which no threshold relative to Mbar's
+own rounding-sized singular values, or absolute in value, would give.
 
 Solution type of a layer, from the singular values s of its centred class
 means (the geometry the deep-UFM papers classify; a real network's
 within-class noise makes every sample matrix full rank): ``trivial`` if
-s_1 / sqrt(K) <= trivial_tol (the class means coincide); ``low-rank`` if
+s_1 / sqrt(K) <= trivial_tol or s_1 <= tau (the class means coincide); ``low-rank`` if
 rank < K - 1; ``dnc`` if rank = K - 1 and s_{K-1} / s_1 >= 1 - equal_tol;
 ``other`` otherwise. The network's type is that of its last layer, made
 ``low-rank`` when any layer's class-mean rank is below K - 1: dufm's rule for
@@ -27,7 +31,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from ..analysis.collapse import FeatureStats, NCMetrics, feature_stats, nc_from_stats
+from ..analysis.collapse import FeatureStats, NCMetrics, feature_stats, mean_floor, nc_from_stats
 from ..analysis.solution import SolutionType, Thresholds
 from ..analysis.spectra import numerical_rank, singular_values
 from .file import FeatureFile, read
@@ -63,7 +67,7 @@ class LayerAnalysis:
 
     @classmethod
     def from_dict(cls, d: dict) -> "LayerAnalysis":
-        nc = NCMetrics(**{k: (float("nan") if d[k] is None and k not in ("nc3", "nc3_duality") else d[k]) for k in METRICS})
+        nc = NCMetrics(**{k: None if d[k] is None else float(d[k]) for k in METRICS})
         return cls(int(d["width"]), nc, np.asarray(d["singular_values"], np.float64), int(d["rank"]),
                    np.asarray(d["class_mean_singular_values"], np.float64), int(d["class_mean_rank"]), SolutionType(d["solution_type"]),
                    d["nc4_reference"] == "classifier")
@@ -71,9 +75,10 @@ class LayerAnalysis:
 
 @dataclass(frozen=True, eq=False)
 class Checkpoint:
-    """Every layer of one checkpoint (``step``: its value; None without a checkpoint axis) and the network's solution type."""
+    """Every layer of one checkpoint (``step``: its value, an int unless fractional; None without a checkpoint axis) and the
+    network's solution type."""
 
-    step: float | None
+    step: int | float | None
     layers: dict[str, LayerAnalysis]
     solution_type: SolutionType
 
@@ -135,12 +140,13 @@ class FeatureAnalysis:
             raise ValueError(f"{source} is not a dufm feature analysis (damaged or of another version): {type(e).__name__}: {e}") from None
 
 
-def layer_type(s, classes: int, th: Thresholds) -> SolutionType:
-    """``trivial`` | ``low-rank`` | ``dnc`` | ``other`` from the singular values ``s`` of centred class means (module docstring)."""
+def layer_type(s, classes: int, th: Thresholds, floor: float = 0.0) -> SolutionType:
+    """``trivial`` | ``low-rank`` | ``dnc`` | ``other`` from the singular values ``s`` of centred class means and the bound
+    ``floor`` on their rounding error (module docstring)."""
     s = np.asarray(s)
-    if s.size == 0 or s[0] / np.sqrt(classes) <= th.trivial_tol:
+    if s.size == 0 or s[0] / np.sqrt(classes) <= th.trivial_tol or s[0] <= floor:
         return SolutionType.TRIVIAL
-    r = numerical_rank(s, th.rank_tol, th.zero_tol)
+    r = numerical_rank(s, th.rank_tol, th.zero_tol, floor)
     if r < classes - 1:
         return SolutionType.LOW_RANK
     if r == classes - 1 and s[r - 1] / s[0] >= 1 - th.equal_tol:
@@ -182,8 +188,9 @@ def analyse_layer(f: FeatureFile, name: str, e: int | None = None, th: Threshold
     nc = nc_from_stats(st, W, th.rank_tol, centred_duality=True, last=W is not None)
     sv = singular_values(st.r)
     msv = singular_values(st.means - st.global_mean)
+    tau = mean_floor(st)
     return LayerAnalysis(f.width(name), nc, sv, numerical_rank(sv, th.rank_tol, th.zero_tol), msv,
-                         numerical_rank(msv, th.rank_tol, th.zero_tol), layer_type(msv, f.classes, th), W is not None)
+                         numerical_rank(msv, th.rank_tol, th.zero_tol, tau), layer_type(msv, f.classes, th, tau), W is not None)
 
 
 def analyse_features(source, thresholds: Thresholds = Thresholds(), chunk: int = CHUNK) -> FeatureAnalysis:
@@ -199,7 +206,7 @@ def analyse_features(source, thresholds: Thresholds = Thresholds(), chunk: int =
     cps = []
     for e in ([None] if f.epochs is None else range(f.epochs)):
         layers = {name: analyse_layer(f, name, e, thresholds, int(chunk)) for name in f.layers}
-        step = None if e is None else float(f.checkpoints[e])
+        step = None if e is None else f.checkpoints[e].item()
         cps.append(Checkpoint(step, layers, network_type(layers, f.classes)))
     return FeatureAnalysis(f.source, f.classes, tuple(int(c) for c in f.counts), thresholds, tuple(cps), f.epochs is not None)
 

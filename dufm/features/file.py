@@ -12,7 +12,8 @@ rows as in every neural-collapse library:
 * optionally ``W_<layer>`` (K, d_l) or (E, K, d_l): the classifier reading
   that layer (its nc3, nc3_duality and classifier nc4), and ``b_<layer>`` (K,)
   or (E, K) its bias;
-* optionally ``checkpoints`` (E,): the step or epoch of each checkpoint.
+* optionally ``checkpoints`` (E,): the step or epoch of each checkpoint
+  (integers, also when stored as whole floats; fractional values stay floats).
 """
 
 from __future__ import annotations
@@ -109,7 +110,8 @@ class FeatureFile:
 
     ``layers`` name -> array (read lazily from the file); ``weights`` /
     ``biases`` layer name -> array; ``epochs`` is None without a checkpoint
-    axis, else E (``checkpoints`` their values, default 0..E-1).
+    axis, else E (``checkpoints`` their values, default 0..E-1: integers unless
+    some stored value is fractional).
     """
 
     source: str
@@ -221,10 +223,13 @@ def read(source) -> FeatureFile:
         if epochs is None or tuple(c.shape) != (epochs,):
             raise ValueError(f"{src}: checkpoints must have shape (E,) = ({epochs},) to match the layers' checkpoint axis, "
                              f"got {tuple(c.shape)}" if epochs else f"{src}: checkpoints is given but the layers have no checkpoint axis")
-        checkpoints = np.asarray(c.full(), np.float64)
+        checkpoints = np.asarray(c.full())
         _finite(src, "checkpoints", checkpoints)
+        # steps are counts, written as integers even when saved as floats (torch.save, numpy defaults); fractional epochs stay
+        if checkpoints.dtype.kind == "f" and np.all(checkpoints == np.round(checkpoints)) and np.all(np.abs(checkpoints) < 2**53):
+            checkpoints = checkpoints.astype(np.int64)
     elif epochs is not None:
-        checkpoints = np.arange(epochs, dtype=np.float64)
+        checkpoints = np.arange(epochs, dtype=np.int64)
     return FeatureFile(src, labels, K, counts, layers, weights, biases, epochs, checkpoints)
 
 
