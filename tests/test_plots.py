@@ -4,9 +4,15 @@ step-limit runs drawn apart and counted, a field that did not vary refused, the 
 (That importing dufm.plots leaves the matplotlib backend alone is checked in test_precision.py.)
 """
 
+import copy
+import itertools
+from dataclasses import replace
+
 import numpy as np
 import pytest
 from helpers import write_sweep
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.colors import to_hex
 from matplotlib.figure import Figure
 
 from dufm import plots, theory
@@ -70,7 +76,7 @@ def test_p_dnc_and_rank_figures_draw_the_records_numbers_split_by_width(results)
                         ("rank_vs_depth", lambda runs: np.mean([r.analysis.rank["Z"] for r in runs]))):
         fig = plots.figure(results, name, {})
         ax = fig.axes[0]
-        labels = [t.get_text() for t in ax.get_legend().get_texts()]
+        labels = [t.get_text() for t in ax.get_legend().get_texts()][:2]
         assert labels == ["width=5", "width=6"]  # width varied too: one series each, never merged
         drawn = {}
         if ax.containers:  # error bars: each series is a container holding its data line
@@ -92,12 +98,69 @@ def test_step_limit_runs_are_drawn_apart_and_counted(results):
     limited = [r for r in results.results() if r.status == "max_steps"]
     assert limited  # 300 steps: some runs stop at the step limit
     fig = plots.figure(results, "loss_curves", {})
-    assert f"{len(limited)} hit the step limit" in fig._suptitle.get_text()
+    assert f"{len(limited)} hit the step limit (dashed)" in fig._suptitle.get_text()
     runs = results.results()[:20]
     curves = fig.axes[0].lines[: len(runs)]
     for rec, line in zip(runs, curves):
         np.testing.assert_array_equal(line.get_ydata(), rec.history.loss)
         assert (line.get_linestyle() == "--") == (rec.status == "max_steps")
+
+
+def _limited(runs):
+    return [r.status == "max_steps" for r in runs]
+
+
+def _series_drawn(ax):
+    """What a figure over a field drew, read off its artists: series label -> (line style, colour, {x: (y, filled, ring)}).
+
+    A series is an errorbar container; its data line puts a filled marker at the points in its markevery, and a hollow
+    point is a ring of the series' colour (face "none") drawn on its own.
+    """
+    rings = [(line.get_color(), tuple(p)) for line in ax.lines
+             if line.get_marker() == "o" and line.get_markerfacecolor() == "none" for p in line.get_xydata()]
+    out = {}
+    for c in ax.containers:
+        line = c.lines[0]
+        assert line.get_marker() == "o"
+        every = line.get_markevery()
+        filled = range(len(line.get_xydata())) if every is None else every
+        points = {x: (y, i in filled, (line.get_color(), (x, y)) in rings) for i, (x, y) in enumerate(line.get_xydata())}
+        out[c.get_label()] = (line.get_linestyle(), line.get_color(), points)
+    return out
+
+
+def _check_step_limit_styles(ax, want):
+    """Every series of ``want`` (label -> {x: runs}) drawn as its runs' statuses say: a point filled iff none of its runs
+    hit the step limit, hollow (a ring) iff some did, the line dashed iff all of the series' runs did."""
+    drawn = _series_drawn(ax)
+    assert drawn.keys() == want.keys()
+    for label, groups in want.items():
+        style, _, points = drawn[label]
+        assert points.keys() == groups.keys(), label
+        assert style == ("--" if all(all(_limited(runs)) for runs in groups.values()) else "-"), label
+        for x, runs in groups.items():
+            _, filled, ring = points[x]
+            assert (filled, ring) == (not any(_limited(runs)), any(_limited(runs))), (label, x)
+
+
+def _by_series(results, field, key, label):
+    """Independent grouping of the finished runs by series: label(key(run)) -> {value of field: runs}."""
+    out = {}
+    for r in results.results():
+        out.setdefault(label(key(r)), {}).setdefault(getattr(r.problem, field), []).append(r)
+    return out
+
+
+@pytest.mark.parametrize("name", ["rank_vs_depth", "p_dnc_vs_depth"])
+def test_figures_over_a_field_draw_step_limit_runs_as_the_title_says(results, name):
+    # every run of this sweep stops at the step limit: every point hollow, every series dashed
+    assert all(r.status == "max_steps" for r in results.results())
+    fig = plots.figure(results, name, {})
+    _check_step_limit_styles(fig.axes[0], _by_series(results, "depth", lambda r: r.problem.widths[0], lambda w: f"width={w}"))
+    m = len(results.results())
+    assert f"{m} hit the step limit (hollow: a point with such runs; dashed: a series of only such runs)" in fig._suptitle.get_text()
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert "hollow: runs at the step limit" in legend and "dashed: every run at the step limit" in legend
 
 
 def test_singular_values_have_a_legend_per_run_and_loss_vs_dnc_draws_the_ratios(results):
@@ -235,3 +298,81 @@ def test_spectral_dynamics_draws_the_recorded_spectra_and_their_events(recorded,
         plots.figure(results, "spectral_dynamics", {})
     with pytest.raises(ValueError, match="of H1 .solver spectra = layers"):
         plots.figure(recorded, "spectral_dynamics", {"matrix": "H1"})
+
+
+@pytest.fixture(scope="module")
+def unregularised(tmp_path_factory):
+    """Linear CE at λ = 0 (no finite optimum), depth 1 and 2, 2 seeds, two series: 40 steps of lr 0.001 (every run stops
+    at the step limit) and a loss threshold every run meets at its start (none does). The step is so small that the two
+    series' numbers nearly coincide; at λ = 0 the uncentred Z keeps its initial constant per sample."""
+    root = tmp_path_factory.mktemp("unregularised")
+    config = dict(name="unreg", seeds=2, problem=dict(classes=4, per_class=1, width=6, loss="ce", weight_decay=0.0),
+                  solver=dict(steps=40, log_every=10, lr=0.001, init_scale=0.5),
+                  grid=[{"depth": [1, 2]}, {"depth": [1, 2], "loss_threshold": 10.0}])
+    run_sweep(SweepConfig.from_toml(write_sweep(root, "u.toml", **config)), out=root / "out")
+    res = load_results(root / "out")
+    assert {r.status for r in res.results()} == {"max_steps", "loss_threshold"}
+    return res
+
+
+def _threshold_series(results):
+    return _by_series(results, "depth", lambda r: r.solver.loss_threshold, lambda t: f"loss_threshold={t}")
+
+
+@pytest.mark.parametrize("name", ["effective_rank_vs_depth", "p_full_rank_vs_depth", "rank_vs_depth"])
+def test_a_series_of_step_limit_runs_is_dashed_and_hollow_the_others_solid_and_filled(unregularised, name):
+    fig = plots.figure(unregularised, name, {})
+    want = _threshold_series(unregularised)
+    _check_step_limit_styles(fig.axes[0], want)
+    assert {style for style, _, _ in _series_drawn(fig.axes[0]).values()} == {"-", "--"}
+    m = sum(r.status == "max_steps" for r in unregularised.results())
+    assert f"{m} hit the step limit (hollow: a point with such runs; dashed: a series of only such runs)" in fig._suptitle.get_text()
+
+
+def test_a_point_with_some_step_limit_runs_is_hollow_on_a_solid_line(unregularised):
+    # one run of the loss-threshold series at depth 1 made a step-limit run: that point alone turns hollow
+    mixed = copy.copy(unregularised)
+    seed0 = next(r for r in unregularised.results() if r.solver.loss_threshold is not None and r.problem.depth == 1)
+    mixed.records = [replace(r, status="max_steps") if r is seed0 else r for r in unregularised.records]
+    fig = plots.figure(mixed, "effective_rank_vs_depth", {})
+    want = _threshold_series(mixed)
+    _check_step_limit_styles(fig.axes[0], want)
+    style, _, points = _series_drawn(fig.axes[0])["loss_threshold=10.0"]
+    assert style == "-" and [(filled, ring) for _, filled, ring in points.values()] == [(False, True), (True, False)]
+    texts = {t.get_text() for t in fig.axes[0].texts}
+    assert "n=2, 1 at step limit" in texts
+
+
+def test_count_labels_of_close_series_do_not_overlap(unregularised):
+    want = _threshold_series(unregularised)
+
+    def said(name, runs):  # a point's label: its runs (p_full_rank: full-rank runs / runs), and how many hit the step limit
+        m = sum(_limited(runs))
+        full = sum(_centred_rank(unregularised, r) == r.problem.classes - 1 for r in runs)
+        return (f"{full}/{len(runs)}" if name.startswith("p_") else f"n={len(runs)}") + (f", {m} at step limit" if m else "")
+
+    for name in ("effective_rank_vs_depth", "rank_vs_depth", "p_full_rank_vs_depth"):
+        fig = plots.figure(unregularised, name, {})
+        ax = fig.axes[0]
+        colors = {label: color for label, (_, color, _) in _series_drawn(ax).items()}
+        # one label per series and x, in the series' colour
+        assert sorted((to_hex(t.get_color()), t.get_text()) for t in ax.texts) == sorted(
+            (to_hex(colors[label]), said(name, runs)) for label, groups in want.items() for runs in groups.values())
+        canvas = FigureCanvasAgg(fig)
+        canvas.draw()  # where the labels stand in the drawn figure (the axes' limits are settled by drawing)
+        renderer = canvas.get_renderer()
+        boxes = [t.get_window_extent(renderer) for t in ax.texts]
+        assert all(b.width > 2 and b.height > 2 for b in boxes)  # every label is drawn (one left out has a unit box)
+        for (i, a), (j, b) in itertools.combinations(enumerate(boxes), 2):
+            assert not a.overlaps(b), (name, ax.texts[i].get_text(), ax.texts[j].get_text())
+
+
+def _centred_rank(results, rec):
+    """The rank of the class-centred logits (I − 11ᵀ/K) Z of a run's stored point (linear model: Z = W_L … W_1 H_1), at
+    the run's rank threshold: the rank the loss sees, computed from the parameters."""
+    params = results.params(rec)
+    Z = params.H
+    for W in params.W:
+        Z = W @ Z
+    s = np.linalg.svd(Z - Z.mean(axis=0), compute_uv=False)
+    return int(np.sum(s > rec.analysis.thresholds.rank_tol * s[0]))

@@ -29,12 +29,16 @@ Figure names:
 * ``theory_srg_ratio``       L_SRG / L_DNC vs r for L in {3, 4, 5} (ReLU MSE, K = r(r-1)/2)
 
 Diverged runs are never plotted; every run-based figure says how many were
-excluded, draws runs that hit the step limit apart (dashed or hollow) and
-counts them in its title, and has a legend wherever it draws several runs.
-A figure over a grid field needs runs that differ in that field (else it is
-refused), and draws one curve per combination of the other fields that vary
-(never merging them into one point). A sweep with no finished runs draws no
-run figure (a ValueError). Options come from the sweep config's ``[plots]``
+excluded, counts the runs that hit the step limit in its title and says there
+how it draws them apart: a run's curve dashed, its markers hollow; a point of
+a figure over a field (a mean or a fraction over runs) hollow when some of its
+runs hit the limit, its series' line dashed when all did (``nc1_curves``, a
+median over runs, only counts them). It has a legend wherever it draws several
+runs. A figure over a grid field needs runs that differ in that field (else
+it is refused), and draws one curve per combination of the other fields that
+vary (never merging them into one point); the run counts beside its points
+never overlap. A sweep with no finished runs draws no run figure (a
+ValueError). Options come from the sweep config's ``[plots]``
 table; without a list of figures, :func:`default_figures` picks those that fit
 what the sweep varied.
 """
@@ -69,11 +73,13 @@ def _plural(k: int, what: str) -> str:
     return f"{k} {what}{'s' if k != 1 else ''}"
 
 
-def _excluded(results: Results) -> str:
-    """What the title says of the runs drawn apart: diverged ones excluded, step-limit ones dashed or hollow."""
+def _excluded(results: Results, drawn: str | None) -> str:
+    """What the title says of the runs set apart: diverged ones excluded, step-limit ones counted and, in ``drawn``, how
+    this figure draws them (None: it does not tell them apart)."""
     k = len(results.diverged)
     m = sum(_limited(r) for r in results.results())
-    notes = ([f"{_plural(k, 'diverged run')} excluded"] if k else []) + ([f"{m} hit the step limit (dashed / hollow)"] if m else [])
+    limit = f"{m} hit the step limit" + (f" ({drawn})" if drawn else "")
+    notes = ([f"{_plural(k, 'diverged run')} excluded"] if k else []) + ([limit] if m else [])
     return f" ({'; '.join(notes)})" if notes else ""
 
 
@@ -149,9 +155,12 @@ def _ranks(rec: RunRecord) -> str:
     return f"rank Z {rz}" + (f", hidden rank {hidden}" if hidden < rz else "")
 
 
-def _title(fig: Figure, results: Results, text: str):
+def _title(fig: Figure, results: Results, text: str, drawn: str | None = None):
+    """The figure's title: the sweep's, then ``text`` and what :func:`_excluded` says (``drawn``: how the figure draws
+    the runs that hit the step limit)."""
     base = results.config.title or results.config.name
-    fig.suptitle(f"{base}\n{text}{_excluded(results)}" if base else text + _excluded(results), fontsize=10)
+    note = _excluded(results, drawn)
+    fig.suptitle(f"{base}\n{text}{note}" if base else text + note, fontsize=10)
 
 
 def _training_axes(ax, ylabel: str, legend_size: int):
@@ -179,7 +188,7 @@ def loss_curves(results, opts):
         what = {"srg": "explicit SRG point loss", "dnc_lower_bound": "linear-DNC lower bound"}.get(name, f"closed-form {name.replace('_', '-')} loss")
         ax.axhline(v, color=c, ls=ls, lw=1, label=f"{what} {v:.6f}")
     _training_axes(ax, "objective (data term + regularisation)", 7)
-    _title(fig, results, f"loss curves of {len(recs)} runs{shown}")
+    _title(fig, results, f"loss curves of {len(recs)} runs{shown}", "dashed")
     return fig
 
 
@@ -204,7 +213,7 @@ def logit_heatmaps(results, opts):
         ax.set_xlabel("class k (column = mean logit vector)")
         ax.set_ylabel("logit of class")
         fig.colorbar(im, ax=ax, fraction=0.046)
-    _title(fig, results, "class-mean logit matrices")
+    _title(fig, results, "class-mean logit matrices", "said in the panel titles")
     fig.tight_layout()
     return fig
 
@@ -243,7 +252,8 @@ def singular_values(results, opts):
         fig.legend(*axes.flat[0].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=min(3, len(recs)),
                    bbox_to_anchor=(0.5, -0.02 - 0.035 * ((len(recs) + 2) // 3)))
     tol = recs[0].analysis.thresholds.rank_tol if recs else ""
-    _title(fig, results, f"singular values at the end point, {len(recs)} runs{shown}{note} (rank threshold {tol} × σ_1)")
+    _title(fig, results, f"singular values at the end point, {len(recs)} runs{shown}{note} (rank threshold {tol} × σ_1)",
+           "dashed, hollow")
     fig.tight_layout()
     return fig
 
@@ -290,7 +300,7 @@ def sharpness_curves(results, opts):
             ax.axhline(limit, color=line.get_color(), ls=":", lw=1, label=f"stability limit of lr {rec.lr_used:g}: {limit:.4g}")
     _training_axes(ax, "sharpness (largest Hessian eigenvalue)", 7)
     ax.set_xlabel("flow time" if all(r.history.time is not None for r in recs) else "optimiser step (the flow: flow time)")
-    _title(fig, results, f"sharpness over training, {len(recs)} runs{shown}")
+    _title(fig, results, f"sharpness over training, {len(recs)} runs{shown}", "dashed")
     return fig
 
 
@@ -334,7 +344,7 @@ def spectral_dynamics(results, opts):
         rank.set_ylim(-0.3, sv.shape[1] + 0.3)
         ax.set_title(f"{_run_label(rec, fields)}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
         ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.13, 0.5))
-    _title(fig, results, f"singular values of {which} over training, {len(recs)} runs{shown} (▲ switches on, ▼ dies)")
+    _title(fig, results, f"singular values of {which} over training, {len(recs)} runs{shown} (▲ switches on, ▼ dies)", "dashed")
     fig.tight_layout()
     return fig
 
@@ -356,15 +366,8 @@ def loss_vs_dnc(results, opts):
     ax.set_xlabel("run")
     ax.set_ylabel("final loss / DNC loss")
     ax.legend(fontsize=8)
-    _title(fig, results, f"{below} of {len(ratios)} runs end below the DNC loss (red: not DNC)")
+    _title(fig, results, f"{below} of {len(ratios)} runs end below the DNC loss (red: not DNC)", "hollow")
     return fig
-
-
-def _by_field(results, field):
-    groups: dict = {}
-    for rec in results.results():
-        groups.setdefault(_hashable(rec.grid_value(field)), []).append(rec)
-    return dict(sorted(groups.items()))
 
 
 def _series(results: Results, field: str, name: str) -> dict:
@@ -394,6 +397,13 @@ def _field_axis(ax, field):
     ax.set_xlabel(FIELD_LABELS.get(field, field))
 
 
+def _scale_free_rank(rec: RunRecord) -> int:
+    """The numerical rank of the record's scale-free spectrum (for CE the class-centred logits) where it has one,
+    else of Z, at the record's rank threshold."""
+    n = rec.analysis.scale_free
+    return rec.analysis.rank["Z"] if n is None else n.rank(rec.analysis.thresholds.rank_tol)
+
+
 def _rank_of(rec: RunRecord, which: str) -> int:
     return rec.analysis.hidden_rank if which == "min_hidden" else rec.analysis.rank[which]
 
@@ -403,31 +413,99 @@ def _limit_note(runs) -> str:
     return f", {m} at step limit" if m else ""
 
 
+def _step_limit_style(groups: dict) -> tuple[list[bool], bool]:
+    """How a series {x: runs} draws the runs that hit the step limit: which of its points are hollow (some run of the
+    point hit it), and whether its line is dashed (every run of the series did)."""
+    hollow = [any(_limited(r) for r in runs) for runs in groups.values()]
+    return hollow, all(_limited(r) for runs in groups.values() for r in runs)
+
+
+def _draw_series(ax, groups: dict, ys, yerr, label: str) -> tuple[str, bool, bool]:
+    """One series of a figure over a field: ys ± yerr at its x values, filled points where no run of the point hit the
+    step limit and hollow ones where some did, on a line dashed when every run of the series did (:func:`_step_limit_style`).
+    Returns (colour, whether a point is hollow, whether the line is dashed)."""
+    xs = list(groups)
+    hollow, dashed = _step_limit_style(groups)
+    # a series of step-limit runs lies above the others: where two series draw the same numbers, both stay visible
+    bars = ax.errorbar(xs, ys, yerr=yerr, fmt="o--" if dashed else "o-", capsize=3, label=label or None, zorder=2.5 if dashed else 2,
+                       markevery=[i for i, h in enumerate(hollow) if not h])
+    color = bars.lines[0].get_color()
+    held = [i for i, h in enumerate(hollow) if h]
+    if held:  # larger than a filled point, so a filled point of another series under it shows inside the ring
+        ax.plot([xs[i] for i in held], [ys[i] for i in held], "o", ls="none", color=color, mfc="none", ms=8, mew=1.5, zorder=3)
+    return color, bool(held), dashed
+
+
+def _step_limit_key(hollow: bool, dashed: bool) -> tuple[str | None, list]:
+    """What the title of a figure over a field says of its step-limit runs (:func:`_draw_series`), and the legend entries
+    that show it."""
+    from matplotlib.lines import Line2D
+
+    said, handles = [], []
+    if hollow:
+        said.append("hollow: a point with such runs")
+        handles += [Line2D([], [], marker="o", ls="none", color="0.3", label="filled: no run at the step limit"),
+                    Line2D([], [], marker="o", ls="none", color="0.3", mfc="none", ms=8, mew=1.5, label="hollow: runs at the step limit")]
+    if dashed:
+        said.append("dashed: a series of only such runs")
+        handles.append(Line2D([], [], ls="--", color="0.3", label="dashed: every run at the step limit"))
+    return "; ".join(said) or None, handles
+
+
+def _legend(ax, extra: list):
+    """The axes' legend: its labelled artists, then ``extra`` entries (how step-limit runs are drawn); none if empty."""
+    own = ax.get_legend_handles_labels()[0]
+    if own or extra:
+        ax.legend(handles=own + extra, fontsize=7)
+
+
+def _count_labels(ax, series: list, middle: float, fontsize: float):
+    """Write each point's label upright beside it, in its series' colour; ``series``: per series (colour, {x: (y, text)}).
+
+    The labels of one x stand side by side in series order, running from the points at that x away from ``middle`` (into
+    the emptier half of the axis): upright, they take little room along x, so neither the labels of one x nor those of
+    close x values overlap, whatever the numbers.
+    """
+    at: dict = {}
+    for color, points in series:
+        for x, (y, text) in points.items():
+            at.setdefault(x, []).append((y, text, color))
+    step = 1.5 * fontsize  # between columns, in points: more than upright text of this size is wide
+    for x, labels in at.items():
+        ys = [y for y, _, _ in labels]
+        down = (max(ys) + min(ys)) / 2 >= middle
+        for i, (_, text, color) in enumerate(labels):
+            ax.annotate(text, (x, min(ys) if down else max(ys)), xytext=(4 + step * i, -4 if down else 4), textcoords="offset points",
+                        rotation=90, ha="left", va="top" if down else "bottom", fontsize=fontsize, color=color)
+
+
 def _mean_vs(results, field: str, name: str, value):
     """The mean ± std over runs of ``value(run)`` vs ``field``, one series per combination of the other varied fields,
-    with run counts; returns (figure, axes, series) for the caller's reference lines, labels and title."""
+    with run counts; returns (figure, axes, what the title says of the step-limit runs, their legend entries)."""
     series = _series(results, field, name)
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
+    labels, spans, hollow, dashed = [], [], False, False
     for label, groups in series.items():
-        xs = list(groups)
-        vals = [np.array([value(r) for r in groups[x]]) for x in xs]
-        ax.errorbar(xs, [v.mean() for v in vals], yerr=[v.std() for v in vals], fmt="o-", capsize=3, label=label or None)
-        for x, v in zip(xs, vals):
-            ax.annotate(f"n={len(v)}{_limit_note(groups[x])}", (x, v.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
+        vals = [np.array([value(r) for r in runs], np.float64) for runs in groups.values()]
+        ys, errs = [v.mean() for v in vals], [v.std() for v in vals]
+        color, held, whole = _draw_series(ax, groups, ys, errs, label)
+        hollow, dashed = hollow or held, dashed or whole
+        labels.append((color, {x: (y, f"n={len(runs)}{_limit_note(runs)}") for (x, runs), y in zip(groups.items(), ys)}))
+        spans += [y - e for y, e in zip(ys, errs)] + [y + e for y, e in zip(ys, errs)]
+    _count_labels(ax, labels, (min(spans) + max(spans)) / 2, 6)
     _field_axis(ax, field)
-    return fig, ax, series
+    return (fig, ax, *_step_limit_key(hollow, dashed))
 
 
 def rank_vs(results, opts, field):
     which = opts.get("rank_of", "Z")
-    fig, ax, series = _mean_vs(results, field, f"rank_vs_{field}", lambda r: _rank_of(r, which))
+    fig, ax, said, key = _mean_vs(results, field, f"rank_vs_{field}", lambda r: _rank_of(r, which))
     what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}"
-    ax.set_ylabel(f"{what.replace('smallest rank of the hidden layers', 'min hidden rank')}, mean ± std")
-    if len(series) > 1:
-        ax.legend(fontsize=7)
+    ax.set_ylabel(f"{'min hidden rank' if which == 'min_hidden' else f'rank of {which}'}, mean ± std")
+    _legend(ax, key)
     tol = results.results()[0].analysis.thresholds.rank_tol
-    _title(fig, results, f"{what} vs {field} (rank: σ_i > {tol} σ_1)")
+    _title(fig, results, f"{what} vs {field} (rank: σ_i > {tol} σ_1)", said)
     return fig
 
 
@@ -450,22 +528,22 @@ def _fraction_vs(results, field: str, name: str, hit, ylabel: str, title: str) -
     series = _series(results, field, name)
     fig = Figure(figsize=(6.0, 4.0))
     ax = fig.subplots()
+    labels, hollow, dashed = [], False, False
     for label, groups in series.items():
-        xs = list(groups)
-        k = [sum(bool(hit(r)) for r in groups[x]) for x in xs]
-        n = [len(groups[x]) for x in xs]
+        k = [sum(bool(hit(r)) for r in runs) for runs in groups.values()]
+        n = [len(runs) for runs in groups.values()]
         p = np.array([a / b for a, b in zip(k, n)])
         lo, hi = np.array([wilson_interval(a, b) for a, b in zip(k, n)]).T
-        ax.errorbar(xs, p, yerr=[p - lo, hi - p], fmt="o-", capsize=3, label=label or None)
-        for x, a, b in zip(xs, k, n):  # upright beside the point: the labels of close grid values do not overlap
-            ax.annotate(f"{a}/{b}{_limit_note(groups[x])}", (x, a / b), fontsize=7, xytext=(4, 4), textcoords="offset points",
-                        rotation=90, va="bottom")
+        color, held, whole = _draw_series(ax, groups, p, [p - lo, hi - p], label)
+        hollow, dashed = hollow or held, dashed or whole
+        labels.append((color, {x: (a / b, f"{a}/{b}{_limit_note(runs)}") for (x, runs), a, b in zip(groups.items(), k, n)}))
+    _count_labels(ax, labels, 0.5, 7)
     _field_axis(ax, field)
     ax.set_ylim(-0.05, 1.1)
     ax.set_ylabel(ylabel)
-    if len(series) > 1:
-        ax.legend(fontsize=7)
-    _title(fig, results, title)
+    said, key = _step_limit_key(hollow, dashed)
+    _legend(ax, key)
+    _title(fig, results, title, said)
     return fig
 
 
@@ -481,20 +559,13 @@ def p_dnc_vs(results, opts, field):
 
 
 def effective_rank_vs(results, opts, field):
-    fig, ax, _ = _mean_vs(results, field, f"effective_rank_vs_{field}", _effective_rank)
+    fig, ax, said, key = _mean_vs(results, field, f"effective_rank_vs_{field}", _effective_rank)
     for k in sorted({r.problem.classes for r in results.results()}):
         ax.axhline(k - 1, color="k", ls=":", lw=1, label=f"K − 1 = {k - 1} (simplex / NC)")
     ax.set_ylabel("effective rank of Z, mean ± std over runs")
-    ax.legend(fontsize=7)
-    _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z (CE at λ = 0: class-centred) vs {field}")
+    _legend(ax, key)
+    _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z (CE at λ = 0: class-centred) vs {field}", said)
     return fig
-
-
-def _scale_free_rank(rec: RunRecord) -> int:
-    """The numerical rank of the record's scale-free spectrum (for CE the class-centred logits) where it has one,
-    else of Z, at the record's rank threshold."""
-    n = rec.analysis.scale_free
-    return rec.analysis.rank["Z"] if n is None else n.rank(rec.analysis.thresholds.rank_tol)
 
 
 def p_full_rank_vs(results, opts, field):
@@ -511,6 +582,13 @@ def _normalised_spectrum(rec: RunRecord) -> np.ndarray:
         return np.asarray(rec.analysis.scale_free.singular_values)
     s = np.asarray(rec.analysis.singular_values["Z"])
     return s / np.linalg.norm(s)
+
+
+def _by_field(results, field):
+    groups: dict = {}
+    for rec in results.results():
+        groups.setdefault(_hashable(rec.grid_value(field)), []).append(rec)
+    return dict(sorted(groups.items()))
 
 
 def normalised_sv_vs_depth(results, opts):
