@@ -376,3 +376,15 @@ def _centred_rank(results, rec):
         Z = W @ Z
     s = np.linalg.svd(Z - Z.mean(axis=0), compute_uv=False)
     return int(np.sum(s > rec.analysis.thresholds.rank_tol * s[0]))
+
+
+def test_rank_at_lambda_0_is_the_rank_of_the_centred_logits(unregularised):
+    recs = unregularised.results()
+    centred = {r.key: _centred_rank(unregularised, r) for r in recs}
+    assert any(centred[r.key] != r.analysis.rank["Z"] for r in recs)  # the uncentred Z has another rank: the check can fail
+    fig = plots.figure(unregularised, "rank_vs_depth", {})
+    drawn = _series_drawn(fig.axes[0])
+    for label, groups in _threshold_series(unregularised).items():
+        for depth, runs in groups.items():
+            assert drawn[label][2][depth][0] == pytest.approx(np.mean([centred[r.key] for r in runs]), abs=1e-12)
+    assert "rank of Z (CE at λ = 0: class-centred)" in fig._suptitle.get_text()

@@ -14,7 +14,8 @@ Figure names:
 * ``sharpness_curves``       the Hessian's largest eigenvalue over training (runs with ``sharpness`` recorded), against the
                              step (the flow: against flow time), with each fixed step's stability limit 2/lr (heavy ball:
                              2(1 + momentum)/lr; Cohen et al. 2021's edge of stability)
-* ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field
+* ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field (of Z:
+                             the rank of the scale-free spectrum where a run has one, CE's class-centred logits at λ = 0)
 * ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts and 95 % Wilson intervals (refused for runs
                              without a solution type: a problem without a finite optimum, e.g. CE at λ = 0)
 * ``effective_rank_vs_<field>`` mean effective rank of Z (Roy & Vetterli) vs a grid field: the
@@ -404,8 +405,22 @@ def _scale_free_rank(rec: RunRecord) -> int:
     return rec.analysis.rank["Z"] if n is None else n.rank(rec.analysis.thresholds.rank_tol)
 
 
+def _scale_free_note(recs) -> str:
+    """What a figure of Z says of the runs whose scale-free logits it reads (:func:`_scale_free_rank`): which centring."""
+    free = [r for r in recs if r.analysis.scale_free is not None]
+    notes = (["CE at λ = 0: class-centred"] if any(r.problem.loss == "ce" for r in free) else []) + (
+        ["unregularised MSE with a bias: centred over samples"] if any(r.problem.loss == "mse" and r.problem.bias != "none" for r in free)
+        else [])
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def _rank_of(rec: RunRecord, which: str) -> int:
-    return rec.analysis.hidden_rank if which == "min_hidden" else rec.analysis.rank[which]
+    """The rank a rank figure draws. Of Z, the scale-free rank where the run has one, as every other figure of such a run
+    reads it: at CE with λ = 0 the uncentred Z keeps its initial mean over classes of each sample (GD never moves it), which
+    can add a rank the logits the loss sees do not have."""
+    if which == "min_hidden":
+        return rec.analysis.hidden_rank
+    return _scale_free_rank(rec) if which == "Z" else rec.analysis.rank[which]
 
 
 def _limit_note(runs) -> str:
@@ -501,7 +516,8 @@ def _mean_vs(results, field: str, name: str, value):
 def rank_vs(results, opts, field):
     which = opts.get("rank_of", "Z")
     fig, ax, said, key = _mean_vs(results, field, f"rank_vs_{field}", lambda r: _rank_of(r, which))
-    what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}"
+    note = _scale_free_note(results.results()) if which == "Z" else ""
+    what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}{note}"
     ax.set_ylabel(f"{'min hidden rank' if which == 'min_hidden' else f'rank of {which}'}, mean ± std")
     _legend(ax, key)
     tol = results.results()[0].analysis.thresholds.rank_tol
