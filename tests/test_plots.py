@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 from helpers import write_sweep
 from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.colors import to_hex
+from matplotlib.colors import same_color, to_hex
 from matplotlib.figure import Figure
 
 from dufm import plots, theory
@@ -388,3 +388,30 @@ def test_rank_at_lambda_0_is_the_rank_of_the_centred_logits(unregularised):
         for depth, runs in groups.items():
             assert drawn[label][2][depth][0] == pytest.approx(np.mean([centred[r.key] for r in runs]), abs=1e-12)
     assert "rank of Z (CE at λ = 0: class-centred)" in fig._suptitle.get_text()
+
+
+def _spectrum(rec):
+    """σ_i(Z)/‖Z‖_F from the record's singular values of Z (a regularised run: no scale-free spectrum)."""
+    s = np.asarray(rec.analysis.singular_values["Z"])[: rec.problem.classes]
+    return s / np.linalg.norm(rec.analysis.singular_values["Z"])
+
+
+def test_normalised_sv_vs_depth_splits_the_other_varied_fields(results):
+    ax = plots.figure(results, "normalised_sv_vs_depth", {}).axes[0]
+    marker = {h.get_label(): h.get_marker() for h in ax.get_legend().legend_handles if h.get_label().startswith("width=")}
+    assert marker.keys() == {"width=5", "width=6"} and len(set(marker.values())) == 2
+    for (width, depth), runs in _by(results, "depth").items():
+        want = np.mean([_spectrum(r) for r in runs], axis=0)
+        for i, v in enumerate(want):
+            lines = [line for line in ax.lines if line.get_marker() == marker[f"width={width}"] and line.get_linestyle() == "-"
+                     and same_color(line.get_color(), f"C{i}")]
+            assert len(lines) == 1, (width, i)
+            xy = dict(lines[0].get_xydata())
+            assert xy.keys() == {d for w, d in _by(results, "depth") if w == width}
+            assert xy[depth] == pytest.approx(max(v, 1e-17), rel=1e-12)
+            # every run hit the step limit: no filled marker, a ring at every depth
+            assert list(lines[0].get_markevery()) == []
+            rings = [line for line in ax.lines if line.get_linestyle() == "None" and line.get_marker() == marker[f"width={width}"]
+                     and same_color(line.get_color(), f"C{i}") and line.get_markerfacecolor() == "none"]
+            assert len(rings) == 1 and (depth, pytest.approx(max(v, 1e-17), rel=1e-12)) in [tuple(p) for p in rings[0].get_xydata()]
+    assert "hollow: a depth's mean with such runs" in ax.figure._suptitle.get_text()

@@ -35,11 +35,11 @@ how it draws them apart: a run's curve dashed, its markers hollow; a point of
 a figure over a field (a mean or a fraction over runs) hollow when some of its
 runs hit the limit, its series' line dashed when all did (``nc1_curves``, a
 median over runs, only counts them). It has a legend wherever it draws several
-runs. A figure over a grid field needs runs that differ in that field (else
-it is refused), and draws one curve per combination of the other fields that
-vary (never merging them into one point); the run counts beside its points
-never overlap. A sweep with no finished runs draws no run figure (a
-ValueError). Options come from the sweep config's ``[plots]``
+runs. A figure over a grid field (``normalised_sv_vs_depth``: over depth)
+needs runs that differ in that field (else it is refused), and draws one curve
+per combination of the other fields that vary (never merging them into one
+point); the run counts beside its points never overlap. A sweep with no
+finished runs draws no run figure (a ValueError). Options come from the sweep config's ``[plots]``
 table; without a list of figures, :func:`default_figures` picks those that fit
 what the sweep varied.
 """
@@ -600,32 +600,51 @@ def _normalised_spectrum(rec: RunRecord) -> np.ndarray:
     return s / np.linalg.norm(s)
 
 
-def _by_field(results, field):
-    groups: dict = {}
-    for rec in results.results():
-        groups.setdefault(_hashable(rec.grid_value(field)), []).append(rec)
-    return dict(sorted(groups.items()))
+def _mean_spectra(groups: dict) -> np.ndarray:
+    """The mean over runs of the first K normalised singular values, one row per x of ``groups`` ({x: runs}); a row
+    shorter than the longest (fewer classes) is padded with NaN."""
+    rows = [np.mean([_normalised_spectrum(r)[: r.problem.classes] for r in runs], axis=0) for runs in groups.values()]
+    out = np.full((len(rows), max(len(s) for s in rows)), np.nan)
+    for t, s in enumerate(rows):
+        out[t, : len(s)] = s
+    return out
+
+
+_SERIES_MARKERS = ("o", "s", "^", "D", "v", "P")
 
 
 def normalised_sv_vs_depth(results, opts):
-    groups = _by_field(results, "depth")
-    Ls = list(groups)
+    """The mean normalised σ_i of Z vs depth: one colour per σ_i, one marker per combination of the other varied fields
+    (split as every figure over a field is), hollow where a depth's mean includes runs that hit the step limit."""
+    from matplotlib.lines import Line2D
+
+    series = _series(results, "depth", "normalised_sv_vs_depth")
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
-    if Ls:
-        K = groups[Ls[0]][0].problem.classes
-        S = []
-        for L in Ls:
-            sv = np.array([_normalised_spectrum(r)[:K] for r in groups[L]])
-            S.append(sv.mean(0))
-        S = np.array(S)
+    marks, hollow_any, width = [], False, 0
+    for j, (label, groups) in enumerate(series.items()):
+        marker = _SERIES_MARKERS[j % len(_SERIES_MARKERS)]
+        Ls = list(groups)
+        S = _mean_spectra(groups)
+        hollow, _ = _step_limit_style(groups)
+        held = [t for t, h in enumerate(hollow) if h]
+        hollow_any, width = hollow_any or bool(held), max(width, S.shape[1])
         for i in range(S.shape[1]):
-            ax.semilogy(Ls, np.maximum(S[:, i], 1e-17), "o-", ms=3, label=f"σ_{i + 1}")
-        ax.axhline(float(opts.get("negligible", 1e-3)), color="k", ls=":", lw=1, label="negligible threshold")
+            y = np.maximum(S[:, i], 1e-17)
+            ax.semilogy(Ls, y, "-", marker=marker, ms=3, color=f"C{i % 10}", markevery=[t for t, h in enumerate(hollow) if not h])
+            if held:
+                ax.plot([Ls[t] for t in held], y[held], marker, ls="none", color=f"C{i % 10}", mfc="none", ms=5, zorder=3)
+        marks.append(Line2D([], [], marker=marker, ms=4, color="0.3", label=label))
+    ax.axhline(float(opts.get("negligible", 1e-3)), color="k", ls=":", lw=1, label="negligible threshold")
+    handles = [Line2D([], [], color=f"C{i % 10}", label=f"σ_{i + 1}") for i in range(width)]
+    handles += (marks if len(series) > 1 else []) + ax.get_legend_handles_labels()[0]
+    if hollow_any:
+        handles.append(Line2D([], [], marker="o", ls="none", color="0.3", mfc="none", ms=5, label="hollow: runs at the step limit"))
     ax.set_xlabel("depth L (number of weight matrices)")
     ax.set_ylabel("σ_i(Z) / ‖Z‖_F (mean over seeds)")
-    ax.legend(fontsize=6, ncol=2)
-    _title(fig, results, "normalised singular values of Z vs depth (Garrod & Keating Thm 3)")
+    ax.legend(handles=handles, fontsize=6, ncol=2)
+    _title(fig, results, "normalised singular values of Z vs depth (Garrod & Keating Thm 3)",
+           "hollow: a depth's mean with such runs" if hollow_any else None)
     return fig
 
 
