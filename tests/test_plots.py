@@ -163,6 +163,19 @@ def test_figures_over_a_field_draw_step_limit_runs_as_the_title_says(results, na
     assert "hollow: runs at the step limit" in legend and "dashed: every run at the step limit" in legend
 
 
+def test_nc1_curves_draw_and_name_the_trace_quotient(results):
+    fig = plots.figure(results, "nc1_curves", {})
+    ax = fig.axes[0]
+    assert ax.get_ylabel() == "nc1_trace = Tr Σ_W / Tr Σ_B" and "nc1_trace of every layer" in fig._suptitle.get_text()
+    deepest = [r for r in results.results() if r.problem.depth == 2]
+    for layer in ("H1", "H2"):
+        (line,) = [line for line in ax.lines if line.get_label() == layer]
+        # at the end point the curve is the median of the runs' nc1_trace, which differs from their nc1
+        ends = [r.analysis.nc[layer] for r in deepest]
+        assert line.get_ydata()[-1] == pytest.approx(np.median([m.nc1_trace for m in ends]), rel=1e-9)
+        assert line.get_ydata()[-1] != pytest.approx(np.median([m.nc1 for m in ends]), rel=1e-3)
+
+
 def test_singular_values_have_a_legend_per_run_and_loss_vs_dnc_draws_the_ratios(results):
     fig = plots.figure(results, "singular_values", {})
     deepest = [r for r in results.results() if r.problem.depth == 2]

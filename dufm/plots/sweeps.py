@@ -7,7 +7,7 @@ Figure names:
 * ``loss_curves``            training loss vs step, closed-form DNC / low-rank losses as reference lines
 * ``logit_heatmaps``         class-mean logit matrices (K x K) of a few runs
 * ``singular_values``        singular values of Z and of every layer at the end point
-* ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
+* ``nc1_curves``             nc1_trace (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
 * ``spectral_dynamics``      sigma_i(Z) over training (log axis; runs with ``spectra`` recorded), one panel per run,
                              with the step each sigma_i switches on or dies and the numerical rank over time
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
@@ -274,8 +274,8 @@ def nc1_curves(results, opts):
             label = "H1" if l == 0 else (f"σ(H{l + 1})" if relu else f"H{l + 1}")
             ax.plot(np.maximum(steps, 1), med, label=label)
             ax.fill_between(np.maximum(steps, 1), q25, q75, alpha=0.2)
-    _training_axes(ax, "NC1 = Tr Σ_W / Tr Σ_B", 8)
-    _title(fig, results, f"NC1 of every layer's input features over training, median and quartiles of {len(recs)} runs{note}")
+    _training_axes(ax, "nc1_trace = Tr Σ_W / Tr Σ_B", 8)
+    _title(fig, results, f"nc1_trace of every layer's input features over training, median and quartiles of {len(recs)} runs{note}")
     return fig
 
 
