@@ -15,7 +15,7 @@ from matplotlib.backends.backend_agg import FigureCanvasAgg
 from matplotlib.colors import same_color, to_hex
 from matplotlib.figure import Figure
 
-from dufm import plots, theory
+from dufm import features, plots, theory
 from dufm.experiments.config import SweepConfig
 from dufm.experiments.records import load_results
 from dufm.experiments.sweep import run_sweep
@@ -428,3 +428,110 @@ def test_normalised_sv_vs_depth_splits_the_other_varied_fields(results):
                      and same_color(line.get_color(), f"C{i}") and line.get_markerfacecolor() == "none"]
             assert len(rings) == 1 and (depth, pytest.approx(max(v, 1e-17), rel=1e-12)) in [tuple(p) for p in rings[0].get_xydata()]
     assert "hollow: a depth's mean with such runs" in ax.figure._suptitle.get_text()
+
+
+@pytest.fixture(scope="module")
+def network():
+    """A feature analysis of three layers over three checkpoints, K = 4: the class means of every layer have rank
+    K − 1 = 3 throughout (a constant rank, which an autoscaled axis ticks at fractions), and a classifier reads h2."""
+    rng = np.random.default_rng(0)
+    K, n, d = 4, 6, 5
+    y = np.repeat(np.arange(K), n)
+    centres = 3.0 * rng.normal(size=(K, d))
+    h1 = np.stack([centres[y] + s * rng.normal(size=(len(y), d)) for s in (1.0, 0.5, 0.2)])
+    mix = rng.normal(size=(2, d, d))
+    layers = {"h1": h1, "h2": np.tanh(h1 @ mix[0]), "z": np.tanh(h1 @ mix[0]) @ mix[1]}
+    return features.analyse_features({"labels": y, **layers, "W_h2": rng.normal(size=(K, d)), "checkpoints": np.array([0, 10, 20])})
+
+
+def _finite_points(lines):
+    return {(float(x), float(y)) for line in lines for x, y in line.get_xydata() if np.isfinite(y)}
+
+
+def _legend_colors(ax) -> dict:
+    return {h.get_label(): h.get_color() for h in ax.get_legend().legend_handles}
+
+
+def _drawn_in(ax, color):
+    """The data lines of one colour (legend entries, which have no data, left out)."""
+    return [line for line in ax.lines if len(line.get_xdata()) and same_color(line.get_color(), color)]
+
+
+def _check_rank_axis(ax, ranks: dict, classes: int):
+    """Integer ticks; ``ranks`` (x -> rank) drawn; the K − 1 line labelled with its value and drawn above every data line."""
+    FigureCanvasAgg(ax.figure).draw()
+    lo, hi = ax.get_ylim()
+    ticks = [t for t in ax.get_yticks() if lo <= t <= hi]
+    assert ticks and all(float(t).is_integer() for t in ticks), ticks
+    (ref,) = [line for line in ax.lines if line.get_label() == f"K − 1 = {classes - 1}"]
+    assert set(ref.get_ydata()) == {classes - 1}
+    data = [line for line in ax.lines if len(line.get_xdata()) and line is not ref]
+    assert _finite_points(data) == {(float(x), float(r)) for x, r in ranks.items()}
+    assert all(ref.get_zorder() > line.get_zorder() for line in data)
+
+
+def test_feature_rank_axes_have_integer_ticks_and_k_minus_1_above_the_data(network):
+    assert {la.class_mean_rank for cp in network.checkpoints for la in cp.layers.values()} == {network.classes - 1}
+    names = list(network.layers)
+    ax = plots.features_metrics_vs_layer([network]).axes[1]
+    _check_rank_axis(ax, {i: la.class_mean_rank for i, la in enumerate(network.layers.values())}, network.classes)
+    ax = plots.features_metrics_vs_checkpoint([network]).axes[1]
+    _check_rank_axis(ax, {cp.step: cp.layers[n].class_mean_rank for cp in network.checkpoints for n in names}, network.classes)
+    ax = plots.features_spectra([network]).axes[0]
+    (ref,) = [line for line in ax.lines if line.get_label() == f"i = K − 1 = {network.classes - 1}"]
+    assert all(ref.get_zorder() > line.get_zorder() for line in ax.lines if line.get_label() in names)
+
+
+def test_feature_nc4_is_two_labelled_series_by_what_it_is_measured_against(network):
+    ax = plots.features_metrics_vs_layer([network]).axes[2]
+    colors = _legend_colors(ax)
+    by_label = colors["NC4 vs the label (nearest-class-mean accuracy)"]
+    by_classifier = colors["NC4 vs the classifier's prediction"]
+    assert not same_color(by_label, by_classifier)
+    layers = list(network.layers.values())
+    assert {la.classifier for la in layers} == {False, True}  # both kinds are drawn
+    for color, classifier in ((by_label, False), (by_classifier, True)):
+        assert _finite_points(_drawn_in(ax, color)) == {(float(i), la.nc.nc4) for i, la in enumerate(layers) if la.classifier == classifier}
+
+
+def test_feature_metrics_draw_nc3_and_its_duality(network):
+    ax = plots.features_metrics_vs_layer([network]).axes[0]
+    colors = _legend_colors(ax)
+    for metric in ("nc1", "nc1_trace", "nc3", "nc3_duality"):
+        want = {(float(i), max(getattr(la.nc, metric), 1e-16)) for i, la in enumerate(network.layers.values())
+                if getattr(la.nc, metric) is not None}
+        assert want and _finite_points(_drawn_in(ax, colors[metric])) == want, metric
+    assert network.layers["h1"].nc.nc3 is None  # no classifier reads h1: nc3 drawn at h2 only
+
+
+def test_feature_over_training_draws_nc1_trace_and_says_so(network):
+    fig = plots.features_metrics_vs_checkpoint([network])
+    ax = fig.axes[0]
+    assert ax.get_ylabel().startswith("nc1_trace = Tr Σ_W / Tr Σ_B") and "nc1_trace" in fig._suptitle.get_text()
+    for name in network.layers:
+        (line,) = [line for line in ax.lines if line.get_label() == name]
+        np.testing.assert_array_equal(line.get_xdata(), [cp.step for cp in network.checkpoints])
+        np.testing.assert_array_equal(line.get_ydata(), [cp.layers[name].nc.nc1_trace for cp in network.checkpoints])
+
+
+def _with_metrics(a, layer: str, checkpoint: int, **values):
+    """``a`` with some NC metrics of one layer at one checkpoint replaced (None: not reported; NaN: not computable)."""
+    cps = list(a.checkpoints)
+    la = cps[checkpoint].layers[layer]
+    cps[checkpoint] = replace(cps[checkpoint], layers={**cps[checkpoint].layers, layer: replace(la, nc=replace(la.nc, **values))})
+    return replace(a, checkpoints=tuple(cps))
+
+
+def test_feature_figures_leave_out_missing_metrics(network):
+    gaps = _with_metrics(network, "h2", -1, nc1=None, cdnv=float("nan"), nc4=None, nc3=float("nan"))
+    gaps = _with_metrics(gaps, "h1", 0, nc1_trace=None)
+    figs = plots.feature_figures([gaps])
+    ax1, _, ax3 = figs["features_metrics_vs_layer"].axes
+    colors = _legend_colors(ax1)
+    for metric in ("nc1", "cdnv"):
+        assert _finite_points(_drawn_in(ax1, colors[metric])) == {(0.0, max(getattr(network.layers["h1"].nc, metric), 1e-16)),
+                                                                    (2.0, max(getattr(network.layers["z"].nc, metric), 1e-16))}
+    assert "nc3" not in colors  # its one value is gone: nothing drawn, nothing in the legend
+    assert "NC4 vs the classifier's prediction" not in _legend_colors(ax3)  # its one value is gone too
+    (h1,) = [line for line in figs["features_metrics_vs_checkpoint"].axes[0].lines if line.get_label() == "h1"]
+    assert np.isnan(h1.get_ydata()[0]) and np.isfinite(h1.get_ydata()[1:]).all()
