@@ -356,6 +356,20 @@ def test_a_point_with_some_step_limit_runs_is_hollow_on_a_solid_line(unregularis
     assert "n=2, 1 at step limit" in texts
 
 
+def test_effective_rank_figure_ticks_depths_as_integers_and_draws_k_minus_1_inside(unregularised):
+    fig = plots.figure(unregularised, "effective_rank_vs_depth", {})
+    ax = fig.axes[0]
+    FigureCanvasAgg(fig).draw()
+    lo, hi = ax.get_xlim()
+    assert all(float(t).is_integer() for t in ax.get_xticks() if lo <= t <= hi)
+    (ref,) = [line for line in ax.lines if line.get_label() == "K − 1 = 3 (simplex / NC)"]
+    lo, hi = ax.get_ylim()
+    assert lo < ref.get_ydata()[0] < hi - 0.02 * (hi - lo)  # inside the frame, not drawn on it
+    # the title's last line is what it says of the step-limit runs
+    m = sum(r.status == "max_steps" for r in unregularised.results())
+    assert fig._suptitle.get_text().split("\n")[-1].startswith(f"{m} hit the step limit (hollow")
+
+
 def test_count_labels_of_close_series_do_not_overlap(unregularised):
     want = _threshold_series(unregularised)
 

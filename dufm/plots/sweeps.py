@@ -50,6 +50,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .. import theory
 from ..analysis.solution import dnc_rank
@@ -76,12 +77,11 @@ def _plural(k: int, what: str) -> str:
 
 def _excluded(results: Results, drawn: str | None) -> str:
     """What the title says of the runs set apart: diverged ones excluded, step-limit ones counted and, in ``drawn``, how
-    this figure draws them (None: it does not tell them apart)."""
+    this figure draws them (None: it does not tell them apart); empty if there are none."""
     k = len(results.diverged)
     m = sum(_limited(r) for r in results.results())
     limit = f"{m} hit the step limit" + (f" ({drawn})" if drawn else "")
-    notes = ([f"{_plural(k, 'diverged run')} excluded"] if k else []) + ([limit] if m else [])
-    return f" ({'; '.join(notes)})" if notes else ""
+    return "; ".join(([f"{_plural(k, 'diverged run')} excluded"] if k else []) + ([limit] if m else []))
 
 
 def _limited(rec: RunRecord) -> bool:
@@ -157,11 +157,11 @@ def _ranks(rec: RunRecord) -> str:
 
 
 def _title(fig: Figure, results: Results, text: str, drawn: str | None = None):
-    """The figure's title: the sweep's, then ``text`` and what :func:`_excluded` says (``drawn``: how the figure draws
-    the runs that hit the step limit)."""
-    base = results.config.title or results.config.name
-    note = _excluded(results, drawn)
-    fig.suptitle(f"{base}\n{text}{note}" if base else text + note, fontsize=10)
+    """Finish a figure: its title (the sweep's, ``text``, and on a line of its own what :func:`_excluded` says; ``drawn``:
+    how the figure draws the runs that hit the step limit), then the layout, which makes room for every line of it."""
+    lines = [results.config.title or results.config.name, text, _excluded(results, drawn)]
+    fig.suptitle("\n".join(line for line in lines if line), fontsize=10)
+    fig.tight_layout()
 
 
 def _training_axes(ax, ylabel: str, legend_size: int):
@@ -215,7 +215,6 @@ def logit_heatmaps(results, opts):
         ax.set_ylabel("logit of class")
         fig.colorbar(im, ax=ax, fraction=0.046)
     _title(fig, results, "class-mean logit matrices", "said in the panel titles")
-    fig.tight_layout()
     return fig
 
 
@@ -255,7 +254,6 @@ def singular_values(results, opts):
     tol = recs[0].analysis.thresholds.rank_tol if recs else ""
     _title(fig, results, f"singular values at the end point, {len(recs)} runs{shown}{note} (rank threshold {tol} × σ_1)",
            "dashed, hollow")
-    fig.tight_layout()
     return fig
 
 
@@ -346,7 +344,6 @@ def spectral_dynamics(results, opts):
         ax.set_title(f"{_run_label(rec, fields)}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
         ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.13, 0.5))
     _title(fig, results, f"singular values of {which} over training, {len(recs)} runs{shown} (▲ switches on, ▼ dies)", "dashed")
-    fig.tight_layout()
     return fig
 
 
@@ -392,9 +389,14 @@ def _series(results: Results, field: str, name: str) -> dict:
     return {label: dict(sorted(xs.items())) for label, xs in sorted(series.items())}
 
 
-def _field_axis(ax, field):
+def _field_axis(ax, field: str, series: dict):
+    """The x axis of a figure over ``field`` drawing ``series`` (label -> {x: runs}): log₂ for the weight decay, integer
+    ticks for a field of integers, and room on the right for the count labels of the last point, a column per series."""
     if field == "weight_decay":
         ax.set_xscale("log", base=2)
+    elif all(isinstance(x, (int, np.integer)) for groups in series.values() for x in groups):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.margins(x=0.05 + 0.025 * len(series))
     ax.set_xlabel(FIELD_LABELS.get(field, field))
 
 
@@ -468,10 +470,11 @@ def _step_limit_key(hollow: bool, dashed: bool) -> tuple[str | None, list]:
 
 
 def _legend(ax, extra: list):
-    """The axes' legend: its labelled artists, then ``extra`` entries (how step-limit runs are drawn); none if empty."""
+    """The axes' legend: its labelled artists, then ``extra`` entries (how step-limit runs are drawn); none if empty.
+    Beside the axes: inside, it would hide points or their count labels."""
     own = ax.get_legend_handles_labels()[0]
     if own or extra:
-        ax.legend(handles=own + extra, fontsize=7)
+        ax.legend(handles=own + extra, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
 
 
 def _count_labels(ax, series: list, middle: float, fontsize: float):
@@ -498,7 +501,7 @@ def _mean_vs(results, field: str, name: str, value):
     """The mean ± std over runs of ``value(run)`` vs ``field``, one series per combination of the other varied fields,
     with run counts; returns (figure, axes, what the title says of the step-limit runs, their legend entries)."""
     series = _series(results, field, name)
-    fig = Figure(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(8.4, 4.0))
     ax = fig.subplots()
     labels, spans, hollow, dashed = [], [], False, False
     for label, groups in series.items():
@@ -509,7 +512,7 @@ def _mean_vs(results, field: str, name: str, value):
         labels.append((color, {x: (y, f"n={len(runs)}{_limit_note(runs)}") for (x, runs), y in zip(groups.items(), ys)}))
         spans += [y - e for y, e in zip(ys, errs)] + [y + e for y, e in zip(ys, errs)]
     _count_labels(ax, labels, (min(spans) + max(spans)) / 2, 6)
-    _field_axis(ax, field)
+    _field_axis(ax, field, series)
     return (fig, ax, *_step_limit_key(hollow, dashed))
 
 
@@ -542,7 +545,7 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
 def _fraction_vs(results, field: str, name: str, hit, ylabel: str, title: str) -> Figure:
     """The fraction of runs for which ``hit(run)`` holds vs ``field``, with run counts and 95 % Wilson intervals."""
     series = _series(results, field, name)
-    fig = Figure(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(8.4, 4.0))
     ax = fig.subplots()
     labels, hollow, dashed = [], False, False
     for label, groups in series.items():
@@ -554,7 +557,7 @@ def _fraction_vs(results, field: str, name: str, hit, ylabel: str, title: str) -
         hollow, dashed = hollow or held, dashed or whole
         labels.append((color, {x: (a / b, f"{a}/{b}{_limit_note(runs)}") for (x, runs), a, b in zip(groups.items(), k, n)}))
     _count_labels(ax, labels, 0.5, 7)
-    _field_axis(ax, field)
+    _field_axis(ax, field, series)
     ax.set_ylim(-0.05, 1.1)
     ax.set_ylabel(ylabel)
     said, key = _step_limit_key(hollow, dashed)
@@ -578,6 +581,7 @@ def effective_rank_vs(results, opts, field):
     fig, ax, said, key = _mean_vs(results, field, f"effective_rank_vs_{field}", _effective_rank)
     for k in sorted({r.problem.classes for r in results.results()}):
         ax.axhline(k - 1, color="k", ls=":", lw=1, label=f"K − 1 = {k - 1} (simplex / NC)")
+    ax.autoscale_view()  # axhline rescales only a view it lies outside; at its edge K − 1 would be drawn on the frame
     ax.set_ylabel("effective rank of Z, mean ± std over runs")
     _legend(ax, key)
     _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z (CE at λ = 0: class-centred) vs {field}", said)
