@@ -161,6 +161,7 @@ def test_figures_over_a_field_draw_step_limit_runs_as_the_title_says(results, na
     assert f"{m} hit the step limit (hollow: a point with such runs; dashed: a series of only such runs)" in fig._suptitle.get_text()
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert "hollow: runs at the step limit" in legend and "dashed: every run at the step limit" in legend
+    assert "filled: no run at the step limit" not in legend  # no point is filled: the legend names no such style
 
 
 def test_nc1_curves_draw_and_name_the_trace_quotient(results):
@@ -340,6 +341,8 @@ def test_a_series_of_step_limit_runs_is_dashed_and_hollow_the_others_solid_and_f
     assert {style for style, _, _ in _series_drawn(fig.axes[0]).values()} == {"-", "--"}
     m = sum(r.status == "max_steps" for r in unregularised.results())
     assert f"{m} hit the step limit (hollow: a point with such runs; dashed: a series of only such runs)" in fig._suptitle.get_text()
+    legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert {"filled: no run at the step limit", "hollow: runs at the step limit", "dashed: every run at the step limit"} <= set(legend)
 
 
 def test_a_point_with_some_step_limit_runs_is_hollow_on_a_solid_line(unregularised):

@@ -437,10 +437,10 @@ def _step_limit_style(groups: dict) -> tuple[list[bool], bool]:
     return hollow, all(_limited(r) for runs in groups.values() for r in runs)
 
 
-def _draw_series(ax, groups: dict, ys, yerr, label: str) -> tuple[str, bool, bool]:
+def _draw_series(ax, groups: dict, ys, yerr, label: str) -> tuple[str, list[bool], bool]:
     """One series of a figure over a field: ys ± yerr at its x values, filled points where no run of the point hit the
     step limit and hollow ones where some did, on a line dashed when every run of the series did (:func:`_step_limit_style`).
-    Returns (colour, whether a point is hollow, whether the line is dashed)."""
+    Returns (colour, which points are hollow, whether the line is dashed)."""
     xs = list(groups)
     hollow, dashed = _step_limit_style(groups)
     # a series of step-limit runs lies above the others: where two series draw the same numbers, both stay visible
@@ -450,19 +450,24 @@ def _draw_series(ax, groups: dict, ys, yerr, label: str) -> tuple[str, bool, boo
     held = [i for i, h in enumerate(hollow) if h]
     if held:  # larger than a filled point, so a filled point of another series under it shows inside the ring
         ax.plot([xs[i] for i in held], [ys[i] for i in held], "o", ls="none", color=color, mfc="none", ms=8, mew=1.5, zorder=3)
-    return color, bool(held), dashed
+    return color, hollow, dashed
 
 
-def _step_limit_key(hollow: bool, dashed: bool) -> tuple[str | None, list]:
-    """What the title of a figure over a field says of its step-limit runs (:func:`_draw_series`), and the legend entries
-    that show it."""
+def _step_limit_key(drawn: list) -> tuple[str | None, list]:
+    """What the title of a figure over a field says of its step-limit runs, and the legend entries that show it, for the
+    styles its series were drawn in (``drawn``: per series, which points are hollow and whether the line is dashed, as
+    :func:`_draw_series` returns them); an entry only for a style some point or line has."""
     from matplotlib.lines import Line2D
 
+    hollow = any(h for points, _ in drawn for h in points)
+    filled = any(not h for points, _ in drawn for h in points)
+    dashed = any(d for _, d in drawn)
     said, handles = [], []
     if hollow:
         said.append("hollow: a point with such runs")
-        handles += [Line2D([], [], marker="o", ls="none", color="0.3", label="filled: no run at the step limit"),
-                    Line2D([], [], marker="o", ls="none", color="0.3", mfc="none", ms=8, mew=1.5, label="hollow: runs at the step limit")]
+        if filled:
+            handles.append(Line2D([], [], marker="o", ls="none", color="0.3", label="filled: no run at the step limit"))
+        handles.append(Line2D([], [], marker="o", ls="none", color="0.3", mfc="none", ms=8, mew=1.5, label="hollow: runs at the step limit"))
     if dashed:
         said.append("dashed: a series of only such runs")
         handles.append(Line2D([], [], ls="--", color="0.3", label="dashed: every run at the step limit"))
@@ -503,17 +508,17 @@ def _mean_vs(results, field: str, name: str, value):
     series = _series(results, field, name)
     fig = Figure(figsize=(8.4, 4.0))
     ax = fig.subplots()
-    labels, spans, hollow, dashed = [], [], False, False
+    labels, spans, drawn = [], [], []
     for label, groups in series.items():
         vals = [np.array([value(r) for r in runs], np.float64) for runs in groups.values()]
         ys, errs = [v.mean() for v in vals], [v.std() for v in vals]
-        color, held, whole = _draw_series(ax, groups, ys, errs, label)
-        hollow, dashed = hollow or held, dashed or whole
+        color, *style = _draw_series(ax, groups, ys, errs, label)
+        drawn.append(style)
         labels.append((color, {x: (y, f"n={len(runs)}{_limit_note(runs)}") for (x, runs), y in zip(groups.items(), ys)}))
         spans += [y - e for y, e in zip(ys, errs)] + [y + e for y, e in zip(ys, errs)]
     _count_labels(ax, labels, (min(spans) + max(spans)) / 2, 6)
     _field_axis(ax, field, series)
-    return (fig, ax, *_step_limit_key(hollow, dashed))
+    return (fig, ax, *_step_limit_key(drawn))
 
 
 def rank_vs(results, opts, field):
@@ -547,20 +552,20 @@ def _fraction_vs(results, field: str, name: str, hit, ylabel: str, title: str) -
     series = _series(results, field, name)
     fig = Figure(figsize=(8.4, 4.0))
     ax = fig.subplots()
-    labels, hollow, dashed = [], False, False
+    labels, drawn = [], []
     for label, groups in series.items():
         k = [sum(bool(hit(r)) for r in runs) for runs in groups.values()]
         n = [len(runs) for runs in groups.values()]
         p = np.array([a / b for a, b in zip(k, n)])
         lo, hi = np.array([wilson_interval(a, b) for a, b in zip(k, n)]).T
-        color, held, whole = _draw_series(ax, groups, p, [p - lo, hi - p], label)
-        hollow, dashed = hollow or held, dashed or whole
+        color, *style = _draw_series(ax, groups, p, [p - lo, hi - p], label)
+        drawn.append(style)
         labels.append((color, {x: (a / b, f"{a}/{b}{_limit_note(runs)}") for (x, runs), a, b in zip(groups.items(), k, n)}))
     _count_labels(ax, labels, 0.5, 7)
     _field_axis(ax, field, series)
     ax.set_ylim(-0.05, 1.1)
     ax.set_ylabel(ylabel)
-    said, key = _step_limit_key(hollow, dashed)
+    said, key = _step_limit_key(drawn)
     _legend(ax, key)
     _title(fig, results, title, said)
     return fig
