@@ -87,7 +87,7 @@ def features_metrics_vs_layer(analyses) -> Figure:
     for j, a in enumerate(analyses):
         for ax in (ax1, ax2, ax3):
             ax.plot([], [], styles[j % 4], color="gray", label=f"{_source(a)} ({a.solution_type})")
-    _rank_axis(ax2, analyses[0].classes, f"rank of centred class means (σ_i > {analyses[0].thresholds.rank_tol:g} σ_1)")
+    _rank_axis(ax2, analyses[0].classes, f"class-mean rank (σ_i > {analyses[0].thresholds.rank_tol:g} σ_1)")
     for ax in (ax1, ax2, ax3):
         ax.set_xticks(range(len(names)), names, rotation=30, fontsize=7)
         ax.set_xlabel("layer")
