@@ -343,6 +343,11 @@ def test_a_series_of_step_limit_runs_is_dashed_and_hollow_the_others_solid_and_f
     assert f"{m} hit the step limit (hollow: a point with such runs; dashed: a series of only such runs)" in fig._suptitle.get_text()
     legend = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     assert {"filled: no run at the step limit", "hollow: runs at the step limit", "dashed: every run at the step limit"} <= set(legend)
+    # a series' legend entry is its line, in its style and colour, with no marker that would say filled or hollow
+    handles = {h.get_label(): h for h in fig.axes[0].get_legend().legend_handles}
+    for label, (style, color, _) in _series_drawn(fig.axes[0]).items():
+        assert handles[label].get_linestyle() == style and same_color(handles[label].get_color(), color)
+        assert handles[label].get_marker() in ("None", None, "")
 
 
 def test_a_point_with_some_step_limit_runs_is_hollow_on_a_solid_line(unregularised):

@@ -476,8 +476,13 @@ def _step_limit_key(drawn: list) -> tuple[str | None, list]:
 
 def _legend(ax, extra: list):
     """The axes' legend: its labelled artists, then ``extra`` entries (how step-limit runs are drawn); none if empty.
-    Beside the axes: inside, it would hide points or their count labels."""
-    own = ax.get_legend_handles_labels()[0]
+    Beside the axes: inside, it would hide points or their count labels. A series (:func:`_draw_series`) is shown by its
+    line alone, in its colour and style: its points are filled or hollow one by one, which ``extra`` explains."""
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+
+    own = [Line2D([], [], color=h.lines[0].get_color(), ls=h.lines[0].get_linestyle(), label=h.get_label())
+           if isinstance(h, ErrorbarContainer) else h for h in ax.get_legend_handles_labels()[0]]
     if own or extra:
         ax.legend(handles=own + extra, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
 
