@@ -452,6 +452,17 @@ def test_normalised_sv_vs_depth_splits_the_other_varied_fields(results):
     assert "hollow: a depth's mean with such runs" in ax.figure._suptitle.get_text()
 
 
+def test_normalised_sv_vs_depth_draws_a_single_depth(recorded):
+    # every run has one depth (the others of a depth sweep may all have diverged): drawn, not refused
+    runs = recorded.results()
+    assert len({r.problem.depth for r in runs}) == 1
+    ax = plots.figure(recorded, "normalised_sv_vs_depth", {}).axes[0]
+    want = np.mean([_spectrum(r) for r in runs], axis=0)
+    for i, v in enumerate(want):
+        (line,) = [line for line in ax.lines if line.get_linestyle() == "-" and same_color(line.get_color(), f"C{i}")]
+        assert line.get_xydata().tolist() == [[runs[0].problem.depth, pytest.approx(max(v, 1e-17), rel=1e-12)]]
+
+
 @pytest.fixture(scope="module")
 def network():
     """A feature analysis of three layers over three checkpoints, K = 4: the class means of every layer have rank

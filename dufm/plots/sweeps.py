@@ -35,11 +35,11 @@ how it draws them apart: a run's curve dashed, its markers hollow; a point of
 a figure over a field (a mean or a fraction over runs) hollow when some of its
 runs hit the limit, its series' line dashed when all did (``nc1_curves``, a
 median over runs, only counts them). It has a legend wherever it draws several
-runs. A figure over a grid field (``normalised_sv_vs_depth``: over depth)
-needs runs that differ in that field (else it is refused), and draws one curve
-per combination of the other fields that vary (never merging them into one
-point); the run counts beside its points never overlap. A sweep with no
-finished runs draws no run figure (a ValueError). Options come from the sweep config's ``[plots]``
+runs. A figure over a grid field needs runs that differ in that field (else
+it is refused; ``normalised_sv_vs_depth`` draws a single depth too), and
+draws one curve per combination of the other fields that vary (never merging
+them into one point); the run counts beside its points never overlap. A sweep
+with no finished runs draws no run figure (a ValueError). Options come from the sweep config's ``[plots]``
 table; without a list of figures, :func:`default_figures` picks those that fit
 what the sweep varied.
 """
@@ -368,20 +368,21 @@ def loss_vs_dnc(results, opts):
     return fig
 
 
-def _series(results: Results, field: str, name: str) -> dict:
+def _series(results: Results, field: str, name: str, one_value: bool = False) -> dict:
     """The runs of a figure over ``field``, one series per combination of the other fields that vary: label -> {x: runs}.
 
-    A field that did not vary is refused; fields that vary only along with
-    ``field`` (one value per value of ``field``) do not split the series.
+    A field that did not vary is refused, unless ``one_value``; fields that
+    vary only along with ``field`` (one value per value of ``field``) do not
+    split the series.
     """
     var = varied(results)
-    if field not in var:
+    if field not in var and not one_value:
         values = {repr(_hashable(r.grid_value(field))) for r in results.results()} if field in GRID_FIELDS else set()
         said = f"every run has {field} = {values.pop()}" if len(values) == 1 else f"{field!r} is not a grid field"
         raise ValueError(f"figure {name} needs runs that differ in {field}, but {said}; fields that vary: {sorted(var) or 'none'}")
     recs = results.results()
-    others = [o for o in var if o != field
-              and len({(_hashable(r.grid_value(field)), _hashable(r.grid_value(o))) for r in recs}) > len(var[field])]
+    n = len({_hashable(r.grid_value(field)) for r in recs})
+    others = [o for o in var if o != field and len({(_hashable(r.grid_value(field)), _hashable(r.grid_value(o))) for r in recs}) > n]
     series: dict = {}
     for rec in recs:
         label = ", ".join(f"{o}={_hashable(rec.grid_value(o))}" for o in others)
@@ -632,7 +633,8 @@ def normalised_sv_vs_depth(results, opts):
     (split as every figure over a field is), hollow where a depth's mean includes runs that hit the step limit."""
     from matplotlib.lines import Line2D
 
-    series = _series(results, "depth", "normalised_sv_vs_depth")
+    # one depth is drawn too: the deep end of a depth sweep may be all that did not diverge
+    series = _series(results, "depth", "normalised_sv_vs_depth", one_value=True)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
     marks, hollow_any, width = [], False, 0
