@@ -457,6 +457,9 @@ def test_normalised_sv_vs_depth_draws_a_single_depth(recorded):
     runs = recorded.results()
     assert len({r.problem.depth for r in runs}) == 1
     ax = plots.figure(recorded, "normalised_sv_vs_depth", {}).axes[0]
+    FigureCanvasAgg(ax.figure).draw()
+    lo, hi = ax.get_xlim()
+    assert [t for t in ax.get_xticks() if lo <= t <= hi] == [runs[0].problem.depth]  # depths are integers: no tick between
     want = np.mean([_spectrum(r) for r in runs], axis=0)
     for i, v in enumerate(want):
         (line,) = [line for line in ax.lines if line.get_linestyle() == "-" and same_color(line.get_color(), f"C{i}")]

@@ -656,6 +656,7 @@ def normalised_sv_vs_depth(results, opts):
     handles += (marks if len(series) > 1 else []) + ax.get_legend_handles_labels()[0]
     if hollow_any:
         handles.append(Line2D([], [], marker="o", ls="none", color="0.3", mfc="none", ms=5, label="hollow: runs at the step limit"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # one depth is one integer in view
     ax.set_xlabel("depth L (number of weight matrices)")
     ax.set_ylabel("σ_i(Z) / ‖Z‖_F (mean over seeds)")
     ax.legend(handles=handles, fontsize=6, ncol=2)
