@@ -39,9 +39,9 @@ runs. A figure over a grid field needs runs that differ in that field (else
 it is refused; ``normalised_sv_vs_depth`` draws a single depth too), and
 draws one curve per combination of the other fields that vary (never merging
 them into one point); the run counts beside its points never overlap. A sweep
-with no finished runs draws no run figure (a ValueError). Options come from the sweep config's ``[plots]``
-table; without a list of figures, :func:`default_figures` picks those that fit
-what the sweep varied.
+with no finished runs draws no run figure (a ValueError). Options come from
+the sweep config's ``[plots]`` table; without a list of figures,
+:func:`default_figures` picks those that fit what the sweep varied.
 """
 
 from __future__ import annotations
