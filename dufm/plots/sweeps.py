@@ -7,14 +7,15 @@ Figure names:
 * ``loss_curves``            training loss vs step, closed-form DNC / low-rank losses as reference lines
 * ``logit_heatmaps``         class-mean logit matrices (K x K) of a few runs
 * ``singular_values``        singular values of Z and of every layer at the end point
-* ``nc1_curves``             NC1 (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
+* ``nc1_curves``             nc1_trace (Tr Sigma_W / Tr Sigma_B) of every layer over training, median and quartiles
 * ``spectral_dynamics``      sigma_i(Z) over training (log axis; runs with ``spectra`` recorded), one panel per run,
                              with the step each sigma_i switches on or dies and the numerical rank over time
 * ``loss_vs_dnc``            final loss / closed-form DNC loss, one point per run
 * ``sharpness_curves``       the Hessian's largest eigenvalue over training (runs with ``sharpness`` recorded), against the
                              step (the flow: against flow time), with each fixed step's stability limit 2/lr (heavy ball:
                              2(1 + momentum)/lr; Cohen et al. 2021's edge of stability)
-* ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field
+* ``rank_vs_<field>``        mean numerical rank of Z (or ``rank_of = "min_hidden"`` / a matrix name) vs a grid field (of Z:
+                             the rank of the scale-free spectrum where a run has one, CE's class-centred logits at λ = 0)
 * ``p_dnc_vs_<field>``       fraction of runs ending at DNC vs a grid field, with run counts and 95 % Wilson intervals (refused for runs
                              without a solution type: a problem without a finite optimum, e.g. CE at λ = 0)
 * ``effective_rank_vs_<field>`` mean effective rank of Z (Roy & Vetterli) vs a grid field: the
@@ -29,14 +30,18 @@ Figure names:
 * ``theory_srg_ratio``       L_SRG / L_DNC vs r for L in {3, 4, 5} (ReLU MSE, K = r(r-1)/2)
 
 Diverged runs are never plotted; every run-based figure says how many were
-excluded, draws runs that hit the step limit apart (dashed or hollow) and
-counts them in its title, and has a legend wherever it draws several runs.
-A figure over a grid field needs runs that differ in that field (else it is
-refused), and draws one curve per combination of the other fields that vary
-(never merging them into one point). A sweep with no finished runs draws no
-run figure (a ValueError). Options come from the sweep config's ``[plots]``
-table; without a list of figures, :func:`default_figures` picks those that fit
-what the sweep varied.
+excluded, counts the runs that hit the step limit in its title and says there
+how it draws them apart: a run's curve dashed, its markers hollow; a point of
+a figure over a field (a mean or a fraction over runs) hollow when some of its
+runs hit the limit, its series' line dashed when all did (``nc1_curves``, a
+median over runs, only counts them). It has a legend wherever it draws several
+runs. A figure over a grid field needs runs that differ in that field (else
+it is refused; ``normalised_sv_vs_depth`` draws a single depth too), and
+draws one curve per combination of the other fields that vary (never merging
+them into one point); the run counts beside its points never overlap. A sweep
+with no finished runs draws no run figure (a ValueError). Options come from
+the sweep config's ``[plots]`` table; without a list of figures,
+:func:`default_figures` picks those that fit what the sweep varied.
 """
 
 from __future__ import annotations
@@ -45,6 +50,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 from matplotlib.figure import Figure
+from matplotlib.ticker import MaxNLocator
 
 from .. import theory
 from ..analysis.solution import dnc_rank
@@ -69,12 +75,13 @@ def _plural(k: int, what: str) -> str:
     return f"{k} {what}{'s' if k != 1 else ''}"
 
 
-def _excluded(results: Results) -> str:
-    """What the title says of the runs drawn apart: diverged ones excluded, step-limit ones dashed or hollow."""
+def _excluded(results: Results, drawn: str | None) -> str:
+    """What the title says of the runs set apart: diverged ones excluded, step-limit ones counted and, in ``drawn``, how
+    this figure draws them (None: it does not tell them apart); empty if there are none."""
     k = len(results.diverged)
     m = sum(_limited(r) for r in results.results())
-    notes = ([f"{_plural(k, 'diverged run')} excluded"] if k else []) + ([f"{m} hit the step limit (dashed / hollow)"] if m else [])
-    return f" ({'; '.join(notes)})" if notes else ""
+    limit = f"{m} hit the step limit" + (f" ({drawn})" if drawn else "")
+    return "; ".join(([f"{_plural(k, 'diverged run')} excluded"] if k else []) + ([limit] if m else []))
 
 
 def _limited(rec: RunRecord) -> bool:
@@ -149,9 +156,12 @@ def _ranks(rec: RunRecord) -> str:
     return f"rank Z {rz}" + (f", hidden rank {hidden}" if hidden < rz else "")
 
 
-def _title(fig: Figure, results: Results, text: str):
-    base = results.config.title or results.config.name
-    fig.suptitle(f"{base}\n{text}{_excluded(results)}" if base else text + _excluded(results), fontsize=10)
+def _title(fig: Figure, results: Results, text: str, drawn: str | None = None):
+    """Finish a figure: its title (the sweep's, ``text``, and on a line of its own what :func:`_excluded` says; ``drawn``:
+    how the figure draws the runs that hit the step limit), then the layout, which makes room for every line of it."""
+    lines = [results.config.title or results.config.name, text, _excluded(results, drawn)]
+    fig.suptitle("\n".join(line for line in lines if line), fontsize=10)
+    fig.tight_layout()
 
 
 def _training_axes(ax, ylabel: str, legend_size: int):
@@ -179,7 +189,7 @@ def loss_curves(results, opts):
         what = {"srg": "explicit SRG point loss", "dnc_lower_bound": "linear-DNC lower bound"}.get(name, f"closed-form {name.replace('_', '-')} loss")
         ax.axhline(v, color=c, ls=ls, lw=1, label=f"{what} {v:.6f}")
     _training_axes(ax, "objective (data term + regularisation)", 7)
-    _title(fig, results, f"loss curves of {len(recs)} runs{shown}")
+    _title(fig, results, f"loss curves of {len(recs)} runs{shown}", "dashed")
     return fig
 
 
@@ -204,8 +214,7 @@ def logit_heatmaps(results, opts):
         ax.set_xlabel("class k (column = mean logit vector)")
         ax.set_ylabel("logit of class")
         fig.colorbar(im, ax=ax, fraction=0.046)
-    _title(fig, results, "class-mean logit matrices")
-    fig.tight_layout()
+    _title(fig, results, "class-mean logit matrices", "said in the panel titles")
     return fig
 
 
@@ -243,8 +252,8 @@ def singular_values(results, opts):
         fig.legend(*axes.flat[0].get_legend_handles_labels(), fontsize=7, loc="lower center", ncol=min(3, len(recs)),
                    bbox_to_anchor=(0.5, -0.02 - 0.035 * ((len(recs) + 2) // 3)))
     tol = recs[0].analysis.thresholds.rank_tol if recs else ""
-    _title(fig, results, f"singular values at the end point, {len(recs)} runs{shown}{note} (rank threshold {tol} × σ_1)")
-    fig.tight_layout()
+    _title(fig, results, f"singular values at the end point, {len(recs)} runs{shown}{note} (rank threshold {tol} × σ_1)",
+           "dashed, hollow")
     return fig
 
 
@@ -263,8 +272,8 @@ def nc1_curves(results, opts):
             label = "H1" if l == 0 else (f"σ(H{l + 1})" if relu else f"H{l + 1}")
             ax.plot(np.maximum(steps, 1), med, label=label)
             ax.fill_between(np.maximum(steps, 1), q25, q75, alpha=0.2)
-    _training_axes(ax, "NC1 = Tr Σ_W / Tr Σ_B", 8)
-    _title(fig, results, f"NC1 of every layer's input features over training, median and quartiles of {len(recs)} runs{note}")
+    _training_axes(ax, "nc1_trace = Tr Σ_W / Tr Σ_B", 8)
+    _title(fig, results, f"nc1_trace of every layer's input features over training, median and quartiles of {len(recs)} runs{note}")
     return fig
 
 
@@ -290,7 +299,7 @@ def sharpness_curves(results, opts):
             ax.axhline(limit, color=line.get_color(), ls=":", lw=1, label=f"stability limit of lr {rec.lr_used:g}: {limit:.4g}")
     _training_axes(ax, "sharpness (largest Hessian eigenvalue)", 7)
     ax.set_xlabel("flow time" if all(r.history.time is not None for r in recs) else "optimiser step (the flow: flow time)")
-    _title(fig, results, f"sharpness over training, {len(recs)} runs{shown}")
+    _title(fig, results, f"sharpness over training, {len(recs)} runs{shown}", "dashed")
     return fig
 
 
@@ -334,8 +343,7 @@ def spectral_dynamics(results, opts):
         rank.set_ylim(-0.3, sv.shape[1] + 0.3)
         ax.set_title(f"{_run_label(rec, fields)}, {_ranks(rec)}, loss {rec.loss:.6f}", fontsize=8)
         ax.legend(fontsize=6, loc="center left", bbox_to_anchor=(1.13, 0.5))
-    _title(fig, results, f"singular values of {which} over training, {len(recs)} runs{shown} (▲ switches on, ▼ dies)")
-    fig.tight_layout()
+    _title(fig, results, f"singular values of {which} over training, {len(recs)} runs{shown} (▲ switches on, ▼ dies)", "dashed")
     return fig
 
 
@@ -356,31 +364,25 @@ def loss_vs_dnc(results, opts):
     ax.set_xlabel("run")
     ax.set_ylabel("final loss / DNC loss")
     ax.legend(fontsize=8)
-    _title(fig, results, f"{below} of {len(ratios)} runs end below the DNC loss (red: not DNC)")
+    _title(fig, results, f"{below} of {len(ratios)} runs end below the DNC loss (red: not DNC)", "hollow")
     return fig
 
 
-def _by_field(results, field):
-    groups: dict = {}
-    for rec in results.results():
-        groups.setdefault(_hashable(rec.grid_value(field)), []).append(rec)
-    return dict(sorted(groups.items()))
-
-
-def _series(results: Results, field: str, name: str) -> dict:
+def _series(results: Results, field: str, name: str, one_value: bool = False) -> dict:
     """The runs of a figure over ``field``, one series per combination of the other fields that vary: label -> {x: runs}.
 
-    A field that did not vary is refused; fields that vary only along with
-    ``field`` (one value per value of ``field``) do not split the series.
+    A field that did not vary is refused, unless ``one_value``; fields that
+    vary only along with ``field`` (one value per value of ``field``) do not
+    split the series.
     """
     var = varied(results)
-    if field not in var:
+    if field not in var and not one_value:
         values = {repr(_hashable(r.grid_value(field))) for r in results.results()} if field in GRID_FIELDS else set()
         said = f"every run has {field} = {values.pop()}" if len(values) == 1 else f"{field!r} is not a grid field"
         raise ValueError(f"figure {name} needs runs that differ in {field}, but {said}; fields that vary: {sorted(var) or 'none'}")
     recs = results.results()
-    others = [o for o in var if o != field
-              and len({(_hashable(r.grid_value(field)), _hashable(r.grid_value(o))) for r in recs}) > len(var[field])]
+    n = len({_hashable(r.grid_value(field)) for r in recs})
+    others = [o for o in var if o != field and len({(_hashable(r.grid_value(field)), _hashable(r.grid_value(o))) for r in recs}) > n]
     series: dict = {}
     for rec in recs:
         label = ", ".join(f"{o}={_hashable(rec.grid_value(o))}" for o in others)
@@ -388,14 +390,40 @@ def _series(results: Results, field: str, name: str) -> dict:
     return {label: dict(sorted(xs.items())) for label, xs in sorted(series.items())}
 
 
-def _field_axis(ax, field):
+def _field_axis(ax, field: str, series: dict):
+    """The x axis of a figure over ``field`` drawing ``series`` (label -> {x: runs}): log₂ for the weight decay, integer
+    ticks for a field of integers, and room on the right for the count labels of the last point, a column per series."""
     if field == "weight_decay":
         ax.set_xscale("log", base=2)
+    elif all(isinstance(x, (int, np.integer)) for groups in series.values() for x in groups):
+        ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+    ax.margins(x=0.05 + 0.025 * len(series))
     ax.set_xlabel(FIELD_LABELS.get(field, field))
 
 
+def _scale_free_rank(rec: RunRecord) -> int:
+    """The numerical rank of the record's scale-free spectrum (for CE the class-centred logits) where it has one,
+    else of Z, at the record's rank threshold."""
+    n = rec.analysis.scale_free
+    return rec.analysis.rank["Z"] if n is None else n.rank(rec.analysis.thresholds.rank_tol)
+
+
+def _scale_free_note(recs) -> str:
+    """What a figure of Z says of the runs whose scale-free logits it reads (:func:`_scale_free_rank`): which centring."""
+    free = [r for r in recs if r.analysis.scale_free is not None]
+    notes = (["CE at λ = 0: class-centred"] if any(r.problem.loss == "ce" for r in free) else []) + (
+        ["unregularised MSE with a bias: centred over samples"] if any(r.problem.loss == "mse" and r.problem.bias != "none" for r in free)
+        else [])
+    return f" ({'; '.join(notes)})" if notes else ""
+
+
 def _rank_of(rec: RunRecord, which: str) -> int:
-    return rec.analysis.hidden_rank if which == "min_hidden" else rec.analysis.rank[which]
+    """The rank a rank figure draws. Of Z, the scale-free rank where the run has one, as every other figure of such a run
+    reads it: at CE with λ = 0 the uncentred Z keeps its initial mean over classes of each sample (GD never moves it), which
+    can add a rank the logits the loss sees do not have."""
+    if which == "min_hidden":
+        return rec.analysis.hidden_rank
+    return _scale_free_rank(rec) if which == "Z" else rec.analysis.rank[which]
 
 
 def _limit_note(runs) -> str:
@@ -403,31 +431,111 @@ def _limit_note(runs) -> str:
     return f", {m} at step limit" if m else ""
 
 
+def _step_limit_style(groups: dict) -> tuple[list[bool], bool]:
+    """How a series {x: runs} draws the runs that hit the step limit: which of its points are hollow (some run of the
+    point hit it), and whether its line is dashed (every run of the series did)."""
+    hollow = [any(_limited(r) for r in runs) for runs in groups.values()]
+    return hollow, all(_limited(r) for runs in groups.values() for r in runs)
+
+
+def _draw_series(ax, groups: dict, ys, yerr, label: str) -> tuple[str, list[bool], bool]:
+    """One series of a figure over a field: ys ± yerr at its x values, filled points where no run of the point hit the
+    step limit and hollow ones where some did, on a line dashed when every run of the series did (:func:`_step_limit_style`).
+    Returns (colour, which points are hollow, whether the line is dashed)."""
+    xs = list(groups)
+    hollow, dashed = _step_limit_style(groups)
+    # a series of step-limit runs lies above the others: where two series draw the same numbers, both stay visible
+    bars = ax.errorbar(xs, ys, yerr=yerr, fmt="o--" if dashed else "o-", capsize=3, label=label or None, zorder=2.5 if dashed else 2,
+                       markevery=[i for i, h in enumerate(hollow) if not h])
+    color = bars.lines[0].get_color()
+    held = [i for i, h in enumerate(hollow) if h]
+    if held:  # larger than a filled point, so a filled point of another series under it shows inside the ring
+        ax.plot([xs[i] for i in held], [ys[i] for i in held], "o", ls="none", color=color, mfc="none", ms=8, mew=1.5, zorder=3)
+    return color, hollow, dashed
+
+
+def _step_limit_key(drawn: list) -> tuple[str | None, list]:
+    """What the title of a figure over a field says of its step-limit runs, and the legend entries that show it, for the
+    styles its series were drawn in (``drawn``: per series, which points are hollow and whether the line is dashed, as
+    :func:`_draw_series` returns them); an entry only for a style some point or line has."""
+    from matplotlib.lines import Line2D
+
+    hollow = any(h for points, _ in drawn for h in points)
+    filled = any(not h for points, _ in drawn for h in points)
+    dashed = any(d for _, d in drawn)
+    said, handles = [], []
+    if hollow:
+        said.append("hollow: a point with such runs")
+        if filled:
+            handles.append(Line2D([], [], marker="o", ls="none", color="0.3", label="filled: no run at the step limit"))
+        handles.append(Line2D([], [], marker="o", ls="none", color="0.3", mfc="none", ms=8, mew=1.5, label="hollow: runs at the step limit"))
+    if dashed:
+        said.append("dashed: a series of only such runs")
+        handles.append(Line2D([], [], ls="--", color="0.3", label="dashed: every run at the step limit"))
+    return "; ".join(said) or None, handles
+
+
+def _legend(ax, extra: list):
+    """The axes' legend: its labelled artists, then ``extra`` entries (how step-limit runs are drawn); none if empty.
+    Beside the axes: inside, it would hide points or their count labels. A series (:func:`_draw_series`) is shown by its
+    line alone, in its colour and style: its points are filled or hollow one by one, which ``extra`` explains."""
+    from matplotlib.container import ErrorbarContainer
+    from matplotlib.lines import Line2D
+
+    own = [Line2D([], [], color=h.lines[0].get_color(), ls=h.lines[0].get_linestyle(), label=h.get_label())
+           if isinstance(h, ErrorbarContainer) else h for h in ax.get_legend_handles_labels()[0]]
+    if own or extra:
+        ax.legend(handles=own + extra, fontsize=7, loc="upper left", bbox_to_anchor=(1.02, 1.0))
+
+
+def _count_labels(ax, series: list, middle: float, fontsize: float):
+    """Write each point's label upright beside it, in its series' colour; ``series``: per series (colour, {x: (y, text)}).
+
+    The labels of one x stand side by side in series order, running from the points at that x away from ``middle`` (into
+    the emptier half of the axis): upright, they take little room along x, so neither the labels of one x nor those of
+    close x values overlap, whatever the numbers.
+    """
+    at: dict = {}
+    for color, points in series:
+        for x, (y, text) in points.items():
+            at.setdefault(x, []).append((y, text, color))
+    step = 1.5 * fontsize  # between columns, in points: more than upright text of this size is wide
+    for x, labels in at.items():
+        ys = [y for y, _, _ in labels]
+        down = (max(ys) + min(ys)) / 2 >= middle
+        for i, (_, text, color) in enumerate(labels):
+            ax.annotate(text, (x, min(ys) if down else max(ys)), xytext=(4 + step * i, -4 if down else 4), textcoords="offset points",
+                        rotation=90, ha="left", va="top" if down else "bottom", fontsize=fontsize, color=color)
+
+
 def _mean_vs(results, field: str, name: str, value):
     """The mean ± std over runs of ``value(run)`` vs ``field``, one series per combination of the other varied fields,
-    with run counts; returns (figure, axes, series) for the caller's reference lines, labels and title."""
+    with run counts; returns (figure, axes, what the title says of the step-limit runs, their legend entries)."""
     series = _series(results, field, name)
-    fig = Figure(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(8.4, 4.0))
     ax = fig.subplots()
+    labels, spans, drawn = [], [], []
     for label, groups in series.items():
-        xs = list(groups)
-        vals = [np.array([value(r) for r in groups[x]]) for x in xs]
-        ax.errorbar(xs, [v.mean() for v in vals], yerr=[v.std() for v in vals], fmt="o-", capsize=3, label=label or None)
-        for x, v in zip(xs, vals):
-            ax.annotate(f"n={len(v)}{_limit_note(groups[x])}", (x, v.mean()), fontsize=6, xytext=(3, -10), textcoords="offset points")
-    _field_axis(ax, field)
-    return fig, ax, series
+        vals = [np.array([value(r) for r in runs], np.float64) for runs in groups.values()]
+        ys, errs = [v.mean() for v in vals], [v.std() for v in vals]
+        color, *style = _draw_series(ax, groups, ys, errs, label)
+        drawn.append(style)
+        labels.append((color, {x: (y, f"n={len(runs)}{_limit_note(runs)}") for (x, runs), y in zip(groups.items(), ys)}))
+        spans += [y - e for y, e in zip(ys, errs)] + [y + e for y, e in zip(ys, errs)]
+    _count_labels(ax, labels, (min(spans) + max(spans)) / 2, 6)
+    _field_axis(ax, field, series)
+    return (fig, ax, *_step_limit_key(drawn))
 
 
 def rank_vs(results, opts, field):
     which = opts.get("rank_of", "Z")
-    fig, ax, series = _mean_vs(results, field, f"rank_vs_{field}", lambda r: _rank_of(r, which))
-    what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}"
-    ax.set_ylabel(f"{what.replace('smallest rank of the hidden layers', 'min hidden rank')}, mean ± std")
-    if len(series) > 1:
-        ax.legend(fontsize=7)
+    fig, ax, said, key = _mean_vs(results, field, f"rank_vs_{field}", lambda r: _rank_of(r, which))
+    note = _scale_free_note(results.results()) if which == "Z" else ""
+    what = "smallest rank of the hidden layers H_l" if which == "min_hidden" else f"rank of {which}{note}"
+    ax.set_ylabel(f"{'min hidden rank' if which == 'min_hidden' else f'rank of {which}'}, mean ± std")
+    _legend(ax, key)
     tol = results.results()[0].analysis.thresholds.rank_tol
-    _title(fig, results, f"{what} vs {field} (rank: σ_i > {tol} σ_1)")
+    _title(fig, results, f"{what} vs {field} (rank: σ_i > {tol} σ_1)", said)
     return fig
 
 
@@ -448,24 +556,24 @@ def wilson_interval(successes: int, trials: int, confidence: float = 0.95) -> tu
 def _fraction_vs(results, field: str, name: str, hit, ylabel: str, title: str) -> Figure:
     """The fraction of runs for which ``hit(run)`` holds vs ``field``, with run counts and 95 % Wilson intervals."""
     series = _series(results, field, name)
-    fig = Figure(figsize=(6.0, 4.0))
+    fig = Figure(figsize=(8.4, 4.0))
     ax = fig.subplots()
+    labels, drawn = [], []
     for label, groups in series.items():
-        xs = list(groups)
-        k = [sum(bool(hit(r)) for r in groups[x]) for x in xs]
-        n = [len(groups[x]) for x in xs]
+        k = [sum(bool(hit(r)) for r in runs) for runs in groups.values()]
+        n = [len(runs) for runs in groups.values()]
         p = np.array([a / b for a, b in zip(k, n)])
         lo, hi = np.array([wilson_interval(a, b) for a, b in zip(k, n)]).T
-        ax.errorbar(xs, p, yerr=[p - lo, hi - p], fmt="o-", capsize=3, label=label or None)
-        for x, a, b in zip(xs, k, n):  # upright beside the point: the labels of close grid values do not overlap
-            ax.annotate(f"{a}/{b}{_limit_note(groups[x])}", (x, a / b), fontsize=7, xytext=(4, 4), textcoords="offset points",
-                        rotation=90, va="bottom")
-    _field_axis(ax, field)
+        color, *style = _draw_series(ax, groups, p, [p - lo, hi - p], label)
+        drawn.append(style)
+        labels.append((color, {x: (a / b, f"{a}/{b}{_limit_note(runs)}") for (x, runs), a, b in zip(groups.items(), k, n)}))
+    _count_labels(ax, labels, 0.5, 7)
+    _field_axis(ax, field, series)
     ax.set_ylim(-0.05, 1.1)
     ax.set_ylabel(ylabel)
-    if len(series) > 1:
-        ax.legend(fontsize=7)
-    _title(fig, results, title)
+    said, key = _step_limit_key(drawn)
+    _legend(ax, key)
+    _title(fig, results, title, said)
     return fig
 
 
@@ -481,20 +589,14 @@ def p_dnc_vs(results, opts, field):
 
 
 def effective_rank_vs(results, opts, field):
-    fig, ax, _ = _mean_vs(results, field, f"effective_rank_vs_{field}", _effective_rank)
+    fig, ax, said, key = _mean_vs(results, field, f"effective_rank_vs_{field}", _effective_rank)
     for k in sorted({r.problem.classes for r in results.results()}):
         ax.axhline(k - 1, color="k", ls=":", lw=1, label=f"K − 1 = {k - 1} (simplex / NC)")
+    ax.autoscale_view()  # axhline rescales only a view it lies outside; at its edge K − 1 would be drawn on the frame
     ax.set_ylabel("effective rank of Z, mean ± std over runs")
-    ax.legend(fontsize=7)
-    _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z (CE at λ = 0: class-centred) vs {field}")
+    _legend(ax, key)
+    _title(fig, results, f"effective rank exp(H(σ/Σσ)) of Z (CE at λ = 0: class-centred) vs {field}", said)
     return fig
-
-
-def _scale_free_rank(rec: RunRecord) -> int:
-    """The numerical rank of the record's scale-free spectrum (for CE the class-centred logits) where it has one,
-    else of Z, at the record's rank threshold."""
-    n = rec.analysis.scale_free
-    return rec.analysis.rank["Z"] if n is None else n.rank(rec.analysis.thresholds.rank_tol)
 
 
 def p_full_rank_vs(results, opts, field):
@@ -513,25 +615,53 @@ def _normalised_spectrum(rec: RunRecord) -> np.ndarray:
     return s / np.linalg.norm(s)
 
 
+def _mean_spectra(groups: dict) -> np.ndarray:
+    """The mean over runs of the first K normalised singular values, one row per x of ``groups`` ({x: runs}); a row
+    shorter than the longest (fewer classes) is padded with NaN."""
+    rows = [np.mean([_normalised_spectrum(r)[: r.problem.classes] for r in runs], axis=0) for runs in groups.values()]
+    out = np.full((len(rows), max(len(s) for s in rows)), np.nan)
+    for t, s in enumerate(rows):
+        out[t, : len(s)] = s
+    return out
+
+
+_SERIES_MARKERS = ("o", "s", "^", "D", "v", "P")
+
+
 def normalised_sv_vs_depth(results, opts):
-    groups = _by_field(results, "depth")
-    Ls = list(groups)
+    """The mean normalised σ_i of Z vs depth: one colour per σ_i, one marker per combination of the other varied fields
+    (split as every figure over a field is), hollow where a depth's mean includes runs that hit the step limit."""
+    from matplotlib.lines import Line2D
+
+    # one depth is drawn too: the deep end of a depth sweep may be all that did not diverge
+    series = _series(results, "depth", "normalised_sv_vs_depth", one_value=True)
     fig = Figure(figsize=(6.4, 4.2))
     ax = fig.subplots()
-    if Ls:
-        K = groups[Ls[0]][0].problem.classes
-        S = []
-        for L in Ls:
-            sv = np.array([_normalised_spectrum(r)[:K] for r in groups[L]])
-            S.append(sv.mean(0))
-        S = np.array(S)
+    marks, hollow_any, width = [], False, 0
+    for j, (label, groups) in enumerate(series.items()):
+        marker = _SERIES_MARKERS[j % len(_SERIES_MARKERS)]
+        Ls = list(groups)
+        S = _mean_spectra(groups)
+        hollow, _ = _step_limit_style(groups)
+        held = [t for t, h in enumerate(hollow) if h]
+        hollow_any, width = hollow_any or bool(held), max(width, S.shape[1])
         for i in range(S.shape[1]):
-            ax.semilogy(Ls, np.maximum(S[:, i], 1e-17), "o-", ms=3, label=f"σ_{i + 1}")
-        ax.axhline(float(opts.get("negligible", 1e-3)), color="k", ls=":", lw=1, label="negligible threshold")
+            y = np.maximum(S[:, i], 1e-17)
+            ax.semilogy(Ls, y, "-", marker=marker, ms=3, color=f"C{i % 10}", markevery=[t for t, h in enumerate(hollow) if not h])
+            if held:
+                ax.plot([Ls[t] for t in held], y[held], marker, ls="none", color=f"C{i % 10}", mfc="none", ms=5, zorder=3)
+        marks.append(Line2D([], [], marker=marker, ms=4, color="0.3", label=label))
+    ax.axhline(float(opts.get("negligible", 1e-3)), color="k", ls=":", lw=1, label="negligible threshold")
+    handles = [Line2D([], [], color=f"C{i % 10}", label=f"σ_{i + 1}") for i in range(width)]
+    handles += (marks if len(series) > 1 else []) + ax.get_legend_handles_labels()[0]
+    if hollow_any:
+        handles.append(Line2D([], [], marker="o", ls="none", color="0.3", mfc="none", ms=5, label="hollow: runs at the step limit"))
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True, min_n_ticks=1))  # one depth is one integer in view
     ax.set_xlabel("depth L (number of weight matrices)")
     ax.set_ylabel("σ_i(Z) / ‖Z‖_F (mean over seeds)")
-    ax.legend(fontsize=6, ncol=2)
-    _title(fig, results, "normalised singular values of Z vs depth (Garrod & Keating Thm 3)")
+    ax.legend(handles=handles, fontsize=6, ncol=2)
+    _title(fig, results, "normalised singular values of Z vs depth (Garrod & Keating Thm 3)",
+           "hollow: a depth's mean with such runs" if hollow_any else None)
     return fig
 
 
