@@ -276,6 +276,7 @@ class Optimum:
 
 CONSTRUCTIONS = 16  # at most this many constructions join the random starts (those of the balanced problem included)
 LBFGS_COPIES = 26  # L-BFGS with memory 10: 2 x 10 history vectors, the iterate, gradient, direction and the line search's
+PROCESS_BYTES = 5 * 10**8  # the Python process with JAX, its compiled programs and the constructions' code (measured 0.4-0.5 GB)
 LOGIT_COPIES = 8  # K x K arrays of one evaluation of the reduced objective and its gradient (A, logits, softmax, ...)
 
 
@@ -288,8 +289,9 @@ class Estimate(NamedTuple):
     K x K arrays (26 n + 8 K^2), and the constructions' explicit parameters
     and the logits of one of them (16 P + 3 K N); the polish (a dense Hessian, 3 n^2, up to
     ``reduced.DENSE_POLISH`` variables) and the certificate (the lifted point
-    and its gradient, 4 P + 3 N (sum d + K); a dense or LDL^T Hessian, 3 P^2,
-    up to ``hessian_limit`` parameters) come after the search and take the
+    and its gradient, 4 P + 3 N (sum d + K); a dense or LDL^T Hessian and its
+    factor, 4 P^2, up to ``hessian_limit`` parameters), and the process itself
+    (``PROCESS_BYTES``) come after the search and take the
     larger share. Time: 6 (2 K^2 r + 30 K^2) + 60 n FLOPs per L-BFGS step (two
     evaluations with their gradients: the product W diag(t) H and the K x K
     softmax) at the device's measured product rate
@@ -317,13 +319,13 @@ def estimate(problem: Problem, cfg: OptimumConfig, devices: int | None = None) -
         return Estimate(memory, budget.estimate_seconds(arch, cfg.steps, starts, devices), starts, min(K, *arch.widths))
     r = min(K, *arch.widths) if cfg.max_rank == 0 else min(cfg.max_rank, K, *arch.widths)
     n = 2 * K * r + r + (K if problem.bias != "none" else 0)
-    hessian = 3 * P * P if P <= cfg.hessian_limit else 0
+    hessian = 4 * P * P if P <= cfg.hessian_limit else 0
     after = max(3 * n * n if n <= reduced.DENSE_POLISH else LBFGS_COPIES * n, 4 * P + 3 * N * (sum(arch.widths) + K) + hessian)
     numbers = 3 * starts * n + devices * (LBFGS_COPIES * n + LOGIT_COPIES * K * K) + CONSTRUCTIONS * P + 3 * K * N + after
     rate = budget._product_rate(min(K, 1024), min(K, 1024), "float64", jax.default_backend()) * budget.EFFICIENCY
     per_step = 6.0 * (2.0 * K * K * r + 30.0 * K * K) + 60.0 * n
     seconds = (-(-starts // devices) * cfg.steps * per_step + cfg.restarts * 10.0 * K**3 + P**3 / 3 * (hessian > 0)) / rate
-    return Estimate(8 * numbers, seconds, starts, r)
+    return Estimate(PROCESS_BYTES + 8 * numbers, seconds, starts, r)
 
 
 def check_budget(problem: Problem, cfg: OptimumConfig, devices: int | None = None) -> Estimate:
