@@ -273,3 +273,15 @@ def test_the_budget_names_memory_and_time(monkeypatch):
     with pytest.raises(ValueError, match="max_hours must be >= the estimated time"):
         check_budget(p, OptimumConfig(max_hours=1e-6))
     assert check_budget(p, cfg).memory == estimate(p, cfg).memory
+
+
+def test_a_start_that_stopped_below_the_best_minimum_is_reported():
+    """Too few L-BFGS steps: a start still descending below every converged one is named, never hidden behind the best."""
+    p = dufm.Problem(width=10, depth=3)
+    o = optimum(p, restarts=16, steps=40, hessian_limit=0)
+    lows = o.lowest_unsettled
+    assert o.search.below_best >= 1 and lows is not None and lows.loss < o.loss, (o.search, lows, o.loss)
+    assert o.to_dict()["lowest_unsettled"]["loss"] == lows.loss and o.to_dict()["search"]["below_best"] == o.search.below_best
+    assert "start(s) that did not converge ended below the best minimum" in "\n".join(text.optimum_report(o))
+    full = optimum(p, restarts=16, hessian_limit=0)
+    assert full.lowest_unsettled is None and full.search.below_best == 0

@@ -319,6 +319,10 @@ def optimum_report(o) -> list[str]:
     sr = o.search
     lines.append(f"         {sr.converged} of {sr.starts} starts converged, {sr.reached_best} reached the best, "
                  f"{sr.distinct_minima} distinct minima")
+    if o.lowest_unsettled is not None:
+        low = o.lowest_unsettled
+        lines.append(f"WARNING: {sr.below_best} start(s) that did not converge ended below the best minimum, the lowest at "
+                     f"loss {low.loss:.15g} (rank {low.rank}): the search has not converged; raise --steps")
     where = "reduced problem, trust-region Newton" if o.method == "reduced" else "full problem"
     lines.append(f"optimum: loss {o.loss:.15g}, rank Z = {o.rank} (singular values <= {cfg.rank_tol:g} x the largest are zero), "
                  f"|grad| {o.grad_norm:.2e} ({where}); first reached from: {o.start}")

@@ -207,6 +207,7 @@ class Search(NamedTuple):
     converged: int
     reached_best: int
     distinct_minima: int
+    below_best: int  # starts that did not converge yet ended below the best minimum: the search is not done
 
 
 @dataclass(frozen=True)
@@ -219,7 +220,9 @@ class Optimum:
     smooth reduced problem, or the full problem); ``class_means`` M (K x K)
     and ``bias``; ``params`` the explicit parameters at the problem's widths;
     ``distinct_minima`` every distinct minimum, best first; ``unsettled`` the
-    starts that ended above ``settle_tol``; ``candidates`` the known
+    starts that ended above ``settle_tol``, and ``lowest_unsettled`` the lowest
+    of them where it lies below ``loss`` (the search has not converged to
+    the lowest point it saw; None otherwise); ``candidates`` the known
     constructions (name -> :class:`dufm.theory.Candidate`, or why it is not
     available).
     """
@@ -243,6 +246,8 @@ class Optimum:
     certificate: Certificate
     config: OptimumConfig
     wall_time_s: float
+    lowest_unsettled: Minimum | None = None
+    below_best: int = 0
 
     @property
     def start(self) -> str:
@@ -253,7 +258,7 @@ class Optimum:
     def search(self) -> Search:
         converged = self.starts - self.unsettled
         return Search(self.starts, self.restarts, converged, self.distinct_minima[0].count if converged else 0,
-                      len(self.distinct_minima))
+                      len(self.distinct_minima), self.below_best)
 
     def to_dict(self) -> dict:
         """The ``dufm optimum --json`` record."""
@@ -266,6 +271,7 @@ class Optimum:
             "loss": self.loss, "rank": self.rank, "singular_values": list(self.singular_values), "grad_norm": self.grad_norm,
             "restarts": self.restarts, "starts": self.starts, "unsettled": self.unsettled, "start": self.start,
             "distinct_minima": [m.to_dict() for m in self.distinct_minima], "candidates": cands,
+            "lowest_unsettled": None if self.lowest_unsettled is None else self.lowest_unsettled.to_dict(),
             "class_means": self.class_means, "bias": self.bias, "certificate": self.certificate.to_dict(),
             "config": self.config.to_dict(), "wall_time_s": self.wall_time_s,
         })
@@ -551,8 +557,12 @@ def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) 
     params = reduced.lift(M, b, problem, cfg.rank_tol)
     cert = certify(params, problem, loss, cfg.certify_tol, cfg.hessian_limit, s.size)
     claim, reason = global_claim(problem, loss, cert, candidates)
+    below = [i for i in range(len(x)) if not settled[i] and losses[i] < loss]
+    low = min(below, key=lambda i: losses[i]) if below else None
+    lowest = None if low is None else Minimum(float(losses[low]), int(ranks[low]), 1, tuple(float(v) for v in svals[low]), names[low])
     return Optimum(problem, Method.REDUCED, claim, reason, loss, s.size, tuple(float(v) for v in s), gp, cfg.restarts, len(x),
-                   int(np.sum(~settled)), tuple(minima), candidates, M, b, params, cert, cfg, time.perf_counter() - t0)
+                   int(np.sum(~settled)), tuple(minima), candidates, M, b, params, cert, cfg, time.perf_counter() - t0,
+                   lowest, len(below))
 
 
 def _full(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> Optimum:
