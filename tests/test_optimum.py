@@ -136,10 +136,13 @@ CLAIMS = [
     (["--depth", "2"], "best found", "the lowest minimum of a multi-start"),
     (["--depth", "2", "--loss", "mse", "--per-class", "1,2,2"], "proven", "linear MSE: equal to the closed-form"),
     (["--depth", "2", "--loss", "mse", "--bias", "regularised", "--bias-decay", "0.1"], "best found", "the lowest minimum of a multi-start"),
+    (["--depth", "1", "--width", "2"], "best found", "rank Z is capped at 2 < K = 3"),
+    (["--depth", "2", "--loss", "mse", "--max-rank", "1"], "best found", "rank Z is capped at 1 < K = 3"),
 ]
 
 
-@pytest.mark.parametrize("args,claim,reason", CLAIMS, ids=["ce-L1", "ce-L2", "mse-L2", "mse-L2-regularised-bias"])
+@pytest.mark.parametrize("args,claim,reason", CLAIMS, ids=["ce-L1", "ce-L2", "mse-L2", "mse-L2-regularised-bias", "ce-L1-width-2",
+                                                           "mse-L2-max-rank-1"])
 def test_global_is_claimed_only_where_proven(capsys, args, claim, reason):
     argv = ["optimum", *SMALLEST, *args]  # a later flag wins
     assert main([*argv, "--json"]) == 0
@@ -285,3 +288,29 @@ def test_a_start_that_stopped_below_the_best_minimum_is_reported():
     assert "start(s) that did not converge ended below the best minimum" in "\n".join(text.optimum_report(o))
     full = optimum(p, restarts=16, hessian_limit=0)
     assert full.lowest_unsettled is None and full.search.below_best == 0
+
+
+@pytest.mark.parametrize("K,depth", [(5, 1), (6, 2), (8, 3)])
+def test_at_width_two_the_optimum_is_the_regular_polygon(K, depth):
+    """d = 2 caps rank Z at 2: the search says so, and its best point is the regular K-gon (the circle) to 1e-12."""
+    p = dufm.Problem(classes=K, per_class=5, width=2, depth=depth, weight_decay=2**-10)
+    o = optimum(p, restarts=8, hessian_limit=0)
+    assert (o.search.rank_cap, o.search.rank_cap_by) == (2, "width") and o.global_claim == Global.BEST_FOUND
+    assert o.rank == 2 and abs(o.loss - theory.circle(p).loss) <= 1e-12 * o.loss, (o.loss, theory.circle(p).loss)
+
+
+WIDTH_BELOW_K = [  # the width caps the rank below what the unconstrained optimum uses
+    dict(classes=5, per_class=2, width=2, depth=2, weight_decay=0.01),
+    dict(classes=6, per_class=(1, 2, 3, 2, 1, 2), width=3, depth=2, weight_decay=0.01, bias="free"),
+    dict(classes=6, per_class=2, width=4, depth=3, weight_decay=0.005, loss="mse"),
+]
+
+
+@pytest.mark.slow  # a full-problem multi-start per case
+@pytest.mark.parametrize("kw", WIDTH_BELOW_K, ids=["K5-d2", "K6-d3-imbalanced-bias", "K6-d4-mse"])
+def test_no_full_problem_start_at_that_width_beats_the_capped_optimum(kw):
+    p = dufm.Problem(**kw)
+    o = optimum(p, restarts=16, hessian_limit=0)
+    assert o.search.rank_cap == min(kw["width"], kw["classes"]) and o.search.rank_cap_by == "width"
+    best_full = full_multistart(p, seeds=8)
+    assert best_full >= o.loss - 1e-10, (best_full, o.loss)

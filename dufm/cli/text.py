@@ -319,6 +319,9 @@ def optimum_report(o) -> list[str]:
     sr = o.search
     lines.append(f"         {sr.converged} of {sr.starts} starts converged, {sr.reached_best} reached the best, "
                  f"{sr.distinct_minima} distinct minima")
+    if sr.rank_cap_by is not None:
+        why = f"--max-rank {cfg.max_rank}" if sr.rank_cap_by == "max_rank" else f"the width {min(o.problem.widths)}"
+        lines.append(f"         searched rank Z <= {sr.rank_cap} only ({why} caps it below K = {o.problem.classes})")
     if o.lowest_unsettled is not None:
         low = o.lowest_unsettled
         lines.append(f"WARNING: {sr.below_best} start(s) that did not converge ended below the best minimum, the lowest at "

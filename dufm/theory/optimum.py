@@ -208,6 +208,8 @@ class Search(NamedTuple):
     reached_best: int
     distinct_minima: int
     below_best: int  # starts that did not converge yet ended below the best minimum: the search is not done
+    rank_cap: int  # the most rank Z can have in the search (min(K, widths), or max_rank)
+    rank_cap_by: str | None  # what caps it below K: "width", "max_rank", or None
 
 
 @dataclass(frozen=True)
@@ -258,7 +260,7 @@ class Optimum:
     def search(self) -> Search:
         converged = self.starts - self.unsettled
         return Search(self.starts, self.restarts, converged, self.distinct_minima[0].count if converged else 0,
-                      len(self.distinct_minima), self.below_best)
+                      len(self.distinct_minima), self.below_best, *rank_cap(self.problem, self.config.max_rank))
 
     def to_dict(self) -> dict:
         """The ``dufm optimum --json`` record."""
@@ -487,7 +489,17 @@ def certify(params: Params, problem: Problem, loss: float, tol: float, hessian_l
     return Certificate(value, value - loss, gnorm, tol, c, symmetry_dimension(problem, rank) if rank is not None else None)
 
 
-def global_claim(problem: Problem, loss: float, cert: Certificate, candidates: dict) -> tuple[Global, str]:
+def rank_cap(problem: Problem, max_rank: int = 0) -> tuple[int, str | None]:
+    """The most rank Z can have in the search, and what caps it below K: ``"width"`` (a width d_l < K), ``"max_rank"``, or
+    None (no cap: rank K is allowed)."""
+    K, d = problem.classes, min(problem.widths)
+    cap = min(K, d) if max_rank == 0 else min(max_rank, K, d)
+    if cap >= K:
+        return cap, None
+    return cap, "max_rank" if max_rank and max_rank < min(K, d) else "width"
+
+
+def global_claim(problem: Problem, loss: float, cert: Certificate, candidates: dict, cap: int | None = None) -> tuple[Global, str]:
     """:attr:`Global.PROVEN` with the theorem that makes it so, or :attr:`Global.BEST_FOUND` with why not.
 
     Proven needs the lifted point critical on the full problem, and one of:
@@ -500,9 +512,16 @@ def global_claim(problem: Problem, loss: float, cert: Certificate, candidates: d
       form ``dnc`` (von Neumann's trace inequality reduces it to scalar problems
       solved exactly; :func:`dufm.theory.dnc`), and the loss found equals it to
       1e-10 (relative).
+
+    Neither holds where ``cap`` (the rank the search allows, :func:`rank_cap`) is
+    below K: rank Z <= cap < K is not a convex set, and the closed forms use
+    every rank they need.
     """
     if not cert.critical:
         return Global.BEST_FOUND, f"the lifted point is not critical on the full problem (|grad| {cert.grad_norm:.2e})"
+    if cap is not None and cap < problem.classes:
+        return Global.BEST_FOUND, (f"rank Z is capped at {cap} < K = {problem.classes}: the lowest minimum of rank <= {cap} a "
+                                   "multi-start found (a rank cap is not a convex constraint)")
     if problem.depth == 1:
         return Global.PROVEN, "L = 1: the reduced problem is convex (a loss convex in the logits + the nuclear norm)"
     closed = candidates.get("dnc")
@@ -556,7 +575,7 @@ def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) 
     minima[0] = Minimum(loss, s.size, minima[0].count, tuple(float(v) for v in s), minima[0].start)
     params = reduced.lift(M, b, problem, cfg.rank_tol)
     cert = certify(params, problem, loss, cfg.certify_tol, cfg.hessian_limit, s.size)
-    claim, reason = global_claim(problem, loss, cert, candidates)
+    claim, reason = global_claim(problem, loss, cert, candidates, rank)
     below = [i for i in range(len(x)) if not settled[i] and losses[i] < loss]
     low = min(below, key=lambda i: losses[i]) if below else None
     lowest = None if low is None else Minimum(float(losses[low]), int(ranks[low]), 1, tuple(float(v) for v in svals[low]), names[low])
