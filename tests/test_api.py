@@ -56,7 +56,7 @@ def test_renamed_names_work_for_one_release_with_a_deprecation_warning(tmp_path)
         assert dufm.Normalised is dufm.ScaleFree
     from dufm.experiments.config import SweepConfig, expand, load_config
 
-    path = write_sweep(tmp_path, solver={"precision": "high"})  # the old name of matmul_precision
+    path = write_sweep(tmp_path, problem={"dtype": "float32"}, solver={"precision": "high"})  # the old name of matmul_precision
     with pytest.warns(DeprecationWarning, match="SweepConfig.from_toml"):
         config = load_config(path)
     assert config == SweepConfig.from_toml(path) and config.solver.matmul_precision == "high"
