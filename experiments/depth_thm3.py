@@ -11,7 +11,7 @@ float64. Two solvers that do not diverge at any depth:
 from two starts: ``balanced`` (orthogonal factors scaled to an end-to-end gain of 1 at every depth, the depth init)
 and ``pytorch`` (nn.Linear's default for every W_l, torch.randn for H_1: what the deep-UFM papers' PyTorch code
 draws), each with the Hessian's top eigenvalue recorded along the run. For each run: the number of
-sigma_i(Z_c)/||Z_c||_F above 1e-3, the end loss over the certified optimum's (docs/figures/optima_thm3.json, from
+sigma_i(Z_c)/||Z_c||_F above 1e-3, the end loss over the best minimum (docs/figures/optima_thm3.json, from
 ``dufm optimum``), the end point's sharpness.
 
     python experiments/depth_thm3.py [--seeds 5] [--depths 1 2 4 8 16 32 64] [--only flow/balanced ...]
@@ -117,11 +117,11 @@ def draw(results: dict):
                     axes[0, 0].plot(c["depth"], r["non_negligible"], ".", color="k", alpha=0.3, ms=4)
     optimum = sorted((row["L"], int((np.asarray(row["normalised_sv"]) > NEGLIGIBLE).sum()))
                      for row in json.loads(OPTIMA.read_text())["rows"])
-    axes[0, 0].plot(*zip(*optimum), "k-", lw=2, alpha=0.4, label="the certified optimum (dufm optimum)")
+    axes[0, 0].plot(*zip(*optimum), "k-", lw=2, alpha=0.4, label="the optimum (dufm optimum's best minimum)")
     axes[0, 0].axhline(2, color="k", ls=":", lw=1, label="Thm 3: two")
     axes[0, 0].set_ylabel(f"σ_i(Z_c)/‖Z_c‖_F > {NEGLIGIBLE:g} (mean ± std; dots: seeds)")
     axes[0, 1].axhline(1, color="k", ls=":", lw=1)
-    axes[0, 1].set_ylabel("end loss / certified optimum (dufm optimum)")
+    axes[0, 1].set_ylabel("end loss / the optimum (dufm optimum's best minimum)")
     axes[0, 1].set_yscale("log")
     axes[1, 0].set_ylabel("sharpness at the end point (largest Hessian eigenvalue)")
     axes[1, 0].set_yscale("log")

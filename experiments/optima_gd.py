@@ -1,4 +1,4 @@
-"""GD's end points against the certified optimum (dufm.optimum): Garrod & Keating Fig 1.
+"""GD's end points against the optimum (dufm.optimum's best minimum): Garrod & Keating Fig 1.
 
 Problem: linear CE, K = 10, n = 5, L = 2, lambda = 2^-10, width 70; full-batch GD, lr 0.5, Gaussian
 init of std 0.1 and 0.01, seeds 0-4, at most 100 000 steps, stop at |grad| <= 1e-10 (the settings of

@@ -1,6 +1,6 @@
 """Phase diagrams of the global optimum of the linear CE deep UFM (dufm.optimum), and the Thm 3 depth plot.
 
-Three studies, every point the certified optimum of the reduced K x K problem
+Three studies, every point the best minimum dufm.optimum finds of the reduced K x K problem
 (docs/optima.md), with n = 5 samples per class:
 
 * ``kl``     — rank and type of the optimum over (K, L), K = 2..12, L = 1..8, lambda = 2^-10 (all
