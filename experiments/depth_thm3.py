@@ -121,7 +121,7 @@ def draw(results: dict):
     axes[0, 0].axhline(2, color="k", ls=":", lw=1, label="Thm 3: two")
     axes[0, 0].set_ylabel(f"σ_i(Z_c)/‖Z_c‖_F > {NEGLIGIBLE:g} (mean ± std; dots: seeds)")
     axes[0, 1].axhline(1, color="k", ls=":", lw=1)
-    axes[0, 1].set_ylabel("end loss / the optimum (dufm optimum's best minimum)")
+    axes[0, 1].set_ylabel("end loss / dufm optimum's best minimum")
     axes[0, 1].set_yscale("log")
     axes[1, 0].set_ylabel("sharpness at the end point (largest Hessian eigenvalue)")
     axes[1, 0].set_yscale("log")
