@@ -8,8 +8,10 @@ Y = blockdiag(1_{n_0}^T, ..., 1_{n_{K-1}}^T) (K x N).
 
 with sigma the identity or ReLU, never applied to H_1 or to the logits Z.
 
-    CE : (1/N) sum_i -log softmax(z_i)[y_i]
-    MSE: (1/(2N)) ||Z - Y||_F^2
+    CE   : (1/N) sum_i -log p_i[y_i],  p_i = softmax(z_i)
+    LS   : (1/N) sum_i -t_i . log p_i,  t_i = (1 - alpha) e_{y_i} + alpha/K  (label smoothing)
+    focal: (1/N) sum_i -(1 - p_i[y_i])^gamma log p_i[y_i]                (Lin et al. 2017)
+    MSE  : (1/(2N)) ||Z - Y||_F^2
     regularisation: (lambda_H/2)||H_1||^2 + sum_l (lambda_W_l/2)||W_l||^2 (+ (lambda_b/2)||b||^2)
 
 (Súkeník et al. 2023; Garrod & Keating 2025; docs/conventions.md.)
@@ -118,13 +120,32 @@ def spectrum_sizes(arch: Architecture, which: str) -> dict[str, int]:
 
 @float64
 def data_loss(Z, arch: Architecture):
-    """The data term g(Z): mean CE (log-softmax, stable) or (1/(2N))||Z - Y||_F^2."""
+    """The data term g(Z) of ``arch.loss`` (module docstring): a mean over the samples, from log_softmax (stable)."""
     y = class_index(arch)
     N = arch.samples
-    if arch.loss == "ce":
-        logp = jax.nn.log_softmax(Z, axis=0)
-        return -jnp.sum(logp[y, np.arange(N)]) / N
-    return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / N
+    if arch.loss == "mse":
+        return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / N
+    logp = jax.nn.log_softmax(Z, axis=0)
+    own = logp[y, np.arange(N)]
+    if arch.loss == "ls" and arch.smoothing > 0:
+        # -t.log p = -(1 - alpha) log p_y - (alpha/K) sum_j log p_j
+        a = arch.smoothing
+        return -((1 - a) * jnp.sum(own) + a / arch.classes * jnp.sum(logp)) / N
+    if arch.loss == "focal" and arch.focal_gamma > 0:
+        return -jnp.sum(jnp.exp(arch.focal_gamma * log_not_own(logp, y)) * own) / N
+    # CE, and alpha = 0 or gamma = 0, which are CE: the same program, so they agree with it bit for bit
+    return -jnp.sum(own) / N
+
+
+def log_not_own(logp, y):
+    """log(1 - p_y) per sample (N,), from the log-probabilities (K, N): the log-sum-exp of the other classes' log p.
+
+    Not log1p(-p_y): p_y rounds to 1 at a margin of about 37 in float64, where
+    log1p(-p_y) is -inf and (1 - p_y)^gamma's derivative 0 * inf = nan; the
+    other classes' log-probabilities stay finite at any finite logits.
+    """
+    others = jnp.where(np.arange(logp.shape[0])[:, None] == y[None, :], -jnp.inf, logp)
+    return jax.nn.logsumexp(others, axis=0)
 
 
 @float64
