@@ -120,32 +120,38 @@ def spectrum_sizes(arch: Architecture, which: str) -> dict[str, int]:
 
 @float64
 def data_loss(Z, arch: Architecture):
-    """The data term g(Z) of ``arch.loss`` (module docstring): a mean over the samples, from log_softmax (stable)."""
+    """The data term g(Z) of ``arch.loss`` (module docstring): a mean over the samples, from log-sum-exps (stable)."""
     y = class_index(arch)
     N = arch.samples
     if arch.loss == "mse":
         return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / N
+    if arch.loss == "focal" and arch.focal_gamma > 0:
+        nlp, log_rest = own_and_rest(Z, y)
+        return jnp.sum(jnp.exp(arch.focal_gamma * log_rest) * nlp) / N
     logp = jax.nn.log_softmax(Z, axis=0)
     own = logp[y, np.arange(N)]
     if arch.loss == "ls" and arch.smoothing > 0:
         # -t.log p = -(1 - alpha) log p_y - (alpha/K) sum_j log p_j
         a = arch.smoothing
         return -((1 - a) * jnp.sum(own) + a / arch.classes * jnp.sum(logp)) / N
-    if arch.loss == "focal" and arch.focal_gamma > 0:
-        return -jnp.sum(jnp.exp(arch.focal_gamma * log_not_own(logp, y)) * own) / N
     # CE, and alpha = 0 or gamma = 0, which are CE: the same program, so they agree with it bit for bit
     return -jnp.sum(own) / N
 
 
-def log_not_own(logp, y):
-    """log(1 - p_y) per sample (N,), from the log-probabilities (K, N): the log-sum-exp of the other classes' log p.
+def own_and_rest(Z, y):
+    """(-log p_y, log(1 - p_y)) per sample (N,) from the logits (K, N), both to full relative precision.
 
-    Not log1p(-p_y): p_y rounds to 1 at a margin of about 37 in float64, where
-    log1p(-p_y) is -inf and (1 - p_y)^gamma's derivative 0 * inf = nan; the
-    other classes' log-probabilities stay finite at any finite logits.
+    With r = log sum_{j != y} e^(z_j - z_y) = log((1 - p_y)/p_y), -log p_y =
+    softplus(r) and log(1 - p_y) = -softplus(-r). Not log_softmax and
+    log1p(-p_y): at a margin of about 37 p_y rounds to 1 in float64, so
+    log p_y = z_y - logsumexp(z) rounds to 0 (the focal loss to 0, though it is
+    about e^(-(gamma + 1) margin) > 0) and log1p(-p_y) to -inf, whose
+    derivative gives nan.
     """
-    others = jnp.where(np.arange(logp.shape[0])[:, None] == y[None, :], -jnp.inf, logp)
-    return jax.nn.logsumexp(others, axis=0)
+    own = Z[y, np.arange(Z.shape[1])]
+    others = jnp.where(np.arange(Z.shape[0])[:, None] == y[None, :], -jnp.inf, Z)
+    r = jax.nn.logsumexp(others, axis=0) - own
+    return jax.nn.softplus(r), -jax.nn.softplus(-r)
 
 
 @float64
