@@ -278,7 +278,8 @@ def test_one_layer_dnc_regularised_bias_is_critical_at_zero_bias():
 
 
 @pytest.mark.parametrize("loss,extra", ONE_LAYER)
-@pytest.mark.parametrize("bias,counts", [("none", 3), ("free", 3), ("regularised", 3), ("free", (2, 4, 3, 1)), ("regularised", (2, 4, 3, 1))])
+@pytest.mark.parametrize("bias,counts", [("none", 3), ("free", 3), ("regularised", 3), ("none", (2, 4, 3, 1)), ("free", (2, 4, 3, 1)),
+                                         ("regularised", (2, 4, 3, 1))])
 def test_zero_point_is_a_critical_point_with_its_closed_form_loss(loss, extra, bias, counts):
     problem = dufm.Problem(classes=4, per_class=counts, width=5, depth=1, loss=loss, weight_decay=0.005, bias=bias,
                            bias_decay=0.1 if bias == "regularised" else 0.0, **extra)
@@ -308,11 +309,15 @@ BAD = [
     (["solve", "--loss", "ls", "--smoothing", "-0.1"], "--smoothing: smoothing must be a number in [0, 1), got -0.1"),
     (["solve", "--loss", "focal", "--focal-gamma", "-1"], "--focal-gamma: focal_gamma must be a finite number >= 0, got -1.0"),
     (["solve", "--smoothing", "0.1"], "--smoothing: smoothing must be 0 unless loss is 'ls' (label smoothing), got 0.1 with loss 'ce'"),
-    (["theory", "--loss", "ls", "--focal-gamma", "2"], "--focal-gamma: focal_gamma must be 0 unless loss is 'focal', got 2.0 with loss 'ls'"),
+    (["solve", "--loss", "ls", "--focal-gamma", "2"], "--focal-gamma: focal_gamma must be 0 unless loss is 'focal', got 2.0 with loss 'ls'"),
+    (["theory", "--loss", "mse", "--focal-gamma", "2"], "--focal-gamma: focal_gamma must be 0 unless loss is 'focal', got 2.0 with loss 'mse'"),
     (["optimum", "--loss", "focal", "--focal-gamma", "2"], "--loss: loss must be 'ce' or 'mse' for the optimum search, got 'focal'"),
     (["optimum", "--loss", "ls", "--smoothing", "0.1"], "--loss: loss must be 'ce' or 'mse' for the optimum search, got 'ls'"),
-    (["probe", "--loss", "ls", "--smoothing", "0.1", "--point", "low_rank", "--classes", "4"],
+    (["probe", "--loss", "focal", "--focal-gamma", "2", "--point", "low_rank"],
      "--loss: loss must be 'ce' for the Garrod-Keating low-rank construction"),
+    (["probe", "--loss", "ls", "--smoothing", "0.1", "--point", "dnc"],
+     "--depth: depth must be 1 for the ls DNC closed form, got 2 (deeper constructions under label smoothing and focal loss are "
+     "not implemented)"),
     (["solve", "--loss", "ls", "--smoothing", "0.1", "--classes", "3", "--width", "4", "--init", "spectral"],
      "--init: init must fit the problem: spectral needs classes a power of two for the ls loss (the Hadamard basis), got 3"),
 ]

@@ -25,6 +25,13 @@ Candidates (balanced classes, every lambda > 0):
   off-class entries of every hidden pre-activation are exactly 0, and moving
   them up raises the loss to first order while moving them down changes
   nothing), so it is critical in that (Clarke) sense.
+* ``dnc`` (label smoothing, focal loss; L = 1): Z = a S (x) 1_n^T with a the
+  logit gap (own minus every other class), one scalar problem
+  l(a) = g(a) + lambda_eff (K-1)(a sqrt n), g the per-sample loss at gap a:
+  LS log(1 + (K-1)e^-a) + alpha (K-1) a / K, focal (1 - p)^gamma (-log p) with
+  p = 1/(1 + (K-1)e^-a) (Zhou et al. 2022: for balanced classes every global
+  minimum of the one-layer UFM under these losses is such a collapse).
+  Deeper points under these losses are not implemented.
 * ``dnc`` (MSE, no bias; linear or ReLU): Z = x I (x) 1_n^T,
   L(x) = 1/2 (1-x)^2 + (K m/2) Lambda x^(2/m), Lambda = (n prod a)^(1/m)
   (Súkeník et al. 2023); all factors are non-negative, so the same point is
@@ -57,7 +64,8 @@ Candidates (balanced classes, every lambda > 0):
 * ``zero``: all factors zero (a critical point for every L), with the optimal
   bias for the class frequencies p = n/N: CE -sum p log softmax(b) (b = 0
   without a bias, log p free, a root of softmax(b) - p + lambda_b b = 0
-  regularised); MSE 1/2 sum p_k ||b - e_k||^2 + (lambda_b/2)||b||^2 with
+  regularised); LS the same with p replaced by the mean target
+  (1 - alpha) p + alpha/K; focal b = 0 (balanced classes only); MSE 1/2 sum p_k ||b - e_k||^2 + (lambda_b/2)||b||^2 with
   b = 0, p, p/(1+lambda_b).
 
 Imbalanced counts: ``dnc`` is the exact MSE optimum (per-singular-value
@@ -797,9 +805,11 @@ def candidates(problem: Problem) -> dict:
         except ValueError as e:
             out[name] = str(e)
     if any(d == 0 for d in (problem.lambda_H, *problem.lambda_W)):
-        # still a critical point, but never a candidate optimum: the infimum, 0, lies below it (problem.finite_optimum)
-        out["zero"] = ("a factor's weight decay is 0, so the loss approaches (or, for MSE without any decay, reaches) 0 "
-                       "below the zero point, which is no minimum")
+        # still a critical point, but never a candidate optimum: the infimum lies below it (problem.finite_optimum)
+        floor = "the entropy of the smoothed targets" if problem.loss == "ls" and problem.smoothing > 0 else "0"
+        what = "label smoothing" if floor != "0" else "MSE"
+        out["zero"] = (f"a factor's weight decay is 0, so the loss approaches (or, for {what} without any decay, reaches) "
+                       f"{floor} below the zero point, which is no minimum")
     return out
 
 
