@@ -314,7 +314,8 @@ class Problem:
 
     @property
     def finite_optimum(self) -> bool:
-        """Whether the objective attains its infimum (:func:`finite_optimum`): every factor penalised, or MSE unregularised."""
+        """Whether the objective attains its infimum (:func:`finite_optimum`): every factor penalised, or MSE or LS (alpha > 0)
+        unregularised."""
         return finite_optimum(self.loss, (self.lambda_H, *self.lambda_W), self.smoothing)
 
     @property
