@@ -115,7 +115,7 @@ def test_loss_and_logit_gradient_match_numpy(loss, extra, seed):
     assert_rel(data_grad(Z, problem), want_grad, 1e-12, "gradient in Z")
 
 
-@pytest.mark.parametrize("loss,extra", [LOSSES[1], LOSSES[6]])
+@pytest.mark.parametrize("loss,extra", LOSSES)
 @pytest.mark.parametrize("bias", BIASES)
 def test_full_objective_and_gradient_match_numpy(loss, extra, bias):
     problem = make(loss, extra, bias)
@@ -299,6 +299,11 @@ def test_deeper_and_imbalanced_dnc_are_refused_with_a_reason():
     assert deep["dnc"].startswith("depth must be 1 for the ls DNC") and deep["low_rank"].startswith("loss must be 'ce'")
     with pytest.raises(ValueError, match="^per_class must be one count"):
         theory.dnc(dufm.Problem(classes=3, per_class=(1, 2, 3), depth=1, loss="focal", focal_gamma=1.0))
+    # the class-mean reduction (and the optimum search on it) is CE / MSE only
+    with pytest.raises(ValueError, match="^loss must be 'ce' or 'mse' for the reduced class-mean problem"):
+        theory.class_mean_problem(dufm.Problem(depth=1, loss="ls", smoothing=0.1))
+    with pytest.raises(ValueError, match="^loss must be 'ce' or 'mse' for the optimum search"):
+        dufm.optimum(dufm.Problem(depth=1, loss="focal", focal_gamma=1.0))
 
 
 # ---------------------------------------------------------------------------
@@ -354,6 +359,22 @@ def test_solve_runs_each_loss_and_reports_against_its_closed_form(capsys):
         run = d["runs"][0]
         assert run["status"] == "converged" and run["solution_type"] == "dnc"
         assert abs(run["loss"] - d["theory"]["dnc"]) <= 1e-9 * d["theory"]["dnc"]
+
+
+def test_a_sweep_over_alpha_stores_one_run_per_alpha_with_its_key_and_column(tmp_path):
+    import csv
+
+    from helpers import write_sweep
+
+    from dufm.experiments.config import SweepConfig
+    from dufm.experiments.sweep import run_sweep
+
+    path = write_sweep(tmp_path, seeds=1, problem=dict(loss="ls", smoothing=0.1), grid={"smoothing": [0.1, 0.3]})
+    result = run_sweep(SweepConfig.from_toml(path), out=tmp_path / "out")
+    assert (result.total, result.ran) == (2, 2)
+    rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
+    assert sorted(float(r["smoothing"]) for r in rows) == [0.1, 0.3] and {r["loss_type"] for r in rows} == {"ls"}
+    assert len({r["key"] for r in rows}) == 2 and "focal_gamma" not in rows[0]
 
 
 def test_losses_of_each_kind_differ_and_alpha_and_gamma_matter():
