@@ -215,6 +215,13 @@ def test_finite_optimum_of_each_loss():
         assert got == want, (loss, a)
 
 
+def test_closed_forms_of_an_unregularised_label_smoothing_problem_say_why_they_are_not_given():
+    cands = theory.candidates(dufm.Problem(depth=1, loss="ls", smoothing=0.1, weight_decay=0.0))
+    assert "many factorisations" in cands["dnc"] and "entropy of the smoothed targets" in cands["zero"]
+    half = theory.candidates(dufm.Problem(depth=1, loss="ls", smoothing=0.1, feature_decay=0.0))
+    assert "no optimum exists" in half["dnc"]
+
+
 def test_unregularised_label_smoothing_reaches_the_entropy_of_its_targets():
     alpha = 0.2
     problem = dufm.Problem(classes=3, per_class=2, width=3, depth=1, loss="ls", smoothing=alpha, weight_decay=0.0)

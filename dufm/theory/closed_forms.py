@@ -214,7 +214,10 @@ def _require(problem: Problem, what: str, balanced: bool = True):
     if balanced and not problem.architecture.balanced:
         raise ValueError(f"per_class must be one count (balanced classes) for the {what} closed form")
     if min(decay_vector(problem)) <= 0:
-        raise ValueError(f"every weight decay must be > 0 for the {what} closed form (with a zero decay no optimum exists)")
+        # unregularised MSE and label smoothing do have a minimum, but on a continuum of factorisations, not at one scale
+        why = ("with every decay 0 the minimum is reached by many factorisations, at no one scale" if problem.finite_optimum
+               else "with a zero decay no optimum exists")
+        raise ValueError(f"every weight decay must be > 0 for the {what} closed form ({why})")
 
 
 def _simplex_basis(K: int) -> np.ndarray:
