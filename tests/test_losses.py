@@ -133,6 +133,32 @@ def test_full_objective_and_gradient_match_numpy(loss, extra, bias):
         assert g.b is None
 
 
+@pytest.mark.parametrize("loss,extra", [LOSSES[1], LOSSES[4], LOSSES[6]])
+def test_second_derivatives_in_the_logits(loss, extra):
+    # the Hessian the landscape tools use: LS has CE's, blockdiag(diag(s_i) - s_i s_i^T)/N (the targets are constants),
+    # exactly; focal against central differences of the numpy gradient (truncation ~ eps^2, rounding ~ 1e-16 / eps)
+    problem = make(loss, extra)
+    Z = random_logits(8)
+    arch = problem.architecture
+    Hs = np.asarray(jax.hessian(lambda z: data_loss(z, arch))(Z))  # (K, N, K, N)
+    N = Z.shape[1]
+    if loss == "ls":
+        s = np.exp(np_log_softmax(Z))
+        want = np.zeros_like(Hs)
+        for i in range(N):
+            want[:, i, :, i] = (np.diag(s[:, i]) - np.outer(s[:, i], s[:, i])) / N
+        assert_rel(Hs, want, 1e-12, "LS Hessian")
+        return
+    eps = 1e-5
+    want = np.zeros_like(Hs)
+    for k in range(K):
+        for i in range(N):
+            E = np.zeros_like(Z)
+            E[k, i] = eps
+            want[:, :, k, i] = (np_loss_and_grad(Z + E, problem)[1] - np_loss_and_grad(Z - E, problem)[1]) / (2 * eps)
+    assert_rel(Hs, want, 1e-8, "focal Hessian")
+
+
 def test_focal_gradient_stays_finite_where_p_y_rounds_to_one():
     # a margin of 60: p_y is 1 in float64, log1p(-p_y) would be -inf and the derivative of (1 - p_y)^gamma nan
     problem = make("focal", dict(focal_gamma=0.5))
