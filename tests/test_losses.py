@@ -410,6 +410,23 @@ def test_a_sweep_over_alpha_stores_one_run_per_alpha_with_its_key_and_column(tmp
     assert len({r["key"] for r in rows}) == 2 and "focal_gamma" not in rows[0]
 
 
+@pytest.mark.parametrize("loss,extra", [("ls", dict(smoothing=0.1)), ("focal", dict(focal_gamma=2.0))])
+def test_the_gradient_at_spectral_logits_is_diagonal_in_the_hadamard_basis_only(loss, extra):
+    # why --init spectral needs K a power of two for these losses as for CE: at Z = Q diag(sigma) Q^T E the logit
+    # gradient is Q diag(.) Q^T E (GD moves only the K modes) for the Hadamard Q, not for the identity basis of K = 6
+    from dufm.model.init import class_basis, label_basis
+
+    for classes, diagonal in ((8, True), (6, False)):
+        arch = dufm.Problem(classes=classes, per_class=2, width=classes, depth=1, loss=loss, **extra).architecture
+        E, Q = class_basis(arch), label_basis(arch)
+        sigma = np.random.default_rng(classes).uniform(0.5, 3.0, classes)
+        G = np.asarray(jax.grad(lambda z: data_loss(z, arch))(Q @ np.diag(sigma) @ Q.T @ E))
+        assert np.max(np.abs(G @ E.T @ E - G)) <= 1e-15 * np.max(np.abs(G)) * classes  # in the class indicators' span
+        D = Q.T @ G @ E.T @ Q
+        off = np.max(np.abs(D - np.diag(np.diag(D)))) / np.max(np.abs(D))
+        assert (off <= 1e-13) if diagonal else (off > 1e-3), (classes, off)
+
+
 def test_losses_of_each_kind_differ_and_alpha_and_gamma_matter():
     # a check that the tests above can fail: the losses are not one another
     Z = random_logits(7)
