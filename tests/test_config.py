@@ -138,7 +138,8 @@ BAD_KEYS = [
     ("[analysis]\nrank_toll = 0.1\n",
      "unknown [analysis] key(s) ['rank_toll']; allowed: ['equal_tol', 'rank_tol', 'trivial_tol', 'zero_tol']", "rank_toll"),
     ("[problem]\nwidht = 4\n", "unknown [problem] key(s) ['widht']; allowed: ['classes', 'per_class', 'width', 'depth', 'loss', "
-     "'activation', 'weight_decay', 'feature_decay', 'layer_decay', 'bias', 'bias_decay', 'dtype']", "widht"),
+     "'smoothing', 'focal_gamma', 'activation', 'weight_decay', 'feature_decay', 'layer_decay', 'bias', 'bias_decay', 'dtype']",
+     "widht"),
 ]
 
 

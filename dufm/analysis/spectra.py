@@ -37,7 +37,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..model.problem import Params, Problem
+from ..model.problem import SOFTMAX_LOSSES, Params, Problem
 from ..options import check_fraction
 
 
@@ -160,13 +160,14 @@ def margins(logits, counts) -> np.ndarray:
 def scale_free_logits(Z, problem: Problem) -> np.ndarray:
     """The part of the logits Z (K, N; without bias) the data term sees, whose scale-free quantities are reported.
 
-    CE: Z_c = (I - 11^T/K) Z, centred over classes: the loss and every margin are unchanged by adding a constant to
-    a column's logits, and GD never moves that component (the CE gradient in Z has columns summing to 0, so 1^T W_L
-    keeps its initial value), so at lambda = 0 it is an imprint of the initialisation, not of training. MSE: Z, centred
-    over samples with a bias (which absorbs the constant part), as the solution type reads it.
+    CE, LS and focal (losses of softmax(z)): Z_c = (I - 11^T/K) Z, centred over classes: the loss and every margin are
+    unchanged by adding a constant to a column's logits, and GD never moves that component (the gradient in Z has
+    columns summing to 0, so 1^T W_L keeps its initial value), so at lambda = 0 it is an imprint of the
+    initialisation, not of training. MSE: Z, centred over samples with a bias (which absorbs the constant part), as
+    the solution type reads it.
     """
     Z = np.asarray(Z, np.float64)
-    if problem.loss == "ce":
+    if problem.loss in SOFTMAX_LOSSES:
         return Z - Z.mean(axis=0, keepdims=True)
     return Z - Z.mean(axis=1, keepdims=True) if problem.bias != "none" else Z
 

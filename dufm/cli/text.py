@@ -13,12 +13,21 @@ def singular_values(s, most: int = 10) -> str:
     return head + (f" ... ({len(s)} values)" if len(s) > most else "")
 
 
+def loss_label(problem: Problem) -> str:
+    """The loss with its parameter: ``ce``, ``mse``, ``ls(alpha=0.1)``, ``focal(gamma=2)``."""
+    if problem.loss == "ls":
+        return f"ls(alpha={problem.smoothing:g})"
+    if problem.loss == "focal":
+        return f"focal(gamma={problem.focal_gamma:g})"
+    return problem.loss
+
+
 def problem_line(problem: Problem) -> str:
     def one(v):
         return v[0] if len(set(v)) == 1 else list(v)
 
     return (
-        f"problem: K={problem.classes} n={one(problem.counts)} L={problem.depth} width={one(problem.widths)} loss={problem.loss} "
+        f"problem: K={problem.classes} n={one(problem.counts)} L={problem.depth} width={one(problem.widths)} loss={loss_label(problem)} "
         f"activation={problem.activation} lambda_H={problem.lambda_H!r} lambda_W={one(problem.lambda_W)} bias={problem.bias} "
         f"{problem.dtype} ({problem.parameter_count} parameters)"
     )
@@ -44,7 +53,10 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
     if problem.penalised:
         lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
     elif problem.finite_optimum:
-        lines.append("closed forms: none (unregularised MSE: the minimum is 0, at Z = Y, reached by many factorisations)")
+        lines.append("closed forms: none (unregularised MSE: the minimum is 0, at Z = Y, reached by many factorisations)"
+                     if problem.loss == "mse" else
+                     "closed forms: none (unregularised label smoothing: the minimum is the entropy of the targets, where "
+                     "softmax(z_i) = t_i, at finite logits reached by many factorisations)")
     else:
         what = "unregularised" if problem.unregularised else "a factor's decay is 0"
         lines.append(f"closed forms: none ({what}: the loss tends to 0 only as ||Z|| grows without bound, so there is no "
@@ -116,7 +128,7 @@ def scale_free_lines(n, problem, rank_tol: float) -> list[str]:
     from ..analysis.solution import dnc_rank
 
     z = "Z" if (problem.loss == "mse" and problem.bias == "none") else "Z_c"
-    what = {"Z": "", "Z_c": " (Z_c = Z centred over classes)" if problem.loss == "ce" else " (Z_c = Z centred over samples)"}[z]
+    what = {"Z": "", "Z_c": " (Z_c = Z centred over samples)" if problem.loss == "mse" else " (Z_c = Z centred over classes)"}[z]
     pm = "" if n.parameter_margin is None else f", margin / ||theta||^{problem.depth + 1} {n.parameter_margin:.6g}"
     return [f"  scale-free{what}: ||{z}||_F {n.frobenius_norm:.6g}; effective rank {n.effective_rank:.4f} "
             f"(NC: {dnc_rank(problem)}), stable rank {n.stable_rank:.4f}, rank {z} = {n.rank(rank_tol)} (rank tol {rank_tol:g}); "
@@ -179,7 +191,7 @@ def theory_report(problem, rec: dict) -> list[str]:
         lines.append("lowest: none (no closed form applies to this problem)")
         return lines
     best = min(avail, key=avail.get)
-    line = f"lowest: {best}"
+    line = f"lowest: {best}" + (" (of the closed forms available here)" if len(avail) < len(rec) else "")
     if "dnc" in avail and best != "dnc":
         line += f" (below dnc by {avail['dnc'] - avail[best]:.6g}, {100 * (avail['dnc'] - avail[best]) / avail['dnc']:.3g}%)"
     lines.append(line)

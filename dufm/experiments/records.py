@@ -183,7 +183,8 @@ class RunRecord:
             "solution_type": None if self.solution_type is None else str(self.solution_type),
             "rank_Z": None if self.analysis is None else self.analysis.rank["Z"],
             # every other field of the run's config; summary.csv shows those that differ between the grid's runs
-            **{k: v for k, v in {"bias": p.bias, "bias_decay": p.bias_decay, "dtype": p.dtype, **asdict(s)}.items()
+            **{k: v for k, v in {"bias": p.bias, "bias_decay": p.bias_decay, "dtype": p.dtype, "smoothing": p.smoothing,
+                                 "focal_gamma": p.focal_gamma, **asdict(s)}.items()
                if k not in SOLVER_COLUMNS},
         }
 
@@ -330,7 +331,7 @@ class Results:
 
         Wide (default): one row per run, the :data:`SUMMARY_COLUMNS` (config
         fields; ``loss`` is the final objective, ``loss_type`` the data term)
-        and ``hidden_rank``, ``bias``, ``dtype``, ``init``, ``host``, ``start``, and for runs without a finite
+        and ``hidden_rank``, ``bias``, ``dtype``, ``smoothing``, ``focal_gamma``, ``init``, ``host``, ``start``, and for runs without a finite
         optimum (or unregularised) the scale-free ``effective_rank``, ``stable_rank`` and ``margin``
         (:class:`~dufm.ScaleFree`; None elsewhere).
         ``long=True``: one row per run x matrix x metric (``layer``,
@@ -352,8 +353,8 @@ class Results:
             row.update({k: None if norm is None else getattr(norm, k) for k in NORMALISED_COLUMNS})
             wide.append(row)
         if not long:
-            return pd.DataFrame(wide, columns=list(SUMMARY_COLUMNS) + ["hidden_rank", "bias", "dtype", "init", "host", "start",
-                                                                       *NORMALISED_COLUMNS])
+            return pd.DataFrame(wide, columns=list(SUMMARY_COLUMNS) + ["hidden_rank", "bias", "dtype", "smoothing", "focal_gamma",
+                                                                       "init", "host", "start", *NORMALISED_COLUMNS])
         config = [c for c in SUMMARY_COLUMNS if c not in ("status", "steps", "loss", "grad_norm", "solution_type", "rank_Z")]
         rows = []
         for r, w in zip(self.records, wide):

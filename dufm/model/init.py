@@ -124,8 +124,10 @@ def label_basis(arch: Architecture) -> np.ndarray:
 def _spectral_misfit(arch: Architecture) -> str | None:
     if min(arch.widths) < arch.classes:
         return f"every width >= classes ({arch.classes}) to hold the {arch.classes} aligned modes, got widths {arch.widths}"
-    if arch.loss == "ce" and not _is_power_of_two(arch.classes):
-        return f"classes a power of two for the cross-entropy loss (the Hadamard basis), got {arch.classes}"
+    if arch.loss != "mse" and not _is_power_of_two(arch.classes):
+        # the softmax losses' gradient is a function of softmax(Z) (LS: minus the constant targets; focal: times a
+        # scalar of p_y that is the same for every sample of such a Z), diagonal in the Hadamard basis only
+        return f"classes a power of two for the {arch.loss} loss (the Hadamard basis), got {arch.classes}"
     return None
 
 

@@ -8,8 +8,10 @@ Y = blockdiag(1_{n_0}^T, ..., 1_{n_{K-1}}^T) (K x N).
 
 with sigma the identity or ReLU, never applied to H_1 or to the logits Z.
 
-    CE : (1/N) sum_i -log softmax(z_i)[y_i]
-    MSE: (1/(2N)) ||Z - Y||_F^2
+    CE   : (1/N) sum_i -log p_i[y_i],  p_i = softmax(z_i)
+    LS   : (1/N) sum_i -t_i . log p_i,  t_i = (1 - alpha) e_{y_i} + alpha/K  (label smoothing)
+    focal: (1/N) sum_i -(1 - p_i[y_i])^gamma log p_i[y_i]                (Lin et al. 2017)
+    MSE  : (1/(2N)) ||Z - Y||_F^2
     regularisation: (lambda_H/2)||H_1||^2 + sum_l (lambda_W_l/2)||W_l||^2 (+ (lambda_b/2)||b||^2)
 
 (Súkeník et al. 2023; Garrod & Keating 2025; docs/conventions.md.)
@@ -118,13 +120,38 @@ def spectrum_sizes(arch: Architecture, which: str) -> dict[str, int]:
 
 @float64
 def data_loss(Z, arch: Architecture):
-    """The data term g(Z): mean CE (log-softmax, stable) or (1/(2N))||Z - Y||_F^2."""
+    """The data term g(Z) of ``arch.loss`` (module docstring): a mean over the samples, from log-sum-exps (stable)."""
     y = class_index(arch)
     N = arch.samples
-    if arch.loss == "ce":
-        logp = jax.nn.log_softmax(Z, axis=0)
-        return -jnp.sum(logp[y, np.arange(N)]) / N
-    return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / N
+    if arch.loss == "mse":
+        return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / N
+    if arch.loss == "focal" and arch.focal_gamma > 0:
+        nlp, log_rest = own_and_rest(Z, y)
+        return jnp.sum(jnp.exp(arch.focal_gamma * log_rest) * nlp) / N
+    logp = jax.nn.log_softmax(Z, axis=0)
+    own = logp[y, np.arange(N)]
+    if arch.loss == "ls" and arch.smoothing > 0:
+        # -t.log p = -(1 - alpha) log p_y - (alpha/K) sum_j log p_j
+        a = arch.smoothing
+        return -((1 - a) * jnp.sum(own) + a / arch.classes * jnp.sum(logp)) / N
+    # CE, and alpha = 0 or gamma = 0, which are CE: the same program, so they agree with it bit for bit
+    return -jnp.sum(own) / N
+
+
+def own_and_rest(Z, y):
+    """(-log p_y, log(1 - p_y)) per sample (N,) from the logits (K, N), both to full relative precision.
+
+    With r = log sum_{j != y} e^(z_j - z_y) = log((1 - p_y)/p_y), -log p_y =
+    softplus(r) and log(1 - p_y) = -softplus(-r). Not log_softmax and
+    log1p(-p_y): at a margin of about 37 p_y rounds to 1 in float64, so
+    log p_y = z_y - logsumexp(z) rounds to 0 (the focal loss to 0, though it is
+    about e^(-(gamma + 1) margin) > 0) and log1p(-p_y) to -inf, whose
+    derivative gives nan.
+    """
+    own = Z[y, np.arange(Z.shape[1])]
+    others = jnp.where(np.arange(Z.shape[0])[:, None] == y[None, :], -jnp.inf, Z)
+    r = jax.nn.logsumexp(others, axis=0) - own
+    return jax.nn.softplus(r), -jax.nn.softplus(-r)
 
 
 @float64

@@ -7,8 +7,11 @@ A :class:`Problem` fixes everything that defines the objective
 * ``width``: d for every layer, or per-layer widths (d_1, ..., d_L) where
   H_1 is d_1 x N, W_l is d_{l+1} x d_l (l < L) and W_L is K x d_L;
 * ``depth`` L = number of weight matrices (L = 1 is the classical UFM);
-* ``loss`` ``"ce"`` | ``"mse"``, ``activation`` ``"linear"`` | ``"relu"``
-  (applied after W_1 ... W_{L-1} only);
+* ``loss`` ``"ce"`` | ``"mse"`` | ``"ls"`` (CE against the label-smoothed
+  targets (1 - alpha) e_y + alpha/K, ``smoothing`` alpha in [0, 1)) |
+  ``"focal"`` (-(1 - p_y)^gamma log p_y, ``focal_gamma`` gamma >= 0; Lin et
+  al. 2017); ``activation`` ``"linear"`` | ``"relu"`` (applied after
+  W_1 ... W_{L-1} only);
 * weight decays: one ``weight_decay`` lambda for everything, or
   ``feature_decay`` lambda_H and ``layer_decay`` lambda_W (one value or one per
   layer); lambda_H is not divided by N; each lambda >= 0. With every lambda 0
@@ -35,9 +38,10 @@ from typing import Any, NamedTuple, Sequence
 
 import numpy as np
 
-from ..options import check_choice, check_int, check_number, option
+from ..options import check_choice, check_fraction, check_int, check_number, option
 
-LOSSES = ("ce", "mse")
+LOSSES = ("ce", "mse", "ls", "focal")
+SOFTMAX_LOSSES = ("ce", "ls", "focal")  # the losses of softmax(z): unchanged by adding a constant to a sample's logits
 ACTIVATIONS = ("linear", "relu")
 BIASES = ("none", "free", "regularised")
 DTYPES = ("float64", "float32")
@@ -59,7 +63,7 @@ def _decay(name: str, value) -> float:
     return check_number(name, value, allow_zero=True)
 
 
-def finite_optimum(loss: str, factor_decays) -> bool:
+def finite_optimum(loss: str, factor_decays, smoothing: float = 0.0) -> bool:
     """Whether the objective attains its infimum, from the decays of the factors (lambda_H, lambda_W_1..lambda_W_L).
 
     Every factor penalised: the objective is coercive in the factors, so a
@@ -72,9 +76,19 @@ def finite_optimum(loss: str, factor_decays) -> bool:
     for MSE with every decay 0 it is attained (Z = Y; loss 0; a free or
     regularised bias takes b = 0), by many factorisations. The bias decay does
     not change the answer.
+
+    Focal loss is CE's case: -(1 - p_y)^gamma log p_y > 0 tends to 0 only as
+    every margin grows without bound. Label smoothing with alpha > 0 is MSE's:
+    the per-sample loss logsumexp(z) - t.z with every target t_j >= alpha/K > 0
+    is coercive in the logits modulo a constant per sample, minimal where
+    softmax(z) = t (the entropy of t), at finite logits (a margin of
+    log(1 + K(1 - alpha)/alpha)); so with every decay 0 it is attained, and with
+    some but not all 0 the infimum needs the penalised factors at 0 (Z = 0,
+    which is not where softmax(z) = t) and is not attained. alpha = 0 is CE.
     """
     d = np.asarray(factor_decays, np.float64)
-    return bool(np.all(d > 0) or (loss == "mse" and np.all(d == 0)))
+    finite_logits = loss == "mse" or (loss == "ls" and smoothing > 0)
+    return bool(np.all(d > 0) or (finite_logits and np.all(d == 0)))
 
 
 class Decays(NamedTuple):
@@ -171,6 +185,8 @@ class Architecture:
     activation: str
     bias: str
     dtype: str
+    smoothing: float = 0.0  # alpha of loss "ls"; part of the static key: the targets are constants of the program
+    focal_gamma: float = 0.0  # gamma of loss "focal"
 
     @property
     def classes(self) -> int:
@@ -207,7 +223,9 @@ class Problem:
     per_class: int | tuple[int, ...] = option(5, "samples per class n, or n_1,...,n_K", metavar="n")
     width: int | tuple[int, ...] = option(70, "width d, or d_1,...,d_L", metavar="d")
     depth: int = option(2, "number of weight matrices L >= 1", metavar="L")
-    loss: str = option("ce", "data term", choices=LOSSES)
+    loss: str = option("ce", "data term (ls: label smoothing, focal: focal loss; docs/losses.md)", choices=LOSSES)
+    smoothing: float = option(0.0, "label smoothing alpha in [0, 1) of loss ls: targets (1 - alpha) e_y + alpha/K", metavar="ALPHA")
+    focal_gamma: float = option(0.0, "gamma >= 0 of loss focal: -(1 - p_y)^gamma log p_y", metavar="GAMMA")
     activation: str = option("linear", "activation after W_1..W_{L-1}", choices=ACTIVATIONS)
     weight_decay: float | None = option(2.0**-10, "one lambda for H_1 and every W_l", metavar="LAMBDA")
     feature_decay: float | None = option(None, "lambda_H (overrides the weight decay for H_1)", metavar="LAMBDA_H")
@@ -232,6 +250,12 @@ class Problem:
         counts = _one_or_each("per_class", self.per_class, K, lambda n, v: check_int(n, v, 1), "count", "class")
         widths = _one_or_each("width", self.width, L, lambda n, v: check_int(n, v, 1), "width", "layer")
         check_choice("loss", self.loss, LOSSES)
+        object.__setattr__(self, "smoothing", check_fraction("smoothing", self.smoothing, closed_below=True))
+        object.__setattr__(self, "focal_gamma", check_number("focal_gamma", self.focal_gamma, allow_zero=True))
+        if self.smoothing != 0 and self.loss != "ls":
+            raise ValueError(f"smoothing must be 0 unless loss is 'ls' (label smoothing), got {self.smoothing!r} with loss {self.loss!r}")
+        if self.focal_gamma != 0 and self.loss != "focal":
+            raise ValueError(f"focal_gamma must be 0 unless loss is 'focal', got {self.focal_gamma!r} with loss {self.loss!r}")
         check_choice("activation", self.activation, ACTIVATIONS)
         check_choice("bias", self.bias, BIASES)
         check_choice("dtype", self.dtype, DTYPES)
@@ -266,7 +290,8 @@ class Problem:
 
     @property
     def architecture(self) -> Architecture:
-        return Architecture(self.counts, self.widths, self.loss, self.activation, self.bias, self.dtype)
+        return Architecture(self.counts, self.widths, self.loss, self.activation, self.bias, self.dtype, self.smoothing,
+                            self.focal_gamma)
 
     @property
     def decays(self) -> Decays:
@@ -289,16 +314,22 @@ class Problem:
 
     @property
     def finite_optimum(self) -> bool:
-        """Whether the objective attains its infimum (:func:`finite_optimum`): every factor penalised, or MSE unregularised."""
-        return finite_optimum(self.loss, (self.lambda_H, *self.lambda_W))
+        """Whether the objective attains its infimum (:func:`finite_optimum`): every factor penalised, or MSE or LS (alpha > 0)
+        unregularised."""
+        return finite_optimum(self.loss, (self.lambda_H, *self.lambda_W), self.smoothing)
 
     @property
     def parameter_count(self) -> int:
         return self.architecture.parameter_count
 
     def to_dict(self) -> dict:
-        """Plain JSON-able description (resolved counts, widths and lambdas)."""
-        return {
+        """Plain JSON-able description (resolved counts, widths and lambdas).
+
+        ``smoothing`` and ``focal_gamma`` appear only with the loss that uses
+        them: a run key hashes this dict, so a CE or MSE problem keeps the key
+        it had before those fields existed.
+        """
+        d = {
             "classes": self.classes,
             "per_class": list(self.counts),
             "width": list(self.widths),
@@ -312,6 +343,11 @@ class Problem:
             "dtype": self.dtype,
             "parameters": self.parameter_count,
         }
+        if self.loss == "ls":
+            d["smoothing"] = self.smoothing
+        if self.loss == "focal":
+            d["focal_gamma"] = self.focal_gamma
+        return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Problem":
@@ -321,6 +357,7 @@ class Problem:
                 classes=d["classes"], per_class=tuple(d["per_class"]), width=tuple(d["width"]), depth=d["depth"],
                 loss=d["loss"], activation=d["activation"], feature_decay=d["lambda_H"], layer_decay=tuple(d["lambda_W"]),
                 bias=d.get("bias", "none"), bias_decay=d.get("bias_decay", 0.0), dtype=d.get("dtype", "float64"),
+                smoothing=d.get("smoothing", 0.0), focal_gamma=d.get("focal_gamma", 0.0),
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"problem description is missing or has a malformed field: {e}") from None

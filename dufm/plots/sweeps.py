@@ -411,7 +411,8 @@ def _scale_free_rank(rec: RunRecord) -> int:
 def _scale_free_note(recs) -> str:
     """What a figure of Z says of the runs whose scale-free logits it reads (:func:`_scale_free_rank`): which centring."""
     free = [r for r in recs if r.analysis.scale_free is not None]
-    notes = (["CE at λ = 0: class-centred"] if any(r.problem.loss == "ce" for r in free) else []) + (
+    softmax = sorted({r.problem.loss.upper() for r in free if r.problem.loss != "mse"})
+    notes = ([f"{'/'.join(softmax)} at λ = 0: class-centred"] if softmax else []) + (
         ["unregularised MSE with a bias: centred over samples"] if any(r.problem.loss == "mse" and r.problem.bias != "none" for r in free)
         else [])
     return f" ({'; '.join(notes)})" if notes else ""

@@ -95,7 +95,7 @@ def run(params0: Params, decays: Decays, arch: Architecture, cfg: SolverConfig) 
     if cfg.tol is None:
         if any(isinstance(a, jax.core.Tracer) for a in decays):
             raise ValueError("tol must be given when run is traced over the decays (its default depends on them)")
-        cfg = cfg.resolved(arch.dtype, finite_optimum(arch.loss, np.append(np.ravel(decays.H), np.ravel(decays.W))))
+        cfg = cfg.resolved(arch.dtype, finite_optimum(arch.loss, np.append(np.ravel(decays.H), np.ravel(decays.W)), arch.smoothing))
     return run_traced(params0, decays, ProgramInputs.of(cfg, arch.dtype), arch, ProgramKey.of([cfg]))
 
 
@@ -196,7 +196,7 @@ def run_many(params0: Params, decays: Decays, arch: Architecture, cfg: SolverCon
         decays = decays.broadcast(B)
     decays = Decays(*(np.asarray(a, arch.dtype) for a in decays)).check_batch(B, arch.depth, arch.bias)
     # a run's default tolerance depends on its own decays (module docstring)
-    cfgs = [c.resolved(arch.dtype, finite_optimum(arch.loss, np.append(decays.H[i], decays.W[i]))) for i, c in enumerate(cfgs)]
+    cfgs = [c.resolved(arch.dtype, finite_optimum(arch.loss, np.append(decays.H[i], decays.W[i]), arch.smoothing)) for i, c in enumerate(cfgs)]
     size = max(B, pad_to or B)
     devices, batching = layout(arch, max(cfgs, key=lambda c: c.steps), size, batching, devices)
     devices = batch_devices(devices, size)

@@ -25,6 +25,13 @@ Candidates (balanced classes, every lambda > 0):
   off-class entries of every hidden pre-activation are exactly 0, and moving
   them up raises the loss to first order while moving them down changes
   nothing), so it is critical in that (Clarke) sense.
+* ``dnc`` (label smoothing, focal loss; L = 1): Z = a S (x) 1_n^T with a the
+  logit gap (own minus every other class), one scalar problem
+  l(a) = g(a) + lambda_eff (K-1)(a sqrt n), g the per-sample loss at gap a:
+  LS log(1 + (K-1)e^-a) + alpha (K-1) a / K, focal (1 - p)^gamma (-log p) with
+  p = 1/(1 + (K-1)e^-a) (Zhou et al. 2022: for balanced classes every global
+  minimum of the one-layer UFM under these losses is such a collapse).
+  Deeper points under these losses are not implemented.
 * ``dnc`` (MSE, no bias; linear or ReLU): Z = x I (x) 1_n^T,
   L(x) = 1/2 (1-x)^2 + (K m/2) Lambda x^(2/m), Lambda = (n prod a)^(1/m)
   (Súkeník et al. 2023); all factors are non-negative, so the same point is
@@ -57,7 +64,8 @@ Candidates (balanced classes, every lambda > 0):
 * ``zero``: all factors zero (a critical point for every L), with the optimal
   bias for the class frequencies p = n/N: CE -sum p log softmax(b) (b = 0
   without a bias, log p free, a root of softmax(b) - p + lambda_b b = 0
-  regularised); MSE 1/2 sum p_k ||b - e_k||^2 + (lambda_b/2)||b||^2 with
+  regularised); LS the same with p replaced by the mean target
+  (1 - alpha) p + alpha/K; focal b = 0 (balanced classes only); MSE 1/2 sum p_k ||b - e_k||^2 + (lambda_b/2)||b||^2 with
   b = 0, p, p/(1+lambda_b).
 
 Imbalanced counts: ``dnc`` is the exact MSE optimum (per-singular-value
@@ -206,7 +214,10 @@ def _require(problem: Problem, what: str, balanced: bool = True):
     if balanced and not problem.architecture.balanced:
         raise ValueError(f"per_class must be one count (balanced classes) for the {what} closed form")
     if min(decay_vector(problem)) <= 0:
-        raise ValueError(f"every weight decay must be > 0 for the {what} closed form (with a zero decay no optimum exists)")
+        # unregularised MSE and label smoothing do have a minimum, but on a continuum of factorisations, not at one scale
+        why = ("with every decay 0 the minimum is reached by many factorisations, at no one scale" if problem.finite_optimum
+               else "with a zero decay no optimum exists")
+        raise ValueError(f"every weight decay must be > 0 for the {what} closed form ({why})")
 
 
 def _simplex_basis(K: int) -> np.ndarray:
@@ -219,6 +230,52 @@ def _ce_margin(K):
     g = lambda a: np.log1p((K - 1) * np.exp(-a))  # noqa: E731
     dg = lambda a: -(K - 1) * np.exp(-a) / (1 + (K - 1) * np.exp(-a))  # noqa: E731
     return g, dg
+
+
+def _ls_margin(K: int, alpha: float):
+    """Label smoothing at logits with gap a (own minus every other): log(1 + (K-1)e^-a) + alpha (K-1) a / K.
+
+    With c = -log p_y = log(1 + (K-1)e^-a) and -log p_j = a + c (j != y),
+    -(1 - alpha) log p_y - (alpha/K) sum_j log p_j = c + alpha (K-1) a / K. Its
+    derivative alpha (K-1)/K - (1 - p_y) vanishes where p_y = 1 - alpha (K-1)/K,
+    the smoothed target: at a = log(1 + K(1 - alpha)/alpha), finite for alpha > 0.
+    """
+    g0, dg0 = _ce_margin(K)
+    w = alpha * (K - 1) / K
+    return (lambda a: g0(a) + w * a), (lambda a: dg0(a) + w)
+
+
+def _focal_margin(K: int, gamma: float):
+    """Focal loss at logits with gap a: (1 - p)^gamma c, c = -log p = log(1 + (K-1)e^-a).
+
+    log(1 - p) = log(K-1) - a - c (exact, no cancellation when p is near 1);
+    dc/da = -(1 - p) and d log(1 - p)/da = -p, so the derivative is
+    -(1 - p)^gamma (gamma p c + 1 - p).
+    """
+    def parts(a):
+        c = np.log1p((K - 1) * np.exp(-a))
+        p = np.exp(-c)
+        return c, p, np.exp(gamma * (np.log(K - 1) - a - c))
+
+    def g(a):
+        c, _, w = parts(a)
+        return w * c
+
+    def dg(a):
+        c, p, w = parts(a)
+        return -w * (gamma * p * c + np.exp(np.log(K - 1) - a - c))
+
+    return g, dg
+
+
+def _margin_loss(problem: Problem):
+    """(g, g') of the per-sample loss of ``problem``'s softmax loss at logits with gap a between the own class and every other."""
+    K = problem.classes
+    if problem.loss == "ls":
+        return _ls_margin(K, problem.smoothing)
+    if problem.loss == "focal":
+        return _focal_margin(K, problem.focal_gamma)
+    return _ce_margin(K)
 
 
 def zhu_margin(problem: Problem) -> float:
@@ -241,24 +298,41 @@ def mse_ufm_scale(problem: Problem) -> float:
     return float(max(0.0, 1.0 - problem.classes * Lam))
 
 
+def _zero_targets(problem: Problem) -> np.ndarray:
+    """The mean target of the samples, p = n / N for CE and (1 - alpha) p + alpha/K for label smoothing: with every
+    sample's logits equal to b, the mean CE against each sample's target is the CE against this one."""
+    p = np.asarray(problem.counts, np.float64) / problem.samples
+    return (1 - problem.smoothing) * p + problem.smoothing / problem.classes if problem.loss == "ls" else p
+
+
 def _zero_bias(problem: Problem) -> np.ndarray:
     """The optimal bias of the all-zero factors, shape (K,): p = n / N is the class frequency vector.
 
     CE: softmax(b) = p when free (b = log p, centred), the root of
-    softmax(b) - p + lambda_b b = 0 when regularised; MSE: b = p (free),
-    p / (1 + lambda_b) (regularised); 0 without a bias.
+    softmax(b) - p + lambda_b b = 0 when regularised; label smoothing: the
+    same with p replaced by the mean target (:func:`_zero_targets`); MSE:
+    b = p (free), p / (1 + lambda_b) (regularised); 0 without a bias.
+    Focal loss, balanced classes: b = 0, because f(q) = -(1 - q)^gamma log q is
+    convex on (0, 1) for every gamma >= 0 (q^2 (1 - q)^(2 - gamma) f''(q) >=
+    (1 - q)(gamma (gamma + 1) q + 1 - q) > 0), so by Jensen's inequality
+    (1/K) sum_k f(softmax(b)_k) >= f(1/K), and ||b||^2 >= 0.
     """
     K = problem.classes
-    p = np.asarray(problem.counts, np.float64) / problem.samples
     if problem.bias == "none":
         return np.zeros(K)
+    if problem.loss == "focal":
+        if not problem.architecture.balanced:
+            raise ValueError("per_class must be one count (balanced classes) for the zero point's bias under focal loss "
+                             "(the optimal bias of imbalanced classes is not implemented)")
+        return np.zeros(K)
+    p = _zero_targets(problem)
     if problem.loss == "mse":
         return p / (1.0 + problem.bias_decay)
     if problem.bias == "free" or problem.bias_decay == 0:
         return np.log(p) - np.mean(np.log(p))
     lam = problem.bias_decay
 
-    def parts(b):  # value, gradient and Hessian of -sum p log softmax(b) + (lam/2)||b||^2 (strictly convex)
+    def parts(b):  # value, gradient and Hessian of -sum p log softmax(b) + (lam/2)||b||^2 (strictly convex; p: the targets)
         q = np.exp(b - b.max())
         q /= q.sum()
         return _zero_loss(problem, b), q - p + lam * b, np.diag(q) - np.outer(q, q) + lam * np.eye(K)
@@ -267,16 +341,30 @@ def _zero_bias(problem: Problem) -> np.ndarray:
 
     res = minimize(lambda b: parts(b)[0], np.zeros(K), jac=lambda b: parts(b)[1], hess=lambda b: parts(b)[2],
                    method="trust-exact", options={"gtol": 1e-15})
-    return res.x
+    # the trust region can stop once the loss no longer resolves its predicted decrease (|grad| ~ 1e-9 for smoothed
+    # targets); Newton steps on the gradient, quadratically convergent on this strictly convex problem, finish it
+    b = res.x
+    for _ in range(10):
+        _, g, h = parts(b)
+        step = np.linalg.solve(h, -g)
+        if np.linalg.norm(parts(b + step)[1]) >= np.linalg.norm(g):
+            break
+        b = b + step
+    return b
 
 
 def _zero_loss(problem: Problem, b: np.ndarray) -> float:
-    """The objective of the all-zero factors with bias b: CE -sum p_k log softmax(b)_k, MSE 1/2 sum p_k ||b - e_k||^2, + (lambda_b/2)||b||^2."""
+    """The objective of the all-zero factors with bias b: CE (LS) -sum t_k log softmax(b)_k (:func:`_zero_targets`),
+    focal -sum p_k (1 - q_k)^gamma log q_k with q = softmax(b), MSE 1/2 sum p_k ||b - e_k||^2; + (lambda_b/2)||b||^2."""
     p = np.asarray(problem.counts, np.float64) / problem.samples
-    if problem.loss == "ce":
-        data = -float(p @ (b - b.max() - np.log(np.sum(np.exp(b - b.max())))))
-    else:
+    if problem.loss == "mse":
         data = 0.5 * (float(b @ b) - 2 * float(p @ b) + 1.0)
+    else:
+        logq = b - b.max() - np.log(np.sum(np.exp(b - b.max())))
+        if problem.loss == "focal":
+            data = -float(p @ ((1 - np.exp(logq)) ** problem.focal_gamma * logq))
+        else:
+            data = -float(_zero_targets(problem) @ logq)
     return data + 0.5 * problem.bias_decay * float(b @ b)
 
 
@@ -306,6 +394,8 @@ def dnc(problem: Problem) -> Candidate:
     the local minimum of the reduced class-mean problem that a trust-region
     Newton descent reaches from the simplex (:func:`_dnc_ce_counts`).
     """
+    if problem.loss in ("ls", "focal"):
+        return _dnc_one_layer(problem)
     if not problem.architecture.balanced:
         _require(problem, "DNC", balanced=False)
         return _dnc_mse_counts(problem) if problem.loss == "mse" else _dnc_ce_counts(problem)
@@ -718,9 +808,11 @@ def candidates(problem: Problem) -> dict:
         except ValueError as e:
             out[name] = str(e)
     if any(d == 0 for d in (problem.lambda_H, *problem.lambda_W)):
-        # still a critical point, but never a candidate optimum: the infimum, 0, lies below it (problem.finite_optimum)
-        out["zero"] = ("a factor's weight decay is 0, so the loss approaches (or, for MSE without any decay, reaches) 0 "
-                       "below the zero point, which is no minimum")
+        # still a critical point, but never a candidate optimum: the infimum lies below it (problem.finite_optimum)
+        floor = "the entropy of the smoothed targets" if problem.loss == "ls" and problem.smoothing > 0 else "0"
+        what = "label smoothing" if floor != "0" else "MSE"
+        out["zero"] = (f"a factor's weight decay is 0, so the loss approaches (or, for {what} without any decay, reaches) "
+                       f"{floor} below the zero point, which is no minimum")
     return out
 
 
@@ -730,6 +822,38 @@ def candidates(problem: Problem) -> dict:
 
 def _dnc_ce(problem: Problem) -> ReducedLoss:
     """The linear CE DNC, Z = alpha S (x) 1_n^T, balanced factors."""
+    return _dnc_softmax(problem)
+
+
+def _require_one_layer(problem: Problem):
+    """The label-smoothing and focal DNC are served at depth 1, balanced classes (Zhou et al. 2022)."""
+    if problem.depth != 1:
+        raise ValueError(f"depth must be 1 for the {problem.loss} DNC closed form, got {problem.depth} "
+                         "(deeper constructions under label smoothing and focal loss are not implemented)")
+    _require(problem, f"{problem.loss} DNC")
+
+
+def _dnc_one_layer(problem: Problem) -> Candidate:
+    """Neural collapse at L = 1 under label smoothing or focal loss (Zhou et al. 2022), at its optimal scale.
+
+    Zhou et al. show that for balanced classes every global minimum of the
+    one-layer UFM under these losses is neural collapse with a loss-dependent
+    scale: Z = a S (x) 1_n^T, one scalar problem in the logit gap a
+    (:func:`_dnc_softmax`). Its data gradient at such a Z is a multiple of Z
+    (a function of softmax(z) only, symmetric in the other classes and
+    summing to zero over the classes), so every critical scale is a critical
+    point, with the bias (if any) at 0.
+    """
+    _require_one_layer(problem)
+    h = _dnc_softmax(problem)
+    a, loss, _ = h.minimise()
+    return Candidate("dnc", loss, a, h.build(a), critical=True, rank=problem.classes - 1 if a > 0 else 0,
+                     note=f"L = 1 neural collapse under {'label smoothing' if problem.loss == 'ls' else 'focal loss'} "
+                     "(Zhou et al. 2022); scale = the logit gap")
+
+
+def _dnc_softmax(problem: Problem) -> ReducedLoss:
+    """The linear DNC of a loss of softmax(z) (CE, LS, focal), Z = a S (x) 1_n^T, balanced factors; scale a = the logit gap."""
     K, n, m = problem.classes, problem.counts[0], problem.depth + 1
     Y = labels(problem.architecture).astype(np.float64)
     U = _simplex_basis(K)
@@ -738,7 +862,7 @@ def _dnc_ce(problem: Problem) -> ReducedLoss:
         return _with_bias(balanced_factors(U, np.full(K - 1, alpha * np.sqrt(n)), Y.T @ U / np.sqrt(n), problem), problem, 0.0)
 
     coef = 0.5 * m * effective_decay(problem) * (K - 1) * n ** (1.0 / m)
-    return ReducedLoss(*_ce_margin(K), coef, 2.0 / m, 800.0, build)
+    return ReducedLoss(*_margin_loss(problem), coef, 2.0 / m, 800.0, build)
 
 
 def _dnc_mse(problem: Problem) -> ReducedLoss:
@@ -782,6 +906,9 @@ def reduced_loss(problem: Problem, name: str) -> ReducedLoss:
     stationarity in all parameters; balanced factors make the regulariser
     stationary too).
     """
+    if name == "dnc" and problem.loss in ("ls", "focal"):
+        _require_one_layer(problem)
+        return _dnc_softmax(problem)
     _require(problem, name)
     linear = problem.activation == "linear" or problem.depth == 1
     if name == "dnc" and problem.loss == "ce" and linear:
@@ -797,7 +924,8 @@ def reduced_loss(problem: Problem, name: str) -> ReducedLoss:
     if name == "rectified_simplex" and problem.loss == "ce" and linear and _triangular_root(problem.classes) >= 4:
         return _code_ce(problem, _rectified_simplex(_triangular_root(problem.classes)))
     raise ValueError(
-        f"point must be 'dnc' (linear CE, or MSE without a regularised bias), 'low_rank' (linear CE, even K), 'circle' "
+        f"point must be 'dnc' (linear CE, MSE without a regularised bias, or LS / focal at depth 1), 'low_rank' (linear CE, "
+        f"even K), 'circle' "
         f"(linear CE, K >= 3), 'softmax_code' (linear CE, K = 12) or 'rectified_simplex' (linear CE, K = r(r-1)/2, r >= 4) "
         f"for a point at a given scale; got {name!r} for this problem"
     )

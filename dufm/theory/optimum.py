@@ -57,7 +57,7 @@ from ..analysis.solution import Thresholds, analyse
 from ..landscape import critical
 from ..model.init import initialise
 from ..model.objective import gradient_norm, objective
-from ..model.problem import Params, Problem
+from ..model.problem import SOFTMAX_LOSSES, Params, Problem
 from ..options import check_int, check_number, option
 from ..runtime import float64
 from ..solving.programs import batch_devices, batch_program, call_batch, resolve_batching
@@ -342,6 +342,9 @@ def check_budget(problem: Problem, cfg: OptimumConfig, devices: int | None = Non
     on this machine or would take longer than ``cfg.max_hours``."""
     from ..solving import budget
 
+    if problem.loss not in ("ce", "mse"):
+        raise ValueError(f"loss must be 'ce' or 'mse' for the optimum search, got {problem.loss!r}: its reduction to the class "
+                         "means and its constructions are not implemented for label smoothing or focal loss (docs/losses.md)")
     if problem.dtype != "float64":
         raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
     if min(decay_vector(problem)) <= 0:
@@ -540,10 +543,10 @@ def symmetry_dimension(problem: Problem, rank: int) -> int:
     rank-r balanced factors, a Stiefel manifold V_r(R^{d_l}) of dimension
     r d_l - r(r+1)/2 (docs/landscape.md; equal to
     :func:`dufm.critical.symmetry_dimension` where that is computed, tested);
-    CE with a free bias adds the shift b -> b + c 1.
+    a loss of softmax(z) (CE, LS, focal) with a free bias adds the shift b -> b + c 1.
     """
     orbit = sum(rank * d - rank * (rank + 1) // 2 for d in problem.widths)
-    return orbit + int(problem.loss == "ce" and problem.bias == "free")
+    return orbit + int(problem.loss in SOFTMAX_LOSSES and problem.bias == "free")
 
 
 def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> Optimum:

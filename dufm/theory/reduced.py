@@ -73,6 +73,9 @@ def class_mean_problem(problem: Problem) -> ClassMeanProblem:
     if problem.activation == "relu" and problem.depth >= 2:
         raise ValueError("activation must be 'linear' (or depth 1) for the reduced class-mean problem: "
                          "with ReLU the minimal regulariser of a logit matrix has no closed form")
+    if problem.loss not in ("ce", "mse"):
+        raise ValueError(f"loss must be 'ce' or 'mse' for the reduced class-mean problem, got {problem.loss!r} "
+                         "(its data term is not implemented for label smoothing or focal loss)")
     if min(decay_vector(problem)) <= 0:
         raise ValueError("every weight decay must be > 0 for the reduced class-mean problem (with a zero decay no optimum exists)")
     return ClassMeanProblem(problem.classes, problem.counts, problem.depth + 1, problem.loss, problem.bias,

@@ -1,0 +1,436 @@
+"""Label smoothing and focal loss: values and gradients against an independent numpy implementation, CE at alpha = 0 and
+gamma = 0 bit for bit, unchanged run keys, the one-layer neural-collapse closed forms against the full problem, and the
+refusals of the command line (float64)."""
+
+import itertools
+import json
+
+import jax
+import numpy as np
+import pytest
+from helpers import run_cli
+
+import dufm
+from dufm import theory
+from dufm.model.objective import data_loss, gradient_norm, objective
+from dufm.model.problem import finite_optimum
+
+COUNTS = (2, 5, 3)  # imbalanced
+K = len(COUNTS)
+LOSSES = [("ls", dict(smoothing=a)) for a in (0.05, 0.1, 0.5, 0.9)] + [("focal", dict(focal_gamma=g)) for g in (0.5, 1.0, 2.0, 3.7)]
+BIASES = ("none", "free", "regularised")
+
+
+def make(loss, extra, bias="none", depth=2, activation="linear"):
+    return dufm.Problem(classes=K, per_class=COUNTS, width=(4, 5)[:depth] if depth <= 2 else 4, depth=depth, loss=loss,
+                        activation=activation, feature_decay=0.03, layer_decay=tuple(0.01 * (l + 1) for l in range(depth)),
+                        bias=bias, bias_decay=0.2 if bias == "regularised" else 0.0, **extra)
+
+
+def random_logits(seed, scale=2.0):
+    return np.random.default_rng(seed).normal(scale=scale, size=(K, sum(COUNTS)))
+
+
+# ---------------------------------------------------------------------------
+# the independent implementation: numpy, the formulas as written, explicit gradients
+
+
+def np_log_softmax(Z):
+    m = Z.max(axis=0, keepdims=True)
+    return Z - m - np.log(np.sum(np.exp(Z - m), axis=0, keepdims=True))
+
+
+def np_loss_and_grad(Z, problem):
+    """(mean loss, d loss / dZ) of ``problem``'s loss at logits Z (K, N), by the textbook formulas."""
+    y = np.repeat(np.arange(K), problem.counts)
+    N = len(y)
+    logp = np_log_softmax(Z)
+    s = np.exp(logp)
+    onehot = np.eye(K)[:, y]
+    if problem.loss == "ls":
+        T = (1 - problem.smoothing) * onehot + problem.smoothing / K
+        return -np.sum(T * logp) / N, (s - T) / N
+    g = problem.focal_gamma
+    p = s[y, np.arange(N)]
+    q = np.sum(np.where(onehot > 0, 0.0, s), axis=0)  # 1 - p as the other classes' probabilities
+    lp = logp[y, np.arange(N)]
+    value = -np.sum(q**g * lp) / N
+    # d/dz of phi(p) = -(1 - p)^g log p is phi'(p) p (e_y - s), phi'(p) p = g (1 - p)^(g-1) p log p - (1 - p)^g
+    coef = g * q ** (g - 1) * p * lp - q**g
+    return value, coef * (onehot - s) / N
+
+
+def np_objective_and_grad(params, problem):
+    """The full objective of a linear deep UFM and its gradient in (H, W_1, ..., W_L, b) by the chain rule."""
+    H, Ws = np.asarray(params.H), [np.asarray(w) for w in params.W]
+    acts = [H]
+    for W in Ws:
+        acts.append(W @ acts[-1])
+    Z = acts[-1] + (0.0 if params.b is None else np.asarray(params.b)[:, None])
+    value, G = np_loss_and_grad(Z, problem)
+    value += 0.5 * problem.lambda_H * np.sum(H**2) + sum(0.5 * lw * np.sum(W**2) for lw, W in zip(problem.lambda_W, Ws))
+    grads_W, back = [], G
+    for l in range(len(Ws) - 1, -1, -1):
+        grads_W.insert(0, back @ acts[l].T + problem.lambda_W[l] * Ws[l])
+        back = Ws[l].T @ back
+    out = {"H": back + problem.lambda_H * H, "W": grads_W}
+    if params.b is not None:
+        b = np.asarray(params.b)
+        value += 0.5 * problem.bias_decay * np.sum(b**2)
+        out["b"] = G.sum(axis=1) + problem.bias_decay * b
+    return value, out
+
+
+def random_params(problem, seed):
+    rng = np.random.default_rng(seed)
+    d = problem.widths
+    W = tuple(rng.normal(scale=0.7, size=(d[l + 1], d[l])) for l in range(problem.depth - 1)) + (rng.normal(scale=0.7, size=(K, d[-1])),)
+    b = rng.normal(size=K) if problem.bias != "none" else None
+    return dufm.Params(rng.normal(scale=0.7, size=(d[0], problem.samples)), W, b)
+
+
+def assert_rel(got, want, rtol, what):
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape, what
+    err = np.max(np.abs(got - want)) / np.max(np.abs(want))
+    assert err <= rtol, (what, err)
+
+
+def data_grad(Z, problem):
+    arch = problem.architecture
+    return jax.grad(lambda z: data_loss(z, arch))(Z)
+
+
+# ---------------------------------------------------------------------------
+# values and gradients
+
+
+@pytest.mark.parametrize("loss,extra", LOSSES)
+@pytest.mark.parametrize("seed", [0, 1])
+def test_loss_and_logit_gradient_match_numpy(loss, extra, seed):
+    problem = make(loss, extra)
+    Z = random_logits(seed)
+    want, want_grad = np_loss_and_grad(Z, problem)
+    assert_rel(float(data_loss(Z, problem.architecture)), want, 1e-12, "value")
+    assert_rel(data_grad(Z, problem), want_grad, 1e-12, "gradient in Z")
+
+
+@pytest.mark.parametrize("loss,extra", LOSSES)
+@pytest.mark.parametrize("bias", BIASES)
+def test_full_objective_and_gradient_match_numpy(loss, extra, bias):
+    problem = make(loss, extra, bias)
+    params = random_params(problem, 3)
+    want, want_grad = np_objective_and_grad(params, problem)
+    f = lambda q: objective(q, problem.decays, problem.architecture)  # noqa: E731
+    assert_rel(float(f(params)), want, 1e-12, "objective")
+    g = jax.grad(f)(params)
+    assert_rel(g.H, want_grad["H"], 1e-12, "dH")
+    for l, (a, b) in enumerate(zip(g.W, want_grad["W"]), start=1):
+        assert_rel(a, b, 1e-12, f"dW{l}")
+    if bias != "none":
+        assert_rel(g.b, want_grad["b"], 1e-12, "db")
+    else:
+        assert g.b is None
+
+
+@pytest.mark.parametrize("loss,extra", [LOSSES[1], LOSSES[4], LOSSES[6]])
+def test_second_derivatives_in_the_logits(loss, extra):
+    # the Hessian the landscape tools use: LS has CE's, blockdiag(diag(s_i) - s_i s_i^T)/N (the targets are constants),
+    # exactly; focal against central differences of the numpy gradient (truncation ~ eps^2, rounding ~ 1e-16 / eps)
+    problem = make(loss, extra)
+    Z = random_logits(8)
+    arch = problem.architecture
+    Hs = np.asarray(jax.hessian(lambda z: data_loss(z, arch))(Z))  # (K, N, K, N)
+    N = Z.shape[1]
+    if loss == "ls":
+        s = np.exp(np_log_softmax(Z))
+        want = np.zeros_like(Hs)
+        for i in range(N):
+            want[:, i, :, i] = (np.diag(s[:, i]) - np.outer(s[:, i], s[:, i])) / N
+        assert_rel(Hs, want, 1e-12, "LS Hessian")
+        return
+    eps = 1e-5
+    want = np.zeros_like(Hs)
+    for k in range(K):
+        for i in range(N):
+            E = np.zeros_like(Z)
+            E[k, i] = eps
+            want[:, :, k, i] = (np_loss_and_grad(Z + E, problem)[1] - np_loss_and_grad(Z - E, problem)[1]) / (2 * eps)
+    assert_rel(Hs, want, 1e-8, "focal Hessian")
+
+
+def test_focal_gradient_stays_finite_where_p_y_rounds_to_one():
+    # a margin of 60: p_y is 1 in float64, log1p(-p_y) would be -inf and the derivative of (1 - p_y)^gamma nan
+    problem = make("focal", dict(focal_gamma=0.5))
+    Z = random_logits(4, scale=0.1)
+    Z[np.repeat(np.arange(K), COUNTS), np.arange(sum(COUNTS))] += 60.0
+    value, grad = float(data_loss(Z, problem.architecture)), np.asarray(data_grad(Z, problem))
+    assert np.isfinite(value) and value > 0 and np.all(np.isfinite(grad))
+    # the loss is then (1 - p)^gamma (1 - p) to first order, 1 - p = sum_j exp(z_j - z_y) (independent of the rounding)
+    y = np.repeat(np.arange(K), COUNTS)
+    q = np.array([np.sum(np.exp(np.delete(Z[:, i], y[i]) - Z[y[i], i])) for i in range(len(y))])
+    assert_rel(value, np.mean(q**1.5), 1e-12, "value at large margins")
+
+
+@pytest.mark.parametrize("loss,extra", [("ls", dict(smoothing=0.0)), ("focal", dict(focal_gamma=0.0))])
+@pytest.mark.parametrize("bias", BIASES)
+def test_zero_parameter_is_ce_bit_for_bit(loss, extra, bias):
+    new, ce = make(loss, extra, bias), make("ce", {}, bias)
+    Z = random_logits(5)
+    assert np.array_equal(np.asarray(data_loss(Z, new.architecture)), np.asarray(data_loss(Z, ce.architecture)))
+    assert np.array_equal(np.asarray(data_grad(Z, new)), np.asarray(data_grad(Z, ce)))
+    params = random_params(ce, 6)
+    fn = [lambda q, p=p: objective(q, p.decays, p.architecture) for p in (new, ce)]
+    assert np.array_equal(np.asarray(fn[0](params)), np.asarray(fn[1](params)))
+    for a, b in zip(jax.tree_util.tree_leaves(jax.grad(fn[0])(params)), jax.tree_util.tree_leaves(jax.grad(fn[1])(params))):
+        assert np.array_equal(np.asarray(a), np.asarray(b))
+
+
+# ---------------------------------------------------------------------------
+# the problem: validation, keys, finite optimum
+
+OLD_KEYS = ["classes", "per_class", "width", "depth", "loss", "activation", "lambda_H", "lambda_W", "bias", "bias_decay", "dtype",
+            "parameters"]
+
+
+@pytest.mark.parametrize("loss", ["ce", "mse"])
+def test_old_problems_describe_and_hash_as_before(loss):
+    p = dufm.Problem(loss=loss, bias="regularised", bias_decay=0.1)
+    d = p.to_dict()
+    assert list(d) == OLD_KEYS  # the dict a run key hashes: no new field for a loss that does not use it
+    assert dufm.Problem.from_dict(d).to_dict() == d
+
+
+def test_stored_run_keys_of_an_old_store_are_unchanged():
+    from pathlib import Path
+
+    from dufm.experiments.config import SweepConfig
+
+    data = Path(__file__).parent / "data"
+    manifest = json.loads((data / "store_v0" / "manifest.json").read_text())
+    keys = [s.key for s in SweepConfig.from_toml(data / "store_v0.toml").runs()]
+    assert keys and keys == manifest["grid"]
+
+
+@pytest.mark.parametrize("loss,extra,key", [("ls", dict(smoothing=0.2), "smoothing"), ("focal", dict(focal_gamma=2.0), "focal_gamma")])
+def test_new_losses_carry_their_parameter_in_the_key(loss, extra, key):
+    p = dufm.Problem(loss=loss, **extra)
+    d = p.to_dict()
+    assert list(d) == OLD_KEYS + [key] and d[key] == extra[key]
+    assert dufm.Problem.from_dict(d).to_dict() == d
+    assert getattr(p.architecture, key) == extra[key]
+
+
+@pytest.mark.parametrize("kw,field", [
+    (dict(loss="ls", smoothing=1.0), "smoothing"), (dict(loss="ls", smoothing=-0.1), "smoothing"),
+    (dict(loss="ls", smoothing=float("nan")), "smoothing"), (dict(loss="focal", focal_gamma=-1.0), "focal_gamma"),
+    (dict(loss="focal", focal_gamma=float("inf")), "focal_gamma"), (dict(loss="ce", smoothing=0.1), "smoothing"),
+    (dict(loss="focal", smoothing=0.1), "smoothing"), (dict(loss="mse", focal_gamma=1.0), "focal_gamma"),
+    (dict(loss="ls", smoothing=0.1, focal_gamma=1.0), "focal_gamma"),
+])
+def test_bad_parameters_are_refused_naming_the_field(kw, field):
+    with pytest.raises(ValueError, match=f"^{field} must "):
+        dufm.Problem(**kw)
+
+
+def test_finite_optimum_of_each_loss():
+    # label smoothing with alpha > 0 has finite optimal logits, so it is attained with every decay 0, as MSE is
+    for loss, a, want in [("ls", 0.1, [True, False, True]), ("ls", 0.0, [True, False, False]),
+                          ("focal", 0.0, [True, False, False]), ("ce", 0.0, [True, False, False]), ("mse", 0.0, [True, False, True])]:
+        got = [finite_optimum(loss, d, a) for d in ([0.1, 0.1], [0.1, 0.0], [0.0, 0.0])]
+        assert got == want, (loss, a)
+
+
+def test_closed_forms_of_an_unregularised_label_smoothing_problem_say_why_they_are_not_given():
+    cands = theory.candidates(dufm.Problem(depth=1, loss="ls", smoothing=0.1, weight_decay=0.0))
+    assert "many factorisations" in cands["dnc"] and "entropy of the smoothed targets" in cands["zero"]
+    half = theory.candidates(dufm.Problem(depth=1, loss="ls", smoothing=0.1, feature_decay=0.0))
+    assert "no optimum exists" in half["dnc"]
+
+
+def test_unregularised_label_smoothing_reaches_the_entropy_of_its_targets():
+    alpha = 0.2
+    problem = dufm.Problem(classes=3, per_class=2, width=3, depth=1, loss="ls", smoothing=alpha, weight_decay=0.0)
+    assert problem.finite_optimum
+    run = dufm.solve(problem, dufm.SolverConfig(optimizer="lbfgs", steps=3000, init_scale=0.5), [0])[0]
+    t = np.array([1 - alpha + alpha / 3, alpha / 3, alpha / 3])
+    assert run.status == "converged" and abs(run.loss + np.sum(t * np.log(t))) <= 1e-12
+    # the logit gap of every sample is log(1 + K (1 - alpha) / alpha), where softmax = the targets
+    Z = np.asarray(dufm.forward(run.params, problem.architecture)[0])
+    y = np.repeat(np.arange(3), 2)
+    gaps = Z[y, np.arange(6)] - (Z.sum(axis=0) - Z[y, np.arange(6)]) / 2
+    assert np.max(np.abs(gaps - np.log(1 + 3 * (1 - alpha) / alpha))) <= 1e-6
+
+
+# ---------------------------------------------------------------------------
+# the one-layer closed forms (Zhou et al. 2022) against the full problem
+
+ONE_LAYER = [("ls", dict(smoothing=0.1)), ("ls", dict(smoothing=0.2)), ("focal", dict(focal_gamma=1.0)), ("focal", dict(focal_gamma=2.0))]
+
+
+def one_layer(loss, extra, bias="none", lam=0.005):
+    return dufm.Problem(classes=4, per_class=3, width=5, depth=1, loss=loss, weight_decay=lam, bias=bias,
+                        bias_decay=0.1 if bias == "regularised" else 0.0, **extra)
+
+
+@pytest.mark.parametrize("loss,extra", ONE_LAYER)
+@pytest.mark.parametrize("bias", ["none", "free"])
+def test_one_layer_dnc_is_the_full_problem_optimum(loss, extra, bias):
+    problem = one_layer(loss, extra, bias)
+    c = theory.dnc(problem)
+    assert c.critical and c.rank == 3 and c.scale > 0
+    # its parameters: the objective equals the closed form, and the point is critical
+    value = float(objective(c.params, problem.decays, problem.architecture))
+    assert abs(value - c.loss) <= 1e-12 * abs(c.loss)
+    g = jax.grad(lambda q: objective(q, problem.decays, problem.architecture))(c.params)
+    assert float(gradient_norm(g)) <= 1e-9
+    # L-BFGS on the full problem from several random starts reaches it, never below
+    runs = dufm.solve(problem, dufm.SolverConfig(optimizer="lbfgs", steps=5000, tol=1e-12, init_scale=0.3), range(4))
+    losses = np.array([r.loss for r in runs])
+    assert all(r.status == "converged" for r in runs)
+    assert np.min(losses) >= c.loss * (1 - 1e-9)
+    assert np.max(np.abs(losses - c.loss)) <= 1e-9 * c.loss
+
+
+def test_one_layer_dnc_scale_solves_the_scalar_problem_by_finite_differences():
+    # the scalar problem's own derivative, against a central difference of the closed-form loss along the scale
+    for loss, extra in ONE_LAYER:
+        h = theory.reduced_loss(one_layer(loss, extra), "dnc")
+        for a in (0.3, 1.0, 2.5, 6.0):
+            eps = 1e-5
+            fd = (h(a + eps) - h(a - eps)) / (2 * eps)
+            assert abs(h.derivative(a) - fd) <= 1e-8 * max(1.0, abs(fd)), (loss, a)
+
+
+def test_one_layer_dnc_regularised_bias_is_critical_at_zero_bias():
+    problem = one_layer("focal", dict(focal_gamma=2.0), "regularised")
+    c = theory.dnc(problem)
+    assert np.array_equal(c.params.b, np.zeros(4))
+    g = jax.grad(lambda q: objective(q, problem.decays, problem.architecture))(c.params)
+    assert float(gradient_norm(g)) <= 1e-9
+
+
+@pytest.mark.parametrize("loss,extra", ONE_LAYER)
+@pytest.mark.parametrize("bias,counts", [("none", 3), ("free", 3), ("regularised", 3), ("none", (2, 4, 3, 1)), ("free", (2, 4, 3, 1)),
+                                         ("regularised", (2, 4, 3, 1))])
+def test_zero_point_is_a_critical_point_with_its_closed_form_loss(loss, extra, bias, counts):
+    problem = dufm.Problem(classes=4, per_class=counts, width=5, depth=1, loss=loss, weight_decay=0.005, bias=bias,
+                           bias_decay=0.1 if bias == "regularised" else 0.0, **extra)
+    cands = theory.candidates(problem)
+    if loss == "focal" and bias != "none" and counts != 3:
+        assert cands["zero"].startswith("per_class must be one count")
+        return
+    z = cands["zero"]
+    value = float(objective(z.params, problem.decays, problem.architecture))
+    assert abs(value - z.loss) <= 1e-12 * abs(z.loss)
+    g = jax.grad(lambda q: objective(q, problem.decays, problem.architecture))(z.params)
+    assert float(gradient_norm(g)) <= 1e-9
+
+
+def test_deeper_and_imbalanced_dnc_are_refused_with_a_reason():
+    deep = theory.candidates(dufm.Problem(loss="ls", smoothing=0.1))
+    assert deep["dnc"].startswith("depth must be 1 for the ls DNC") and deep["low_rank"].startswith("loss must be 'ce'")
+    with pytest.raises(ValueError, match="^per_class must be one count"):
+        theory.dnc(dufm.Problem(classes=3, per_class=(1, 2, 3), depth=1, loss="focal", focal_gamma=1.0))
+    # the class-mean reduction (and the optimum search on it) is CE / MSE only
+    with pytest.raises(ValueError, match="^loss must be 'ce' or 'mse' for the reduced class-mean problem"):
+        theory.class_mean_problem(dufm.Problem(depth=1, loss="ls", smoothing=0.1))
+    with pytest.raises(ValueError, match="^loss must be 'ce' or 'mse' for the optimum search"):
+        dufm.optimum(dufm.Problem(depth=1, loss="focal", focal_gamma=1.0))
+
+
+# ---------------------------------------------------------------------------
+# the command line
+
+BAD = [
+    (["solve", "--loss", "ls", "--smoothing", "1"], "--smoothing: smoothing must be a number in [0, 1), got 1.0"),
+    (["solve", "--loss", "ls", "--smoothing", "-0.1"], "--smoothing: smoothing must be a number in [0, 1), got -0.1"),
+    (["solve", "--loss", "focal", "--focal-gamma", "-1"], "--focal-gamma: focal_gamma must be a finite number >= 0, got -1.0"),
+    (["solve", "--smoothing", "0.1"], "--smoothing: smoothing must be 0 unless loss is 'ls' (label smoothing), got 0.1 with loss 'ce'"),
+    (["solve", "--loss", "ls", "--focal-gamma", "2"], "--focal-gamma: focal_gamma must be 0 unless loss is 'focal', got 2.0 with loss 'ls'"),
+    (["theory", "--loss", "mse", "--focal-gamma", "2"], "--focal-gamma: focal_gamma must be 0 unless loss is 'focal', got 2.0 with loss 'mse'"),
+    (["optimum", "--loss", "focal", "--focal-gamma", "2"], "--loss: loss must be 'ce' or 'mse' for the optimum search, got 'focal'"),
+    (["optimum", "--loss", "ls", "--smoothing", "0.1"], "--loss: loss must be 'ce' or 'mse' for the optimum search, got 'ls'"),
+    (["probe", "--loss", "focal", "--focal-gamma", "2", "--point", "low_rank"],
+     "--loss: loss must be 'ce' for the Garrod-Keating low-rank construction"),
+    (["probe", "--loss", "ls", "--smoothing", "0.1", "--point", "dnc"],
+     "--depth: depth must be 1 for the ls DNC closed form, got 2 (deeper constructions under label smoothing and focal loss are "
+     "not implemented)"),
+    (["solve", "--loss", "ls", "--smoothing", "0.1", "--classes", "3", "--width", "4", "--init", "spectral"],
+     "--init: init must fit the problem: spectral needs classes a power of two for the ls loss (the Hadamard basis), got 3"),
+]
+
+
+@pytest.mark.parametrize("args,message", BAD)
+def test_bad_input_exits_2_with_one_line_naming_the_flag(capsys, args, message):
+    code, out, err = run_cli(capsys, args)
+    assert code == 2 and out == "" and len(err.strip().splitlines()) == 1
+    assert err.startswith(f"dufm {args[0]}: error: {message}"), err
+
+
+@pytest.mark.parametrize("loss,extra", [("ls", ["--smoothing", "0.1"]), ("focal", ["--focal-gamma", "2"])])
+def test_theory_prints_the_one_layer_closed_form_and_a_reason_for_the_rest(capsys, loss, extra):
+    args = ["theory", "--loss", loss, *extra, "--depth", "1", "--classes", "4", "--per-class", "3", "--width", "5",
+            "--weight-decay", "0.005"]
+    code, out, err = run_cli(capsys, args + ["--json"])
+    assert code == 0 and err == ""
+    rec = json.loads(out)
+    problem = one_layer(loss, {"ls": dict(smoothing=0.1), "focal": dict(focal_gamma=2.0)}[loss])
+    assert rec["dnc"]["loss"] == theory.dnc(problem).loss and rec["dnc"]["rank"] == 3
+    assert rec["low_rank"]["loss"] is None and "loss must be 'ce'" in rec["low_rank"]["reason"]
+    code, out, _ = run_cli(capsys, args)
+    assert code == 0 and "lowest: dnc" in out and f"loss={loss}(" in out
+
+
+def test_solve_runs_each_loss_and_reports_against_its_closed_form(capsys):
+    for loss, extra in (("ls", ["--smoothing", "0.1"]), ("focal", ["--focal-gamma", "2"])):
+        code, out, err = run_cli(capsys, ["solve", "--loss", loss, *extra, "--depth", "1", "--classes", "4", "--per-class", "3",
+                                          "--width", "5", "--weight-decay", "0.005", "--optimizer", "lbfgs", "--steps", "3000",
+                                          "--json"])
+        assert code == 0, err
+        d = json.loads(out)
+        run = d["runs"][0]
+        assert run["status"] == "converged" and run["solution_type"] == "dnc"
+        assert abs(run["loss"] - d["theory"]["dnc"]) <= 1e-9 * d["theory"]["dnc"]
+
+
+def test_a_sweep_over_alpha_stores_one_run_per_alpha_with_its_key_and_column(tmp_path):
+    import csv
+
+    from helpers import write_sweep
+
+    from dufm.experiments.config import SweepConfig
+    from dufm.experiments.sweep import run_sweep
+
+    path = write_sweep(tmp_path, seeds=1, problem=dict(loss="ls", smoothing=0.1), grid={"smoothing": [0.1, 0.3]})
+    result = run_sweep(SweepConfig.from_toml(path), out=tmp_path / "out")
+    assert (result.total, result.ran) == (2, 2)
+    rows = list(csv.DictReader((tmp_path / "out" / "summary.csv").open()))
+    assert sorted(float(r["smoothing"]) for r in rows) == [0.1, 0.3] and {r["loss_type"] for r in rows} == {"ls"}
+    assert len({r["key"] for r in rows}) == 2 and "focal_gamma" not in rows[0]
+
+
+@pytest.mark.parametrize("loss,extra", [("ls", dict(smoothing=0.1)), ("focal", dict(focal_gamma=2.0))])
+def test_the_gradient_at_spectral_logits_is_diagonal_in_the_hadamard_basis_only(loss, extra):
+    # why --init spectral needs K a power of two for these losses as for CE: at Z = Q diag(sigma) Q^T E the logit
+    # gradient is Q diag(.) Q^T E (GD moves only the K modes) for the Hadamard Q, not for the identity basis of K = 6
+    from dufm.model.init import class_basis, label_basis
+
+    for classes, diagonal in ((8, True), (6, False)):
+        arch = dufm.Problem(classes=classes, per_class=2, width=classes, depth=1, loss=loss, **extra).architecture
+        E, Q = class_basis(arch), label_basis(arch)
+        sigma = np.random.default_rng(classes).uniform(0.5, 3.0, classes)
+        G = np.asarray(jax.grad(lambda z: data_loss(z, arch))(Q @ np.diag(sigma) @ Q.T @ E))
+        assert np.max(np.abs(G @ E.T @ E - G)) <= 1e-15 * np.max(np.abs(G)) * classes  # in the class indicators' span
+        D = Q.T @ G @ E.T @ Q
+        off = np.max(np.abs(D - np.diag(np.diag(D)))) / np.max(np.abs(D))
+        assert (off <= 1e-13) if diagonal else (off > 1e-3), (classes, off)
+
+
+def test_losses_of_each_kind_differ_and_alpha_and_gamma_matter():
+    # a check that the tests above can fail: the losses are not one another
+    Z = random_logits(7)
+    vals = {}
+    for loss, extra in itertools.chain([("ce", {})], LOSSES):
+        vals[(loss, tuple(extra.values()))] = float(data_loss(Z, make(loss, extra).architecture))
+    assert len(set(vals.values())) == len(vals)
