@@ -131,18 +131,21 @@ def test_relu_is_a_labelled_full_problem_multistart():
 
 # what each kind of problem may claim, from the command's text and JSON: proven only where a theorem makes it so
 SMALLEST = ["--classes", "3", "--per-class", "2", "--width", "4", "--weight-decay", "0.01", "--restarts", "4", "--hessian-limit", "0"]
+SLOW = pytest.mark.slow  # a search program of its own per shape; two kinds stay in the default set
 CLAIMS = [
-    (["--depth", "1"], "proven", "L = 1: the reduced problem is convex"),
-    (["--depth", "2"], "best found", "the lowest minimum of a multi-start"),
-    (["--depth", "2", "--loss", "mse", "--per-class", "1,2,2"], "proven", "linear MSE: equal to the closed-form"),
-    (["--depth", "2", "--loss", "mse", "--bias", "regularised", "--bias-decay", "0.1"], "best found", "the lowest minimum of a multi-start"),
-    (["--depth", "1", "--width", "2"], "best found", "rank Z is capped at 2 < K = 3"),
-    (["--depth", "2", "--loss", "mse", "--max-rank", "1"], "best found", "rank Z is capped at 1 < K = 3"),
+    pytest.param(["--depth", "1"], "proven", "L = 1: the reduced problem is convex", id="ce-L1"),
+    pytest.param(["--depth", "2"], "best found", "the lowest minimum of a multi-start", id="ce-L2"),
+    pytest.param(["--depth", "2", "--loss", "mse", "--per-class", "1,2,2"], "proven", "linear MSE: equal to the closed-form",
+                 id="mse-L2", marks=SLOW),
+    pytest.param(["--depth", "2", "--loss", "mse", "--bias", "regularised", "--bias-decay", "0.1"], "best found",
+                 "the lowest minimum of a multi-start", id="mse-L2-regularised-bias", marks=SLOW),
+    pytest.param(["--depth", "1", "--width", "2"], "best found", "rank Z is capped at 2 < K = 3", id="ce-L1-width-2", marks=SLOW),
+    pytest.param(["--depth", "2", "--loss", "mse", "--max-rank", "1"], "best found", "rank Z is capped at 1 < K = 3",
+                 id="mse-L2-max-rank-1", marks=SLOW),
 ]
 
 
-@pytest.mark.parametrize("args,claim,reason", CLAIMS, ids=["ce-L1", "ce-L2", "mse-L2", "mse-L2-regularised-bias", "ce-L1-width-2",
-                                                           "mse-L2-max-rank-1"])
+@pytest.mark.parametrize("args,claim,reason", CLAIMS)
 def test_global_is_claimed_only_where_proven(capsys, args, claim, reason):
     argv = ["optimum", *SMALLEST, *args]  # a later flag wins
     assert main([*argv, "--json"]) == 0
@@ -290,7 +293,7 @@ def test_a_start_that_stopped_below_the_best_minimum_is_reported():
     assert full.lowest_unsettled is None and full.search.below_best == 0
 
 
-@pytest.mark.parametrize("K,depth", [(5, 1), (6, 2), (8, 3)])
+@pytest.mark.parametrize("K,depth", [pytest.param(5, 1, marks=SLOW), (6, 2), pytest.param(8, 3, marks=SLOW)])
 def test_at_width_two_the_optimum_is_the_regular_polygon(K, depth):
     """d = 2 caps rank Z at 2: the search says so, and its best point is the regular K-gon (the circle) to 1e-12."""
     p = dufm.Problem(classes=K, per_class=5, width=2, depth=depth, weight_decay=2**-10)
