@@ -13,7 +13,7 @@ are read from there (:func:`load_run`).
 
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, replace
+from dataclasses import dataclass, fields, replace
 from pathlib import Path
 
 import numpy as np
@@ -33,7 +33,10 @@ SUMMARY_COLUMNS = ("key", "seed", "classes", "per_class", "width", "depth", "los
                    "rank_Z")
 
 
-SOLVER_COLUMNS = ("optimizer", "lr", "steps", "tol", "init_scale")  # the solver fields SUMMARY_COLUMNS names (steps as max_steps)
+# the problem and solver fields SUMMARY_COLUMNS already shows (loss as loss_type, the decays as lambda_H / lambda_W, steps as
+# max_steps); every other field of a run's config goes into its summary row as it is
+SHOWN_FIELDS = ("classes", "per_class", "width", "depth", "loss", "activation", "weight_decay", "feature_decay", "layer_decay",
+                "optimizer", "lr", "steps", "tol", "init_scale")
 NORMALISED_COLUMNS = ("effective_rank", "stable_rank", "margin")
 
 # The version of a run record's JSON (``record_format``; a record without one is format 1). Format 2 computes every NC
@@ -183,9 +186,7 @@ class RunRecord:
             "solution_type": None if self.solution_type is None else str(self.solution_type),
             "rank_Z": None if self.analysis is None else self.analysis.rank["Z"],
             # every other field of the run's config; summary.csv shows those that differ between the grid's runs
-            **{k: v for k, v in {"bias": p.bias, "bias_decay": p.bias_decay, "dtype": p.dtype, "smoothing": p.smoothing,
-                                 "focal_gamma": p.focal_gamma, **asdict(s)}.items()
-               if k not in SOLVER_COLUMNS},
+            **{f.name: getattr(c, f.name) for c in (p, s) for f in fields(c) if f.init and f.name not in SHOWN_FIELDS},
         }
 
 

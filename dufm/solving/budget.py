@@ -98,7 +98,7 @@ def available_memory(device) -> int | None:
         return None
 
 
-def _gb(n: float) -> str:
+def gigabytes(n: float) -> str:
     return f"{n / 1e9:.3g} GB"
 
 
@@ -116,14 +116,14 @@ def check_memory(arch: Architecture, optimizer: str, steps: int, log_every: int,
     free = available_memory(devices[0])
     if free is not None and need > free:
         raise ValueError(
-            f"the problem is too large for this machine: about {_gb(need)} for {runs} run(s) of "
-            f"{arch.parameter_count} parameters ({arch.dtype}, {optimizer}), {_gb(free)} free"
+            f"the problem is too large for this machine: about {gigabytes(need)} for {runs} run(s) of "
+            f"{arch.parameter_count} parameters ({arch.dtype}, {optimizer}), {gigabytes(free)} free"
             f"{' on the host' if devices[0].platform == 'cpu' else ' per device'}; use a smaller width or fewer seeds")
     return need
 
 
 @functools.lru_cache(maxsize=16)
-def _product_rate(d: int, n: int, dtype: str, platform: str) -> float:
+def product_rate(d: int, n: int, dtype: str, platform: str) -> float:
     """FLOP/s of a (d x d) @ (d x n) product repeated inside one compiled loop on the default device (best of 3)."""
     reps = max(4, int(4e8 / (2.0 * d * d * n)))
     w = jnp.eye(d, dtype=dtype)  # the identity keeps the iterate bounded; XLA cannot know that it is one
@@ -151,6 +151,6 @@ def seconds_at_most(arch: Architecture, steps: int, runs: int, devices: int = 1)
 @float64
 def estimate_seconds(arch: Architecture, steps: int, runs: int, devices: int = 1) -> float:
     """Seconds for ``runs`` runs of ``steps`` steps spread over ``devices`` devices (module docstring)."""
-    rate = _product_rate(min(max(arch.widths), 1024), min(arch.samples, 4096), arch.dtype, jax.default_backend()) * EFFICIENCY
+    rate = product_rate(min(max(arch.widths), 1024), min(arch.samples, 4096), arch.dtype, jax.default_backend()) * EFFICIENCY
     per_device = -(-runs // max(1, min(devices, runs)))
     return per_device * steps * flops_per_step(arch) / rate

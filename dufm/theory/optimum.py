@@ -114,7 +114,7 @@ class OptimumConfig:
 
     def to_dict(self) -> dict:
         d = asdict(self)
-        if d["max_hours"] == 2.0:  # a budget, not a setting of the search: stored results stay as they were
+        if d["max_hours"] == OptimumConfig.max_hours:  # a budget, not a setting of the search: stored results stay as they were
             del d["max_hours"]
         return d
 
@@ -325,12 +325,12 @@ def estimate(problem: Problem, cfg: OptimumConfig, devices: int | None = None) -
     if problem.activation == "relu" and problem.depth >= 2:
         memory = budget.memory_bytes(arch, "lbfgs", cfg.steps, min(100, cfg.steps), starts, devices)
         return Estimate(memory, budget.estimate_seconds(arch, cfg.steps, starts, devices), starts, min(K, *arch.widths))
-    r = min(K, *arch.widths) if cfg.max_rank == 0 else min(cfg.max_rank, K, *arch.widths)
-    n = 2 * K * r + r + (K if problem.bias != "none" else 0)
+    r = rank_cap(problem, cfg.max_rank)[0]
+    n = reduced.class_mean_problem(problem).size(r)
     hessian = 4 * P * P if P <= cfg.hessian_limit else 0
     after = max(3 * n * n if n <= reduced.DENSE_POLISH else LBFGS_COPIES * n, 4 * P + 3 * N * (sum(arch.widths) + K) + hessian)
     numbers = 3 * starts * n + devices * (LBFGS_COPIES * n + LOGIT_COPIES * K * K) + CONSTRUCTIONS * P + 3 * K * N + after
-    rate = budget._product_rate(min(K, 1024), min(K, 1024), "float64", jax.default_backend()) * budget.EFFICIENCY
+    rate = budget.product_rate(min(K, 1024), min(K, 1024), "float64", jax.default_backend()) * budget.EFFICIENCY
     per_step = 6.0 * (2.0 * K * K * r + 30.0 * K * K) + 60.0 * n
     seconds = (-(-starts // devices) * cfg.steps * per_step + cfg.restarts * 10.0 * K**3 + P**3 / 3 * (hessian > 0)) / rate
     return Estimate(PROCESS_BYTES + 8 * numbers, seconds, starts, r)
@@ -357,8 +357,8 @@ def check_budget(problem: Problem, cfg: OptimumConfig, devices: int | None = Non
             f"{problem.parameter_count} parameters")
     free = budget.available_memory(jax.local_devices()[0])
     if free is not None and est.memory > free:
-        raise ValueError(f"the search is too large for this machine: about {budget._gb(est.memory)} ({what}), "
-                         f"{budget._gb(free)} free; lower --classes, --width, --restarts or --max-rank")
+        raise ValueError(f"the search is too large for this machine: about {budget.gigabytes(est.memory)} ({what}), "
+                         f"{budget.gigabytes(free)} free; lower --classes, --width, --restarts or --max-rank")
     if est.seconds > 3600 * cfg.max_hours:
         raise ValueError(f"max_hours must be >= the estimated time of this search, {est.seconds / 3600:.3g} h ({what}), "
                          f"got {cfg.max_hours:g}: raise --max-hours, or lower --restarts, --steps or --max-rank")
@@ -551,7 +551,7 @@ def symmetry_dimension(problem: Problem, rank: int) -> int:
 
 def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> Optimum:
     cm = reduced.class_mean_problem(problem)
-    rank = cm.max_rank if cfg.max_rank == 0 else min(cfg.max_rank, cm.max_rank)
+    rank = rank_cap(problem, cfg.max_rank)[0]
     names, built = construction_starts(problem, cm, rank, candidates)
     x0 = np.concatenate([random_starts(cm, rank, cfg.restarts, cfg.seed, cfg.min_scale, cfg.max_scale), np.array(built).reshape(-1, cm.size(rank))])
     names = ["random"] * cfg.restarts + names
