@@ -2,6 +2,7 @@
 gamma = 0 bit for bit, unchanged run keys, the one-layer neural-collapse closed forms against the full problem, and the
 refusals of the command line (float64)."""
 
+import dataclasses
 import itertools
 import json
 
@@ -329,16 +330,75 @@ def test_zero_point_is_a_critical_point_with_its_closed_form_loss(loss, extra, b
     assert float(gradient_norm(g)) <= 1e-9
 
 
-def test_deeper_and_imbalanced_dnc_are_refused_with_a_reason():
-    deep = theory.candidates(dufm.Problem(loss="ls", smoothing=0.1))
-    assert deep["dnc"].startswith("depth must be 1 for the ls DNC") and deep["low_rank"].startswith("loss must be 'ce'")
-    with pytest.raises(ValueError, match="^per_class must be one count"):
-        theory.dnc(dufm.Problem(classes=3, per_class=(1, 2, 3), depth=1, loss="focal", focal_gamma=1.0))
-    # the class-mean reduction (and the optimum search on it) is CE / MSE only
-    with pytest.raises(ValueError, match="^loss must be 'ce' or 'mse' for the reduced class-mean problem"):
-        theory.class_mean_problem(dufm.Problem(depth=1, loss="ls", smoothing=0.1))
-    with pytest.raises(ValueError, match="^loss must be 'ce' or 'mse' for the optimum search"):
-        dufm.optimum(dufm.Problem(depth=1, loss="focal", focal_gamma=1.0))
+DEEP = [("ls", dict(smoothing=0.1)), ("focal", dict(focal_gamma=2.0)), ("focal", dict(focal_gamma=0.5))]
+
+
+def check_candidates(problem, names):
+    """Each named candidate: the objective at its parameters equals its closed-form loss to 1e-12 (relative); its gradient
+    norm is <= 1e-9 where it claims a critical point and >= 1e-6 where it does not."""
+    cands = theory.candidates(problem)
+    for name in names:
+        c = cands[name]
+        assert not isinstance(c, str), (name, c)
+        value, g = jax.value_and_grad(lambda q: objective(q, problem.decays, problem.architecture))(c.params)
+        assert abs(float(value) - c.loss) <= 1e-12 * abs(c.loss), (name, float(value), c.loss)
+        gn = float(gradient_norm(g))
+        assert (gn <= 1e-9) if c.critical else (gn >= 1e-6), (name, gn, c.critical)
+    return cands
+
+
+# every construction of a loss of softmax(z) at depth L: the same logits as CE's, the loss at their gaps
+@pytest.mark.parametrize("loss,extra", DEEP, ids=lambda v: str(v))
+@pytest.mark.parametrize("K,depth,bias", [(4, 2, "none"), (4, 3, "free"), (5, 2, "none"), (10, 2, "free"), (12, 3, "none")])
+def test_deep_constructions_under_each_loss_are_exact_and_critical_where_claimed(loss, extra, K, depth, bias):
+    problem = dufm.Problem(classes=K, per_class=2, width=K + 1, depth=depth, loss=loss, weight_decay=0.005, bias=bias, **extra)
+    names = {4: ["dnc", "low_rank", "zero"], 5: ["dnc", "low_rank", "low_rank_two_scale", "circle", "zero"],
+             10: ["dnc", "low_rank", "circle", "rectified_simplex"], 12: ["dnc", "low_rank", "softmax_code"]}[K]
+    cands = check_candidates(problem, names)
+    assert cands["dnc"].rank == K - 1 and cands["low_rank"].rank == K // 2 + K % 2
+    assert not cands["low_rank"].critical if K % 2 else cands["low_rank"].critical  # odd K: as for CE
+
+
+def test_deep_dnc_with_imbalanced_counts_and_the_relu_dnc_under_each_loss():
+    for loss, extra in DEEP:
+        imbalanced = dufm.Problem(classes=3, per_class=(1, 3, 2), width=4, depth=2, loss=loss, weight_decay=0.01, **extra)
+        c = check_candidates(imbalanced, ["dnc"])["dnc"]
+        assert c.critical and c.rank == 2
+        relu = dufm.Problem(classes=4, per_class=2, width=5, depth=3, loss=loss, activation="relu", weight_decay=0.005, **extra)
+        c = theory.dnc(relu)
+        value = float(objective(c.params, relu.decays, relu.architecture))
+        assert abs(value - c.loss) <= 1e-12 * c.loss and c.lower_bound < c.loss  # a feasible point above the linear DNC
+        assert c.lower_bound == theory.dnc(dataclasses.replace(relu, activation="linear")).loss
+
+
+def gap_loss_numpy(others, beta, loss, extra, K):
+    """The per-sample loss of a class whose other logits sit beta * others below its own, from softmax probabilities."""
+    z = np.concatenate([[0.0], beta * np.asarray(others)])
+    p = np.exp(z - z.max()) / np.exp(z - z.max()).sum()
+    if loss == "ls":
+        t = np.full(K, extra["smoothing"] / K)
+        t[0] += 1 - extra["smoothing"]
+        return float(-(t @ np.log(p)))
+    return float(-((1 - p[0]) ** extra["focal_gamma"]) * np.log(p[0]))
+
+
+@pytest.mark.parametrize("loss,extra", DEEP, ids=lambda v: str(v))
+def test_gap_loss_and_its_derivative_match_softmax_probabilities_and_finite_differences(loss, extra):
+    from dufm.theory.closed_forms import _softmax_gap
+
+    K = 6
+    problem = dufm.Problem(classes=K, loss=loss, **extra)
+    for others in (-np.ones(K - 1), [-2.0] + [-1.0] * (K - 2), [-0.5, -1.5, -2.0, -1.5, -0.5]):
+        g, dg = _softmax_gap(problem, others)
+        for beta in (0.0, 0.3, 1.7, 5.0):
+            assert_rel(g(beta), gap_loss_numpy(others, beta, loss, extra, K), 1e-13, "gap loss")
+            h = 1e-5
+            assert_rel(dg(beta), (g(beta + h) - g(beta - h)) / (2 * h), 1e-8, "gap loss derivative")
+        big = np.array([100.0, 400.0, 800.0])  # margins where 1 - p_y underflows: finite values, no 0 / 0
+        if loss == "ls":  # the data term's slope tends to -(alpha/K) sum_j o_j, the pull of the smoothed targets
+            assert_rel(dg(big), np.full(3, -extra["smoothing"] / K * np.sum(others)), 1e-12, "LS slope at large margins")
+        else:  # focal: positive, decreasing, tending to 0
+            assert np.all(np.isfinite(g(big))) and np.all(g(big) >= 0) and np.all(np.isfinite(dg(big))) and np.all(dg(big) <= 0)
 
 
 # ---------------------------------------------------------------------------
@@ -351,13 +411,10 @@ BAD = [
     (["solve", "--smoothing", "0.1"], "--smoothing: smoothing must be 0 unless loss is 'ls' (label smoothing), got 0.1 with loss 'ce'"),
     (["solve", "--loss", "ls", "--focal-gamma", "2"], "--focal-gamma: focal_gamma must be 0 unless loss is 'focal', got 2.0 with loss 'ls'"),
     (["theory", "--loss", "mse", "--focal-gamma", "2"], "--focal-gamma: focal_gamma must be 0 unless loss is 'focal', got 2.0 with loss 'mse'"),
-    (["optimum", "--loss", "focal", "--focal-gamma", "2"], "--loss: loss must be 'ce' or 'mse' for the optimum search, got 'focal'"),
-    (["optimum", "--loss", "ls", "--smoothing", "0.1"], "--loss: loss must be 'ce' or 'mse' for the optimum search, got 'ls'"),
-    (["probe", "--loss", "focal", "--focal-gamma", "2", "--point", "low_rank"],
-     "--loss: loss must be 'ce' for the Garrod-Keating low-rank construction"),
-    (["probe", "--loss", "ls", "--smoothing", "0.1", "--point", "dnc"],
-     "--depth: depth must be 1 for the ls DNC closed form, got 2 (deeper constructions under label smoothing and focal loss are "
-     "not implemented)"),
+    (["probe", "--loss", "mse", "--point", "low_rank"],
+     "--loss: loss must be a loss of softmax(z) ('ce', 'ls' or 'focal') for the Garrod-Keating low-rank construction"),
+    (["probe", "--loss", "ls", "--smoothing", "0.1", "--point", "low_rank", "--activation", "relu"],
+     "--activation: activation must be 'linear' (or depth 1) for the Garrod-Keating low-rank construction"),
     (["solve", "--loss", "ls", "--smoothing", "0.1", "--classes", "3", "--width", "4", "--init", "spectral"],
      "--init: init must fit the problem: spectral needs classes a power of two for the ls loss (the Hadamard basis), got 3"),
 ]
@@ -371,17 +428,23 @@ def test_bad_input_exits_2_with_one_line_naming_the_flag(capsys, args, message):
 
 
 @pytest.mark.parametrize("loss,extra", [("ls", ["--smoothing", "0.1"]), ("focal", ["--focal-gamma", "2"])])
-def test_theory_prints_the_one_layer_closed_form_and_a_reason_for_the_rest(capsys, loss, extra):
-    args = ["theory", "--loss", loss, *extra, "--depth", "1", "--classes", "4", "--per-class", "3", "--width", "5",
-            "--weight-decay", "0.005"]
-    code, out, err = run_cli(capsys, args + ["--json"])
+def test_theory_prints_the_same_table_as_for_ce(capsys, loss, extra):
+    shape = ["--classes", "10", "--per-class", "5", "--width", "12", "--depth", "3", "--weight-decay", "0.0009765625"]
+    code, out, err = run_cli(capsys, ["theory", *shape, "--json"])
+    assert code == 0 and err == ""
+    ce = json.loads(out)
+    code, out, err = run_cli(capsys, ["theory", "--loss", loss, *extra, *shape, "--json"])
     assert code == 0 and err == ""
     rec = json.loads(out)
-    problem = one_layer(loss, {"ls": dict(smoothing=0.1), "focal": dict(focal_gamma=2.0)}[loss])
-    assert rec["dnc"]["loss"] == theory.dnc(problem).loss and rec["dnc"]["rank"] == 3
-    assert rec["low_rank"]["loss"] is None and "loss must be 'ce'" in rec["low_rank"]["reason"]
-    code, out, _ = run_cli(capsys, args)
-    assert code == 0 and "lowest: dnc" in out and f"loss={loss}(" in out
+    problem = dufm.Problem(classes=10, per_class=5, width=12, depth=3, weight_decay=2.0**-10, loss=loss,
+                           **{"ls": dict(smoothing=0.1), "focal": dict(focal_gamma=2.0)}[loss])
+    cands = theory.candidates(problem)
+    rows = [k for k, v in ce.items() if isinstance(v, dict) and "rank" in v]
+    assert rows == [k for k, v in rec.items() if isinstance(v, dict) and "rank" in v] and len(rows) >= 5
+    for name in rows:  # every CE row is served, with its own rank
+        assert rec[name]["loss"] == cands[name].loss and rec[name]["rank"] == ce[name]["rank"], name
+    code, out, _ = run_cli(capsys, ["theory", "--loss", loss, *extra, *shape])
+    assert code == 0 and f"loss={loss}(" in out and "n/a" not in out
 
 
 def test_solve_runs_each_loss_and_reports_against_its_closed_form(capsys):

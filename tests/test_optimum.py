@@ -16,6 +16,10 @@ SMALL = [  # K <= 4, d <= 6, L <= 3, imbalanced: CE with a free bias; MSE with a
     # test_small_K_at_depth_two_is_dnc_and_fig1_reaches_the_pairs)
     dict(classes=4, per_class=(1, 3, 2, 2), width=5, depth=3, loss="ce", weight_decay=0.01, bias="free"),
     dict(classes=3, per_class=(1, 3, 2), width=4, depth=2, loss="mse", feature_decay=0.02, layer_decay=(0.01, 0.03), bias="free"),
+    # label smoothing: convex in the logits, so the class-mean reduction holds as for CE; focal loss (not convex): the
+    # search covers collapsed features, and no full-problem start goes below it (docs/losses.md)
+    dict(classes=4, per_class=(1, 3, 2, 2), width=5, depth=3, loss="ls", smoothing=0.1, weight_decay=0.01, bias="free"),
+    dict(classes=4, per_class=(1, 3, 2, 2), width=5, depth=2, loss="focal", focal_gamma=2.0, weight_decay=0.01),
 ]
 
 
@@ -89,6 +93,17 @@ def test_depth_one_returns_the_classical_optima(capsys):
     assert o.loss == 0.5 and theory.mse_ufm_scale(mse) == 0.0
 
 
+@pytest.mark.parametrize("loss", [dict(loss="ls", smoothing=0.1), dict(loss="focal", focal_gamma=2.0)], ids=lambda d: d["loss"])
+def test_depth_one_label_smoothing_and_focal_optima_are_the_one_layer_collapse(loss):
+    """Zhou et al.'s one-layer collapse (dufm.theory.dnc at its optimal scale) is what the search finds, to 1e-12."""
+    p = dufm.Problem(classes=4, per_class=3, width=5, depth=1, weight_decay=0.005, **loss)
+    o = optimum(p, restarts=8, hessian_limit=0)
+    closed = theory.dnc(p)
+    assert abs(o.loss - closed.loss) <= 1e-12 * closed.loss and o.rank == 3, (o.loss, closed.loss)
+    assert o.certificate.grad_norm <= 1e-9 and abs(o.certificate.objective - o.loss) <= 1e-12 * o.loss
+    assert o.global_claim == (Global.PROVEN if loss["loss"] == "ls" else Global.BEST_FOUND), o.global_reason
+
+
 @pytest.mark.slow  # two 16-restart searches, one of them at K = 10, and a full-problem multi-start
 def test_small_K_at_depth_two_is_dnc_and_fig1_reaches_the_pairs():
     p = dufm.Problem(classes=4, per_class=5, width=6, depth=2, weight_decay=2**-10)
@@ -142,6 +157,14 @@ CLAIMS = [
     pytest.param(["--depth", "1", "--width", "2"], "best found", "rank Z is capped at 2 < K = 3", id="ce-L1-width-2", marks=SLOW),
     pytest.param(["--depth", "2", "--loss", "mse", "--max-rank", "1"], "best found", "rank Z is capped at 1 < K = 3",
                  id="mse-L2-max-rank-1", marks=SLOW),
+    pytest.param(["--depth", "1", "--loss", "ls", "--smoothing", "0.1"], "proven", "L = 1: the reduced problem is convex",
+                 id="ls-L1"),
+    pytest.param(["--depth", "2", "--loss", "ls", "--smoothing", "0.1"], "best found", "the lowest minimum of a multi-start",
+                 id="ls-L2", marks=SLOW),
+    pytest.param(["--depth", "1", "--loss", "focal", "--focal-gamma", "2"], "best found",
+                 "focal loss (gamma > 0) is not convex in the logits", id="focal-L1", marks=SLOW),
+    pytest.param(["--depth", "2", "--loss", "focal", "--focal-gamma", "0.5"], "best found",
+                 "focal loss (gamma > 0) is not convex in the logits", id="focal-L2"),
 ]
 
 

@@ -314,7 +314,7 @@ def test_circle_is_the_simplex_for_three_classes_and_the_pairs_for_four():
     four = dufm.Problem(classes=4, per_class=4, width=5, depth=3, weight_decay=1e-3)
     assert theory.circle(three).loss == pytest.approx(theory.dnc(three).loss, rel=1e-13)
     assert theory.circle(four).loss == pytest.approx(theory.low_rank(four).loss, rel=1e-13)
-    for bad, match in ((dict(classes=2), "classes must be >= 3"), (dict(loss="mse"), "loss must be 'ce'"),
+    for bad, match in ((dict(classes=2), "classes must be >= 3"), (dict(loss="mse"), r"loss must be a loss of softmax\(z\)"),
                        (dict(per_class=(1, 2, 3)), "per_class"), (dict(width=1), "width must be >= 2")):
         with pytest.raises(ValueError, match=match):
             theory.circle(dufm.Problem(**{**dict(classes=3, per_class=2, width=4, depth=2, weight_decay=1e-3), **bad}))

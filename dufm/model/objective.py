@@ -121,21 +121,37 @@ def spectrum_sizes(arch: Architecture, which: str) -> dict[str, int]:
 @float64
 def data_loss(Z, arch: Architecture):
     """The data term g(Z) of ``arch.loss`` (module docstring): a mean over the samples, from log-sum-exps (stable)."""
-    y = class_index(arch)
-    N = arch.samples
     if arch.loss == "mse":
-        return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / N
-    if arch.loss == "focal" and arch.focal_gamma > 0:
+        return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / arch.samples
+    return softmax_loss(Z, class_index(arch), arch.loss, arch.smoothing, arch.focal_gamma)
+
+
+def softmax_loss(Z, y, loss: str, smoothing: float = 0.0, focal_gamma: float = 0.0, weights=None):
+    """sum_i w_i l(z_i, y_i) for a loss of softmax(z) (``'ce'``, ``'ls'``, ``'focal'``; module docstring).
+
+    Z: logits (K, N); y: the class of each column (N,); ``weights`` (N,), or
+    None for the mean over the columns (w_i = 1/N, summed before dividing, as
+    :func:`data_loss` always has). The reduced class-mean problem
+    (:mod:`dufm.theory.reduced`) passes its class means with w = n_k / N.
+    """
+    N = Z.shape[1]
+
+    def total(x):
+        return jnp.sum(x) / N if weights is None else jnp.sum(weights * x)
+
+    if loss == "focal" and focal_gamma > 0:
         nlp, log_rest = own_and_rest(Z, y)
-        return jnp.sum(jnp.exp(arch.focal_gamma * log_rest) * nlp) / N
+        return total(jnp.exp(focal_gamma * log_rest) * nlp)
     logp = jax.nn.log_softmax(Z, axis=0)
     own = logp[y, np.arange(N)]
-    if arch.loss == "ls" and arch.smoothing > 0:
+    if loss == "ls" and smoothing > 0:
         # -t.log p = -(1 - alpha) log p_y - (alpha/K) sum_j log p_j
-        a = arch.smoothing
-        return -((1 - a) * jnp.sum(own) + a / arch.classes * jnp.sum(logp)) / N
+        a = smoothing
+        if weights is None:
+            return -((1 - a) * jnp.sum(own) + a / Z.shape[0] * jnp.sum(logp)) / N
+        return -jnp.sum(weights * ((1 - a) * own + a / Z.shape[0] * jnp.sum(logp, axis=0)))
     # CE, and alpha = 0 or gamma = 0, which are CE: the same program, so they agree with it bit for bit
-    return -jnp.sum(own) / N
+    return -total(own)
 
 
 def own_and_rest(Z, y):

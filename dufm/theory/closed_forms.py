@@ -25,13 +25,15 @@ Candidates (balanced classes, every lambda > 0):
   off-class entries of every hidden pre-activation are exactly 0, and moving
   them up raises the loss to first order while moving them down changes
   nothing), so it is critical in that (Clarke) sense.
-* ``dnc`` (label smoothing, focal loss; L = 1): Z = a S (x) 1_n^T with a the
-  logit gap (own minus every other class), one scalar problem
-  l(a) = g(a) + lambda_eff (K-1)(a sqrt n), g the per-sample loss at gap a:
-  LS log(1 + (K-1)e^-a) + alpha (K-1) a / K, focal (1 - p)^gamma (-log p) with
-  p = 1/(1 + (K-1)e^-a) (Zhou et al. 2022: for balanced classes every global
-  minimum of the one-layer UFM under these losses is such a collapse).
-  Deeper points under these losses are not implemented.
+* label smoothing and focal loss: every CE candidate below (``dnc``, ``low_rank``,
+  ``circle``, the codes; linear, and the feasible ReLU DNC) with the same
+  logits and the CE of its classes' logit gaps replaced by the loss at those
+  gaps (:func:`_softmax_gap`): at the DNC, l(a) = g(a) + (m/2) lambda_eff (K-1)(a sqrt n)^(2/m),
+  g(a) = log(1 + (K-1)e^-a) + alpha (K-1) a / K (LS) or (1 - p)^gamma (-log p),
+  p = 1/(1 + (K-1)e^-a) (focal). The symmetry arguments that make a CE
+  candidate critical hold for any loss of softmax(z) that treats the other
+  classes alike. At L = 1 Zhou et al. 2022 show that for balanced classes
+  every global minimum under these losses is the collapse ``dnc``.
 * ``dnc`` (MSE, no bias; linear or ReLU): Z = x I (x) 1_n^T,
   L(x) = 1/2 (1-x)^2 + (K m/2) Lambda x^(2/m), Lambda = (n prod a)^(1/m)
   (Súkeník et al. 2023); all factors are non-negative, so the same point is
@@ -69,7 +71,7 @@ Candidates (balanced classes, every lambda > 0):
   b = 0, p, p/(1+lambda_b).
 
 Imbalanced counts: ``dnc`` is the exact MSE optimum (per-singular-value
-scalar problems, :func:`_dnc_mse_counts`) and, for linear CE, the local
+scalar problems, :func:`_dnc_mse_counts`) and, for a linear loss of softmax(z), the local
 minimum of the reduced class-mean problem below the simplex
 (:func:`_dnc_ce_counts`); the other candidates need balanced classes.
 
@@ -88,7 +90,7 @@ from typing import Callable, NamedTuple
 import numpy as np
 
 from ..model.objective import labels
-from ..model.problem import Params, Problem
+from ..model.problem import SOFTMAX_LOSSES, Params, Problem
 from .factors import balanced_factors, decay_vector, effective_decay, embedding, geometric_mean, scaled_chain
 from .reduced import class_mean_objective, class_mean_problem, class_mean_svd, lift, polish, smooth_class_means, smooth_point
 
@@ -232,50 +234,61 @@ def _ce_margin(K):
     return g, dg
 
 
-def _ls_margin(K: int, alpha: float):
-    """Label smoothing at logits with gap a (own minus every other): log(1 + (K-1)e^-a) + alpha (K-1) a / K.
+def _softmax_gap(problem: Problem, others):
+    """(g, g') in beta of the per-sample label-smoothing or focal loss when a sample's other logits lie beta * others below
+    its own (others: the K - 1 gaps, < 0); vectorised in beta.
 
-    With c = -log p_y = log(1 + (K-1)e^-a) and -log p_j = a + c (j != y),
-    -(1 - alpha) log p_y - (alpha/K) sum_j log p_j = c + alpha (K-1) a / K. Its
-    derivative alpha (K-1)/K - (1 - p_y) vanishes where p_y = 1 - alpha (K-1)/K,
-    the smoothed target: at a = log(1 + K(1 - alpha)/alpha), finite for alpha > 0.
+    With log S = log sum_j e^(beta o_j), c = -log p_y = log(1 + S) and nu the
+    mean of o under the other classes' softmax, dc/dbeta = mu = nu (1 - p_y):
+
+    * label smoothing: -(1 - alpha) log p_y - (alpha/K) sum_j log p_j = c - (alpha/K) beta sum_j o_j;
+    * focal: (1 - p_y)^gamma c with log(1 - p_y) = log S - c, derivative
+      (1 - p_y)^gamma (mu + gamma p_y c nu): no division by 1 - p_y, which
+      rounds to 0 at a large margin.
+
+    At o = (-1, ..., -1) (the DNC's gap a = beta): LS log(1 + (K-1)e^-a) + alpha (K-1) a / K,
+    whose derivative alpha (K-1)/K - (1 - p_y) vanishes where p_y is the smoothed target,
+    a = log(1 + K(1 - alpha)/alpha); focal -(1 - p)^gamma (gamma p c + 1 - p).
     """
-    g0, dg0 = _ce_margin(K)
-    w = alpha * (K - 1) / K
-    return (lambda a: g0(a) + w * a), (lambda a: dg0(a) + w)
+    o = np.asarray(others, np.float64)
+    K = problem.classes
 
+    def parts(b):
+        e = np.multiply.outer(b, o)
+        top = np.max(e, axis=-1)
+        w = np.exp(e - top[..., None])
+        logS = top + np.log(np.sum(w, axis=-1))
+        c = np.logaddexp(0.0, logS)
+        nu = np.sum(o * w, axis=-1) / np.sum(w, axis=-1)
+        return c, nu, logS
 
-def _focal_margin(K: int, gamma: float):
-    """Focal loss at logits with gap a: (1 - p)^gamma c, c = -log p = log(1 + (K-1)e^-a).
+    if problem.loss == "ls":
+        shift = problem.smoothing / K * float(np.sum(o))
+        return (lambda b: parts(b)[0] - shift * b), (lambda b: _mu(*parts(b)) - shift)
+    gamma = problem.focal_gamma
 
-    log(1 - p) = log(K-1) - a - c (exact, no cancellation when p is near 1);
-    dc/da = -(1 - p) and d log(1 - p)/da = -p, so the derivative is
-    -(1 - p)^gamma (gamma p c + 1 - p).
-    """
-    def parts(a):
-        c = np.log1p((K - 1) * np.exp(-a))
-        p = np.exp(-c)
-        return c, p, np.exp(gamma * (np.log(K - 1) - a - c))
+    def g(b):
+        c, _, logS = parts(b)
+        return np.exp(gamma * (logS - c)) * c
 
-    def g(a):
-        c, _, w = parts(a)
-        return w * c
-
-    def dg(a):
-        c, p, w = parts(a)
-        return -w * (gamma * p * c + np.exp(np.log(K - 1) - a - c))
+    def dg(b):
+        c, nu, logS = parts(b)
+        return np.exp(gamma * (logS - c)) * (_mu(c, nu, logS) + gamma * np.exp(-c) * c * nu)
 
     return g, dg
+
+
+def _mu(c, nu, logS):
+    """dc/dbeta = nu (1 - p_y), 1 - p_y = exp(log S - c) (:func:`_softmax_gap`)."""
+    return nu * np.exp(logS - c)
 
 
 def _margin_loss(problem: Problem):
     """(g, g') of the per-sample loss of ``problem``'s softmax loss at logits with gap a between the own class and every other."""
     K = problem.classes
-    if problem.loss == "ls":
-        return _ls_margin(K, problem.smoothing)
-    if problem.loss == "focal":
-        return _focal_margin(K, problem.focal_gamma)
-    return _ce_margin(K)
+    if problem.loss == "ce":
+        return _ce_margin(K)
+    return _softmax_gap(problem, -np.ones(K - 1))
 
 
 def zhu_margin(problem: Problem) -> float:
@@ -394,8 +407,6 @@ def dnc(problem: Problem) -> Candidate:
     the local minimum of the reduced class-mean problem that a trust-region
     Newton descent reaches from the simplex (:func:`_dnc_ce_counts`).
     """
-    if problem.loss in ("ls", "focal"):
-        return _dnc_one_layer(problem)
     if not problem.architecture.balanced:
         _require(problem, "DNC", balanced=False)
         return _dnc_mse_counts(problem) if problem.loss == "mse" else _dnc_ce_counts(problem)
@@ -404,8 +415,8 @@ def dnc(problem: Problem) -> Candidate:
     m = L + 1
     Y = labels(problem.architecture).astype(np.float64)
     relu = problem.activation == "relu" and L >= 2
-    if problem.loss == "ce":
-        linear = _dnc_ce(problem)
+    if problem.loss in SOFTMAX_LOSSES:
+        linear = _dnc_softmax(problem)
         alpha, lin_loss, _ = linear.minimise()
         if not relu:
             return Candidate("dnc", lin_loss, alpha, linear.build(alpha), critical=True, rank=K - 1 if alpha > 0 else 0)
@@ -418,11 +429,11 @@ def dnc(problem: Problem) -> Candidate:
         chain.append(S @ embedding(d[-1], K).T)
         a = decay_vector(problem)
         norms = np.array([np.sum(A**2) for A in chain])
-        alpha_r, loss, _ = ReducedLoss(*_ce_margin(K), 0.5 * m * geometric_mean(a * norms), 2.0 / m, 800.0).minimise()
+        alpha_r, loss, _ = ReducedLoss(*_margin_loss(problem), 0.5 * m * geometric_mean(a * norms), 2.0 / m, 800.0).minimise()
         params = _with_bias(scaled_chain(chain, alpha_r, problem), problem, 0.0)
         return Candidate(
             "dnc", loss, alpha_r, params, critical=True, exact=False, lower_bound=lin_loss, rank=K - 1 if alpha_r > 0 else 0,
-            note="ReLU CE: loss of a feasible DNC point (upper bound; lower_bound is the linear DNC loss); "
+            note=f"ReLU {problem.loss}: loss of a feasible DNC point (upper bound; lower_bound is the linear DNC loss); "
             "its gradient vanishes with ReLU'(0) = 0, and it sits on ReLU kinks (exact zero pre-activations)",
             extra={"linear_scale": alpha},
         )
@@ -437,7 +448,12 @@ def dnc(problem: Problem) -> Candidate:
     return Candidate("dnc", loss, x, h.build(x), critical=True, rank=r if x > 0 else 0)
 
 
-def _pair_loss(K):
+def _pair_loss(problem: Problem):
+    """(g, g') in beta of a pair class's loss: its partner's logit 2 beta below its own, every other class's beta below."""
+    K = problem.classes
+    if problem.loss != "ce":
+        return _softmax_gap(problem, [-2.0] + [-1.0] * (K - 2))
+
     def g(b):
         return np.log(1 + np.exp(-2 * b) + (K - 2) * np.exp(-b))
 
@@ -474,16 +490,16 @@ def low_rank(problem: Problem, two_scale: bool = False) -> Candidate:
     loss, still not critical; see the module docstring).
     """
     _require(problem, "low-rank")
-    if problem.loss != "ce":
-        raise ValueError("loss must be 'ce' for the Garrod-Keating low-rank construction")
+    if problem.loss not in SOFTMAX_LOSSES:
+        raise ValueError("loss must be a loss of softmax(z) ('ce', 'ls' or 'focal') for the Garrod-Keating low-rank construction")
     if problem.activation == "relu" and problem.depth >= 2:
         raise ValueError("activation must be 'linear' (or depth 1) for the Garrod-Keating low-rank construction")
     K, n, L = problem.classes, problem.counts[0], problem.depth
     m = L + 1
     lam = effective_decay(problem)
     p = K // 2
-    gp, dgp = _pair_loss(K)
-    gl, dgl = _ce_margin(K)
+    gp, dgp = _pair_loss(problem)
+    gl, dgl = _margin_loss(problem)
     w_pair, w_lone = 2 * p / K, (K % 2) / K
     Y = labels(problem.architecture).astype(np.float64)
 
@@ -580,7 +596,7 @@ def _dnc_ce_counts(problem: Problem) -> Candidate:
     K, m = problem.classes, problem.depth + 1
     S = np.eye(K) - 1.0 / K
     sv = np.linalg.svd(S * np.sqrt(np.asarray(problem.counts, np.float64)), compute_uv=False)[: K - 1]
-    h = ReducedLoss(*_ce_margin(K), 0.5 * m * effective_decay(problem) * float(np.sum(sv ** (2.0 / m))), 2.0 / m, 800.0)
+    h = ReducedLoss(*_margin_loss(problem), 0.5 * m * effective_decay(problem) * float(np.sum(sv ** (2.0 / m))), 2.0 / m, 800.0)
     alpha, simplex_loss, _ = h.minimise()
     x, _ = polish(smooth_point(alpha * S, None, cm, K - 1), cm, K - 1)
     M, b = smooth_class_means(x, cm, K - 1)
@@ -624,7 +640,9 @@ def _code_ce(problem: Problem, X: np.ndarray) -> ReducedLoss:
         return _with_bias(balanced_factors(Q, np.full(r, beta * K * np.sqrt(n) / r), Y.T @ Q / np.sqrt(n), problem), problem, 0.0)
 
     coef = 0.5 * m * effective_decay(problem) * r * (K * np.sqrt(n) / r) ** (2.0 / m)
-    return ReducedLoss(*_gap_loss((X @ X.T)[0] - 1.0), coef, 2.0 / m, 800.0, build)
+    gaps = (X @ X.T)[0] - 1.0  # class 0's: 0 for itself
+    loss = _gap_loss(gaps) if problem.loss == "ce" else _softmax_gap(problem, gaps[1:])
+    return ReducedLoss(*loss, coef, 2.0 / m, 800.0, build)
 
 
 def _circle_code(K: int) -> np.ndarray:
@@ -661,8 +679,9 @@ def _circle_ce(problem: Problem) -> ReducedLoss:
 
 def _require_code(problem: Problem, what: str, classes_ok: bool, classes_rule: str, r: int):
     _require(problem, what)
-    if problem.loss != "ce" or (problem.activation == "relu" and problem.depth >= 2):
-        raise ValueError(f"loss must be 'ce' and activation 'linear' (or depth 1) for the {what} point")
+    if problem.loss not in SOFTMAX_LOSSES or (problem.activation == "relu" and problem.depth >= 2):
+        raise ValueError(f"loss must be a loss of softmax(z) ('ce', 'ls' or 'focal') and activation 'linear' (or depth 1) "
+                         f"for the {what} point")
     if not classes_ok:
         raise ValueError(f"classes must be {classes_rule} for the {what} point, got {problem.classes}")
     if min(problem.widths) < r:
@@ -791,7 +810,7 @@ def candidates(problem: Problem) -> dict:
     makers = [("dnc", lambda: dnc(problem)), ("low_rank", lambda: low_rank(problem)), ("zero", lambda: zero(problem))]
     # the circle and the rectified simplex are listed where they are new points: K = 3 and 4 give the simplex and the
     # pairs (circle), r = 4 the pairs (rectified simplex); with equal losses the table's "lowest" would be a coin toss
-    ce = problem.loss == "ce"  # the codes below are CE constructions
+    ce = problem.loss in SOFTMAX_LOSSES  # the codes below are constructions for a loss of softmax(z)
     if ce and problem.classes >= 5:
         makers.insert(2, ("circle", lambda: circle(problem)))
     if problem.classes % 2:
@@ -818,38 +837,6 @@ def candidates(problem: Problem) -> dict:
 
 # ---------------------------------------------------------------------------
 # candidates at any scale (for Hessian probing of every branch)
-
-
-def _dnc_ce(problem: Problem) -> ReducedLoss:
-    """The linear CE DNC, Z = alpha S (x) 1_n^T, balanced factors."""
-    return _dnc_softmax(problem)
-
-
-def _require_one_layer(problem: Problem):
-    """The label-smoothing and focal DNC are served at depth 1, balanced classes (Zhou et al. 2022)."""
-    if problem.depth != 1:
-        raise ValueError(f"depth must be 1 for the {problem.loss} DNC closed form, got {problem.depth} "
-                         "(deeper constructions under label smoothing and focal loss are not implemented)")
-    _require(problem, f"{problem.loss} DNC")
-
-
-def _dnc_one_layer(problem: Problem) -> Candidate:
-    """Neural collapse at L = 1 under label smoothing or focal loss (Zhou et al. 2022), at its optimal scale.
-
-    Zhou et al. show that for balanced classes every global minimum of the
-    one-layer UFM under these losses is neural collapse with a loss-dependent
-    scale: Z = a S (x) 1_n^T, one scalar problem in the logit gap a
-    (:func:`_dnc_softmax`). Its data gradient at such a Z is a multiple of Z
-    (a function of softmax(z) only, symmetric in the other classes and
-    summing to zero over the classes), so every critical scale is a critical
-    point, with the bias (if any) at 0.
-    """
-    _require_one_layer(problem)
-    h = _dnc_softmax(problem)
-    a, loss, _ = h.minimise()
-    return Candidate("dnc", loss, a, h.build(a), critical=True, rank=problem.classes - 1 if a > 0 else 0,
-                     note=f"L = 1 neural collapse under {'label smoothing' if problem.loss == 'ls' else 'focal loss'} "
-                     "(Zhou et al. 2022); scale = the logit gap")
 
 
 def _dnc_softmax(problem: Problem) -> ReducedLoss:
@@ -893,7 +880,7 @@ def _pairs_ce(problem: Problem) -> ReducedLoss:
         return _with_bias(balanced_factors(U, s, Y.T @ U / np.linalg.norm(Y.T @ U, axis=0), problem), problem, 0.0)
 
     coef = 0.5 * m * effective_decay(problem) * (K // 2) * (2 * np.sqrt(n)) ** (2.0 / m)
-    return ReducedLoss(*_pair_loss(K), coef, 2.0 / m, 800.0, build)
+    return ReducedLoss(*_pair_loss(problem), coef, 2.0 / m, 800.0, build)
 
 
 def reduced_loss(problem: Problem, name: str) -> ReducedLoss:
@@ -906,27 +893,25 @@ def reduced_loss(problem: Problem, name: str) -> ReducedLoss:
     stationarity in all parameters; balanced factors make the regulariser
     stationary too).
     """
-    if name == "dnc" and problem.loss in ("ls", "focal"):
-        _require_one_layer(problem)
-        return _dnc_softmax(problem)
     _require(problem, name)
     linear = problem.activation == "linear" or problem.depth == 1
-    if name == "dnc" and problem.loss == "ce" and linear:
-        return _dnc_ce(problem)
+    softmax = problem.loss in SOFTMAX_LOSSES and linear
+    if name == "dnc" and softmax:
+        return _dnc_softmax(problem)
     if name == "dnc" and problem.loss == "mse" and problem.bias != "regularised" and (linear or problem.bias == "none"):
         return _dnc_mse(problem)
-    if name == "low_rank" and problem.loss == "ce" and linear and problem.classes % 2 == 0:
+    if name == "low_rank" and softmax and problem.classes % 2 == 0:
         return _pairs_ce(problem)
-    if name == "circle" and problem.loss == "ce" and linear and problem.classes >= 3:
+    if name == "circle" and softmax and problem.classes >= 3:
         return _circle_ce(problem)
-    if name == "softmax_code" and problem.loss == "ce" and linear and problem.classes == 12:
+    if name == "softmax_code" and softmax and problem.classes == 12:
         return _code_ce(problem, _icosahedron())
-    if name == "rectified_simplex" and problem.loss == "ce" and linear and _triangular_root(problem.classes) >= 4:
+    if name == "rectified_simplex" and softmax and _triangular_root(problem.classes) >= 4:
         return _code_ce(problem, _rectified_simplex(_triangular_root(problem.classes)))
     raise ValueError(
-        f"point must be 'dnc' (linear CE, MSE without a regularised bias, or LS / focal at depth 1), 'low_rank' (linear CE, "
-        f"even K), 'circle' "
-        f"(linear CE, K >= 3), 'softmax_code' (linear CE, K = 12) or 'rectified_simplex' (linear CE, K = r(r-1)/2, r >= 4) "
+        f"point must be 'dnc' (linear, a loss of softmax(z) or MSE without a regularised bias), 'low_rank' (even K), "
+        f"'circle' (K >= 3), 'softmax_code' (K = 12) or 'rectified_simplex' (K = r(r-1)/2, r >= 4), the last four linear "
+        f"with a loss of softmax(z) (CE, LS, focal), "
         f"for a point at a given scale; got {name!r} for this problem"
     )
 

@@ -1,7 +1,8 @@
 """The optimum of a deep UFM: a multi-start search of the reduced K x K problem, a lift, a certificate.
 
-For a linear deep UFM (CE or MSE, any counts n_k, depth, decays > 0, any
-bias) the global minima are those of the reduced problem in the class-mean
+For a linear deep UFM (CE, label smoothing or MSE: a loss convex in the
+logits; any counts n_k, depth, decays > 0, any bias) the global minima are
+those of the reduced problem in the class-mean
 logits M (K x K) of :class:`dufm.theory.reduced.ClassMeanProblem` (derivation:
 docs/optima.md):
 
@@ -24,6 +25,10 @@ A = M D^(1/2) = W diag(t)^(m-2) H (:func:`dufm.theory.reduced.smooth_objective`;
    is <= ``certify_tol``, and the Hessian's verdict
    (:func:`dufm.critical.classify`) where it has at most ``hessian_limit``
    parameters.
+
+Focal loss (gamma > 0) is not convex in the logits: the same search then
+covers the class-collapsed features only, which full-problem multi-starts
+have never undercut (docs/losses.md), and the claim says so.
 
 ReLU (depth >= 2) has no such reduction: :func:`optimum` then runs a
 full-problem multi-start (:func:`dufm.run_many`, L-BFGS, random
@@ -342,9 +347,6 @@ def check_budget(problem: Problem, cfg: OptimumConfig, devices: int | None = Non
     on this machine or would take longer than ``cfg.max_hours``."""
     from ..solving import budget
 
-    if problem.loss not in ("ce", "mse"):
-        raise ValueError(f"loss must be 'ce' or 'mse' for the optimum search, got {problem.loss!r}: its reduction to the class "
-                         "means and its constructions are not implemented for label smoothing or focal loss (docs/losses.md)")
     if problem.dtype != "float64":
         raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
     if min(decay_vector(problem)) <= 0:
@@ -508,7 +510,8 @@ def global_claim(problem: Problem, loss: float, cert: Certificate, candidates: d
     Proven needs the lifted point critical on the full problem, and one of:
 
     * L = 1 (two factors): the reduced problem's regulariser is lambda_eff times
-      the nuclear norm of M D^(1/2), convex, as is the loss in the logits, so
+      the nuclear norm of M D^(1/2), convex, as is the loss in the logits (CE,
+      label smoothing, MSE; not focal loss with gamma > 0), so
       its critical point is a global minimum (and the reduction is exact:
       docs/optima.md);
     * linear MSE with no bias or a free bias: the global minimum is the closed
@@ -525,6 +528,9 @@ def global_claim(problem: Problem, loss: float, cert: Certificate, candidates: d
     if cap is not None and cap < problem.classes:
         return Global.BEST_FOUND, (f"rank Z is capped at {cap} < K = {problem.classes}: the lowest minimum of rank <= {cap} a "
                                    "multi-start found (a rank cap is not a convex constraint)")
+    if problem.loss == "focal" and problem.focal_gamma > 0:
+        return Global.BEST_FOUND, ("focal loss (gamma > 0) is not convex in the logits: the search covers class-collapsed "
+                                   "features only, and full-problem multi-starts have not gone below it (docs/losses.md)")
     if problem.depth == 1:
         return Global.PROVEN, "L = 1: the reduced problem is convex (a loss convex in the logits + the nuclear norm)"
     closed = candidates.get("dnc")

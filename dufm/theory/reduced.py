@@ -14,7 +14,7 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..model.objective import labels
+from ..model.objective import labels, softmax_loss
 from ..model.problem import Params, Problem
 from ..runtime import float64
 from .factors import balanced_factors, decay_vector, effective_decay, representation_cost
@@ -29,7 +29,10 @@ class ClassMeanProblem(NamedTuple):
 
         F(M, b) = sum_k p_k l(M[:, k] + b, k) + (m/2) lambda_eff sum_i sigma_i(A)^(2/m) + (lambda_b/2)||b||^2,
 
-    p_k = n_k / N, l the per-sample CE or MSE. ``max_rank`` = min(K, widths)
+    p_k = n_k / N, l the per-sample loss (CE, label smoothing, focal or MSE).
+    For a loss convex in the logits (CE, label smoothing, MSE) its global
+    minima are the deep UFM's; for focal loss (gamma > 0, not convex) it is the
+    deep UFM restricted to collapsed features (docs/losses.md). ``max_rank`` = min(K, widths)
     caps rank A (a width below K limits the rank of Z). Hashable: the
     compiled programs of :mod:`dufm.theory.optimum` are specialised on it.
     """
@@ -42,6 +45,8 @@ class ClassMeanProblem(NamedTuple):
     decay: float  # lambda_eff
     bias_decay: float
     max_rank: int
+    smoothing: float = 0.0
+    focal_gamma: float = 0.0
 
     @property
     def weights(self):
@@ -73,13 +78,11 @@ def class_mean_problem(problem: Problem) -> ClassMeanProblem:
     if problem.activation == "relu" and problem.depth >= 2:
         raise ValueError("activation must be 'linear' (or depth 1) for the reduced class-mean problem: "
                          "with ReLU the minimal regulariser of a logit matrix has no closed form")
-    if problem.loss not in ("ce", "mse"):
-        raise ValueError(f"loss must be 'ce' or 'mse' for the reduced class-mean problem, got {problem.loss!r} "
-                         "(its data term is not implemented for label smoothing or focal loss)")
     if min(decay_vector(problem)) <= 0:
         raise ValueError("every weight decay must be > 0 for the reduced class-mean problem (with a zero decay no optimum exists)")
     return ClassMeanProblem(problem.classes, problem.counts, problem.depth + 1, problem.loss, problem.bias,
-                            effective_decay(problem), float(problem.bias_decay), min(problem.classes, *problem.widths))
+                            effective_decay(problem), float(problem.bias_decay), min(problem.classes, *problem.widths),
+                            float(problem.smoothing), float(problem.focal_gamma))
 
 
 def split(x, cm: ClassMeanProblem, rank: int):
@@ -94,13 +97,12 @@ def split(x, cm: ClassMeanProblem, rank: int):
 
 def class_mean_data(M, b, cm: ClassMeanProblem):
     """sum_k p_k l(M[:, k] + b, k): the data term of the reduced problem (JAX or numpy arrays)."""
-    import jax
     import jax.numpy as jnp
 
     p = jnp.asarray(cm.weights)
     Zc = M if b is None else M + b[:, None]
-    if cm.loss == "ce":
-        return -jnp.sum(p * jnp.diagonal(jax.nn.log_softmax(Zc, axis=0)))
+    if cm.loss != "mse":
+        return softmax_loss(Zc, np.arange(cm.classes), cm.loss, cm.smoothing, cm.focal_gamma, weights=p)
     return 0.5 * jnp.sum(p * jnp.sum((Zc - jnp.eye(cm.classes)) ** 2, axis=0))
 
 
