@@ -50,8 +50,18 @@ def sharpness(params: Params, direction, decays: Decays, arch: Architecture):
     k = min(SHARPNESS_MATVECS, flat.size)
     Q, T, *_ = decomp.tridiag_sym(k, materialize=True, custom_vjp=False)(
         lambda v: jax.jvp(gradient, (flat,), (v,))[1], direction / jnp.linalg.norm(direction))
+    # Lanczos breaks down when the Krylov space is exhausted before k products (a Hessian with few distinct
+    # eigenvalues: lambda I at the zero point of a deep model, nearly so from PyTorch's init at L = 32); past that step
+    # T and Q hold a normalised rounding error (or NaN), so only the leading block before the first vanishing
+    # off-diagonal is kept, and the rest is filled below every Ritz value of that block
+    beta = jnp.abs(jnp.diagonal(T, 1))
+    size = jnp.max(jnp.abs(jnp.diagonal(T))) + jnp.max(jnp.where(jnp.isfinite(beta), beta, 0.0))
+    kept = 1 + jnp.sum(jnp.cumprod(beta > 1e-12 * size))
+    inside = jnp.arange(k) < kept
+    floor = T[0, 0] - 1.0 - jnp.abs(T[0, 0]) - size  # the Rayleigh quotient of the start lies within the block's Ritz values
+    T = jnp.where(inside[:, None] & inside[None, :], T, 0.0) + jnp.diag(jnp.where(inside, 0.0, floor))
     theta, S = jnp.linalg.eigh(T)
-    return theta[-1], S[:, -1] @ Q
+    return theta[-1], jnp.where(inside, S[:, -1], 0.0) @ jnp.where(inside[:, None], Q, 0.0)
 
 
 def stability_limit(optimizer: str, lr: float, momentum: float) -> float | None:
