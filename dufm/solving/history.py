@@ -54,8 +54,9 @@ def sharpness(params: Params, direction, decays: Decays, arch: Architecture):
     # eigenvalues: lambda I at the zero point of a deep model, nearly so from PyTorch's init at L = 32); past that step
     # T and Q hold a normalised rounding error (or NaN), so only the leading block before the first vanishing
     # off-diagonal is kept, and the rest is filled below every Ritz value of that block
+    finite = lambda x: jnp.where(jnp.isfinite(x), jnp.abs(x), 0.0)  # noqa: E731
     beta = jnp.abs(jnp.diagonal(T, 1))
-    size = jnp.max(jnp.abs(jnp.diagonal(T))) + jnp.max(jnp.where(jnp.isfinite(beta), beta, 0.0))
+    size = jnp.max(finite(jnp.diagonal(T))) + jnp.max(finite(beta))
     kept = 1 + jnp.sum(jnp.cumprod(beta > 1e-12 * size))
     inside = jnp.arange(k) < kept
     floor = T[0, 0] - 1.0 - jnp.abs(T[0, 0]) - size  # the Rayleigh quotient of the start lies within the block's Ritz values
