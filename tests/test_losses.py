@@ -359,6 +359,7 @@ def test_deep_constructions_under_each_loss_are_exact_and_critical_where_claimed
     assert not cands["low_rank"].critical if K % 2 else cands["low_rank"].critical  # odd K: as for CE
 
 
+@pytest.mark.slow  # a trust-region polish of the reduced problem per loss
 def test_deep_dnc_with_imbalanced_counts_and_the_relu_dnc_under_each_loss():
     for loss, extra in DEEP:
         imbalanced = dufm.Problem(classes=3, per_class=(1, 3, 2), width=4, depth=2, loss=loss, weight_decay=0.01, **extra)

@@ -146,7 +146,8 @@ def test_relu_is_a_labelled_full_problem_multistart():
 
 # what each kind of problem may claim, from the command's text and JSON: proven only where a theorem makes it so
 SMALLEST = ["--classes", "3", "--per-class", "2", "--width", "4", "--weight-decay", "0.01", "--restarts", "4", "--hessian-limit", "0"]
-SLOW = pytest.mark.slow  # a search program of its own per shape; two kinds stay in the default set
+SLOW = pytest.mark.slow  # a search program of its own per shape; two kinds stay in the default set (and label smoothing's
+# and focal loss's claims at L = 1 in test_depth_one_label_smoothing_and_focal_optima_are_the_one_layer_collapse)
 CLAIMS = [
     pytest.param(["--depth", "1"], "proven", "L = 1: the reduced problem is convex", id="ce-L1"),
     pytest.param(["--depth", "2"], "best found", "the lowest minimum of a multi-start", id="ce-L2"),
@@ -158,13 +159,13 @@ CLAIMS = [
     pytest.param(["--depth", "2", "--loss", "mse", "--max-rank", "1"], "best found", "rank Z is capped at 1 < K = 3",
                  id="mse-L2-max-rank-1", marks=SLOW),
     pytest.param(["--depth", "1", "--loss", "ls", "--smoothing", "0.1"], "proven", "L = 1: the reduced problem is convex",
-                 id="ls-L1"),
+                 id="ls-L1", marks=SLOW),
     pytest.param(["--depth", "2", "--loss", "ls", "--smoothing", "0.1"], "best found", "the lowest minimum of a multi-start",
                  id="ls-L2", marks=SLOW),
     pytest.param(["--depth", "1", "--loss", "focal", "--focal-gamma", "2"], "best found",
                  "focal loss (gamma > 0) is not convex in the logits", id="focal-L1", marks=SLOW),
     pytest.param(["--depth", "2", "--loss", "focal", "--focal-gamma", "0.5"], "best found",
-                 "focal loss (gamma > 0) is not convex in the logits", id="focal-L2"),
+                 "focal loss (gamma > 0) is not convex in the logits", id="focal-L2", marks=SLOW),
 ]
 
 
