@@ -46,9 +46,9 @@ def problem_at(depth: int) -> dufm.Problem:
     return dufm.Problem(classes=10, per_class=5, width=30, depth=depth, weight_decay=0.02 / depth**2)
 
 
-def measure(depth: int, solver: str, init: str, seeds: int) -> dict:
+def measure(depth: int, solver: str, init: str, seeds: int, steps: int | None = None) -> dict:
     problem = problem_at(depth)
-    cfg = dufm.SolverConfig(**SOLVERS[solver], **INITS[init], sharpness=True)
+    cfg = dufm.SolverConfig(**{**SOLVERS[solver], **({"steps": steps} if steps else {})}, **INITS[init], sharpness=True)
     t = time.perf_counter()
     runs = dufm.solve(problem, cfg, seeds=range(seeds))
     wall = time.perf_counter() - t
@@ -63,7 +63,7 @@ def measure(depth: int, solver: str, init: str, seeds: int) -> dict:
             row.update(normalised_sv=s.tolist(), non_negligible=int((s > NEGLIGIBLE).sum()), rank=a.rank["Z"],
                        sharpness=float(r.history.sharpness[-1]), max_sharpness=float(np.nanmax(r.history.sharpness)))
         rows.append(row)
-    return dict(depth=depth, solver=solver, init=init, weight_decay=problem.weight_decay, wall_s=wall, runs=rows)
+    return dict(depth=depth, solver=solver, init=init, weight_decay=problem.weight_decay, steps=cfg.steps, wall_s=wall, runs=rows)
 
 
 def cell_path(depth: int, solver: str, init: str) -> Path:
@@ -150,6 +150,8 @@ def main(argv=None):
     ap.add_argument("--depths", type=int, nargs="+", default=[1, 2, 4, 8, 16, 32, 64])
     ap.add_argument("--only", nargs="+", help="solver/init pairs to run, e.g. flow/balanced")
     ap.add_argument("--draw", action="store_true", help="only draw the figure from the stored results")
+    ap.add_argument("--steps", type=int, help="cap the step limit (the flow's accepted steps) below the solver's, for a cell "
+                    "whose runs cannot finish in the time at hand; the cell records the cap")
     args = ap.parse_args(argv)
     if not args.draw:
         dufm.use_cpu_cores()
@@ -160,7 +162,7 @@ def main(argv=None):
                 path = cell_path(depth, solver, init)
                 if path.exists() and len(json.loads(path.read_text())["runs"]) >= args.seeds:
                     continue
-                cell = measure(depth, solver, init, args.seeds)
+                cell = measure(depth, solver, init, args.seeds, args.steps)
                 save(cell)
                 runs = cell["runs"]
                 print(f"L={depth:>2} {solver:>12} {init:>8}: " + ", ".join(

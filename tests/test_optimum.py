@@ -179,6 +179,8 @@ def test_global_is_claimed_only_where_proven(capsys, args, claim, reason):
     lines = capsys.readouterr().out.splitlines()
     said = [ln for ln in lines if "global" in ln.lower()]
     assert said == [f"global: {'proven' if claim == 'proven' else 'not proven, the best found'} ({out['global_reason']})"], said
+    search = next(ln for ln in lines if ln.startswith("search:"))
+    assert ("class-collapsed features only" in search) == ("focal" in args), search  # never "exact" where it is not
 
 
 def test_a_point_that_is_not_critical_is_never_proven():

@@ -321,7 +321,10 @@ def optimum_report(o) -> list[str]:
     cfg, cert = o.config, o.certificate
     lines = [problem_line(o.problem)]
     if o.method == "reduced":
-        lines.append(f"search:  reduced K x K problem in the class-mean logits (exact for linear models); {o.restarts} random restarts "
+        focal = o.problem.loss == "focal" and o.problem.focal_gamma > 0
+        scope = ("class-collapsed features only: focal loss is not convex in the logits" if focal
+                 else "exact for linear models")
+        lines.append(f"search:  reduced K x K problem in the class-mean logits ({scope}); {o.restarts} random restarts "
                      f"+ {o.starts - o.restarts} constructions, L-BFGS to |grad| <= {cfg.tol:g} (at most {cfg.steps} steps); "
                      f"{o.unsettled} start(s) ended above {cfg.settle_tol:g}; {o.wall_time_s:.1f} s")
     else:
