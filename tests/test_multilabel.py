@@ -377,6 +377,21 @@ K3 = ["--classes", "3", "--per-class", "5", "--labels-per-sample", "2", "--width
       "--optimizer", "lbfgs", "--steps", "5000", "--init-scale", "0.3"]
 
 
+def two_gap_minimum(depth, lam=0.005, n=5):
+    """(loss, c_2) of the symmetric K = 3, M = 2 point, found without dufm: single-label logits a (e_k - 1/3), pair logits
+    b (1/3 - e_l) (l the class outside the pair; both centred), so Z Z^T = n (a^2 + b^2) S, two singular values
+    sqrt(n (a^2 + b^2)), and the linear deep UFM's minimal regulariser (m/2) lam sum_i sigma_i^(2/m), m = L + 1, gives
+        f(a, b) = (1/2) log(1 + 2 e^-a) + log(2 + e^-b) + m lam (n (a^2 + b^2))^(1/m)
+    (CE of a single-label sample, PAL -2 log p_j of a pair sample, each kind half of the N = 6n samples); the pair means
+    are c_2 = 2b/a times their labels' average a/2 (1/3 - e_l)."""
+    from scipy.optimize import minimize
+
+    m = depth + 1
+    f = lambda x: 0.5 * np.log1p(2 * np.exp(-x[0])) + np.log(2 + np.exp(-x[1])) + m * lam * (n * (x[0] ** 2 + x[1] ** 2)) ** (1 / m)  # noqa: E731
+    r = minimize(f, [3.0, 2.0], method="Nelder-Mead", options=dict(xatol=1e-13, fatol=1e-16, maxiter=20000))
+    return r.fun, 2 * r.x[1] / r.x[0]
+
+
 @pytest.mark.parametrize("depth", ["1", "2"])
 def test_pick_all_label_reaches_the_multilabel_collapse_at_k3(capsys, depth):
     code, out, err = run_cli(capsys, ["solve", *K3, "--depth", depth, "--json"])
@@ -384,6 +399,8 @@ def test_pick_all_label_reaches_the_multilabel_collapse_at_k3(capsys, depth):
     d = json.loads(out)
     run = d["runs"][0]
     assert run["status"] == "converged" and run["grad_norm"] <= 1e-10 and d["theory"] == {}
+    loss, c2 = two_gap_minimum(int(depth))  # L = 1: 0.844949077329763, c_2 = 1.73685; L = 2: 0.796755870891598, 1.77294
+    assert abs(run["loss"] - loss) <= 1e-12 * loss and abs(run["multilabel"]["Z"][0]["scale"] - c2) <= 1e-6 * c2
     assert d["problem"]["labels_per_sample"] == 2 and len(run["history"]["nc1_trace"]) >= 1
     scales = []
     for name, nc in run["nc"].items():  # the single-label samples: collapsed onto a simplex ETF
