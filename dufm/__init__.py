@@ -43,7 +43,7 @@ _EXPORTS = {
     "SolverConfig": "solving.solver", "Status": "solving.solver", "History": "solving.solver", "Output": "solving.solver",
     "Run": "solving.solver", "run": "solving.solver", "run_many": "solving.solver", "solve": "solving.solver",
     "Analysis": "analysis.solution", "SolutionType": "analysis.solution", "Thresholds": "analysis.solution",
-    "analyse": "analysis.solution", "ScaleFree": "analysis.spectra",
+    "analyse": "analysis.solution", "ScaleFree": "analysis.spectra", "MultiLabelMetrics": "analysis.multilabel",
     "Optimum": "theory.optimum", "OptimumConfig": "theory.optimum", "optimum": "theory.optimum",
     "RunRecord": "experiments.records", "Results": "experiments.records", "load_results": "experiments.records",
     "SweepConfig": "experiments.config", "SweepResult": "experiments.sweep", "run_sweep": "experiments.sweep",
@@ -80,6 +80,7 @@ def __dir__():
 
 if TYPE_CHECKING:  # for type checkers and editors: the same names, imported eagerly
     from . import features, plots, theory  # noqa: F401
+    from .analysis.multilabel import MultiLabelMetrics  # noqa: F401
     from .analysis.solution import Analysis, SolutionType, Thresholds, analyse  # noqa: F401
     from .analysis.spectra import ScaleFree  # noqa: F401
     from .experiments.config import SweepConfig  # noqa: F401

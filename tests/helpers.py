@@ -115,3 +115,67 @@ def _flat(x):
             yield from _flat(v)
         else:
             yield v
+
+
+# ---------------------------------------------------------------------------
+# an independent implementation of a linear deep UFM's objective (numpy, the chain rule written out), for the loss tests
+
+
+def assert_rel(got, want, rtol, what):
+    """Equal shapes and max|got - want| <= rtol x max|want|."""
+    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
+    assert got.shape == want.shape, what
+    err = np.max(np.abs(got - want)) / np.max(np.abs(want))
+    assert err <= rtol, (what, err)
+
+
+def random_params(problem, seed):
+    """Parameters of ``problem`` with every entry N(0, 0.7^2) (a bias N(0, 1)), from numpy's generator."""
+    import dufm
+
+    rng = np.random.default_rng(seed)
+    d, K = problem.widths, problem.classes
+    W = tuple(rng.normal(scale=0.7, size=(d[l + 1], d[l])) for l in range(problem.depth - 1)) + (rng.normal(scale=0.7, size=(K, d[-1])),)
+    b = rng.normal(size=K) if problem.bias != "none" else None
+    return dufm.Params(rng.normal(scale=0.7, size=(d[0], problem.samples)), W, b)
+
+
+def np_objective_and_grad(params, problem, loss_and_grad):
+    """The full objective of a linear deep UFM and its gradient in (H, W_1, ..., W_L, b) by the chain rule;
+    ``loss_and_grad(Z)`` gives the data term and its gradient in the logits Z (K, N)."""
+    H, Ws = np.asarray(params.H), [np.asarray(w) for w in params.W]
+    acts = [H]
+    for W in Ws:
+        acts.append(W @ acts[-1])
+    Z = acts[-1] + (0.0 if params.b is None else np.asarray(params.b)[:, None])
+    value, G = loss_and_grad(Z)
+    value += 0.5 * problem.lambda_H * np.sum(H**2) + sum(0.5 * lw * np.sum(W**2) for lw, W in zip(problem.lambda_W, Ws))
+    grads_W, back = [], G
+    for l in range(len(Ws) - 1, -1, -1):
+        grads_W.insert(0, back @ acts[l].T + problem.lambda_W[l] * Ws[l])
+        back = Ws[l].T @ back
+    out = {"H": back + problem.lambda_H * H, "W": grads_W}
+    if params.b is not None:
+        b = np.asarray(params.b)
+        value += 0.5 * problem.bias_decay * np.sum(b**2)
+        out["b"] = G.sum(axis=1) + problem.bias_decay * b
+    return value, out
+
+
+def assert_objective_matches(problem, params, loss_and_grad, rtol: float = 1e-12):
+    """dufm's objective of ``problem`` at ``params`` and its gradient (JAX) equal :func:`np_objective_and_grad`'s to rtol."""
+    import jax
+
+    from dufm.model.objective import objective
+
+    want, want_grad = np_objective_and_grad(params, problem, loss_and_grad)
+    f = lambda q: objective(q, problem.decays, problem.architecture)  # noqa: E731
+    assert_rel(float(f(params)), want, rtol, "objective")
+    g = jax.grad(f)(params)
+    assert_rel(g.H, want_grad["H"], rtol, "dH")
+    for l, (a, b) in enumerate(zip(g.W, want_grad["W"]), start=1):
+        assert_rel(a, b, rtol, f"dW{l}")
+    if params.b is not None:
+        assert_rel(g.b, want_grad["b"], rtol, "db")
+    else:
+        assert g.b is None

@@ -137,7 +137,7 @@ BAD_KEYS = [
     ("[grid]\ncolour = [1]\n", "unknown [grid] key(s) ['colour']; allowed: problem and solver fields", "colour"),
     ("[analysis]\nrank_toll = 0.1\n",
      "unknown [analysis] key(s) ['rank_toll']; allowed: ['equal_tol', 'rank_tol', 'trivial_tol', 'zero_tol']", "rank_toll"),
-    ("[problem]\nwidht = 4\n", "unknown [problem] key(s) ['widht']; allowed: ['classes', 'per_class', 'width', 'depth', 'loss', "
+    ("[problem]\nwidht = 4\n", "unknown [problem] key(s) ['widht']; allowed: ['classes', 'per_class', 'labels_per_sample', 'width', 'depth', 'loss', "
      "'smoothing', 'focal_gamma', 'activation', 'weight_decay', 'feature_decay', 'layer_decay', 'bias', 'bias_decay', 'dtype']",
      "widht"),
 ]

@@ -9,7 +9,7 @@ import json
 import jax
 import numpy as np
 import pytest
-from helpers import run_cli
+from helpers import assert_objective_matches, assert_rel, random_params, run_cli
 
 import dufm
 from dufm import theory
@@ -61,42 +61,6 @@ def np_loss_and_grad(Z, problem):
     return value, coef * (onehot - s) / N
 
 
-def np_objective_and_grad(params, problem):
-    """The full objective of a linear deep UFM and its gradient in (H, W_1, ..., W_L, b) by the chain rule."""
-    H, Ws = np.asarray(params.H), [np.asarray(w) for w in params.W]
-    acts = [H]
-    for W in Ws:
-        acts.append(W @ acts[-1])
-    Z = acts[-1] + (0.0 if params.b is None else np.asarray(params.b)[:, None])
-    value, G = np_loss_and_grad(Z, problem)
-    value += 0.5 * problem.lambda_H * np.sum(H**2) + sum(0.5 * lw * np.sum(W**2) for lw, W in zip(problem.lambda_W, Ws))
-    grads_W, back = [], G
-    for l in range(len(Ws) - 1, -1, -1):
-        grads_W.insert(0, back @ acts[l].T + problem.lambda_W[l] * Ws[l])
-        back = Ws[l].T @ back
-    out = {"H": back + problem.lambda_H * H, "W": grads_W}
-    if params.b is not None:
-        b = np.asarray(params.b)
-        value += 0.5 * problem.bias_decay * np.sum(b**2)
-        out["b"] = G.sum(axis=1) + problem.bias_decay * b
-    return value, out
-
-
-def random_params(problem, seed):
-    rng = np.random.default_rng(seed)
-    d = problem.widths
-    W = tuple(rng.normal(scale=0.7, size=(d[l + 1], d[l])) for l in range(problem.depth - 1)) + (rng.normal(scale=0.7, size=(K, d[-1])),)
-    b = rng.normal(size=K) if problem.bias != "none" else None
-    return dufm.Params(rng.normal(scale=0.7, size=(d[0], problem.samples)), W, b)
-
-
-def assert_rel(got, want, rtol, what):
-    got, want = np.asarray(got, np.float64), np.asarray(want, np.float64)
-    assert got.shape == want.shape, what
-    err = np.max(np.abs(got - want)) / np.max(np.abs(want))
-    assert err <= rtol, (what, err)
-
-
 def data_grad(Z, problem):
     arch = problem.architecture
     return jax.grad(lambda z: data_loss(z, arch))(Z)
@@ -120,18 +84,7 @@ def test_loss_and_logit_gradient_match_numpy(loss, extra, seed):
 @pytest.mark.parametrize("bias", BIASES)
 def test_full_objective_and_gradient_match_numpy(loss, extra, bias):
     problem = make(loss, extra, bias)
-    params = random_params(problem, 3)
-    want, want_grad = np_objective_and_grad(params, problem)
-    f = lambda q: objective(q, problem.decays, problem.architecture)  # noqa: E731
-    assert_rel(float(f(params)), want, 1e-12, "objective")
-    g = jax.grad(f)(params)
-    assert_rel(g.H, want_grad["H"], 1e-12, "dH")
-    for l, (a, b) in enumerate(zip(g.W, want_grad["W"]), start=1):
-        assert_rel(a, b, 1e-12, f"dW{l}")
-    if bias != "none":
-        assert_rel(g.b, want_grad["b"], 1e-12, "db")
-    else:
-        assert g.b is None
+    assert_objective_matches(problem, random_params(problem, 3), lambda Z: np_loss_and_grad(Z, problem))
 
 
 @pytest.mark.parametrize("loss,extra", [LOSSES[1], LOSSES[4], LOSSES[6]])

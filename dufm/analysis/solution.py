@@ -1,9 +1,9 @@
 """The analysis of a point: spectra, ranks and NC metrics of every layer, and its solution type (:func:`analyse`).
 
 Solution type, from the spectra of the logits without bias, Z = W_L sigma(H_L)
-(centred over samples for MSE with a bias, whose constant part the bias
+(centred over samples for MSE or BCE with a bias, whose constant part the bias
 absorbs), and of the pre-activations H_1 ... H_L, with r_full = K for MSE
-without bias and K - 1 otherwise:
+(and BCE) without bias and K - 1 otherwise:
 
 * ``trivial``  if sigma_max(Z) <= trivial_tol * sqrt(N) (default 1e-4);
 * ``low-rank`` if rank(Z) < r_full, or some rank(H_l) < r_full (the ReLU
@@ -30,10 +30,11 @@ from dataclasses import asdict, dataclass, fields, replace
 import numpy as np
 
 from ..model.objective import forward, named_matrices, post_activation
-from ..model.problem import Params, Problem
+from ..model.problem import SOFTMAX_LOSSES, Params, Problem
 from ..options import check_fraction, option
 from ..runtime import float64
 from .collapse import NCMetrics, class_means, nc_metrics
+from .multilabel import MultiLabelMetrics, multilabel_metrics
 from .spectra import ScaleFree, numerical_rank, scale_free_quantities, singular_values
 
 
@@ -74,6 +75,12 @@ class Analysis:
     ``solution_type`` is None for a problem without a finite optimum, and
     ``normalised`` (:class:`Normalised`) is given for such a problem and for
     an unregularised one (None otherwise, and in records stored before it).
+
+    With label sets (``labels_per_sample`` >= 2) ``nc`` and
+    ``class_mean_logits`` are those of the single-label samples (Li et al.
+    2023's NC1 and ETF), and ``multilabel`` holds, per feature matrix, the
+    :class:`~dufm.analysis.multilabel.MultiLabelMetrics` of each multiplicity
+    m >= 2 (None for one label per sample).
     """
 
     singular_values: dict[str, np.ndarray]
@@ -83,6 +90,7 @@ class Analysis:
     solution_type: SolutionType | None
     thresholds: Thresholds
     scale_free: ScaleFree | None = None
+    multilabel: dict[str, tuple[MultiLabelMetrics, ...]] | None = None
 
     @property
     def hidden_rank(self) -> int:
@@ -100,6 +108,8 @@ class Analysis:
         }
         if self.scale_free is not None:  # a regularised run has none, and its record no such key
             d["normalised"] = self.scale_free.to_dict()
+        if self.multilabel is not None:  # a single-label run has none, and its record no such key
+            d["multilabel"] = {k: [m.to_dict() for m in v] for k, v in self.multilabel.items()}
         return d
 
     @classmethod
@@ -112,12 +122,15 @@ class Analysis:
             solution_type=None if d["solution_type"] is None else SolutionType(d["solution_type"]),
             thresholds=Thresholds(**d["thresholds"]),
             scale_free=ScaleFree.from_dict(d["normalised"]) if d.get("normalised") is not None else None,
+            multilabel=({k: tuple(MultiLabelMetrics.from_dict(m) for m in v) for k, v in d["multilabel"].items()}
+                        if d.get("multilabel") is not None else None),
         )
 
 
 def dnc_rank(problem: Problem) -> int:
-    """r_full, the rank of the logits at DNC (module docstring): K for MSE without bias, K - 1 otherwise."""
-    return problem.classes if (problem.loss == "mse" and problem.bias == "none") else problem.classes - 1
+    """r_full, the rank of the logits at DNC (module docstring): K for a loss that reads the logits' constant part
+    (MSE, BCE: not a loss of softmax(z)) without bias, K - 1 otherwise."""
+    return problem.classes if (problem.loss not in SOFTMAX_LOSSES and problem.bias == "none") else problem.classes - 1
 
 
 def solution_type(sZ, problem: Problem, th: Thresholds = Thresholds(), hidden_ranks=()) -> SolutionType | None:
@@ -150,24 +163,32 @@ def analyse(params: Params, problem: Problem, th: Thresholds = Thresholds()) -> 
     mats = named_matrices(Z, H, host.W, arch, "layers")
     sv = {k: singular_values(v) for k, v in mats.items()}
     ranks = {k: numerical_rank(s, th.rank_tol, th.zero_tol) for k, s in sv.items()}
-    centred = not (problem.loss == "mse" and problem.bias == "none")
+    centred = not (problem.loss not in SOFTMAX_LOSSES and problem.bias == "none")
     counts = problem.counts
     L = problem.depth
     bias = None if params.b is None else np.asarray(params.b, np.float64)  # nc4: the classifier's prediction includes it
-    nc = {}
+    Ns = problem.architecture.single_label_samples  # NC metrics of the samples with one label: all of them for M = 1
+    nc, features = {}, {}
     for l in range(1, L + 1):
         W = host.W[l - 1]
         if relu and l > 1:
-            nc[f"H{l}"] = nc_metrics(H[l - 1], counts, None, th.rank_tol)
-            nc[f"sigma_H{l}"] = nc_metrics(post[l - 1], counts, W, th.rank_tol, centred, last=l == L, b=bias)
+            nc[f"H{l}"] = nc_metrics(H[l - 1][:, :Ns], counts, None, th.rank_tol)
+            nc[f"sigma_H{l}"] = nc_metrics(post[l - 1][:, :Ns], counts, W, th.rank_tol, centred, last=l == L, b=bias)
+            features.update({f"H{l}": H[l - 1], f"sigma_H{l}": post[l - 1]})
         else:
-            nc[f"H{l}"] = nc_metrics(H[l - 1], counts, W, th.rank_tol, centred, last=l == L, b=bias)
-    nc["Z"] = nc_metrics(Z, counts, None, th.rank_tol)
+            nc[f"H{l}"] = nc_metrics(H[l - 1][:, :Ns], counts, W, th.rank_tol, centred, last=l == L, b=bias)
+            features[f"H{l}"] = H[l - 1]
+    nc["Z"] = nc_metrics(Z[:, :Ns], counts, None, th.rank_tol)
+    features["Z"] = Z
+    multilabel = None
+    if problem.multi_label:
+        multilabel = {k: multilabel_metrics(F, problem.classes, problem.labels_per_sample, counts[0]) for k, F in features.items()}
     sZ = sv["Z"]
-    if problem.loss == "mse" and problem.bias != "none":
+    if problem.loss not in SOFTMAX_LOSSES and problem.bias != "none":
         sZ = singular_values(Z - Z.mean(axis=1, keepdims=True))
     hidden = [ranks[f"H{l}"] for l in range(1, L + 1)]
     scale_free = None
     if problem.unregularised or not problem.finite_optimum:
         scale_free = scale_free_quantities(Z, host, problem, bias)
-    return Analysis(sv, ranks, nc, class_means(Z, counts), solution_type(sZ, problem, th, hidden), th, scale_free)
+    return Analysis(sv, ranks, nc, class_means(Z[:, :Ns], counts), solution_type(sZ, problem, th, hidden), th, scale_free,
+                    multilabel)

@@ -23,6 +23,7 @@ study GD's direction, Z/||Z||_F:
 * ``margin`` min_i (z_{y_i,i} - max_{k != y_i} z_{k,i}) / ||Z_c||_F, the logits z
   including the bias (negative while a sample is misclassified): the margin
   of the direction Z_c/||Z_c||_F; 1/sqrt(n(K-1)) for the simplex Z = a S (x) 1_n^T;
+  with label sets, min_i (min_{k in S_i} z_{k,i} - max_{j not in S_i} z_{j,i}) (:func:`label_set_margins`);
 * ``parameter_margin`` the same minimum over ||theta||^(L+1), theta = (H_1,
   W_1, ..., W_L): the normalised margin of Lyu & Li (2020) of this
   (L+1)-homogeneous model, the quantity gradient flow on CE increases once
@@ -157,14 +158,23 @@ def margins(logits, counts) -> np.ndarray:
     return own - others.max(axis=0)
 
 
+def label_set_margins(logits, Y) -> np.ndarray:
+    """min_{k in S_i} z_{k,i} - max_{j not in S_i} z_{j,i} for every sample i whose set S_i is not every class (that
+    sample has no other class): ``logits`` (K, N), ``Y`` (K, N) the label indicators. With one label per sample it is
+    :func:`margins`."""
+    Z, inside = np.asarray(logits, np.float64), np.asarray(Y) > 0
+    keep = ~np.all(inside, axis=0)
+    return (np.where(inside, Z, np.inf).min(axis=0) - np.where(inside, -np.inf, Z).max(axis=0))[keep]
+
+
 def scale_free_logits(Z, problem: Problem) -> np.ndarray:
     """The part of the logits Z (K, N; without bias) the data term sees, whose scale-free quantities are reported.
 
-    CE, LS and focal (losses of softmax(z)): Z_c = (I - 11^T/K) Z, centred over classes: the loss and every margin are
+    CE, LS, focal and pick-all-label (losses of softmax(z)): Z_c = (I - 11^T/K) Z, centred over classes: the loss and every margin are
     unchanged by adding a constant to a column's logits, and GD never moves that component (the gradient in Z has
     columns summing to 0, so 1^T W_L keeps its initial value), so at lambda = 0 it is an imprint of the
-    initialisation, not of training. MSE: Z, centred over samples with a bias (which absorbs the constant part), as
-    the solution type reads it.
+    initialisation, not of training. MSE and BCE: Z, centred over samples with a bias (which absorbs the constant
+    part), as the solution type reads it.
     """
     Z = np.asarray(Z, np.float64)
     if problem.loss in SOFTMAX_LOSSES:
@@ -180,7 +190,12 @@ def scale_free_quantities(Z, params: Params, problem: Problem, bias=None) -> Sca
     s = singular_values(X)
     fro = float(np.sqrt(np.sum(s**2)))
     logits = np.asarray(Z, np.float64) + (0.0 if bias is None else np.asarray(bias, np.float64)[:, None])
-    gamma = float(np.min(margins(logits, problem.counts)))
+    if problem.multi_label:  # a sample's margin: its lowest label against the highest other class
+        from ..model.objective import labels
+
+        gamma = float(np.min(label_set_margins(logits, labels(problem.architecture))))
+    else:
+        gamma = float(np.min(margins(logits, problem.counts)))
     pmargin = None
     if bias is None:
         theta2 = float(np.sum(np.asarray(params.H, np.float64) ** 2) + sum(np.sum(np.asarray(w, np.float64) ** 2) for w in params.W))

@@ -46,7 +46,7 @@ def run(args) -> int:
     from ..analysis.solution import Thresholds
     from ..experiments.provenance import environment, now
     from ..experiments.records import RunRecord, theory_record
-    from ..model.problem import Problem
+    from ..model.problem import MULTI_LABEL_LOSSES, Problem
     from ..options import check_int
     from ..solving.solver import SolverConfig, layout, solve
     from ..store import jsonable
@@ -63,7 +63,8 @@ def run(args) -> int:
     wall = time.perf_counter() - t0
     env = environment(start, now(), sorted({r.device for r in runs}))
     records = [RunRecord.from_run(r, problem, th) for r in runs]
-    theory = theory_record(problem) if problem.penalised else {}  # closed forms need every lambda > 0
+    # closed forms need every lambda > 0, and one label per sample and a loss they are known for
+    theory = theory_record(problem) if problem.penalised and problem.loss not in MULTI_LABEL_LOSSES else {}
     if args.json:
         print(json.dumps(jsonable({"problem": problem.to_dict(), "solver": cfg.to_dict(), "wall_time_s": wall, "runs": records,
                                 "theory": {k: v.get("loss") for k, v in theory.items()}, "environment": env})))

@@ -5,7 +5,7 @@ from __future__ import annotations
 import sys
 import time
 
-from ..model.problem import Problem
+from ..model.problem import MULTI_LABEL_LOSSES, Problem
 
 
 def singular_values(s, most: int = 10) -> str:
@@ -26,8 +26,10 @@ def problem_line(problem: Problem) -> str:
     def one(v):
         return v[0] if len(set(v)) == 1 else list(v)
 
+    sets = (f" labels_per_sample={problem.labels_per_sample} (N={problem.samples}: n per label set of 1..{problem.labels_per_sample} "
+            f"classes)" if problem.multi_label else "")
     return (
-        f"problem: K={problem.classes} n={one(problem.counts)} L={problem.depth} width={one(problem.widths)} loss={loss_label(problem)} "
+        f"problem: K={problem.classes} n={one(problem.counts)}{sets} L={problem.depth} width={one(problem.widths)} loss={loss_label(problem)} "
         f"activation={problem.activation} lambda_H={problem.lambda_H!r} lambda_W={one(problem.lambda_W)} bias={problem.bias} "
         f"{problem.dtype} ({problem.parameter_count} parameters)"
     )
@@ -50,7 +52,10 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
              f"solver:  {method} steps<={cfg.steps} tol={cfg.tol:g}{threshold} init={cfg.init} "
              f"scales H={s_h:g} W={s_w:g}; {seeds} seed(s) in one compiled program, {wall:.2f} s wall (with compilation)"]
     refs = {k: v["loss"] for k, v in theory.items() if v.get("loss") is not None}
-    if problem.penalised:
+    if problem.penalised and problem.loss in MULTI_LABEL_LOSSES:
+        lines.append("closed forms: none (dufm has no constructions for the multi-label losses; docs/multilabel.md"
+                     + (")" if problem.multi_label else "; with one label per sample pal is ce: --loss ce has them)"))
+    elif problem.penalised:
         lines.append("closed forms: " + ", ".join(f"{k} {v:.10g}" for k, v in refs.items()))
     elif problem.finite_optimum:
         lines.append("closed forms: none (unregularised MSE: the minimum is 0, at Z = Y, reached by many factorisations)"
@@ -88,10 +93,31 @@ def solve_report(problem, cfg, seeds: int, wall: float, records, theory: dict, r
             lines.append(f"    {k:9s} [{a.rank[k]:3d}] {singular_values(s)}")
         if "Z" in rec.history.sv:
             lines.append(spectral_line(rec, cfg.log_every, rank_tol))
-        lines.append("  NC metrics:        nc1   nc1_trace     nc2_etf      nc2_of         nc3")
+        which = f" (the {problem.architecture.single_label_samples} single-label samples)" if a.multilabel is not None else ""
+        lines.append(f"  NC metrics{which}:")
+        lines.append("                   nc1   nc1_trace     nc2_etf      nc2_of         nc3")
         for k, m in a.nc.items():
-            cells = " ".join(f"{v:11.3e}" if v is not None else f"{'-':>11s}" for v in (m.nc1, m.nc1_trace, m.nc2_etf, m.nc2_of, m.nc3))
+            cells = " ".join(_cell(v) for v in (m.nc1, m.nc1_trace, m.nc2_etf, m.nc2_of, m.nc3))
             lines.append(f"    {k:9s} {cells}")
+        if a.multilabel is not None:
+            lines += multilabel_lines(a.multilabel)
+    return lines
+
+
+def _cell(v) -> str:
+    return f"{v:11.3e}" if v is not None else f"{'-':>11s}"
+
+
+def multilabel_lines(metrics: dict) -> list[str]:
+    """The multi-label collapse metrics (:class:`dufm.analysis.multilabel.MultiLabelMetrics`) of every feature matrix,
+    one row per multiplicity m >= 2."""
+    lines = ["  multi-label collapse (Li et al. 2023): h_S = c_m x mean of its labels' single-label means; tag_average "
+             "(distance to that) and within (variability about h_S) relative to the single-label Tr Sigma_B:",
+             "                m         c_m tag_average      within"]
+    for k, rows in metrics.items():
+        for r in rows:
+            scale = f"{r.scale:11.6g}" if r.scale is not None else f"{'-':>11s}"
+            lines.append(f"    {k:9s} {r.m:3d} {scale} {_cell(r.tag_average)} {_cell(r.within)}")
     return lines
 
 

@@ -267,7 +267,8 @@ def save(path, labels, layers: dict, weights: dict | None = None, biases: dict |
 
 def features_of(params, problem) -> dict:
     """The feature file's arrays of a dufm point: ``labels``, every H_l (and sigma_H_l for ReLU, l >= 2) and Z as (N, d)
-    rows, and ``W_<last hidden>`` = W_L (with ``b_`` for a bias): the matrices :func:`dufm.analyse` reports."""
+    rows, and ``W_<last hidden>`` = W_L (with ``b_`` for a bias): the matrices :func:`dufm.analyse` reports. One label
+    per sample only (a feature file has one label a row)."""
     from dataclasses import replace
 
     # imported here: reading and checking a feature file needs neither JAX nor the model
@@ -283,6 +284,9 @@ def features_of(params, problem) -> dict:
         post = post_activation(H, arch)
         return np.asarray(Z), [np.asarray(h) for h in H], [np.asarray(h) for h in post]
 
+    if problem.multi_label:
+        raise ValueError(f"labels_per_sample must be 1 to export features: a feature file holds one label per sample, "
+                         f"got {problem.labels_per_sample}")
     Z, H, post = go()
     relu = problem.activation == "relu"
     out = {"labels": np.repeat(np.arange(problem.classes), problem.counts)}

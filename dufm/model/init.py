@@ -122,6 +122,9 @@ def label_basis(arch: Architecture) -> np.ndarray:
 
 
 def _spectral_misfit(arch: Architecture) -> str | None:
+    if arch.multi_label:
+        # E's rows would overlap (a sample of a set carries several labels), so the factors would not share a basis
+        return f"one label per sample (labels_per_sample 1; its class basis E needs orthogonal label rows), got {arch.labels_per_sample}"
     if min(arch.widths) < arch.classes:
         return f"every width >= classes ({arch.classes}) to hold the {arch.classes} aligned modes, got widths {arch.widths}"
     if arch.loss != "mse" and not _is_power_of_two(arch.classes):

@@ -2,7 +2,11 @@
 
 Parameters are a :class:`~dufm.Params` pytree ``(H, W, b)``. Columns
 of H_1 are ordered by class (class 0's n_0 samples first), so the labels are
-Y = blockdiag(1_{n_0}^T, ..., 1_{n_{K-1}}^T) (K x N).
+Y = blockdiag(1_{n_0}^T, ..., 1_{n_{K-1}}^T) (K x N). With label sets
+(``labels_per_sample`` M >= 2) the columns are n samples per set S, the sets in
+the order of :func:`dufm.model.problem.label_sets` (by size, then
+lexicographically: the K single-label blocks first, as above), and Y is the
+indicator matrix, Y_{k,i} = [k in S_i].
 
     H_{l+1} = W_l sigma(H_l),  sigma(H_1) := H_1,  Z = W_L sigma(H_L) (+ b 1^T)
 
@@ -12,6 +16,8 @@ with sigma the identity or ReLU, never applied to H_1 or to the logits Z.
     LS   : (1/N) sum_i -t_i . log p_i,  t_i = (1 - alpha) e_{y_i} + alpha/K  (label smoothing)
     focal: (1/N) sum_i -(1 - p_i[y_i])^gamma log p_i[y_i]                (Lin et al. 2017)
     MSE  : (1/(2N)) ||Z - Y||_F^2
+    PAL  : (1/N) sum_i sum_{k in S_i} -log p_i[k]                       (pick-all-label; Li et al. 2023)
+    BCE  : (1/N) sum_i sum_k softplus(-z_ik) [k in S_i] + softplus(z_ik) [k not in S_i]   (one-vs-all)
     regularisation: (lambda_H/2)||H_1||^2 + sum_l (lambda_W_l/2)||W_l||^2 (+ (lambda_b/2)||b||^2)
 
 (Súkeník et al. 2023; Garrod & Keating 2025; docs/conventions.md.)
@@ -33,19 +39,34 @@ import numpy as np
 
 from ..options import check_choice
 from ..runtime import float64, require_float64
-from .problem import Architecture, Decays, Params
+from .problem import Architecture, Decays, Params, label_sets
 
 SPECTRA = ("none", "output", "layers")  # whose singular values a solve records: nothing, Z, or every matrix analyse reports
 
 
 def class_index(arch: Architecture) -> np.ndarray:
-    """Class of each sample, shape (N,), columns ordered by class."""
+    """Class of each sample, shape (N,), columns ordered by class; for label sets (M >= 2) a ValueError: a sample has
+    no one class (:func:`labels` holds its set)."""
+    if arch.multi_label:
+        raise ValueError("labels_per_sample must be 1 for one class per sample; label sets are the rows of labels(arch)")
     return np.repeat(np.arange(arch.classes), arch.counts)
 
 
 def labels(arch: Architecture) -> np.ndarray:
-    """One-hot labels Y, shape (K, N), in the architecture's dtype."""
-    return np.eye(arch.classes, dtype=arch.dtype)[:, class_index(arch)]
+    """Labels Y, shape (K, N), in the architecture's dtype: one-hot, or with label sets (M >= 2) the indicator
+    Y_{k,i} = [k in S_i], n columns per set in the order of :func:`~dufm.model.problem.label_sets`."""
+    if not arch.multi_label:
+        return np.eye(arch.classes, dtype=arch.dtype)[:, class_index(arch)]
+    sets = label_sets(arch.classes, arch.labels_per_sample)
+    Y = np.zeros((arch.classes, len(sets)), arch.dtype)
+    for j, s in enumerate(sets):
+        Y[list(s), j] = 1
+    return np.repeat(Y, arch.counts[0], axis=1)
+
+
+def single_labels(arch: Architecture) -> np.ndarray:
+    """One-hot labels (K, sum n_k) of the samples with one label: the first sum n_k columns (all of them for M = 1)."""
+    return np.eye(arch.classes, dtype=arch.dtype)[:, np.repeat(np.arange(arch.classes), arch.counts)]
 
 
 def activate(x, arch: Architecture):
@@ -123,7 +144,33 @@ def data_loss(Z, arch: Architecture):
     """The data term g(Z) of ``arch.loss`` (module docstring): a mean over the samples, from log-sum-exps (stable)."""
     if arch.loss == "mse":
         return 0.5 * jnp.sum((Z - labels(arch)) ** 2) / arch.samples
+    if arch.loss == "pal":
+        return pick_all_label_loss(Z, labels(arch))
+    if arch.loss == "bce":
+        return binary_cross_entropy(Z, labels(arch))
     return softmax_loss(Z, class_index(arch), arch.loss, arch.smoothing, arch.focal_gamma)
+
+
+def pick_all_label_loss(Z, Y):
+    """(1/N) sum_i sum_{k in S_i} -log softmax(z_i)_k (Li et al. 2023's pick-all-label loss) of logits Z (K, N) and label
+    indicators Y (K, N; a host array, the problem's labels).
+
+    The log-probabilities of the (label, sample) pairs are gathered in row-major order of Y; with one label per
+    sample and columns ordered by class that is the order of the samples, so the sum is CE's, bit for bit.
+    """
+    rows, cols = np.nonzero(np.asarray(Y))
+    return -jnp.sum(jax.nn.log_softmax(Z, axis=0)[rows, cols]) / Z.shape[1]
+
+
+def binary_cross_entropy(Z, Y):
+    """(1/N) sum_i sum_k -[y_ki log sigmoid(z_ki) + (1 - y_ki) log(1 - sigmoid(z_ki))], one-vs-all, of logits Z (K, N) and
+    label indicators Y (K, N; 0 or 1).
+
+    -log sigmoid(z) = softplus(-z) and -log(1 - sigmoid(z)) = softplus(z), each term taken in the branch its label
+    picks: exact at any margin, where softplus(z) - y z (the same value) would lose a small term to cancellation
+    against a large z.
+    """
+    return jnp.sum(jnp.where(np.asarray(Y) > 0, jax.nn.softplus(-Z), jax.nn.softplus(Z))) / Z.shape[1]
 
 
 def softmax_loss(Z, y, loss: str, smoothing: float = 0.0, focal_gamma: float = 0.0, weights=None):

@@ -4,13 +4,21 @@ A :class:`Problem` fixes everything that defines the objective
 (docs/conventions.md):
 
 * ``classes`` K, ``per_class`` n (or per-class counts n_k), N = sum n_k;
+* ``labels_per_sample`` M (default 1, one label per sample): with M >= 2 the
+  samples carry label sets, Li et al. 2023's balanced multi-label setting
+  (arXiv 2310.15903): every subset S of {0, ..., K-1} with 1 <= |S| <= M
+  labels ``per_class`` n samples, so N = n sum_{m=1..M} C(K, m), in the
+  order of :func:`label_sets` (by size, then lexicographically); the loss is
+  then ``"pal"`` or ``"bce"`` (docs/multilabel.md);
 * ``width``: d for every layer, or per-layer widths (d_1, ..., d_L) where
   H_1 is d_1 x N, W_l is d_{l+1} x d_l (l < L) and W_L is K x d_L;
 * ``depth`` L = number of weight matrices (L = 1 is the classical UFM);
 * ``loss`` ``"ce"`` | ``"mse"`` | ``"ls"`` (CE against the label-smoothed
   targets (1 - alpha) e_y + alpha/K, ``smoothing`` alpha in [0, 1)) |
   ``"focal"`` (-(1 - p_y)^gamma log p_y, ``focal_gamma`` gamma >= 0; Lin et
-  al. 2017); ``activation`` ``"linear"`` | ``"relu"`` (applied after
+  al. 2017) | ``"pal"`` (pick-all-label, sum_{k in S} -log p_k; Li et al.
+  2023) | ``"bce"`` (one-vs-all binary cross-entropy against the indicator
+  of S); ``activation`` ``"linear"`` | ``"relu"`` (applied after
   W_1 ... W_{L-1} only);
 * weight decays: one ``weight_decay`` lambda for everything, or
   ``feature_decay`` lambda_H and ``layer_decay`` lambda_W (one value or one per
@@ -33,6 +41,8 @@ program). :class:`Params` is the point the objective is evaluated at.
 
 from __future__ import annotations
 
+import itertools
+import math
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Sequence
 
@@ -40,8 +50,11 @@ import numpy as np
 
 from ..options import check_choice, check_fraction, check_int, check_number, option
 
-LOSSES = ("ce", "mse", "ls", "focal")
-SOFTMAX_LOSSES = ("ce", "ls", "focal")  # the losses of softmax(z): unchanged by adding a constant to a sample's logits
+LOSSES = ("ce", "mse", "ls", "focal", "pal", "bce")
+# the losses of softmax(z): unchanged by adding a constant to a sample's logits (pick-all-label is a sum of CE terms;
+# BCE reads each logit against 0, so it is not one)
+SOFTMAX_LOSSES = ("ce", "ls", "focal", "pal")
+MULTI_LABEL_LOSSES = ("pal", "bce")  # the losses of a label set; the only ones with labels_per_sample > 1
 ACTIVATIONS = ("linear", "relu")
 BIASES = ("none", "free", "regularised")
 DTYPES = ("float64", "float32")
@@ -57,6 +70,23 @@ def _one_or_each(name: str, value, count: int, check, unit: str, per: str) -> tu
             raise ValueError(f"{name} must be one {unit} or {count} {unit}s (one per {per}), got {len(values)}")
         return values
     return (check(name, value),) * count
+
+
+def label_sets(classes: int, labels_per_sample: int) -> tuple[tuple[int, ...], ...]:
+    """Every label set S of {0, ..., K-1} with 1 <= |S| <= M, in the order of the samples: by size, then
+    lexicographically (``itertools.combinations``). M = 1 gives the classes (0,), (1,), ..., (K-1,)."""
+    return tuple(s for m in range(1, labels_per_sample + 1) for s in itertools.combinations(range(classes), m))
+
+
+def label_set_count(classes: int, labels_per_sample: int, cap: int | None = None) -> int:
+    """sum_{m=1..M} C(K, m), the number of label sets; summed only until it exceeds ``cap`` (a huge K and M would
+    otherwise build numbers of thousands of digits just to be refused)."""
+    total = 0
+    for m in range(1, labels_per_sample + 1):
+        total += math.comb(classes, m)
+        if cap is not None and total > cap:
+            break
+    return total
 
 
 def _decay(name: str, value) -> float:
@@ -78,7 +108,10 @@ def finite_optimum(loss: str, factor_decays, smoothing: float = 0.0) -> bool:
     not change the answer.
 
     Focal loss is CE's case: -(1 - p_y)^gamma log p_y > 0 tends to 0 only as
-    every margin grows without bound. Label smoothing with alpha > 0 is MSE's:
+    every margin grows without bound. So are the multi-label losses:
+    pick-all-label's infimum sum_S |S| log |S| (per sample) needs infinite gaps
+    between a sample's labels and the other classes, BCE's infimum 0 needs
+    every logit at +-infinity. Label smoothing with alpha > 0 is MSE's:
     the per-sample loss logsumexp(z) - t.z with every target t_j >= alpha/K > 0
     is coercive in the logits modulo a constant per sample, minimal where
     softmax(z) = t (the entropy of t), at finite logits (a margin of
@@ -187,6 +220,7 @@ class Architecture:
     dtype: str
     smoothing: float = 0.0  # alpha of loss "ls"; part of the static key: the targets are constants of the program
     focal_gamma: float = 0.0  # gamma of loss "focal"
+    labels_per_sample: int = 1  # M: the label sets and so N are shapes of the program
 
     @property
     def classes(self) -> int:
@@ -198,7 +232,19 @@ class Architecture:
 
     @property
     def samples(self) -> int:
+        """N: sum n_k, or n sum_{m=1..M} C(K, m) with M = labels_per_sample >= 2 (n samples per label set)."""
+        if self.labels_per_sample == 1:
+            return sum(self.counts)
+        return self.counts[0] * label_set_count(self.classes, self.labels_per_sample)
+
+    @property
+    def single_label_samples(self) -> int:
+        """The samples with one label, the first sum n_k columns (all N with one label per sample)."""
         return sum(self.counts)
+
+    @property
+    def multi_label(self) -> bool:
+        return self.labels_per_sample > 1
 
     @property
     def balanced(self) -> bool:
@@ -221,9 +267,13 @@ class Problem:
 
     classes: int = option(10, "number of classes K >= 2", metavar="K")
     per_class: int | tuple[int, ...] = option(5, "samples per class n, or n_1,...,n_K", metavar="n")
+    labels_per_sample: int = option(
+        1, "M >= 1: with M >= 2 every set of 1..M classes labels n samples (multi-label; loss pal or bce; docs/multilabel.md)",
+        metavar="M")
     width: int | tuple[int, ...] = option(70, "width d, or d_1,...,d_L", metavar="d")
     depth: int = option(2, "number of weight matrices L >= 1", metavar="L")
-    loss: str = option("ce", "data term (ls: label smoothing, focal: focal loss; docs/losses.md)", choices=LOSSES)
+    loss: str = option("ce", "data term (ls: label smoothing, focal: focal loss, docs/losses.md; pal: pick-all-label, bce: "
+                       "one-vs-all binary cross-entropy, docs/multilabel.md)", choices=LOSSES)
     smoothing: float = option(0.0, "label smoothing alpha in [0, 1) of loss ls: targets (1 - alpha) e_y + alpha/K", metavar="ALPHA")
     focal_gamma: float = option(0.0, "gamma >= 0 of loss focal: -(1 - p_y)^gamma log p_y", metavar="GAMMA")
     activation: str = option("linear", "activation after W_1..W_{L-1}", choices=ACTIVATIONS)
@@ -250,6 +300,15 @@ class Problem:
         counts = _one_or_each("per_class", self.per_class, K, lambda n, v: check_int(n, v, 1), "count", "class")
         widths = _one_or_each("width", self.width, L, lambda n, v: check_int(n, v, 1), "width", "layer")
         check_choice("loss", self.loss, LOSSES)
+        M = check_int("labels_per_sample", self.labels_per_sample, 1)
+        if M > K:
+            raise ValueError(f"labels_per_sample must be an integer <= classes ({K}): a label set has at most K classes, got {M}")
+        if M > 1:
+            if isinstance(self.per_class, (list, tuple, np.ndarray)):
+                raise ValueError(f"per_class must be one count n when labels_per_sample > 1 (n samples for every label set: "
+                                 f"Li et al.'s balanced setting), got {tuple(self.per_class)!r}")
+            if self.loss not in MULTI_LABEL_LOSSES:
+                raise ValueError(f"loss must be 'pal' or 'bce' (a loss of a label set) when labels_per_sample > 1, got {self.loss!r}")
         object.__setattr__(self, "smoothing", check_fraction("smoothing", self.smoothing, closed_below=True))
         object.__setattr__(self, "focal_gamma", check_number("focal_gamma", self.focal_gamma, allow_zero=True))
         if self.smoothing != 0 and self.loss != "ls":
@@ -281,6 +340,9 @@ class Problem:
         big = max(counts + widths)
         if big > MAX_SIZE:
             raise ValueError(f"per_class and width must each be <= {MAX_SIZE}, got {big}")
+        if M > 1 and counts[0] * label_set_count(K, M, MAX_SIZE) > MAX_SIZE:
+            raise ValueError(f"labels_per_sample must give at most {MAX_SIZE} samples (n x the number of label sets, "
+                             f"sum_m C(K, m)); K = {K}, M = {M} and n = {counts[0]} give more")
         object.__setattr__(self, "counts", counts)
         object.__setattr__(self, "widths", widths)
         object.__setattr__(self, "lambda_H", lam_H)
@@ -291,7 +353,7 @@ class Problem:
     @property
     def architecture(self) -> Architecture:
         return Architecture(self.counts, self.widths, self.loss, self.activation, self.bias, self.dtype, self.smoothing,
-                            self.focal_gamma)
+                            self.focal_gamma, self.labels_per_sample)
 
     @property
     def decays(self) -> Decays:
@@ -300,7 +362,23 @@ class Problem:
 
     @property
     def samples(self) -> int:
-        return sum(self.counts)
+        return self.architecture.samples
+
+    @property
+    def multi_label(self) -> bool:
+        """Samples carry label sets (labels_per_sample >= 2)."""
+        return self.labels_per_sample > 1
+
+    def require_single_label(self, what: str) -> None:
+        """ValueError naming ``labels_per_sample`` (or ``loss``) unless ``what`` (a construction for one label per
+        sample and a loss dufm has closed forms of) can serve this problem."""
+        if self.multi_label:
+            raise ValueError(f"labels_per_sample must be 1 for {what}: dufm's constructions have one label per sample "
+                             f"(multi-label problems: dufm solve and dufm sweep; docs/multilabel.md), got {self.labels_per_sample}")
+        if self.loss in MULTI_LABEL_LOSSES:
+            same = "; with one label per sample pal is ce: use --loss ce" if self.loss == "pal" else ""
+            raise ValueError(f"loss must be one of ce, mse, ls, focal for {what}, got {self.loss!r} (a multi-label loss, "
+                             f"docs/multilabel.md{same})")
 
     @property
     def unregularised(self) -> bool:
@@ -326,8 +404,9 @@ class Problem:
         """Plain JSON-able description (resolved counts, widths and lambdas).
 
         ``smoothing`` and ``focal_gamma`` appear only with the loss that uses
-        them: a run key hashes this dict, so a CE or MSE problem keeps the key
-        it had before those fields existed.
+        them, ``labels_per_sample`` only when it is > 1: a run key hashes this
+        dict, so a CE or MSE problem keeps the key it had before those fields
+        existed.
         """
         d = {
             "classes": self.classes,
@@ -347,17 +426,20 @@ class Problem:
             d["smoothing"] = self.smoothing
         if self.loss == "focal":
             d["focal_gamma"] = self.focal_gamma
+        if self.multi_label:
+            d["labels_per_sample"] = self.labels_per_sample
         return d
 
     @classmethod
     def from_dict(cls, d: dict) -> "Problem":
         """The problem described by :meth:`to_dict` (as stored with every sweep record)."""
         try:
+            M = d.get("labels_per_sample", 1)
             return cls(
-                classes=d["classes"], per_class=tuple(d["per_class"]), width=tuple(d["width"]), depth=d["depth"],
+                classes=d["classes"], per_class=d["per_class"][0] if M != 1 else tuple(d["per_class"]), width=tuple(d["width"]), depth=d["depth"],
                 loss=d["loss"], activation=d["activation"], feature_decay=d["lambda_H"], layer_decay=tuple(d["lambda_W"]),
                 bias=d.get("bias", "none"), bias_decay=d.get("bias_decay", 0.0), dtype=d.get("dtype", "float64"),
-                smoothing=d.get("smoothing", 0.0), focal_gamma=d.get("focal_gamma", 0.0),
+                smoothing=d.get("smoothing", 0.0), focal_gamma=d.get("focal_gamma", 0.0), labels_per_sample=M,
             )
         except (KeyError, TypeError) as e:
             raise ValueError(f"problem description is missing or has a malformed field: {e}") from None

@@ -16,21 +16,24 @@ from jax.flatten_util import ravel_pytree
 from matfree import decomp
 
 from ..analysis.collapse import nc1_trace
-from ..model.objective import forward, labels, objective, post_activation, spectrum_matrices, spectrum_sizes
+from ..model.objective import forward, objective, post_activation, single_labels, spectrum_matrices, spectrum_sizes
 from ..model.problem import Architecture, Decays, Params
 
 SHARPNESS_MATVECS = 20  # Hessian-vector products a sharpness record costs
 
 
 def nc1_history(params: Params, arch: Architecture):
-    """:func:`dufm.analysis.collapse.nc1_trace` of sigma(H_l) for l = 1..L, shape (L,) (on device, jittable)."""
+    """:func:`dufm.analysis.collapse.nc1_trace` of sigma(H_l) for l = 1..L, shape (L,) (on device, jittable); with label
+    sets, of the single-label samples (the first sum n_k columns), as :func:`dufm.analyse` reports NC1."""
     _, H = forward(params, arch)
-    Y = jnp.asarray(labels(arch))
+    Y = jnp.asarray(single_labels(arch))
     counts = jnp.asarray(arch.counts, Y.dtype)
     out = []
     for F in post_activation(H, arch):
+        if arch.multi_label:
+            F = F[:, : arch.single_label_samples]
         M = (F @ Y.T) / counts
-        within = jnp.sum((F - M @ Y) ** 2) / arch.samples
+        within = jnp.sum((F - M @ Y) ** 2) / arch.single_label_samples
         out.append(nc1_trace(within, M - jnp.mean(F, axis=1, keepdims=True)))
     return jnp.stack(out)
 

@@ -213,6 +213,7 @@ class ReducedLoss:
 
 
 def _require(problem: Problem, what: str, balanced: bool = True):
+    problem.require_single_label(f"the {what} closed form")
     if balanced and not problem.architecture.balanced:
         raise ValueError(f"per_class must be one count (balanced classes) for the {what} closed form")
     if min(decay_vector(problem)) <= 0:
@@ -392,6 +393,7 @@ def _with_bias(params: Params, problem: Problem, value) -> Params:
 
 def zero(problem: Problem) -> Candidate:
     """All factors zero with the optimal bias for the class counts; a critical point for every L."""
+    problem.require_single_label("the zero point's closed form")
     b = _zero_bias(problem)
     d = problem.widths
     W = tuple(np.zeros((d[l + 1], d[l])) for l in range(problem.depth - 1)) + (np.zeros((problem.classes, d[-1])),)
@@ -805,7 +807,9 @@ def srg(problem: Problem) -> Candidate:
 
 
 def candidates(problem: Problem) -> dict:
-    """Every candidate available for ``problem``: name -> Candidate, or the reason it is not available (str)."""
+    """Every candidate available for ``problem``: name -> Candidate, or the reason it is not available (str); a
+    ValueError for a multi-label problem or loss, which has none."""
+    problem.require_single_label("the closed forms")
     out = {}
     makers = [("dnc", lambda: dnc(problem)), ("low_rank", lambda: low_rank(problem)), ("zero", lambda: zero(problem))]
     # the circle and the rectified simplex are listed where they are new points: K = 3 and 4 give the simplex and the

@@ -347,6 +347,7 @@ def check_budget(problem: Problem, cfg: OptimumConfig, devices: int | None = Non
     on this machine or would take longer than ``cfg.max_hours``."""
     from ..solving import budget
 
+    problem.require_single_label("the optimum search")
     if problem.dtype != "float64":
         raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
     if min(decay_vector(problem)) <= 0:

@@ -75,6 +75,7 @@ class ClassMeanProblem(NamedTuple):
 
 def class_mean_problem(problem: Problem) -> ClassMeanProblem:
     """The reduced problem of a linear ``problem`` (any counts, bias and decays > 0); ValueError otherwise."""
+    problem.require_single_label("the reduced class-mean problem")
     if problem.activation == "relu" and problem.depth >= 2:
         raise ValueError("activation must be 'linear' (or depth 1) for the reduced class-mean problem: "
                          "with ReLU the minimal regulariser of a logit matrix has no closed form")
