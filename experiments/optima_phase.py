@@ -1,12 +1,17 @@
 """Phase diagrams of the global optimum of the linear CE deep UFM (dufm.optimum), and the Thm 3 depth plot.
 
-Three studies, every point the best minimum dufm.optimum finds of the reduced K x K problem
+Five studies, every point the best minimum dufm.optimum finds of the reduced K x K problem
 (docs/optima.md), with n = 5 samples per class:
 
 * ``kl``     — rank and type of the optimum over (K, L), K = 2..12, L = 1..8, lambda = 2^-10 (all
                factors), with the boundary of Garrod & Keating's Thm 1 (DNC not optimal for
                K >= 4, L >= 3 or K >= 6, L = 2);
 * ``lambda`` — the same over (L, log2 lambda) at K = 10, L = 1..10, log2 lambda = -14..-4;
+* ``losses`` — the ``kl`` study (K = 2..12, L = 1..6) under label smoothing alpha = 0.05, 0.1, 0.2 and focal
+               loss gamma = 1, 2 (alpha = 0 and gamma = 0 are CE: ``kl``), a figure per loss and the boundary
+               of the DNC region (the smallest L at which DNC is not optimal, per K) for each;
+* ``width``  — the optimum over (K, d) for K = 3..12 and every width d = 1..K (rank Z <= d), L = 1, 2, 3,
+               lambda = 2^-10: where each known code (the K-gon at d = 2, the icosahedron, ...) is the optimum;
 * ``thm3``   — normalised singular values sigma_i / ||Z||_F of the optimum vs L for lambda_L = 0.02 / L^2
                (Garrod & Keating Thm 3), L = 1..64.
 
@@ -14,10 +19,11 @@ The type names the construction of dufm.theory whose loss the optimum equals (to
 relative): dnc, low_rank (the pair construction), circle, softmax_code (the icosahedron, K = 12),
 rectified_simplex (K = r(r-1)/2), zero; otherwise "other".
 
-    python experiments/optima_phase.py [kl] [lambda] [thm3] [--plot-only]
+    python experiments/optima_phase.py [kl] [lambda] [thm3] [width] [losses] [--plot-only]
 
 Writes docs/figures/optima_<study>.json and docs/figures/optima_<study>.png (the figures are
-redrawn from the JSON with --plot-only). About 16 min in all on 2 shared CPU cores (kl 10 min, lambda 2 min, thm3 4 min).
+redrawn from the JSON with --plot-only; ``losses`` draws docs/figures/optima_losses_<loss>.png). About 16 min in all
+on 2 shared CPU cores (kl 10 min, lambda 2 min, thm3 4 min); ``width`` about 15 min and ``losses`` about 35 min.
 """
 
 from __future__ import annotations
@@ -42,14 +48,21 @@ COLOURS = ["#bbbbbb", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#f
 LABELS = {"low_rank": "pairs (GK25)", "softmax_code": "icosahedron", "rectified_simplex": "rectified simplex"}
 
 
-def point(K: int, L: int, lam: float) -> dict:
-    """The optimum of the linear CE problem (K, n = 5, L, lambda), its type and the candidates' losses."""
-    p = dufm.Problem(classes=K, per_class=N_PER, width=K, depth=L, weight_decay=lam)
+LOSSES = {"ls0.05": dict(loss="ls", smoothing=0.05), "ls0.1": dict(loss="ls", smoothing=0.1), "ls0.2": dict(loss="ls", smoothing=0.2),
+          "focal1": dict(loss="focal", focal_gamma=1.0), "focal2": dict(loss="focal", focal_gamma=2.0)}
+LOSS_TITLES = {"ce": "CE", "ls0.05": "label smoothing α=0.05", "ls0.1": "label smoothing α=0.1", "ls0.2": "label smoothing α=0.2",
+               "focal1": "focal γ=1", "focal2": "focal γ=2"}
+
+
+def point(K: int, L: int, lam: float, width: int | None = None, **loss) -> dict:
+    """The optimum of the linear problem (K, n = 5, L, lambda, width K unless given; CE unless ``loss`` says), its type and
+    the candidates' losses."""
+    p = dufm.Problem(classes=K, per_class=N_PER, width=width or K, depth=L, weight_decay=lam, **loss)
     o = dufm.optimum(p, restarts=RESTARTS, hessian_limit=0)
     known = {k: c.loss for k, c in o.candidates.items() if not isinstance(c, str)}
     kind = next((k for k in TYPES[:-1] if k in known and abs(known[k] - o.loss) <= 1e-9 * abs(o.loss)), "other")
     s = np.asarray(o.singular_values)
-    return {"K": K, "L": L, "lambda": lam, "loss": o.loss, "rank": o.rank, "type": kind, "candidates": known,
+    return {"K": K, "L": L, "lambda": lam, "d": width or K, "loss": o.loss, "rank": o.rank, "type": kind, "candidates": known,
             "normalised_sv": (s / np.linalg.norm(s)).tolist() if s.size else [], "grad_norm": o.certificate.grad_norm,
             "gap": o.certificate.gap, "minima": [(m.loss, m.rank, m.count) for m in o.distinct_minima[:6]], "wall_s": o.wall_time_s}
 
@@ -65,6 +78,11 @@ def run(study: str) -> dict:
         rows = [point(K, L, 2.0**-10) for K in range(2, 13) for L in range(1, 9)]
     elif study == "lambda":
         rows = [point(10, L, 2.0**e) for L in range(1, 11) for e in range(-14, -3)]
+    elif study == "width":
+        rows = [point(K, L, 2.0**-10, width=d) for L in (1, 2, 3) for K in range(3, 13) for d in range(1, K + 1)]
+    elif study == "losses":
+        rows = [dict(point(K, L, 2.0**-10, **kw), setting=name) for name, kw in LOSSES.items() for K in range(2, 13)
+                for L in range(1, 7)]
     else:
         rows = [point(10, L, 0.02 / L**2) for L in (1, 2, 3, 4, 5, 6, 8, 10, 12, 16, 24, 32, 48, 64)]
     for r in rows:
@@ -76,11 +94,17 @@ def run(study: str) -> dict:
 
 
 def grid_figure(rows, xkey, ykey, xlabel, ylabel, title, boundary=None) -> Figure:
+    fig = Figure(figsize=(7.6, 5.0))
+    draw_grid(fig.add_subplot(), rows, xkey, ykey, xlabel, ylabel, title, boundary, legend=True)
+    fig.tight_layout()
+    return fig
+
+
+def draw_grid(ax, rows, xkey, ykey, xlabel, ylabel, title, boundary=None, legend=False):
+    """Cells coloured by the optimum's type and labelled with its rank; cells without a row stay blank."""
     xs = sorted({r[xkey] for r in rows})
     ys = sorted({r[ykey] for r in rows})
     T = np.full((len(ys), len(xs)), np.nan)
-    fig = Figure(figsize=(7.6, 5.0))
-    ax = fig.add_subplot()
     for r in rows:
         i, j = ys.index(r[ykey]), xs.index(r[xkey])
         T[i, j] = TYPES.index(r["type"])
@@ -93,12 +117,11 @@ def grid_figure(rows, xkey, ykey, xlabel, ylabel, title, boundary=None) -> Figur
     ax.set_ylabel(ylabel)
     if boundary is not None:
         boundary(ax, xs, ys)
-    handles = [ax.plot([], [], "s", color=c, ms=9, label=LABELS.get(t, t))[0] for t, c in zip(TYPES, COLOURS)]
-    ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="optimum (number: rank Z)",
-              title_fontsize=7)
+    if legend:
+        handles = [ax.plot([], [], "s", color=c, ms=9, label=LABELS.get(t, t))[0] for t, c in zip(TYPES, COLOURS)]
+        ax.legend(handles=handles, fontsize=7, loc="upper left", bbox_to_anchor=(1.01, 1.0), title="optimum (number: rank Z)",
+                  title_fontsize=7)
     ax.set_title(title, fontsize=9)
-    fig.tight_layout()
-    return fig
 
 
 def thm1_boundary(ax, Ks, Ls):
@@ -131,9 +154,41 @@ def thm3_figure(rows) -> Figure:
     return fig
 
 
+def boundary_table(settings: dict) -> str:
+    """Markdown: per K, the smallest L (of 1..6) whose optimum is not DNC, for each loss setting; '—' if DNC throughout."""
+    Ks = sorted({r["K"] for rows in settings.values() for r in rows})
+    lines = ["| K | " + " | ".join(LOSS_TITLES[s] for s in settings) + " |", "|---|" + "---|" * len(settings)]
+    for K in Ks:
+        cells = []
+        for rows in settings.values():
+            off = sorted(r["L"] for r in rows if r["K"] == K and r["type"] != "dnc" and r["L"] <= 6)
+            cells.append(str(off[0]) if off else "—")
+        lines.append(f"| {K} | " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
 def plot(study: str, data: dict):
     rows = data["rows"]
-    if study == "kl":
+    if study == "losses":
+        ce = [r for r in json.loads((FIGURES / "optima_kl.json").read_text())["rows"] if r["L"] <= 6]
+        settings = {"ce": ce} | {name: [r for r in rows if r["setting"] == name] for name in LOSSES}
+        for name in LOSSES:
+            fig = grid_figure(settings[name], "K", "L", "classes K", "depth L",
+                              f"Optimum of the linear deep UFM under {LOSS_TITLES[name]} over (K, L), n=5, λ=2^-10; "
+                              "hatched: Thm 1's CE region", thm1_boundary)
+            fig.savefig(FIGURES / f"optima_losses_{name}.png", dpi=130)
+        print(boundary_table(settings))
+        return
+    if study == "width":
+        fig = Figure(figsize=(13.5, 4.8))
+        axes = fig.subplots(1, 3)
+        for i, L in enumerate((1, 2, 3)):
+            draw_grid(axes[i], [r for r in rows if r["L"] == L], "K", "d", "classes K", "width d (every layer)",
+                      f"L = {L}", legend=i == 2)
+        fig.suptitle("Optimum of linear CE over (K, width d ≤ K), n=5, λ=2^-10: rank Z ≤ d (number: rank of the optimum)",
+                     fontsize=10)
+        fig.tight_layout()
+    elif study == "kl":
         fig = grid_figure(rows, "K", "L", "classes K", "depth L",
                           "Optimum of linear CE over (K, L), n=5, λ=2^-10; hatched: Thm 1 says DNC is not optimal", thm1_boundary)
     elif study == "lambda":
@@ -146,7 +201,7 @@ def plot(study: str, data: dict):
 
 
 def main(argv):
-    studies = [a for a in argv if not a.startswith("--")] or ["kl", "lambda", "thm3"]
+    studies = [a for a in argv if not a.startswith("--")] or ["kl", "lambda", "thm3", "width", "losses"]
     dufm.use_cpu_cores()
     for study in studies:
         data = json.loads((FIGURES / f"optima_{study}.json").read_text()) if "--plot-only" in argv else run(study)
