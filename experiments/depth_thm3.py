@@ -96,30 +96,44 @@ def draw(results: dict):
         series.setdefault((cell["solver"], cell["init"]), []).append(cell)
     fig = Figure(figsize=(12, 8.5))
     axes = fig.subplots(2, 2)
-    for (solver, init), cells in sorted(series.items()):
+    for index, ((solver, init), cells) in enumerate(sorted(series.items())):
         cells = sorted(cells, key=lambda c: c["depth"])
         label = f"{solver}, {init} init"
-        style = dict(marker="o" if solver == "flow" else "s", ls="-" if init == "balanced" else "--", capsize=3)
-        Ls, nn, ratio, sharp = [], [], [], []
+        colour = f"C{index}"
+        style = dict(marker="o" if solver == "flow" else "s", ls="-" if init == "balanced" else "--", capsize=3, color=colour)
+        Ls, nn, ratio, sharp, stopped, zero = [], [], [], [], [], []
         for c in cells:
             done = [r for r in c["runs"] if r["status"] != "diverged"]
             if not done:
                 continue
             Ls.append(c["depth"])
-            nn.append([r["non_negligible"] for r in done])
+            # at Z = 0 (rank 0: the zero point) the normalised spectrum is rounding noise, not a count
+            nn.append([r["non_negligible"] for r in done if r.get("rank") != 0] or [np.nan])
             ratio.append([r["loss"] / best[c["depth"]] for r in done])
             sharp.append([r["sharpness"] for r in done])
+            stopped.append(all(r["status"] == "max_steps" for r in done))
+            zero.append(all(r.get("rank") == 0 for r in done))
         for ax, values in ((axes[0, 0], nn), (axes[0, 1], ratio), (axes[1, 0], sharp)):
-            ax.errorbar(Ls, [np.mean(v) for v in values], yerr=[np.std(v) for v in values], label=label, **style)
+            means = [np.mean(v) for v in values]
+            ax.errorbar(Ls, means, yerr=[np.std(v) for v in values], label=label, **style)
+            # hollow: every run of the cell at its step limit (not converged)
+            ax.plot([L for L, s in zip(Ls, stopped) if s], [m for m, s in zip(means, stopped) if s], style["marker"], ms=7,
+                    mfc="white", mec=colour, mew=1.5, zorder=5)
+        z = [L for L, flag in zip(Ls, zero) if flag]
+        if z:
+            axes[0, 0].plot(z, [0] * len(z), "x", ms=9, mew=2, color=colour)
+            for L in z:
+                axes[0, 0].annotate("Z = 0", (L, 0), textcoords="offset points", xytext=(0, 8), ha="center", fontsize=7,
+                                    color=colour)
         for c in cells:  # the scatter of seeds, so that a mean of 2 and 4 is not read as 3
             for r in c["runs"]:
-                if r["status"] != "diverged":
+                if r["status"] != "diverged" and r.get("rank") != 0:
                     axes[0, 0].plot(c["depth"], r["non_negligible"], ".", color="k", alpha=0.3, ms=4)
     optimum = sorted((row["L"], int((np.asarray(row["normalised_sv"]) > NEGLIGIBLE).sum()))
                      for row in json.loads(OPTIMA.read_text())["rows"])
     axes[0, 0].plot(*zip(*optimum), "k-", lw=2, alpha=0.4, label="the optimum (dufm optimum's best minimum)")
     axes[0, 0].axhline(2, color="k", ls=":", lw=1, label="Thm 3: two")
-    axes[0, 0].set_ylabel(f"σ_i(Z_c)/‖Z_c‖_F > {NEGLIGIBLE:g} (mean ± std; dots: seeds)")
+    axes[0, 0].set_ylabel(f"σ_i(Z_c)/‖Z_c‖_F > {NEGLIGIBLE:g} (mean ± std; dots: seeds; x: Z = 0)")
     axes[0, 1].axhline(1, color="k", ls=":", lw=1)
     axes[0, 1].set_ylabel("end loss / dufm optimum's best minimum")
     axes[0, 1].set_yscale("log")
@@ -139,7 +153,8 @@ def draw(results: dict):
         ax.set_xscale("log", base=2)
         ax.set_xlabel("depth L")
     axes[0, 0].legend(fontsize=7)
-    fig.suptitle("GK25 Thm 3 (linear CE, K = 10, n = 5, d = 30, λ = 0.02/L²): gradient flow and backtracking GD", fontsize=10)
+    fig.suptitle("GK25 Thm 3 (linear CE, K = 10, n = 5, d = 30, λ = 0.02/L²): gradient flow and backtracking GD; "
+                 "hollow: every run at its step limit", fontsize=10)
     fig.tight_layout()
     fig.savefig(OUT / "thm3_vs_depth.png", dpi=110)
 
