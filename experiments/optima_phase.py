@@ -174,8 +174,8 @@ def plot(study: str, data: dict):
         settings = {"ce": ce} | {name: [r for r in rows if r["setting"] == name] for name in LOSSES}
         for name in LOSSES:
             fig = grid_figure(settings[name], "K", "L", "classes K", "depth L",
-                              f"Optimum of the linear deep UFM under {LOSS_TITLES[name]} over (K, L), n=5, λ=2^-10; "
-                              "hatched: Thm 1's CE region", thm1_boundary)
+                              f"{LOSS_TITLES[name]}: optimum over (K, L), n=5, λ=2^-10; hatched: Thm 1's CE region",
+                              thm1_boundary)
             fig.savefig(FIGURES / f"optima_losses_{name}.png", dpi=130)
         print(boundary_table(settings))
         return
