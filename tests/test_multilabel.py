@@ -304,9 +304,6 @@ BAD = [
      "with one label per sample pal is ce: use --loss ce)"),
     (["theory", *SHAPE, "--loss", "bce"],
      "--loss: loss must be one of ce, mse, ls, focal for the closed forms, got 'bce' (a multi-label loss, docs/multilabel.md)"),
-    (["optimum", *SHAPE, "--loss", "bce", "--labels-per-sample", "3"],
-     "--labels-per-sample: labels_per_sample must be 1 for the optimum search"),
-    (["optimum", *SHAPE, "--loss", "pal"], "--loss: loss must be one of ce, mse, ls, focal for the optimum search, got 'pal'"),
     (["probe", *SHAPE, "--loss", "pal", "--labels-per-sample", "2", "--point", "dnc"],
      "--labels-per-sample: labels_per_sample must be 1 for the DNC closed form"),
     (["probe", *SHAPE, "--loss", "bce", "--point", "zero"], "--loss: loss must be one of ce, mse, ls, focal for the zero point's"),
@@ -364,6 +361,38 @@ def test_pick_all_label_reaches_the_multilabel_collapse_at_k3(capsys, depth):
     code, out, err = run_cli(capsys, ["solve", *K3, "--depth", depth])
     assert code == 0 and "closed forms: none (dufm has no constructions for the multi-label losses" in out
     assert "single-label samples" in out and "multi-label collapse (Li et al. 2023)" in out
+
+
+@pytest.mark.parametrize("depth", [1, 2])
+def test_the_optimum_over_label_set_means_is_the_two_gap_point(depth):
+    """dufm optimum's search of the K x (number of sets) problem (both losses convex in the logits: features collapse
+    within every label set) against the symmetric point minimised without dufm, to 1e-12; proven at L = 1."""
+    from dufm.theory.optimum import Global
+
+    p = dufm.Problem(classes=3, per_class=5, labels_per_sample=2, width=6, depth=depth, loss="pal", weight_decay=0.005)
+    o = dufm.optimum(p, restarts=8)
+    loss, _ = two_gap_minimum(depth)
+    assert abs(o.loss - loss) <= 1e-12 * loss and o.rank == 2, (o.loss, loss)
+    assert o.global_claim == (Global.PROVEN if depth == 1 else Global.BEST_FOUND), o.global_reason
+    cert = o.certificate
+    assert abs(cert.objective - o.loss) <= 1e-12 * o.loss and cert.grad_norm <= 1e-9 and cert.local_minimum is True
+    assert o.class_means.shape == (3, 6)  # one column per label set
+
+
+@pytest.mark.slow  # a full-problem L-BFGS program per case
+@pytest.mark.parametrize("loss,depth", [("pal", 2), ("bce", 1), ("bce", 2)])
+def test_no_full_problem_start_beats_the_label_set_optimum(loss, depth):
+    from dufm.solving.solver import SolverConfig, run_many
+
+    p = dufm.Problem(classes=3, per_class=5, labels_per_sample=2, width=6, depth=depth, loss=loss, weight_decay=0.005)
+    o = dufm.optimum(p, restarts=8, hessian_limit=0)
+    scales = np.geomspace(0.1, 1.0, 6)
+    starts = [jax.tree_util.tree_map(np.asarray, dufm.initialise(jax.random.PRNGKey(s), p.architecture, float(c)))
+              for s, c in enumerate(scales)]
+    runs = run_many(dufm.Params.stack(starts), p.decays, p.architecture,
+                    SolverConfig(optimizer="lbfgs", steps=3000, tol=1e-10, log_every=500))
+    best = min(r.loss for r in runs if not r.diverged)
+    assert o.loss - 1e-10 <= best <= o.loss + 1e-8, (best, o.loss)
 
 
 def test_a_sweep_over_labels_per_sample_stores_the_multilabel_metrics(tmp_path):

@@ -350,7 +350,9 @@ def optimum_report(o) -> list[str]:
         focal = o.problem.loss == "focal" and o.problem.focal_gamma > 0
         scope = ("class-collapsed features only: focal loss is not convex in the logits" if focal
                  else "exact for linear models")
-        lines.append(f"search:  reduced K x K problem in the class-mean logits ({scope}); {o.restarts} random restarts "
+        means = (f"K x {o.class_means.shape[1]} problem in the label-set-mean logits" if o.problem.multi_label
+                 else "K x K problem in the class-mean logits")
+        lines.append(f"search:  reduced {means} ({scope}); {o.restarts} random restarts "
                      f"+ {o.starts - o.restarts} constructions, L-BFGS to |grad| <= {cfg.tol:g} (at most {cfg.steps} steps); "
                      f"{o.unsettled} start(s) ended above {cfg.settle_tol:g}; {o.wall_time_s:.1f} s")
     else:
@@ -397,7 +399,8 @@ def optimum_report(o) -> list[str]:
         lines.append(f"  {m.loss:20.15g} {m.rank:4d} {m.count:5d}  {m.start}")
     if len(o.distinct_minima) > 12:
         lines.append(f"  ... {len(o.distinct_minima) - 12} more (--json lists all)")
-    lines.append("known constructions (dufm theory):")
+    lines.append("known constructions (dufm theory):" if o.candidates else
+                 "known constructions: none (dufm has none for label sets or their losses; docs/multilabel.md)")
     for name, cand in o.candidates.items():
         if isinstance(cand, str):
             lines.append(f"  {name:20s} {'n/a':>20s}")

@@ -151,26 +151,30 @@ def data_loss(Z, arch: Architecture):
     return softmax_loss(Z, class_index(arch), arch.loss, arch.smoothing, arch.focal_gamma)
 
 
-def pick_all_label_loss(Z, Y):
+def pick_all_label_loss(Z, Y, weights=None):
     """(1/N) sum_i sum_{k in S_i} -log softmax(z_i)_k (Li et al. 2023's pick-all-label loss) of logits Z (K, N) and label
     indicators Y (K, N; a host array, the problem's labels).
 
     The log-probabilities of the (label, sample) pairs are gathered in row-major order of Y; with one label per
     sample and columns ordered by class that is the order of the samples, so the sum is CE's, bit for bit.
+    ``weights`` (N,): sum_i w_i (...) instead of the mean (the label-set means of :mod:`dufm.theory.reduced`).
     """
+    if weights is not None:  # sum_i w_i (...) for the label-set means of the reduced problem
+        return -jnp.sum(weights * jnp.sum(np.asarray(Y) * jax.nn.log_softmax(Z, axis=0), axis=0))
     rows, cols = np.nonzero(np.asarray(Y))
     return -jnp.sum(jax.nn.log_softmax(Z, axis=0)[rows, cols]) / Z.shape[1]
 
 
-def binary_cross_entropy(Z, Y):
+def binary_cross_entropy(Z, Y, weights=None):
     """(1/N) sum_i sum_k -[y_ki log sigmoid(z_ki) + (1 - y_ki) log(1 - sigmoid(z_ki))], one-vs-all, of logits Z (K, N) and
     label indicators Y (K, N; 0 or 1).
 
     -log sigmoid(z) = softplus(-z) and -log(1 - sigmoid(z)) = softplus(z), each term taken in the branch its label
     picks: exact at any margin, where softplus(z) - y z (the same value) would lose a small term to cancellation
-    against a large z.
+    against a large z. ``weights`` (N,): sum_i w_i (...) instead of the mean.
     """
-    return jnp.sum(jnp.where(np.asarray(Y) > 0, jax.nn.softplus(-Z), jax.nn.softplus(Z))) / Z.shape[1]
+    terms = jnp.where(np.asarray(Y) > 0, jax.nn.softplus(-Z), jax.nn.softplus(Z))
+    return jnp.sum(terms) / Z.shape[1] if weights is None else jnp.sum(weights * jnp.sum(terms, axis=0))
 
 
 def softmax_loss(Z, y, loss: str, smoothing: float = 0.0, focal_gamma: float = 0.0, weights=None):

@@ -1,8 +1,9 @@
 """The optimum of a deep UFM: a multi-start search of the reduced K x K problem, a lift, a certificate.
 
-For a linear deep UFM (CE, label smoothing or MSE: a loss convex in the
-logits; any counts n_k, depth, decays > 0, any bias) the global minima are
-those of the reduced problem in the class-mean
+For a linear deep UFM (CE, label smoothing, MSE, and with label sets the
+pick-all-label loss and BCE: losses convex in the logits; any counts n_k,
+depth, decays > 0, any bias) the global minima are those of the reduced
+problem (with label sets M has one column per set, docs/multilabel.md) in the class-mean
 logits M (K x K) of :class:`dufm.theory.reduced.ClassMeanProblem` (derivation:
 docs/optima.md):
 
@@ -62,7 +63,7 @@ from ..analysis.solution import Thresholds, analyse
 from ..landscape import critical
 from ..model.init import initialise
 from ..model.objective import gradient_norm, objective
-from ..model.problem import SOFTMAX_LOSSES, Params, Problem
+from ..model.problem import MULTI_LABEL_LOSSES, SOFTMAX_LOSSES, Params, Problem
 from ..options import check_int, check_number, option
 from ..runtime import float64
 from ..solving.programs import batch_devices, batch_program, call_batch, resolve_batching
@@ -347,7 +348,6 @@ def check_budget(problem: Problem, cfg: OptimumConfig, devices: int | None = Non
     on this machine or would take longer than ``cfg.max_hours``."""
     from ..solving import budget
 
-    problem.require_single_label("the optimum search")
     if problem.dtype != "float64":
         raise ValueError("dtype must be float64 for the optimum search (the certificate needs float64)")
     if min(decay_vector(problem)) <= 0:
@@ -424,7 +424,7 @@ def random_starts(cm: reduced.ClassMeanProblem, rank: int, count: int, seed: int
     """``count`` balanced starts (count, P): start i has rank 1 + (i mod r_max) and logit scale log-uniform in [low, high].
 
     A = scale * U_k diag(u) V_k^T with U, V the singular vectors of a Gaussian
-    K x K matrix and u uniform in [0.5, 1]. (For L >= 2 a zero singular value
+    K x columns matrix (columns: the classes, or the label sets) and u uniform in [0.5, 1]. (For L >= 2 a zero singular value
     is a strict local minimum of the factorised problem in its own
     directions, so a start of rank k explores the ranks <= k: cycling the
     rank covers every rank.)
@@ -434,7 +434,7 @@ def random_starts(cm: reduced.ClassMeanProblem, rank: int, count: int, seed: int
     out = []
     for i in range(count):
         k = 1 + i % rank
-        U, _, Vt = np.linalg.svd(rng.normal(size=(K, K)))
+        U, _, Vt = np.linalg.svd(rng.normal(size=(K, cm.columns)))
         scale = np.exp(rng.uniform(np.log(low), np.log(high)))
         A = (U[:, :k] * (scale * rng.uniform(0.5, 1.0, k))) @ Vt[:k]
         out.append(reduced.smooth_point(A / np.sqrt(np.asarray(cm.counts, np.float64)), None, cm, rank))
@@ -512,7 +512,7 @@ def global_claim(problem: Problem, loss: float, cert: Certificate, candidates: d
 
     * L = 1 (two factors): the reduced problem's regulariser is lambda_eff times
       the nuclear norm of M D^(1/2), convex, as is the loss in the logits (CE,
-      label smoothing, MSE; not focal loss with gamma > 0), so
+      label smoothing, MSE, pick-all-label, BCE; not focal loss with gamma > 0), so
       its critical point is a global minimum (and the reduction is exact:
       docs/optima.md);
     * linear MSE with no bias or a free bias: the global minimum is the closed
@@ -641,7 +641,8 @@ def optimum(problem: Problem, config: OptimumConfig | None = None, **options) ->
         cfg = OptimumConfig(**{**config.to_dict(), **options})
     check_budget(problem, cfg)  # before the constructions, whose K x K and K x N arrays alone may not fit
     t0 = time.perf_counter()
-    candidates = closed_forms.candidates(problem)
+    # dufm has no constructions for label sets or their losses: the search then starts from random points only
+    candidates = {} if problem.multi_label or problem.loss in MULTI_LABEL_LOSSES else closed_forms.candidates(problem)
     if problem.activation == "relu" and problem.depth >= 2:
         return _full(problem, cfg, candidates, t0)
     return _reduced(problem, cfg, candidates, t0)

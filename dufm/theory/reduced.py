@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..model.objective import labels, softmax_loss
-from ..model.problem import Params, Problem
+from ..model.objective import binary_cross_entropy, labels, pick_all_label_loss, softmax_loss
+from ..model.problem import Params, Problem, label_sets
 from ..runtime import float64
 from .factors import balanced_factors, decay_vector, effective_decay, representation_cost
 
@@ -29,7 +29,9 @@ class ClassMeanProblem(NamedTuple):
 
         F(M, b) = sum_k p_k l(M[:, k] + b, k) + (m/2) lambda_eff sum_i sigma_i(A)^(2/m) + (lambda_b/2)||b||^2,
 
-    p_k = n_k / N, l the per-sample loss (CE, label smoothing, focal or MSE).
+    p_k = n_k / N, l the per-sample loss (CE, label smoothing, focal or MSE;
+    with label sets (``labels_per_sample`` >= 2) M is K x (number of sets),
+    one column per set S with p_S = n / N, and l pick-all-label or BCE).
     For a loss convex in the logits (CE, label smoothing, MSE) its global
     minima are the deep UFM's; for focal loss (gamma > 0, not convex) it is the
     deep UFM restricted to collapsed features (docs/losses.md). ``max_rank`` = min(K, widths)
@@ -47,6 +49,16 @@ class ClassMeanProblem(NamedTuple):
     max_rank: int
     smoothing: float = 0.0
     focal_gamma: float = 0.0
+    labels_per_sample: int = 1
+
+    @property
+    def columns(self) -> int:
+        """The columns of M: one per class, or with label sets (labels_per_sample >= 2) one per label set."""
+        return len(self.counts)
+
+    def set_labels(self) -> np.ndarray:
+        """The label indicators of the columns, (K, columns): the identity, or [k in S] for the label sets S."""
+        return labels_of_sets(self.classes, self.labels_per_sample)
 
     @property
     def weights(self):
@@ -62,7 +74,7 @@ class ClassMeanProblem(NamedTuple):
 
     def shape(self) -> ClassMeanProblem:
         """This problem with its numbers zeroed: the static key a compiled program is specialised on."""
-        return self._replace(counts=(0,) * self.classes, decay=0.0, bias_decay=0.0)
+        return self._replace(counts=(0,) * self.columns, decay=0.0, bias_decay=0.0)
 
     def with_values(self, counts, decay, bias_decay) -> ClassMeanProblem:
         """This problem (shape) with the given (possibly traced) numbers."""
@@ -70,29 +82,47 @@ class ClassMeanProblem(NamedTuple):
 
     def size(self, rank: int) -> int:
         """Length of the flat smooth parameter vector x = (W, tau, H[, b]) of :func:`smooth_objective` at ``rank``."""
-        return 2 * self.classes * rank + rank + (self.classes if self.bias != "none" else 0)
+        return (self.classes + self.columns) * rank + rank + (self.classes if self.bias != "none" else 0)
 
 
 def class_mean_problem(problem: Problem) -> ClassMeanProblem:
     """The reduced problem of a linear ``problem`` (any counts, bias and decays > 0); ValueError otherwise."""
-    problem.require_single_label("the reduced class-mean problem")
     if problem.activation == "relu" and problem.depth >= 2:
         raise ValueError("activation must be 'linear' (or depth 1) for the reduced class-mean problem: "
                          "with ReLU the minimal regulariser of a logit matrix has no closed form")
     if min(decay_vector(problem)) <= 0:
         raise ValueError("every weight decay must be > 0 for the reduced class-mean problem (with a zero decay no optimum exists)")
-    return ClassMeanProblem(problem.classes, problem.counts, problem.depth + 1, problem.loss, problem.bias,
+    counts = problem.counts if not problem.multi_label else (problem.counts[0],) * len(label_sets(problem.classes, problem.labels_per_sample))
+    return ClassMeanProblem(problem.classes, counts, problem.depth + 1, problem.loss, problem.bias,
                             effective_decay(problem), float(problem.bias_decay), min(problem.classes, *problem.widths),
-                            float(problem.smoothing), float(problem.focal_gamma))
+                            float(problem.smoothing), float(problem.focal_gamma), problem.labels_per_sample)
+
+
+def labels_of_sets(classes: int, labels_per_sample: int) -> np.ndarray:
+    """[k in S] for every label set S of :func:`dufm.model.problem.label_sets`, (K, number of sets); the identity for M = 1."""
+    sets = label_sets(classes, labels_per_sample)
+    Y = np.zeros((classes, len(sets)))
+    for j, S in enumerate(sets):
+        Y[list(S), j] = 1.0
+    return Y
+
+
+def groups(problem: Problem) -> np.ndarray:
+    """Which column of M each sample belongs to, one-hot (columns, N): the labels Y, or with label sets the set of each
+    sample (n samples per set, in the order of :func:`dufm.model.problem.label_sets`)."""
+    if not problem.multi_label:
+        return labels(problem.architecture).astype(np.float64)
+    sets = len(label_sets(problem.classes, problem.labels_per_sample))
+    return np.repeat(np.eye(sets), problem.counts[0], axis=1)
 
 
 def split(x, cm: ClassMeanProblem, rank: int):
     """(W (K, r), tau (r,), H (r, K), b (K,) or None) from the flat vector x of length ``cm.size(rank)``."""
-    K, r = cm.classes, rank
+    K, S, r = cm.classes, cm.columns, rank
     W = x[: K * r].reshape(K, r)
     t = x[K * r : K * r + r]
-    H = x[K * r + r : 2 * K * r + r].reshape(r, K)
-    b = x[2 * K * r + r :] if cm.bias != "none" else None
+    H = x[K * r + r : (K + S) * r + r].reshape(r, S)
+    b = x[(K + S) * r + r :] if cm.bias != "none" else None
     return W, t, H, b
 
 
@@ -102,6 +132,10 @@ def class_mean_data(M, b, cm: ClassMeanProblem):
 
     p = jnp.asarray(cm.weights)
     Zc = M if b is None else M + b[:, None]
+    if cm.loss == "pal":
+        return pick_all_label_loss(Zc, cm.set_labels(), weights=p)
+    if cm.loss == "bce":
+        return binary_cross_entropy(Zc, cm.set_labels(), weights=p)
     if cm.loss != "mse":
         return softmax_loss(Zc, np.arange(cm.classes), cm.loss, cm.smoothing, cm.focal_gamma, weights=p)
     return 0.5 * jnp.sum(p * jnp.sum((Zc - jnp.eye(cm.classes)) ** 2, axis=0))
@@ -146,11 +180,11 @@ def smooth_class_means(x, cm: ClassMeanProblem, rank: int):
 
 
 def class_mean_svd(M, cm: ClassMeanProblem, rank_tol: float = 1e-9):
-    """(U (K, r), s (r,), V (K, r)) of A = M D^(1/2), singular values <= rank_tol x the largest (or <= 1e-12) dropped."""
+    """(U (K, r), s (r,), V (columns, r)) of A = M D^(1/2), singular values <= rank_tol x the largest (or <= 1e-12) dropped."""
     A = np.asarray(M, np.float64) * np.sqrt(np.asarray(cm.counts, np.float64))
     U, s, Vt = np.linalg.svd(A)
     keep = s > max(rank_tol * s[0], 1e-12)  # 1e-12: the absolute zero of dufm.analysis (rank 0 below it)
-    return U[:, keep], s[keep], Vt[keep].T
+    return U[:, : s.size][:, keep], s[keep], Vt[: s.size][keep].T
 
 
 @functools.lru_cache(maxsize=32)
@@ -182,7 +216,7 @@ def smooth_point(M, b, cm: ClassMeanProblem, rank: int, rank_tol: float = 1e-9) 
     k = min(len(s), rank)
     root = s[:k] ** (1.0 / cm.factors)
     K = cm.classes
-    W, t, H = np.zeros((K, rank)), np.zeros(rank), np.zeros((rank, K))
+    W, t, H = np.zeros((K, rank)), np.zeros(rank), np.zeros((rank, cm.columns))
     W[:, :k], t[:k], H[:k] = U[:, :k] * root, root / _t_scale(cm.factors), (V[:, :k] * root).T
     parts = [W.ravel(), t, H.ravel()]
     if cm.bias != "none":
@@ -195,17 +229,17 @@ def lift(M, b, problem: Problem, rank_tol: float = 1e-9) -> Params:
 
     H_1 = G D^(-1/2) Y for the balanced factors of A = M D^(1/2) = U S V^T:
     :func:`balanced_factors` with right factor Y^T D^(-1/2) V (orthonormal
-    columns), so sigma(Z) = sigma(A) and the objective equals F(M, b).
+    columns), so sigma(Z) = sigma(A) and the objective equals F(M, b); Y is
+    the samples' column of M (:func:`groups`: the labels, or the label sets).
     """
     cm = class_mean_problem(problem)
     U, s, V = class_mean_svd(M, cm, rank_tol)
-    Y = labels(problem.architecture).astype(np.float64)
-    params = balanced_factors(U, s, Y.T @ (V / np.sqrt(np.asarray(problem.counts, np.float64))[:, None]), problem)
+    params = balanced_factors(U, s, groups(problem).T @ (V / np.sqrt(np.asarray(cm.counts, np.float64))[:, None]), problem)
     return params._replace(b=None if b is None else np.asarray(b, np.float64))
 
 
 def class_means(params: Params, problem: Problem):
-    """(M, b): the class-mean logits of explicit parameters (logits without bias) and their bias."""
+    """(M, b): the class-mean (or label-set-mean) logits of explicit parameters (logits without bias) and their bias."""
     from ..model.objective import forward
 
     Z, _ = forward(params, problem.architecture)
@@ -213,8 +247,8 @@ def class_means(params: Params, problem: Problem):
     b = None if params.b is None else np.asarray(params.b, np.float64)
     if b is not None:
         Z = Z - b[:, None]
-    Y = labels(problem.architecture).astype(np.float64)
-    return Z @ Y.T / np.asarray(problem.counts, np.float64), b
+    G = groups(problem)
+    return Z @ G.T / G.sum(axis=1), b
 
 
 DENSE_POLISH = 4000  # variables: above this the polish uses Hessian-vector products (memory linear in the variables)
