@@ -58,7 +58,7 @@ class ClassMeanProblem(NamedTuple):
 
     def set_labels(self) -> np.ndarray:
         """The label indicators of the columns, (K, columns): the identity, or [k in S] for the label sets S."""
-        return labels_of_sets(self.classes, self.labels_per_sample)
+        return _labels_of_sets(self.classes, self.labels_per_sample)
 
     @property
     def weights(self):
@@ -98,7 +98,7 @@ def class_mean_problem(problem: Problem) -> ClassMeanProblem:
                             float(problem.smoothing), float(problem.focal_gamma), problem.labels_per_sample)
 
 
-def labels_of_sets(classes: int, labels_per_sample: int) -> np.ndarray:
+def _labels_of_sets(classes: int, labels_per_sample: int) -> np.ndarray:
     """[k in S] for every label set S of :func:`dufm.model.problem.label_sets`, (K, number of sets); the identity for M = 1."""
     sets = label_sets(classes, labels_per_sample)
     Y = np.zeros((classes, len(sets)))
@@ -107,7 +107,7 @@ def labels_of_sets(classes: int, labels_per_sample: int) -> np.ndarray:
     return Y
 
 
-def groups(problem: Problem) -> np.ndarray:
+def _groups(problem: Problem) -> np.ndarray:
     """Which column of M each sample belongs to, one-hot (columns, N): the labels Y, or with label sets the set of each
     sample (n samples per set, in the order of :func:`dufm.model.problem.label_sets`)."""
     if not problem.multi_label:
@@ -230,11 +230,11 @@ def lift(M, b, problem: Problem, rank_tol: float = 1e-9) -> Params:
     H_1 = G D^(-1/2) Y for the balanced factors of A = M D^(1/2) = U S V^T:
     :func:`balanced_factors` with right factor Y^T D^(-1/2) V (orthonormal
     columns), so sigma(Z) = sigma(A) and the objective equals F(M, b); Y is
-    the samples' column of M (:func:`groups`: the labels, or the label sets).
+    the samples' column of M (:func:`_groups`: the labels, or the label sets).
     """
     cm = class_mean_problem(problem)
     U, s, V = class_mean_svd(M, cm, rank_tol)
-    params = balanced_factors(U, s, groups(problem).T @ (V / np.sqrt(np.asarray(cm.counts, np.float64))[:, None]), problem)
+    params = balanced_factors(U, s, _groups(problem).T @ (V / np.sqrt(np.asarray(cm.counts, np.float64))[:, None]), problem)
     return params._replace(b=None if b is None else np.asarray(b, np.float64))
 
 
@@ -247,7 +247,7 @@ def class_means(params: Params, problem: Problem):
     b = None if params.b is None else np.asarray(params.b, np.float64)
     if b is not None:
         Z = Z - b[:, None]
-    G = groups(problem)
+    G = _groups(problem)
     return Z @ G.T / G.sum(axis=1), b
 
 
