@@ -1,6 +1,6 @@
 """Phase diagrams of the global optimum of the linear CE deep UFM (dufm.optimum), and the Thm 3 depth plot.
 
-Five studies, every point the best minimum dufm.optimum finds of the reduced K x K problem
+Six studies, every point the best minimum dufm.optimum finds of the reduced K x K problem
 (docs/optima.md), with n = 5 samples per class:
 
 * ``kl``     — rank and type of the optimum over (K, L), K = 2..12, L = 1..8, lambda = 2^-10 (all
@@ -10,6 +10,8 @@ Five studies, every point the best minimum dufm.optimum finds of the reduced K x
 * ``losses`` — the ``kl`` study (K = 2..12, L = 1..6) under label smoothing alpha = 0.05, 0.1, 0.2 and focal
                loss gamma = 1, 2 (alpha = 0 and gamma = 0 are CE: ``kl``), a figure per loss and the boundary
                of the DNC region (the smallest L at which DNC is not optimal, per K) for each;
+* ``large``  — the best minimum over (K, L) for K = 12 … 100, L = 1 … 4 (16 restarts each), with how many starts settled
+               and whether starts still descending ended below it (the search at that K is then not done);
 * ``width``  — the optimum over (K, d) for K = 3..12 and every width d = 1..K (rank Z <= d), L = 1, 2, 3,
                lambda = 2^-10: where each known code (the K-gon at d = 2, the icosahedron, ...) is the optimum;
 * ``thm3``   — normalised singular values sigma_i / ||Z||_F of the optimum vs L for lambda_L = 0.02 / L^2
@@ -19,7 +21,7 @@ The type names the construction of dufm.theory whose loss the optimum equals (to
 relative): dnc, low_rank (the pair construction), circle, softmax_code (the icosahedron, K = 12),
 rectified_simplex (K = r(r-1)/2), zero; otherwise "other".
 
-    python experiments/optima_phase.py [kl] [lambda] [thm3] [width] [losses] [--plot-only]
+    python experiments/optima_phase.py [kl] [lambda] [thm3] [width] [losses] [large] [--plot-only]
 
 Writes docs/figures/optima_<study>.json and docs/figures/optima_<study>.png (the figures are
 redrawn from the JSON with --plot-only; ``losses`` draws docs/figures/optima_losses_<loss>.png). About 16 min in all
@@ -48,23 +50,26 @@ COLOURS = ["#bbbbbb", "#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#8c564b", "#f
 LABELS = {"low_rank": "pairs (GK25)", "softmax_code": "icosahedron", "rectified_simplex": "rectified simplex"}
 
 
+LARGE_K = (12, 16, 20, 25, 30, 40, 50, 70, 100)
 LOSSES = {"ls0.05": dict(loss="ls", smoothing=0.05), "ls0.1": dict(loss="ls", smoothing=0.1), "ls0.2": dict(loss="ls", smoothing=0.2),
           "focal1": dict(loss="focal", focal_gamma=1.0), "focal2": dict(loss="focal", focal_gamma=2.0)}
 LOSS_TITLES = {"ce": "CE", "ls0.05": "label smoothing α=0.05", "ls0.1": "label smoothing α=0.1", "ls0.2": "label smoothing α=0.2",
                "focal1": "focal γ=1", "focal2": "focal γ=2"}
 
 
-def point(K: int, L: int, lam: float, width: int | None = None, **loss) -> dict:
+def point(K: int, L: int, lam: float, width: int | None = None, restarts: int = RESTARTS, **loss) -> dict:
     """The optimum of the linear problem (K, n = 5, L, lambda, width K unless given; CE unless ``loss`` says), its type and
     the candidates' losses."""
     p = dufm.Problem(classes=K, per_class=N_PER, width=width or K, depth=L, weight_decay=lam, **loss)
-    o = dufm.optimum(p, restarts=RESTARTS, hessian_limit=0)
+    o = dufm.optimum(p, restarts=restarts, hessian_limit=0)
     known = {k: c.loss for k, c in o.candidates.items() if not isinstance(c, str)}
     kind = next((k for k in TYPES[:-1] if k in known and abs(known[k] - o.loss) <= 1e-9 * abs(o.loss)), "other")
     s = np.asarray(o.singular_values)
     return {"K": K, "L": L, "lambda": lam, "d": width or K, "loss": o.loss, "rank": o.rank, "type": kind, "candidates": known,
             "normalised_sv": (s / np.linalg.norm(s)).tolist() if s.size else [], "grad_norm": o.certificate.grad_norm,
-            "gap": o.certificate.gap, "minima": [(m.loss, m.rank, m.count) for m in o.distinct_minima[:6]], "wall_s": o.wall_time_s}
+            "gap": o.certificate.gap, "minima": [(m.loss, m.rank, m.count) for m in o.distinct_minima[:6]], "wall_s": o.wall_time_s,
+            "search": o.search._asdict(),
+            "lowest_unsettled": None if o.lowest_unsettled is None else [o.lowest_unsettled.loss, o.lowest_unsettled.rank]}
 
 
 def thm1(K: int, L: int) -> bool:
@@ -78,6 +83,8 @@ def run(study: str) -> dict:
         rows = [point(K, L, 2.0**-10) for K in range(2, 13) for L in range(1, 9)]
     elif study == "lambda":
         rows = [point(10, L, 2.0**e) for L in range(1, 11) for e in range(-14, -3)]
+    elif study == "large":
+        rows = [point(K, L, 2.0**-10, restarts=16) for K in LARGE_K for L in (1, 2, 3, 4)]
     elif study == "width":
         rows = [point(K, L, 2.0**-10, width=d) for L in (1, 2, 3) for K in range(3, 13) for d in range(1, K + 1)]
     elif study == "losses":
@@ -179,7 +186,17 @@ def plot(study: str, data: dict):
             fig.savefig(FIGURES / f"optima_losses_{name}.png", dpi=130)
         print(boundary_table(settings))
         return
-    if study == "width":
+    if study == "large":
+        fig = grid_figure(rows, "K", "L", "classes K", "depth L",
+                          "Best converged minimum, linear CE, n=5, λ=2^-10 (16 restarts, ≤ 2000 L-BFGS steps);\n"
+                          "?r: a start still descending ended below it, at rank r (the search is not done)")
+        ax = fig.axes[0]
+        Ks = sorted({r["K"] for r in rows})
+        for r in rows:
+            if r["search"]["below_best"]:
+                ax.text(Ks.index(r["K"]) + 0.05, [1, 2, 3, 4].index(r["L"]) + 0.22, f"?{r['lowest_unsettled'][1]}", fontsize=8,
+                        color="k", weight="bold")
+    elif study == "width":
         fig = Figure(figsize=(13.5, 4.8))
         axes = fig.subplots(1, 3)
         for i, L in enumerate((1, 2, 3)):
