@@ -57,11 +57,17 @@ def labels(arch: Architecture) -> np.ndarray:
     Y_{k,i} = [k in S_i], n columns per set in the order of :func:`~dufm.model.problem.label_sets`."""
     if not arch.multi_label:
         return np.eye(arch.classes, dtype=arch.dtype)[:, class_index(arch)]
-    sets = label_sets(arch.classes, arch.labels_per_sample)
-    Y = np.zeros((arch.classes, len(sets)), arch.dtype)
+    return np.repeat(set_indicators(arch.classes, arch.labels_per_sample, arch.dtype), arch.counts[0], axis=1)
+
+
+def set_indicators(classes: int, labels_per_sample: int, dtype="float64") -> np.ndarray:
+    """[k in S] for every label set S of :func:`~dufm.model.problem.label_sets`, shape (K, number of sets): one column
+    per set, the identity for M = 1."""
+    sets = label_sets(classes, labels_per_sample)
+    Y = np.zeros((classes, len(sets)), dtype)
     for j, s in enumerate(sets):
         Y[list(s), j] = 1
-    return np.repeat(Y, arch.counts[0], axis=1)
+    return Y
 
 
 def single_labels(arch: Architecture) -> np.ndarray:

@@ -287,6 +287,8 @@ def _mu(c, nu, logS):
 def _margin_loss(problem: Problem):
     """(g, g') of the per-sample loss of ``problem``'s softmax loss at logits with gap a between the own class and every other."""
     K = problem.classes
+    # CE keeps its own closed formulas (here, in _pair_loss and _gap_loss): _softmax_gap gives the same function, but not
+    # the same last bits, and the CE numbers in docs/ are printed to every digit
     if problem.loss == "ce":
         return _ce_margin(K)
     return _softmax_gap(problem, -np.ones(K - 1))

@@ -14,8 +14,8 @@ from typing import NamedTuple
 
 import numpy as np
 
-from ..model.objective import binary_cross_entropy, labels, pick_all_label_loss, softmax_loss
-from ..model.problem import Params, Problem, label_sets
+from ..model.objective import binary_cross_entropy, labels, pick_all_label_loss, set_indicators, softmax_loss
+from ..model.problem import Params, Problem, label_set_count
 from ..runtime import float64
 from .factors import balanced_factors, decay_vector, effective_decay, representation_cost
 
@@ -32,8 +32,8 @@ class ClassMeanProblem(NamedTuple):
     p_k = n_k / N, l the per-sample loss (CE, label smoothing, focal or MSE;
     with label sets (``labels_per_sample`` >= 2) M is K x (number of sets),
     one column per set S with p_S = n / N, and l pick-all-label or BCE).
-    For a loss convex in the logits (CE, label smoothing, MSE) its global
-    minima are the deep UFM's; for focal loss (gamma > 0, not convex) it is the
+    For a loss convex in the logits (CE, label smoothing, MSE, pick-all-label,
+    BCE) its global minima are the deep UFM's; for focal loss (gamma > 0, not convex) it is the
     deep UFM restricted to collapsed features (docs/losses.md). ``max_rank`` = min(K, widths)
     caps rank A (a width below K limits the rank of Z). Hashable: the
     compiled programs of :mod:`dufm.theory.optimum` are specialised on it.
@@ -58,7 +58,7 @@ class ClassMeanProblem(NamedTuple):
 
     def set_labels(self) -> np.ndarray:
         """The label indicators of the columns, (K, columns): the identity, or [k in S] for the label sets S."""
-        return _labels_of_sets(self.classes, self.labels_per_sample)
+        return set_indicators(self.classes, self.labels_per_sample)
 
     @property
     def weights(self):
@@ -92,19 +92,10 @@ def class_mean_problem(problem: Problem) -> ClassMeanProblem:
                          "with ReLU the minimal regulariser of a logit matrix has no closed form")
     if min(decay_vector(problem)) <= 0:
         raise ValueError("every weight decay must be > 0 for the reduced class-mean problem (with a zero decay no optimum exists)")
-    counts = problem.counts if not problem.multi_label else (problem.counts[0],) * len(label_sets(problem.classes, problem.labels_per_sample))
+    counts = problem.counts if not problem.multi_label else (problem.counts[0],) * label_set_count(problem.classes, problem.labels_per_sample)
     return ClassMeanProblem(problem.classes, counts, problem.depth + 1, problem.loss, problem.bias,
                             effective_decay(problem), float(problem.bias_decay), min(problem.classes, *problem.widths),
                             float(problem.smoothing), float(problem.focal_gamma), problem.labels_per_sample)
-
-
-def _labels_of_sets(classes: int, labels_per_sample: int) -> np.ndarray:
-    """[k in S] for every label set S of :func:`dufm.model.problem.label_sets`, (K, number of sets); the identity for M = 1."""
-    sets = label_sets(classes, labels_per_sample)
-    Y = np.zeros((classes, len(sets)))
-    for j, S in enumerate(sets):
-        Y[list(S), j] = 1.0
-    return Y
 
 
 def _groups(problem: Problem) -> np.ndarray:
@@ -112,8 +103,7 @@ def _groups(problem: Problem) -> np.ndarray:
     sample (n samples per set, in the order of :func:`dufm.model.problem.label_sets`)."""
     if not problem.multi_label:
         return labels(problem.architecture).astype(np.float64)
-    sets = len(label_sets(problem.classes, problem.labels_per_sample))
-    return np.repeat(np.eye(sets), problem.counts[0], axis=1)
+    return np.repeat(np.eye(label_set_count(problem.classes, problem.labels_per_sample)), problem.counts[0], axis=1)
 
 
 def split(x, cm: ClassMeanProblem, rank: int):
