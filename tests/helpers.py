@@ -179,3 +179,19 @@ def assert_objective_matches(problem, params, loss_and_grad, rtol: float = 1e-12
         assert_rel(g.b, want_grad["b"], rtol, "db")
     else:
         assert g.b is None
+
+
+def full_multistart(problem, seeds=6, steps=2000):
+    """Lowest loss of L-BFGS on the full problem from Gaussian starts of std 0.1 ... 1 (run_many, one program): what a
+    search of the reduced problem must never be above."""
+    import jax
+
+    import dufm
+    from dufm.solving.solver import SolverConfig, run_many
+
+    arch = problem.architecture
+    scales = np.geomspace(0.1, 1.0, seeds)
+    starts = [dufm.initialise(jax.random.PRNGKey(s), arch, float(c)) for s, c in enumerate(scales)]
+    cfg = SolverConfig(optimizer="lbfgs", steps=steps, tol=1e-10, log_every=500)
+    runs = run_many(dufm.Params.stack([jax.tree_util.tree_map(np.asarray, p) for p in starts]), problem.decays, arch, cfg)
+    return min(r.loss for r in runs if not r.diverged)

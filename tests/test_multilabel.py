@@ -10,7 +10,7 @@ import math
 import jax
 import numpy as np
 import pytest
-from helpers import assert_objective_matches, assert_rel, random_params, run_cli
+from helpers import assert_objective_matches, assert_rel, full_multistart, random_params, run_cli
 
 import dufm
 from dufm.analysis.collapse import nc_metrics
@@ -382,16 +382,9 @@ def test_the_optimum_over_label_set_means_is_the_two_gap_point(depth):
 @pytest.mark.slow  # a full-problem L-BFGS program per case
 @pytest.mark.parametrize("loss,depth", [("pal", 2), ("bce", 1), ("bce", 2)])
 def test_no_full_problem_start_beats_the_label_set_optimum(loss, depth):
-    from dufm.solving.solver import SolverConfig, run_many
-
     p = dufm.Problem(classes=3, per_class=5, labels_per_sample=2, width=6, depth=depth, loss=loss, weight_decay=0.005)
     o = dufm.optimum(p, restarts=8, hessian_limit=0)
-    scales = np.geomspace(0.1, 1.0, 6)
-    starts = [jax.tree_util.tree_map(np.asarray, dufm.initialise(jax.random.PRNGKey(s), p.architecture, float(c)))
-              for s, c in enumerate(scales)]
-    runs = run_many(dufm.Params.stack(starts), p.decays, p.architecture,
-                    SolverConfig(optimizer="lbfgs", steps=3000, tol=1e-10, log_every=500))
-    best = min(r.loss for r in runs if not r.diverged)
+    best = full_multistart(p, steps=3000)
     assert o.loss - 1e-10 <= best <= o.loss + 1e-8, (best, o.loss)
 
 

@@ -5,11 +5,11 @@ import json
 import jax
 import numpy as np
 import pytest
+from helpers import full_multistart
 
 import dufm
 from dufm import critical, theory
 from dufm.cli import main, text
-from dufm.solving.solver import SolverConfig, run_many
 from dufm.theory.optimum import Global, Method, OptimumConfig, optimum
 
 SMALL = [  # K <= 4, d <= 6, L <= 3, imbalanced: CE with a free bias; MSE with a free bias and unequal decays (balanced CE:
@@ -21,16 +21,6 @@ SMALL = [  # K <= 4, d <= 6, L <= 3, imbalanced: CE with a free bias; MSE with a
     dict(classes=4, per_class=(1, 3, 2, 2), width=5, depth=3, loss="ls", smoothing=0.1, weight_decay=0.01, bias="free"),
     dict(classes=4, per_class=(1, 3, 2, 2), width=5, depth=2, loss="focal", focal_gamma=2.0, weight_decay=0.01),
 ]
-
-
-def full_multistart(problem, seeds=6, steps=2000):
-    """Lowest loss of L-BFGS on the full problem from Gaussian starts of std 0.1 ... 1 (run_many, one program)."""
-    arch = problem.architecture
-    scales = np.geomspace(0.1, 1.0, seeds)
-    starts = [dufm.initialise(jax.random.PRNGKey(s), arch, float(c)) for s, c in enumerate(scales)]
-    cfg = SolverConfig(optimizer="lbfgs", steps=steps, tol=1e-10, log_every=500)
-    runs = run_many(dufm.Params.stack([jax.tree_util.tree_map(np.asarray, p) for p in starts]), problem.decays, arch, cfg)
-    return min(r.loss for r in runs if not r.diverged)
 
 
 # slow: each case's search, certificate and full-problem L-BFGS compile programs of their own; by default the search is
