@@ -227,7 +227,7 @@ def test_the_search_compiles_once_over_tolerances_step_limits_and_decays(caplog)
         outs = []
         for p, (tol, steps) in zip(problems, efforts):
             cm = reduced.class_mean_problem(p)
-            x0 = random_starts(cm, 2, 5, seed=1, low=0.5, high=5.0)
+            x0 = random_starts(cm, [1, 2, 1, 2, 1], seed=1, low=0.5, high=5.0)
             outs.append((cm, x0, tol, steps, search(x0, cm, 2, tol, steps)))
     compiled = [r.getMessage() for r in caplog.records if r.getMessage().startswith("Compiling jit(lbfgs_search)")]
     assert len(compiled) == 1, compiled
@@ -333,3 +333,33 @@ def test_no_full_problem_start_at_that_width_beats_the_capped_optimum(kw):
     assert o.search.rank_cap == min(kw["width"], kw["classes"]) and o.search.rank_cap_by == "width"
     best_full = full_multistart(p, seeds=8)
     assert best_full >= o.loss - 1e-10, (best_full, o.loss)
+
+
+def test_the_search_takes_a_step_limit_per_start_and_pads_with_idle_members():
+    """search() with one limit per start: a start given 0 steps comes back unchanged, the others as in a search of their
+    own; padding the batch (size) changes nothing."""
+    from dufm.theory import reduced
+    from dufm.theory.optimum import random_starts, search
+
+    p = dufm.Problem(classes=5, per_class=2, width=3, depth=2, weight_decay=5e-3)
+    cm = reduced.class_mean_problem(p)
+    x0 = random_starts(cm, [1, 2, 2], seed=3, low=0.5, high=5.0)
+    x, _, g, k = search(x0, cm, 2, 1e-9, [0, 30, 200], size=8)
+    np.testing.assert_array_equal(x[0], x0[0])
+    assert k[0] == 0 and k[1] == 30 and 0 < k[2] <= 200
+    alone = search(x0[1:], cm, 2, 1e-9, [30, 200])
+    np.testing.assert_array_equal(alone[0], x[1:])
+
+
+def test_the_survey_covers_the_ranks_and_the_focus_goes_to_the_best():
+    from dufm.theory.optimum import rank_buckets, survey_ranks
+
+    assert survey_ranks(4, 6) == [1, 2, 3, 4, 1, 2]
+    ranks = survey_ranks(100, 32)
+    assert len(ranks) == 32 and ranks[0] == 1 and ranks[-1] == 100 and ranks == sorted(ranks)
+    assert rank_buckets(10) == [10] and rank_buckets(100) == [16, 64, 100] and rank_buckets(1000) == [16, 64, 256, 1000]
+    p = dufm.Problem(classes=10, per_class=5, width=10, depth=3)
+    o = optimum(p, restarts=16, hessian_limit=0)
+    # K = 10, L = 3: the survey's lowest point has rank 3; the focus starts at ranks 3 and 4 reach it
+    assert o.focus_rank == o.rank == 3 and o.search.focus_rank == 3 and o.search.reached_best >= 4, o.search
+    assert "the second half at rank 3 (the survey's best) and one above" in "\n".join(text.optimum_report(o))

@@ -447,3 +447,54 @@ def test_a_zero_decay_lists_no_candidate_optimum(kw):
     # the point itself is still there to probe, with the loss of uniform logits (CE) or of Z = 0 (MSE)
     f, g = evaluate(p, theory.at_scale(p, "zero", 0.0))
     assert g == 0.0 and f == pytest.approx(np.log(4) if p.loss == "ce" else 0.5, rel=1e-15)  # MSE: (1/2N)||Y||^2
+
+
+@pytest.mark.parametrize("kw", [dict(loss="ce", bias="free"), dict(loss="mse", bias="none")])
+def test_factor_svd_and_resize_against_numpy(kw, rng):
+    """The SVD from the factors (QR + an r x r core) equals numpy's SVD of A = M D^(1/2) built from the same point, and
+    resize keeps the class means (and so F) at another rank."""
+    p = dufm.Problem(classes=6, per_class=(1, 2, 5, 3, 2, 4), width=6, depth=3, weight_decay=0.01, **kw)
+    cm = theory.class_mean_problem(p)
+    x = rng.normal(size=cm.size(4))
+    M, b = theory.smooth_class_means(x, cm, 4)
+    A = M * np.sqrt(np.asarray(cm.counts, float))
+    U, s, V, bf = theory.factor_svd(x, cm, 4)
+    np.testing.assert_allclose(s, np.linalg.svd(A, compute_uv=False)[:4], rtol=1e-12)
+    np.testing.assert_allclose((U * s) @ V.T, A, rtol=0, atol=1e-12 * np.abs(A).max())
+    np.testing.assert_allclose(U.T @ U, np.eye(4), atol=1e-13)
+    assert (bf is None) == (kw["bias"] == "none")
+    F = theory.class_mean_objective(M, b, cm)
+    for rank in (4, 5, 6):
+        y = theory.resize(x, cm, 4, rank)
+        My, by = theory.smooth_class_means(y, cm, rank)
+        np.testing.assert_allclose(My, M, rtol=0, atol=1e-12 * np.abs(M).max())
+        # balanced factors attain the minimal regulariser: the smooth objective equals F exactly there
+        assert float(theory.smooth_objective(jnp.asarray(y), cm, rank)) == pytest.approx(F, rel=1e-13)
+
+
+def test_prune_drops_a_dying_singular_value_and_never_raises_the_objective(rng):
+    """At a local minimum of rank 3 (K = 6, L = 3) plus a fourth direction of singular value 1e-6 x the largest, prune
+    sets that one to zero (F falls: its penalty ~ sigma^(2/m) outweighs the data's first-order change) and keeps the three
+    the minimum uses (dropping one raises F); from random points it never ends above the smooth objective, and its loss is
+    F of the point it returns."""
+    p = dufm.Problem(classes=6, per_class=5, width=6, depth=3, weight_decay=0.01)
+    cm = theory.class_mean_problem(p)
+    o = dufm.optimum(p, restarts=8, hessian_limit=0)
+    assert o.rank < 5
+    U, s, V = theory.class_mean_svd(o.class_means, cm)
+    r = s.size
+    u = np.linalg.qr(np.column_stack([U, rng.normal(size=6)]))[0][:, r]
+    v = np.linalg.qr(np.column_stack([V, rng.normal(size=6)]))[0][:, r]
+    A = (U * s) @ V.T + 1e-6 * s[0] * np.outer(u, v)
+    x = theory.smooth_point(A / np.sqrt(5.0), None, cm, 5)
+    F_x = float(theory.smooth_objective(jnp.asarray(x), cm, 5))
+    pr = theory.prune(x, cm, 5)
+    assert pr.singular_values.size == r and pr.loss < F_x
+    assert pr.loss == pytest.approx(o.loss, rel=1e-12)
+    np.testing.assert_allclose(pr.singular_values, s, rtol=1e-12)
+    for _ in range(5):
+        y = rng.normal(size=cm.size(5)) * rng.uniform(0.2, 2.0)
+        pr = theory.prune(y, cm, 5, ratio=0.5)
+        assert pr.loss <= float(theory.smooth_objective(jnp.asarray(y), cm, 5)) * (1 + 1e-14)
+        M, b = theory.smooth_class_means(pr.x, cm, 5)
+        assert pr.loss == pytest.approx(theory.class_mean_objective(M, b, cm), rel=1e-13)

@@ -352,7 +352,8 @@ def optimum_report(o) -> list[str]:
                  else "exact for linear models")
         means = (f"K x {o.class_means.shape[1]} problem in the label-set-mean logits" if o.problem.multi_label
                  else "K x K problem in the class-mean logits")
-        lines.append(f"search:  reduced {means} ({scope}); {o.restarts} random restarts "
+        focus = "" if o.focus_rank is None else f", the second half at rank {o.focus_rank} (the survey's best) and one above"
+        lines.append(f"search:  reduced {means} ({scope}); {o.restarts} random restarts (a survey of the ranks{focus}) "
                      f"+ {o.starts - o.restarts} constructions, L-BFGS to |grad| <= {cfg.tol:g} (at most {cfg.steps} steps); "
                      f"{o.unsettled} start(s) ended above {cfg.settle_tol:g}; {o.wall_time_s:.1f} s")
     else:

@@ -44,13 +44,17 @@ from .factors import (  # noqa: F401
 )
 from .reduced import (  # noqa: F401
     ClassMeanProblem,
+    Pruned,
     class_mean_data,
     class_mean_objective,
     class_mean_problem,
     class_mean_svd,
     class_means,
+    factor_svd,
     lift,
     polish,
+    prune,
+    resize,
     smooth_class_means,
     smooth_objective,
     smooth_point,
@@ -63,5 +67,5 @@ __all__ = [
     "zero", "dnc", "low_rank", "softmax_code", "rectified_simplex", "circle", "incidence", "srg", "candidates",
     "reduced_loss", "at_scale", "ClassMeanProblem", "class_mean_problem", "split", "class_mean_data",
     "smooth_objective", "smooth_class_means", "class_mean_svd", "class_mean_objective", "smooth_point", "lift",
-    "class_means", "polish",
+    "class_means", "polish", "factor_svd", "resize", "Pruned", "prune",
 ]

@@ -13,10 +13,16 @@ docs/optima.md):
 A = M D^(1/2) = W diag(t)^(m-2) H (:func:`dufm.theory.reduced.smooth_objective`;
 2 K r + r [+ K] variables whatever the width and depth):
 
-1. ``restarts`` random starts — rank 1, 2, ..., r_max in turn, logit scales
-   log-uniform in [min_scale, max_scale] — plus every known construction of
-   :func:`dufm.theory.candidates` as a start, all run by optax's L-BFGS
-   (zoom line search) in one compiled, vmapped program;
+1. ``restarts`` random starts (logit scales log-uniform in [min_scale,
+   max_scale]) plus every known construction of
+   :func:`dufm.theory.candidates` as a start, in two halves: a survey whose
+   ranks run over 1..r_max (geometrically spaced when r_max exceeds the
+   survey), then the rest at the rank of the lowest point the survey met and
+   one above (:func:`survey_ranks`). Each runs optax's L-BFGS (zoom line
+   search) in compiled, batched programs (one per rank of
+   :func:`rank_buckets`), in rounds between which
+   :func:`dufm.theory.reduced.prune` rebalances it and drops the singular
+   values that only cost (:func:`descend`);
 2. the end points grouped into distinct minima (rank and loss);
 3. the best one polished by a trust-region Newton method
    (:func:`dufm.theory.reduced.polish`) to |grad| <= ``polish_tol``;
@@ -216,6 +222,7 @@ class Search(NamedTuple):
     below_best: int  # starts that did not converge yet ended below the best minimum: the search is not done
     rank_cap: int  # the most rank Z can have in the search (min(K, widths), or max_rank)
     rank_cap_by: str | None  # what caps it below K: "width", "max_rank", or None
+    focus_rank: int | None = None  # the survey's lowest point's rank, where the other random starts went (and one above)
 
 
 @dataclass(frozen=True)
@@ -256,6 +263,7 @@ class Optimum:
     wall_time_s: float
     lowest_unsettled: Minimum | None = None
     below_best: int = 0
+    focus_rank: int | None = None  # the rank the second half of the random starts went to (and one above); None: none did
 
     @property
     def start(self) -> str:
@@ -266,7 +274,8 @@ class Optimum:
     def search(self) -> Search:
         converged = self.starts - self.unsettled
         return Search(self.starts, self.restarts, converged, self.distinct_minima[0].count if converged else 0,
-                      len(self.distinct_minima), self.below_best, *rank_cap(self.problem, self.config.max_rank))
+                      len(self.distinct_minima), self.below_best, *rank_cap(self.problem, self.config.max_rank),
+                      self.focus_rank)
 
     def to_dict(self) -> dict:
         """The ``dufm optimum --json`` record."""
@@ -372,15 +381,20 @@ def check_budget(problem: Problem, cfg: OptimumConfig, devices: int | None = Non
 # the reduced search
 
 
-@functools.lru_cache(maxsize=16)
+ROUND_STEPS = 250  # L-BFGS steps between two prunes (reduced.prune) of every start still descending
+PER_DEVICE = 4  # members of one call of the search program per device: one compiled shape per rank, whatever the starts
+
+
+@functools.lru_cache(maxsize=32)
 def _lbfgs_program(shape: reduced.ClassMeanProblem, rank: int, batching: str, devices: tuple):
-    """Compiled (starts (B, P); tol, steps, counts, decay, bias_decay) -> (x, value, grad norm, steps): optax L-BFGS from
-    every start (:func:`dufm.solving.programs.batch_program`).
+    """Compiled (starts (B, P), step limits (B,); tol, counts, decay, bias_decay) -> (x, value, grad norm, steps): optax
+    L-BFGS from every start (:func:`dufm.solving.programs.batch_program`).
 
     One program per problem shape (K, depth, loss, bias), rank and layout: the
-    tolerance, the step limit, the counts and the decays are inputs, so a
+    tolerance, the step limits, the counts and the decays are inputs, so a
     sweep over lambda or a change of effort compiles once. Each member stops at
-    |grad| <= tol or after ``steps`` updates. On CPU ``lax.map`` is 5x faster
+    |grad| <= tol or after its own step limit (0: a padding member, one
+    gradient). On CPU ``lax.map`` is 5x faster
     here than ``vmap``: a vmapped ``while_loop`` runs every member until the
     slowest stops (docs/optima.md). Split over several devices by one call per
     device, not ``shard_map``: under ``shard_map`` XLA's CPU backend kept a
@@ -389,7 +403,7 @@ def _lbfgs_program(shape: reduced.ClassMeanProblem, rank: int, batching: str, de
     """
     opt = optax.lbfgs()
 
-    def one(x0, tol, steps, *values):
+    def one(x0, steps, tol, *values):
         f = functools.partial(reduced.smooth_objective, cm=shape.with_values(*values), rank=rank)
         value_and_grad = optax.value_and_grad_from_state(f)
 
@@ -408,37 +422,117 @@ def _lbfgs_program(shape: reduced.ClassMeanProblem, rank: int, batching: str, de
         x, _, k, g = jax.lax.while_loop(more, step, (x0, opt.init(x0), jnp.zeros((), steps.dtype), g0))
         return x, f(x), g, k
 
-    return batch_program(one, batching, devices, shared=5, name="lbfgs_search", mesh=False)
+    return batch_program(one, batching, devices, shared=4, name="lbfgs_search", mesh=False)
 
 
-def search(x0: np.ndarray, cm: reduced.ClassMeanProblem, rank: int, tol: float, steps: int, batching: str = "auto"):
-    """L-BFGS from every row of ``x0`` (B, P) in one compiled program over the local devices: (x, value, grad norm, steps) on the host."""
-    devices = batch_devices(jax.local_devices(), len(x0))
+def search(x0: np.ndarray, cm: reduced.ClassMeanProblem, rank: int, tol: float, steps, batching: str = "auto",
+           size: int | None = None):
+    """L-BFGS from every row of ``x0`` (B, P) in one compiled program over the local devices: (x, value, grad norm, steps)
+    on the host. ``steps``: one limit, or one per start; ``size``: pad the batch to this many members (0-step padding, so
+    that calls with fewer starts reuse the program)."""
+    B = len(x0)
+    size = max(B, size or B)
+    devices = batch_devices(jax.local_devices(), size)
     batching = resolve_batching(batching, devices[0].platform)
     program = _lbfgs_program(cm.shape(), rank, batching, devices)
-    out, _ = call_batch(program, (jnp.asarray(x0),), (np.float64(tol), np.int64(steps), *cm.values()), len(x0))
-    return tuple(np.asarray(a) for a in jax.device_get(out))
+    D = len(devices)
+    size = -(-size // D) * D
+    share = size // D
+    # member j at place (j mod D) x share + j div D: the devices' shares hold equally many real starts
+    place = np.array([(j % D) * share + j // D for j in range(B)], dtype=np.int64)
+    xs = np.repeat(np.asarray(x0[:1], np.float64), size, axis=0)
+    xs[place] = x0
+    limits = np.zeros(size, np.int64)
+    limits[place] = np.broadcast_to(np.asarray(steps, np.int64), (B,))
+    out, _ = call_batch(program, (jnp.asarray(xs), jnp.asarray(limits)), (np.float64(tol), *cm.values()), size)
+    return tuple(np.asarray(a)[place] for a in jax.device_get(out))
 
 
-def random_starts(cm: reduced.ClassMeanProblem, rank: int, count: int, seed: int, low: float, high: float) -> np.ndarray:
-    """``count`` balanced starts (count, P): start i has rank 1 + (i mod r_max) and logit scale log-uniform in [low, high].
+def rank_buckets(cap: int) -> list[int]:
+    """The ranks the search compiles programs for: 16, 64, 256, ... below ``cap``, and ``cap``. (An evaluation costs
+    about 2 K^2 r + 30 K^2 operations: below r = 16 the K x K softmax dominates, and a program per rank would cost more
+    to compile than it saves.)"""
+    return sorted({4**i for i in range(2, 8) if 4**i < cap} | {cap})
+
+
+def survey_ranks(cap: int, count: int) -> list[int]:
+    """The ranks of ``count`` survey starts: every rank 1..cap in turn when cap <= count, else ``count`` ranks spaced
+    geometrically from 1 to ``cap`` (the low ranks, where the optimum of a large K lies at depth, closer together)."""
+    if cap <= count:
+        return [1 + i % cap for i in range(count)]
+    return [int(r) for r in np.rint(np.geomspace(1, cap, count))]
+
+
+def random_starts(cm: reduced.ClassMeanProblem, ranks, seed: int, low: float, high: float, rank: int | None = None) -> np.ndarray:
+    """One balanced start per entry of ``ranks`` (len(ranks), P at ``rank``, default max(ranks)): start i has rank ranks[i]
+    and logit scale log-uniform in [low, high].
 
     A = scale * U_k diag(u) V_k^T with U, V the singular vectors of a Gaussian
     K x columns matrix (columns: the classes, or the label sets) and u uniform in [0.5, 1]. (For L >= 2 a zero singular value
     is a strict local minimum of the factorised problem in its own
-    directions, so a start of rank k explores the ranks <= k: cycling the
-    rank covers every rank.)
+    directions, so a start of rank k explores the ranks <= k.)
     """
     rng = np.random.default_rng(seed)
+    ranks = [int(r) for r in ranks]
+    rank = rank or max(ranks)
     K = cm.classes
     out = []
-    for i in range(count):
-        k = 1 + i % rank
+    for k in ranks:
         U, _, Vt = np.linalg.svd(rng.normal(size=(K, cm.columns)))
         scale = np.exp(rng.uniform(np.log(low), np.log(high)))
         A = (U[:, :k] * (scale * rng.uniform(0.5, 1.0, k))) @ Vt[:k]
         out.append(reduced.smooth_point(A / np.sqrt(np.asarray(cm.counts, np.float64)), None, cm, rank))
     return np.stack(out)
+
+
+class Descent(NamedTuple):
+    """Where :func:`descend` left each start: the flat point ``x`` at its program's ``rank``, ``loss``, ``singular_values``
+    of A, gradient norm ``grad_norm`` and L-BFGS ``steps``."""
+
+    x: np.ndarray
+    rank: int
+    loss: float
+    singular_values: np.ndarray
+    grad_norm: float
+    steps: int
+
+
+def _grad_norm(x, cm: reduced.ClassMeanProblem, rank: int) -> float:
+    return float(np.linalg.norm(reduced._smooth_derivatives(cm.shape(), rank)[1](x, *cm.values())))
+
+
+def descend(starts: list[np.ndarray], cm: reduced.ClassMeanProblem, cap: int, cfg: OptimumConfig) -> list[Descent]:
+    """Every start (a flat point at rank ``cap``) to a minimum.
+
+    Each start runs in the program of the smallest :func:`rank_buckets` rank
+    that holds it (zero-padded: a zero direction stays exactly zero), in
+    rounds of :data:`ROUND_STEPS` L-BFGS steps; after each round
+    :func:`dufm.theory.reduced.prune` rebalances it and drops the singular
+    values that only cost. A start stops at |grad| <= ``cfg.tol`` or after
+    ``cfg.steps`` steps in all.
+    """
+    buckets = rank_buckets(cap)
+    state = []
+    for x in starts:
+        p = reduced.prune(x, cm, cap, cfg.rank_tol, ratio=0.0)
+        home = next(b for b in buckets if b >= max(1, p.singular_values.size))
+        x = reduced.resize(p.x, cm, cap, home)
+        state.append(Descent(x, home, p.loss, p.singular_values, _grad_norm(x, cm, home), 0))
+    devices = batch_devices(jax.local_devices(), PER_DEVICE * jax.local_device_count())
+    size = PER_DEVICE * len(devices)
+    while True:
+        active = [i for i, d in enumerate(state) if d.grad_norm > cfg.tol and d.steps < cfg.steps]
+        if not active:
+            return state
+        for b in buckets:
+            members = [i for i in active if state[i].rank == b]
+            for c in range(0, len(members), size):
+                chunk = members[c:c + size]
+                limit = [min(ROUND_STEPS, cfg.steps - state[i].steps) for i in chunk]
+                x, _, _, k = search(np.stack([state[i].x for i in chunk]), cm, b, cfg.tol, limit, size=size)
+                for i, xi, ki in zip(chunk, x, k):
+                    p = reduced.prune(xi, cm, b, cfg.rank_tol)
+                    state[i] = Descent(p.x, b, p.loss, p.singular_values, _grad_norm(p.x, cm, b), state[i].steps + int(ki))
 
 
 def construction_starts(problem: Problem, cm: reduced.ClassMeanProblem, rank: int, candidates: dict) -> tuple[list[str], list[np.ndarray]]:
@@ -558,40 +652,41 @@ def symmetry_dimension(problem: Problem, rank: int) -> int:
 
 def _reduced(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> Optimum:
     cm = reduced.class_mean_problem(problem)
-    rank = rank_cap(problem, cfg.max_rank)[0]
-    names, built = construction_starts(problem, cm, rank, candidates)
-    x0 = np.concatenate([random_starts(cm, rank, cfg.restarts, cfg.seed, cfg.min_scale, cfg.max_scale), np.array(built).reshape(-1, cm.size(rank))])
-    names = ["random"] * cfg.restarts + names
-    x, _, g, _ = search(x0, cm, rank, cfg.tol, cfg.steps)
-    losses, ranks, svals = [], [], []
-    for xi in x:
-        M, b = reduced.smooth_class_means(xi, cm, rank)
-        s = reduced.class_mean_svd(M, cm, cfg.rank_tol)[1]
-        losses.append(reduced.class_mean_objective(M, b, cm, cfg.rank_tol))
-        ranks.append(s.size)
-        svals.append(s)
-    settled = np.asarray(g) <= cfg.settle_tol
+    cap = rank_cap(problem, cfg.max_rank)[0]
+    names, built = construction_starts(problem, cm, cap, candidates)
+    # a survey over the ranks, then the rest of the starts at the rank of the lowest point the survey met and one above
+    # (a start of rank k explores the ranks <= k): where the low ranks win, most starts go there (docs/optima.md)
+    first = survey_ranks(cap, -(-cfg.restarts // 2))
+    ends = descend(list(random_starts(cm, first, cfg.seed, cfg.min_scale, cfg.max_scale, cap)) + built, cm, cap, cfg)
+    focus = max(1, min(ends, key=lambda d: d.loss).singular_values.size)
+    second = [min(cap, focus + i % 2) for i in range(cfg.restarts - len(first))]
+    if second:
+        ends += descend(list(random_starts(cm, second, (cfg.seed, 1), cfg.min_scale, cfg.max_scale, cap)), cm, cap, cfg)
+    names = ["random"] * len(first) + names + ["random"] * len(second)
+    losses = [d.loss for d in ends]
+    ranks = [d.singular_values.size for d in ends]
+    svals = [d.singular_values for d in ends]
+    settled = np.array([d.grad_norm <= cfg.settle_tol for d in ends])
     minima = group_minima(losses, ranks, svals, names, settled, cfg.distinct_tol)
     if not minima:
         raise ValueError(f"no start settled (gradient norm <= {cfg.settle_tol:g}) within {cfg.steps} L-BFGS steps; raise steps")
     # polish the best start of the best minimum at its own rank
-    best = min((i for i in range(len(x)) if settled[i]), key=lambda i: losses[i])
-    M, b = reduced.smooth_class_means(x[best], cm, rank)
-    r = max(ranks[best], 1)
-    xp, gp = reduced.polish(reduced.smooth_point(M, b, cm, r, cfg.rank_tol), cm, r, cfg.polish_tol)
+    best = ends[min((i for i in range(len(ends)) if settled[i]), key=lambda i: losses[i])]
+    r = max(best.singular_values.size, 1)
+    xp, gp = reduced.polish(reduced.resize(best.x, cm, best.rank, r), cm, r, cfg.polish_tol)
     M, b = reduced.smooth_class_means(xp, cm, r)
     loss = reduced.class_mean_objective(M, b, cm, cfg.rank_tol)
     s = reduced.class_mean_svd(M, cm, cfg.rank_tol)[1]
     minima[0] = Minimum(loss, s.size, minima[0].count, tuple(float(v) for v in s), minima[0].start)
     params = reduced.lift(M, b, problem, cfg.rank_tol)
     cert = certify(params, problem, loss, cfg.certify_tol, cfg.hessian_limit, s.size)
-    claim, reason = global_claim(problem, loss, cert, candidates, rank)
-    below = [i for i in range(len(x)) if not settled[i] and losses[i] < loss]
+    claim, reason = global_claim(problem, loss, cert, candidates, cap)
+    below = [i for i in range(len(ends)) if not settled[i] and losses[i] < loss]
     low = min(below, key=lambda i: losses[i]) if below else None
     lowest = None if low is None else Minimum(float(losses[low]), int(ranks[low]), 1, tuple(float(v) for v in svals[low]), names[low])
-    return Optimum(problem, Method.REDUCED, claim, reason, loss, s.size, tuple(float(v) for v in s), gp, cfg.restarts, len(x),
+    return Optimum(problem, Method.REDUCED, claim, reason, loss, s.size, tuple(float(v) for v in s), gp, cfg.restarts, len(ends),
                    int(np.sum(~settled)), tuple(minima), candidates, M, b, params, cert, cfg, time.perf_counter() - t0,
-                   lowest, len(below))
+                   lowest, len(below), focus if second else None)
 
 
 def _full(problem: Problem, cfg: OptimumConfig, candidates: dict, t0: float) -> Optimum:

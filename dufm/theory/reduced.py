@@ -187,7 +187,11 @@ def _data_program(shape: ClassMeanProblem):
 @float64
 def class_mean_objective(M, b, cm: ClassMeanProblem, rank_tol: float = 1e-9) -> float:
     """F(M, b) exactly (float64), with the singular values of A below rank_tol x the largest taken as 0."""
-    _, s, _ = class_mean_svd(M, cm, rank_tol)
+    return _svd_objective(M, class_mean_svd(M, cm, rank_tol)[1], b, cm)
+
+
+def _svd_objective(M, s, b, cm: ClassMeanProblem) -> float:
+    """F(M, b) from M and the singular values s of A = M D^(1/2) (those kept)."""
     value = float(_data_program(cm.shape())(np.asarray(M, np.float64), None if b is None else np.asarray(b, np.float64), *cm.values()))
     value += representation_cost(s, [cm.decay] * cm.factors) if s.size else 0.0
     if b is not None:
@@ -202,7 +206,10 @@ def smooth_point(M, b, cm: ClassMeanProblem, rank: int, rank_tol: float = 1e-9) 
     zero-padded to ``rank`` columns; its smooth objective equals
     :func:`class_mean_objective` (balanced factors attain the minimum).
     """
-    U, s, V = class_mean_svd(M, cm, rank_tol)
+    return _balanced_point(*class_mean_svd(M, cm, rank_tol), b, cm, rank)
+
+
+def _balanced_point(U, s, V, b, cm: ClassMeanProblem, rank: int) -> np.ndarray:
     k = min(len(s), rank)
     root = s[:k] ** (1.0 / cm.factors)
     K = cm.classes
@@ -212,6 +219,65 @@ def smooth_point(M, b, cm: ClassMeanProblem, rank: int, rank_tol: float = 1e-9) 
     if cm.bias != "none":
         parts.append(np.zeros(K) if b is None else np.asarray(b, np.float64))
     return np.concatenate(parts)
+
+
+def factor_svd(x, cm: ClassMeanProblem, rank: int):
+    """(U (K, r), s (r,), V (columns, r), b) of A = W diag(t)^(m-2) H at the flat point x, from the factors.
+
+    QR of W and H^T and the SVD of the r x r core: O(K r^2), no K x K
+    decomposition (what makes pruning cheap at K = 1 000).
+    """
+    W, tau, H, b = (np.asarray(v) if v is not None else None for v in split(np.asarray(x, np.float64), cm, rank))
+    Q1, R1 = np.linalg.qr(W)
+    Q2, R2 = np.linalg.qr(H.T)
+    u, s, vt = np.linalg.svd((R1 * (_t_scale(cm.factors) * tau) ** (cm.factors - 2)) @ R2.T)
+    return Q1 @ u, s, Q2 @ vt.T, b
+
+
+def resize(x, cm: ClassMeanProblem, rank: int, new_rank: int) -> np.ndarray:
+    """The balanced flat point at ``new_rank`` with the class means of x (at ``rank``); new_rank >= rank A."""
+    U, s, V, b = factor_svd(x, cm, rank)
+    return _balanced_point(U, s[s > 0], V, b, cm, new_rank)
+
+
+class Pruned(NamedTuple):
+    """A point after :func:`prune`: the flat balanced point ``x``, its objective ``loss`` and the ``singular_values`` of A
+    (the nonzero ones, largest first)."""
+
+    x: np.ndarray
+    loss: float
+    singular_values: np.ndarray
+
+
+@float64
+def prune(x, cm: ClassMeanProblem, rank: int, rank_tol: float = 1e-9, ratio: float = 1e-2) -> Pruned:
+    """x rebalanced, and its smallest singular values below ``ratio`` x the largest set to zero one at a time while that
+    does not raise F (``ratio`` 0: only those <= ``rank_tol`` x the largest, which are zero).
+
+    For m >= 3 a singular value on its way to zero decays like the
+    regulariser's gradient, lambda_eff sigma^(1/m), in each factor: slowly, and
+    the gradient norm stays near lambda_eff sigma^(1/m) long after the data
+    no longer need the direction. Its penalty (m/2) lambda_eff sigma^(2/m) falls
+    faster than the data term's change (first order in sigma), so once it is
+    small, dropping it lowers F; the rule drops it only when it does. The
+    balanced factors of the same A have the least regulariser, so the result
+    is never above x (docs/optima.md).
+    """
+    U, s, V, b = factor_svd(x, cm, rank)
+    k = int(np.sum(s > max(rank_tol * (s[0] if s.size else 0.0), 1e-12)))
+    root_n = np.sqrt(np.asarray(cm.counts, np.float64))
+
+    def value(k):
+        M = (U[:, :k] * s[:k]) @ V[:, :k].T / root_n
+        return _svd_objective(M, s[:k], b, cm)
+
+    loss = value(k)
+    while k > 0 and s[k - 1] <= ratio * s[0]:
+        lower = value(k - 1)
+        if lower > loss:
+            break
+        k, loss = k - 1, lower
+    return Pruned(_balanced_point(U[:, :k], s[:k], V[:, :k], b, cm, rank), loss, s[:k].copy())
 
 
 def lift(M, b, problem: Problem, rank_tol: float = 1e-9) -> Params:
