@@ -310,8 +310,8 @@ class Estimate(NamedTuple):
     n = 2 K r + r [+ K] variables at the rank cap r), for each member computed
     at once (one per device on CPU) L-BFGS's state and one evaluation's
     K x K arrays (26 n + 8 K^2), and the constructions' explicit parameters
-    and the logits of one of them (16 P + 3 K N); the polish (a dense Hessian, 3 n^2, up to
-    ``reduced.DENSE_POLISH`` variables) and the certificate (the lifted point
+    and the logits of one of them (16 P + 3 K N); the polish (a dense Hessian and its factor, 3 n^2, up to
+    ``reduced.DENSE_POLISH`` variables, and one batch of its columns, ``reduced.HESSIAN_BATCH_NUMBERS`` x 8) and the certificate (the lifted point
     and its gradient, 4 P + 3 N (sum d + K); a dense or LDL^T Hessian and its
     factor, 4 P^2, up to ``hessian_limit`` parameters), and the process itself
     (``PROCESS_BYTES``) come after the search and take the
@@ -341,9 +341,14 @@ def estimate(problem: Problem, cfg: OptimumConfig, devices: int | None = None) -
         memory = budget.memory_bytes(arch, "lbfgs", cfg.steps, min(100, cfg.steps), starts, devices)
         return Estimate(memory, budget.estimate_seconds(arch, cfg.steps, starts, devices), starts, min(K, *arch.widths))
     r = rank_cap(problem, cfg.max_rank)[0]
-    n = reduced.class_mean_problem(problem).size(r)
+    cm = reduced.class_mean_problem(problem)
+    n = cm.size(r)
     hessian = 4 * P * P if P <= cfg.hessian_limit else 0
-    after = max(3 * n * n if n <= reduced.DENSE_POLISH else LBFGS_COPIES * n, 4 * P + 3 * N * (sum(arch.widths) + K) + hessian)
+    # the polish: dense (the Hessian, its factor, and one batch of Hessian-vector products) at any rank whose point has
+    # <= DENSE_POLISH variables, matrix-free above
+    dense = min(n, reduced.DENSE_POLISH)
+    polish = 3 * dense * dense + LOGIT_COPIES * min(reduced.HESSIAN_BATCH_NUMBERS, dense * K * cm.columns) if cm.size(1) <= reduced.DENSE_POLISH else 0
+    after = max(polish, LBFGS_COPIES * n, 4 * P + 3 * N * (sum(arch.widths) + K) + hessian)
     numbers = 3 * starts * n + devices * (LBFGS_COPIES * n + LOGIT_COPIES * K * K) + CONSTRUCTIONS * P + 3 * K * N + after
     rate = budget.product_rate(min(K, 1024), min(K, 1024), "float64", jax.default_backend()) * budget.EFFICIENCY
     per_step = 6.0 * (2.0 * K * K * r + 30.0 * K * K) + 60.0 * n

@@ -310,11 +310,21 @@ def class_means(params: Params, problem: Problem):
 DENSE_POLISH = 4000  # variables: above this the polish uses Hessian-vector products (memory linear in the variables)
 
 
+HESSIAN_BATCH_NUMBERS = 2**22  # entries of the K x columns arrays one batch of the dense Hessian's columns carries (32 MB)
+
+
 @functools.lru_cache(maxsize=32)
 def _smooth_derivatives(shape: ClassMeanProblem, rank: int):
     """Jitted value, gradient, Hessian and Hessian-vector product of :func:`smooth_objective` in
-    (x, counts, decay, bias_decay), once per shape and rank."""
+    (x, counts, decay, bias_decay), once per shape and rank.
+
+    The dense Hessian is built column by column from Hessian-vector products,
+    ``lax.map`` over batches of unit vectors: ``jax.hessian`` carries all n
+    tangents through every K x K array at once (n K^2 numbers: 1.2 GB at
+    K = 100, rank 9), a batch only B K^2 (B K^2 <= :data:`HESSIAN_BATCH_NUMBERS`).
+    """
     import jax
+    import jax.numpy as jnp
 
     def f(x, *values):
         return smooth_objective(x, shape.with_values(*values), rank)
@@ -324,7 +334,13 @@ def _smooth_derivatives(shape: ClassMeanProblem, rank: int):
     def hvp(x, p, *values):
         return jax.jvp(lambda y: grad(y, *values), (x,), (p,))[1]
 
-    return jax.jit(f), jax.jit(grad), jax.jit(jax.hessian(f)), jax.jit(hvp)
+    n = shape.size(rank)
+    batch = max(1, min(n, HESSIAN_BATCH_NUMBERS // (shape.classes * shape.columns)))
+
+    def hessian(x, *values):
+        return jax.lax.map(lambda e: hvp(x, e, *values), jnp.eye(n, dtype=x.dtype), batch_size=batch)
+
+    return jax.jit(f), jax.jit(grad), jax.jit(hessian), jax.jit(hvp)
 
 
 @float64
