@@ -318,7 +318,8 @@ class Estimate(NamedTuple):
     larger share. Time: 6 (2 K^2 r + 30 K^2) + 60 n FLOPs per L-BFGS step (two
     evaluations with their gradients: the product W diag(t) H and the K x K
     softmax) at the device's measured product rate
-    (:func:`dufm.solving.budget.estimate_seconds`'s), S / devices starts each.
+    (:func:`dufm.solving.budget.estimate_seconds`'s), S / devices starts each on accelerators; on CPU all S
+    in turn (CPU devices share the cores the rate was measured on).
     ReLU: the full problem's own estimates (:mod:`dufm.solving.budget`).
     """
 
@@ -347,12 +348,15 @@ def estimate(problem: Problem, cfg: OptimumConfig, devices: int | None = None) -
     # the polish: dense (the Hessian, its factor, and one batch of Hessian-vector products) at any rank whose point has
     # <= DENSE_POLISH variables, matrix-free above
     dense = min(n, reduced.DENSE_POLISH)
-    polish = 3 * dense * dense + LOGIT_COPIES * min(reduced.HESSIAN_BATCH_NUMBERS, dense * K * cm.columns) if cm.size(1) <= reduced.DENSE_POLISH else 0
+    batch = min(reduced.HESSIAN_BATCH_NUMBERS, dense * K * cm.columns)
+    polish = 3 * dense * dense + LOGIT_COPIES * batch if cm.size(1) <= reduced.DENSE_POLISH else 0
     after = max(polish, LBFGS_COPIES * n, 4 * P + 3 * N * (sum(arch.widths) + K) + hessian)
     numbers = 3 * starts * n + devices * (LBFGS_COPIES * n + LOGIT_COPIES * K * K) + CONSTRUCTIONS * P + 3 * K * N + after
     rate = budget.product_rate(min(K, 1024), min(K, 1024), "float64", jax.default_backend()) * budget.EFFICIENCY
     per_step = 6.0 * (2.0 * K * K * r + 30.0 * K * K) + 60.0 * n
-    seconds = (-(-starts // devices) * cfg.steps * per_step + cfg.restarts * 10.0 * K**3 + P**3 / 3 * (hessian > 0)) / rate
+    # CPU devices share the cores the measured rate already uses: only accelerators run their shares side by side
+    parallel = devices if jax.default_backend() != "cpu" else 1
+    seconds = (-(-starts // parallel) * cfg.steps * per_step + cfg.restarts * 10.0 * K**3 + P**3 / 3 * (hessian > 0)) / rate
     return Estimate(PROCESS_BYTES + 8 * numbers, seconds, starts, r)
 
 
@@ -525,8 +529,9 @@ def descend(starts: list[np.ndarray], cm: reduced.ClassMeanProblem, cap: int, cf
         state.append(Descent(x, home, p.loss, p.singular_values, _grad_norm(x, cm, home), 0))
     devices = batch_devices(jax.local_devices(), PER_DEVICE * jax.local_device_count())
     size = PER_DEVICE * len(devices)
+    idle = set()  # starts the program left where they were (its gradient norm at or below tol): done
     while True:
-        active = [i for i, d in enumerate(state) if d.grad_norm > cfg.tol and d.steps < cfg.steps]
+        active = [i for i, d in enumerate(state) if d.grad_norm > cfg.tol and d.steps < cfg.steps and i not in idle]
         if not active:
             return state
         for b in buckets:
@@ -536,6 +541,8 @@ def descend(starts: list[np.ndarray], cm: reduced.ClassMeanProblem, cap: int, cf
                 limit = [min(ROUND_STEPS, cfg.steps - state[i].steps) for i in chunk]
                 x, _, _, k = search(np.stack([state[i].x for i in chunk]), cm, b, cfg.tol, limit, size=size)
                 for i, xi, ki in zip(chunk, x, k):
+                    if ki == 0:
+                        idle.add(i)
                     p = reduced.prune(xi, cm, b, cfg.rank_tol)
                     state[i] = Descent(p.x, b, p.loss, p.singular_values, _grad_norm(p.x, cm, b), state[i].steps + int(ki))
 
