@@ -498,3 +498,14 @@ def test_prune_drops_a_dying_singular_value_and_never_raises_the_objective(rng):
         assert pr.loss <= float(theory.smooth_objective(jnp.asarray(y), cm, 5)) * (1 + 1e-14)
         M, b = theory.smooth_class_means(pr.x, cm, 5)
         assert pr.loss == pytest.approx(theory.class_mean_objective(M, b, cm), rel=1e-13)
+
+
+def test_smooth_gradient_norm_against_central_differences(rng):
+    """|grad| of the smooth reduced objective equals the norm of central differences of it (h = 1e-5: error ~ h^2)."""
+    p = dufm.Problem(classes=4, per_class=(1, 2, 5, 3), width=4, depth=3, weight_decay=0.01, bias="free")
+    cm = theory.class_mean_problem(p)
+    x = rng.normal(size=cm.size(2))
+    f = lambda y: float(theory.smooth_objective(jnp.asarray(y), cm, 2))  # noqa: E731
+    h = 1e-5
+    fd = np.array([(f(x + h * e) - f(x - h * e)) / (2 * h) for e in np.eye(x.size)])
+    assert theory.smooth_gradient_norm(x, cm, 2) == pytest.approx(np.linalg.norm(fd), rel=1e-8)

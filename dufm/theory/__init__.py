@@ -56,6 +56,7 @@ from .reduced import (  # noqa: F401
     prune,
     resize,
     smooth_class_means,
+    smooth_gradient_norm,
     smooth_objective,
     smooth_point,
     split,
@@ -67,5 +68,5 @@ __all__ = [
     "zero", "dnc", "low_rank", "softmax_code", "rectified_simplex", "circle", "incidence", "srg", "candidates",
     "reduced_loss", "at_scale", "ClassMeanProblem", "class_mean_problem", "split", "class_mean_data",
     "smooth_objective", "smooth_class_means", "class_mean_svd", "class_mean_objective", "smooth_point", "lift",
-    "class_means", "polish", "factor_svd", "resize", "Pruned", "prune",
+    "class_means", "polish", "factor_svd", "resize", "Pruned", "prune", "smooth_gradient_norm",
 ]

@@ -506,10 +506,6 @@ class Descent(NamedTuple):
     steps: int
 
 
-def _grad_norm(x, cm: reduced.ClassMeanProblem, rank: int) -> float:
-    return float(np.linalg.norm(reduced._smooth_derivatives(cm.shape(), rank)[1](x, *cm.values())))
-
-
 def descend(starts: list[np.ndarray], cm: reduced.ClassMeanProblem, cap: int, cfg: OptimumConfig) -> list[Descent]:
     """Every start (a flat point at rank ``cap``) to a minimum.
 
@@ -526,9 +522,8 @@ def descend(starts: list[np.ndarray], cm: reduced.ClassMeanProblem, cap: int, cf
         p = reduced.prune(x, cm, cap, cfg.rank_tol, ratio=0.0)
         home = next(b for b in buckets if b >= max(1, p.singular_values.size))
         x = reduced.resize(p.x, cm, cap, home)
-        state.append(Descent(x, home, p.loss, p.singular_values, _grad_norm(x, cm, home), 0))
-    devices = batch_devices(jax.local_devices(), PER_DEVICE * jax.local_device_count())
-    size = PER_DEVICE * len(devices)
+        state.append(Descent(x, home, p.loss, p.singular_values, reduced.smooth_gradient_norm(x, cm, home), 0))
+    size = PER_DEVICE * jax.local_device_count()
     idle = set()  # starts the program left where they were (its gradient norm at or below tol): done
     while True:
         active = [i for i, d in enumerate(state) if d.grad_norm > cfg.tol and d.steps < cfg.steps and i not in idle]
@@ -544,7 +539,7 @@ def descend(starts: list[np.ndarray], cm: reduced.ClassMeanProblem, cap: int, cf
                     if ki == 0:
                         idle.add(i)
                     p = reduced.prune(xi, cm, b, cfg.rank_tol)
-                    state[i] = Descent(p.x, b, p.loss, p.singular_values, _grad_norm(p.x, cm, b), state[i].steps + int(ki))
+                    state[i] = Descent(p.x, b, p.loss, p.singular_values, reduced.smooth_gradient_norm(p.x, cm, b), state[i].steps + int(ki))
 
 
 def construction_starts(problem: Problem, cm: reduced.ClassMeanProblem, rank: int, candidates: dict) -> tuple[list[str], list[np.ndarray]]:

@@ -344,6 +344,12 @@ def _smooth_derivatives(shape: ClassMeanProblem, rank: int):
 
 
 @float64
+def smooth_gradient_norm(x, cm: ClassMeanProblem, rank: int) -> float:
+    """|grad| of :func:`smooth_objective` at the flat point x (the jitted gradient of :func:`polish`)."""
+    return float(np.linalg.norm(_smooth_derivatives(cm.shape(), rank)[1](x, *cm.values())))
+
+
+@float64
 def polish(x0, cm: ClassMeanProblem, rank: int, tol: float = 1e-12, max_iter: int = 500):
     """A local minimum of :func:`smooth_objective` near x0: (x, gradient norm).
 
