@@ -239,6 +239,19 @@ def test_a_long_job_says_how_long_before_it_starts():
     assert line.startswith("dufm solve: estimated run time up to ") and "days" in line and "100 run(s)" in line, line
 
 
+def test_the_flow_says_how_long_at_its_usual_step_count():
+    # its step limit (100 000 accepted steps) bounds nothing useful: runs end after about a hundred
+    proc = dufm("solve", "--optimizer", "flow", "--classes", "10", "--per-class", "5", "--width", "30", "--depth", "64",
+                "--seeds", "100", stderr=subprocess.PIPE, stdout=subprocess.DEVNULL)
+    try:
+        line = proc.stderr.readline()
+    finally:
+        proc.kill()
+        proc.wait()
+    assert line.startswith("dufm solve: estimated run time about ") and "100 run(s) x about 150 accepted steps" in line, line
+    assert "at most 100000 steps would take up to " in line and "days" in line, line
+
+
 # ---------------------------------------------------------------------------
 # the process: a closed pipe, Ctrl-C
 

@@ -29,15 +29,22 @@ def add(sub):
 
 
 def _announce(problem, cfg, runs: int):
-    """Say before a long job starts how long it may take (every run to its step limit)."""
+    """Say before a long job starts how long it may take (every run to its step limit; the flow at its usual count)."""
     import jax
 
-    from ..solving.budget import estimate_seconds, seconds_at_most
+    from ..solving.budget import FLOW_TYPICAL_STEPS, estimate_seconds, seconds_at_most
 
-    if seconds_at_most(problem.architecture, cfg.steps, runs, jax.local_device_count()) <= 120:
+    arch, devices = problem.architecture, jax.local_device_count()
+    if seconds_at_most(arch, cfg.steps, runs, devices, cfg.optimizer) <= 120:
         return
-    seconds = estimate_seconds(problem.architecture, cfg.steps, runs, jax.local_device_count())
-    if seconds > 120:
+    seconds = estimate_seconds(arch, cfg.steps, runs, devices, cfg.optimizer)
+    if cfg.optimizer == "flow" and cfg.steps > FLOW_TYPICAL_STEPS:
+        usual = estimate_seconds(arch, FLOW_TYPICAL_STEPS, runs, devices, cfg.optimizer)
+        if usual > 120:
+            print(f"dufm solve: estimated run time about {text.duration(usual)} ({runs} run(s) x about "
+                  f"{FLOW_TYPICAL_STEPS} accepted steps, as the flow takes on the deep UFM; at most {cfg.steps} steps "
+                  f"would take up to {text.duration(seconds)})", file=sys.stderr)
+    elif seconds > 120:
         print(f"dufm solve: estimated run time up to {text.duration(seconds)} ({runs} run(s) x at most {cfg.steps} steps; "
               "runs that converge earlier take less)", file=sys.stderr)
 

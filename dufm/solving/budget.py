@@ -16,10 +16,17 @@ estimate exceeds the memory the devices have free, naming both numbers.
 Time: a GD step costs 6 N sum_l d_{l+1} d_l floating-point operations
 (forward and backward matrix products, d_{L+1} = K; the benchmarks'
 count), and a device sustains about a third to a half of its product rate on them
-(measured: 0.3 to 0.6). :func:`estimate_seconds` measures that rate once per
-process and shape, on the product of the problem's widest layer with its
-features inside a compiled loop (a few tenths of a second), and multiplies it
-out for every run to its step limit: an upper bound when runs converge early.
+(measured: 0.3 to 0.6). A step of the other optimisers costs ``STEP_WORK``
+such steps: L-BFGS's line search and backtracking's trial steps evaluate the
+objective about twice a step, and an accepted step of the gradient flow
+solves Newton's systems of its implicit stages by GMRES, 30 to 45 cycles of
+at most 10 Hessian-vector products. :func:`estimate_seconds` measures the
+product rate once per process and shape, on the product of the problem's
+widest layer with its features inside a compiled loop (a few tenths of a
+second), and multiplies it out for every run to its step limit: an upper
+bound when runs converge early. The flow's step limit bounds nothing useful
+(its runs end after about a hundred accepted steps, ``FLOW_TYPICAL_STEPS``
+bounds what was measured), so its estimate is quoted at that count.
 """
 
 from __future__ import annotations
@@ -39,6 +46,11 @@ from ..runtime import float64
 EFFICIENCY = 0.35  # a solver step's share of the device's product rate: 0.3-0.6 measured at widths 8-1024 (docs/performance.md)
 # flow: the Kvaerno5 stages (7), the GMRES basis of a cycle (10) and Newton's iterates (4)
 STATE_COPIES = {"gd": 0, "momentum": 1, "adam": 2, "lbfgs": 22, "flow": 21, "backtracking": 2}
+# a step's work in GD steps: measured against the model at K = 10, n = 5, d = 30 (docs/performance.md): backtracking
+# 2.2 at L = 32; an accepted step of the flow 1 800 at L = 32 and 2 700 at L = 64 (the products are small, so the
+# per-product overhead grows with the depth), 750-910 in the single-run benchmark at L = 4-32
+STEP_WORK = {"gd": 1.0, "momentum": 1.0, "adam": 1.0, "lbfgs": 2.0, "backtracking": 2.5, "flow": 3000.0}
+FLOW_TYPICAL_STEPS = 150  # accepted steps of the flow to its gradient tolerance: 93-135 at L = 4-64 (docs/performance.md)
 SLOWEST_RATE = 2e8  # FLOP/s: below any CPU core's solver rate in float64 (measured 5e9 to 3e10 here)
 COMPILE_SECONDS = 3.0  # compiling one solver program on a 2-core CPU: 2-4 s at depths 2-4 (measured)
 
@@ -138,19 +150,19 @@ def product_rate(d: int, n: int, dtype: str, platform: str) -> float:
     return 2.0 * d * d * n * reps / best
 
 
-def seconds_at_most(arch: Architecture, steps: int, runs: int, devices: int = 1) -> float:
+def seconds_at_most(arch: Architecture, steps: int, runs: int, devices: int = 1, optimizer: str = "gd") -> float:
     """A bound on :func:`estimate_seconds` that measures nothing: the work at ``SLOWEST_RATE`` FLOP/s per device.
 
     A job this bound calls short needs no estimate (measuring the rate costs
     more than such a job).
     """
     per_device = -(-runs // max(1, min(devices, runs)))
-    return per_device * steps * flops_per_step(arch) / SLOWEST_RATE
+    return per_device * steps * STEP_WORK[optimizer] * flops_per_step(arch) / SLOWEST_RATE
 
 
 @float64
-def estimate_seconds(arch: Architecture, steps: int, runs: int, devices: int = 1) -> float:
-    """Seconds for ``runs`` runs of ``steps`` steps spread over ``devices`` devices (module docstring)."""
+def estimate_seconds(arch: Architecture, steps: int, runs: int, devices: int = 1, optimizer: str = "gd") -> float:
+    """Seconds for ``runs`` runs of ``steps`` steps of ``optimizer`` spread over ``devices`` devices (module docstring)."""
     rate = product_rate(min(max(arch.widths), 1024), min(arch.samples, 4096), arch.dtype, jax.default_backend()) * EFFICIENCY
     per_device = -(-runs // max(1, min(devices, runs)))
-    return per_device * steps * flops_per_step(arch) / rate
+    return per_device * steps * STEP_WORK[optimizer] * flops_per_step(arch) / rate

@@ -340,7 +340,7 @@ def estimate(problem: Problem, cfg: OptimumConfig, devices: int | None = None) -
     starts = cfg.restarts + CONSTRUCTIONS
     if problem.activation == "relu" and problem.depth >= 2:
         memory = budget.memory_bytes(arch, "lbfgs", cfg.steps, min(100, cfg.steps), starts, devices)
-        return Estimate(memory, budget.estimate_seconds(arch, cfg.steps, starts, devices), starts, min(K, *arch.widths))
+        return Estimate(memory, budget.estimate_seconds(arch, cfg.steps, starts, devices, "lbfgs"), starts, min(K, *arch.widths))
     r = rank_cap(problem, cfg.max_rank)[0]
     cm = reduced.class_mean_problem(problem)
     n = cm.size(r)
