@@ -39,7 +39,7 @@ def test_old_records_round_trip_exactly():
 
 
 @pytest.mark.slow  # a sweep of problems of their own (lambda = 0 records by default: test_unregularised; resuming: the tests below)
-def test_unregularised_records_round_trip_exactly_and_their_store_resumes_unchanged(tmp_path):
+def test_unregularised_records_round_trip_exactly_and_their_store_resumes_unchanged(tmp_path, v0):
     cfg = SweepConfig.from_toml(write_sweep(tmp_path, problem={"loss": "ce", "weight_decay": 0.0}, solver={"loss_threshold": 0.02},
                                   grid={"depth": [1, 2]}))
     assert run_sweep(cfg, out=tmp_path / "out").ran == 4
@@ -53,11 +53,12 @@ def test_unregularised_records_round_trip_exactly_and_their_store_resumes_unchan
         assert summary_row(doc)["solution_type"] is None
     assert run_sweep(cfg, out=tmp_path / "out").ran == 0
     assert {p.name: p.read_bytes() for p in (tmp_path / "out" / "runs").iterdir()} == before
-    assert all(r.analysis.scale_free is None for r in load_results(V0).results())  # old (regularised) records have none
+    assert all(r.analysis.scale_free is None for r in load_results(v0).results())  # old (regularised) records have none
 
 
-def test_old_store_loads_with_typed_records_and_its_summary():
-    res = load_results(V0)
+def test_old_store_loads_with_typed_records_and_its_summary(v0):
+    # a copy: loading sets a damaged run aside, which must never move the fixture's own files
+    res = load_results(v0)
     assert len(res) == 6 and len(res.diverged) == 2 and len(res.results()) == 4
     relu = [r for r in res.results() if r.problem.activation == "relu"]
     assert len(relu) == 2 and all(r.problem.bias == "free" and "sigma_H2" in r.analysis.rank for r in relu)
@@ -127,7 +128,7 @@ def _summary(path):
 
 @pytest.mark.parametrize("damage", DAMAGES)
 def test_a_damaged_run_is_set_aside_and_run_again(v0, damage):
-    key, other = _finished(V0)[:2]
+    key, other = _finished(v0)[:2]
     before = {p.name: p.read_bytes() for p in (v0 / "runs").iterdir()}
     DAMAGES[damage](v0 / "runs", key, other)
     with pytest.warns(StoreWarning, match=f"run {key} moved to"):
@@ -175,7 +176,7 @@ def test_a_damaged_run_is_set_aside_and_run_again(v0, damage):
 
 
 def test_load_results_sets_a_damaged_run_aside(v0):
-    key = _finished(V0)[0]
+    key = _finished(v0)[0]
     (v0 / "runs" / f"{key}.npz").write_bytes(b"not a zip file")
     with pytest.warns(StoreWarning, match=f"{key}.npz is not a readable .npz"):
         res = load_results(v0)
