@@ -25,7 +25,8 @@ rectified_simplex (K = r(r-1)/2), zero; otherwise "other".
 
 Writes docs/figures/optima_<study>.json and docs/figures/optima_<study>.png (the figures are
 redrawn from the JSON with --plot-only; ``losses`` draws docs/figures/optima_losses_<loss>.png). About 16 min in all
-on 2 shared CPU cores (kl 6.4 min, lambda 1 min, thm3 35 s, large 5.6 min); ``width`` about 15 min and ``losses`` about an hour (57 and 80 min measured, sharing the cores).
+on 2 shared CPU cores (kl 6.4 min, lambda 1 min, thm3 35 s, large 5.6 min); ``width`` about 15 min and ``losses``
+about an hour (57 and 80 min measured, sharing the cores).
 """
 
 from __future__ import annotations
