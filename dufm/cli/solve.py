@@ -32,17 +32,18 @@ def _announce(problem, cfg, runs: int):
     """Say before a long job starts how long it may take (every run to its step limit; the flow at its usual count)."""
     import jax
 
-    from ..solving.budget import FLOW_TYPICAL_STEPS, estimate_seconds, seconds_at_most
+    from ..solving.budget import estimate_seconds, quoted_steps, seconds_at_most
 
     arch, devices = problem.architecture, jax.local_device_count()
     if seconds_at_most(arch, cfg.steps, runs, devices, cfg.optimizer) <= 120:
         return
     seconds = estimate_seconds(arch, cfg.steps, runs, devices, cfg.optimizer)
-    if cfg.optimizer == "flow" and cfg.steps > FLOW_TYPICAL_STEPS:
-        usual = estimate_seconds(arch, FLOW_TYPICAL_STEPS, runs, devices, cfg.optimizer)
-        if usual > 120:
-            print(f"dufm solve: estimated run time about {text.duration(usual)} ({runs} run(s) x about "
-                  f"{FLOW_TYPICAL_STEPS} accepted steps, as the flow takes on the deep UFM; at most {cfg.steps} steps "
+    usual = quoted_steps(cfg.optimizer, cfg.steps)
+    if usual < cfg.steps:
+        quoted = estimate_seconds(arch, usual, runs, devices, cfg.optimizer)
+        if quoted > 120:
+            print(f"dufm solve: estimated run time about {text.duration(quoted)} ({runs} run(s) x about "
+                  f"{usual} accepted steps, as the flow takes on the deep UFM; at most {cfg.steps} steps "
                   f"would take up to {text.duration(seconds)})", file=sys.stderr)
     elif seconds > 120:
         print(f"dufm solve: estimated run time up to {text.duration(seconds)} ({runs} run(s) x at most {cfg.steps} steps; "

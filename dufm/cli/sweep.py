@@ -55,14 +55,12 @@ class _Progress(text.Progress):
     def start(self, plan, path):
         import jax
 
-        from ..solving.budget import COMPILE_SECONDS, FLOW_TYPICAL_STEPS, estimate_seconds
+        from ..solving.budget import COMPILE_SECONDS, estimate_seconds, quoted_steps
 
         seen = set()
         for batch in plan.batches:  # every run to its step limit (the flow at its usual count), and a compilation for
             spec = batch.specs[0]  # the first batch of each group
-            steps = max(s.solver.steps for s in batch.specs)
-            if spec.solver.optimizer == "flow":
-                steps = min(steps, FLOW_TYPICAL_STEPS)
+            steps = quoted_steps(spec.solver.optimizer, max(s.solver.steps for s in batch.specs))
             self.costs[id(batch)] = estimate_seconds(spec.problem.architecture, steps, batch.size, jax.local_device_count(),
                                                      spec.solver.optimizer) + (COMPILE_SECONDS if batch.group not in seen else 0.0)
             seen.add(batch.group)

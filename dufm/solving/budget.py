@@ -150,6 +150,11 @@ def product_rate(d: int, n: int, dtype: str, platform: str) -> float:
     return 2.0 * d * d * n * reps / best
 
 
+def quoted_steps(optimizer: str, steps: int) -> int:
+    """The steps an estimate is quoted at: the step limit, or for the flow at most :data:`FLOW_TYPICAL_STEPS`."""
+    return min(steps, FLOW_TYPICAL_STEPS) if optimizer == "flow" else steps
+
+
 def seconds_at_most(arch: Architecture, steps: int, runs: int, devices: int = 1, optimizer: str = "gd") -> float:
     """A bound on :func:`estimate_seconds` that measures nothing: the work at ``SLOWEST_RATE`` FLOP/s per device.
 
